@@ -1,0 +1,680 @@
+"""The socket engine: real calls on real sockets, each reported as an event.
+
+No textual, no rich: the lab screen, the headless commands and the tests are
+all views over this module.
+
+How a call is made
+------------------
+Every socket is non-blocking underneath.  A call is first tried at once; if
+the kernel says it would block (EAGAIN / EINPROGRESS), a "wait" event is
+emitted and the thread waits in ``poll()`` for the socket (in short slices, so
+a reset or close can always end the wait), then tries again and emits "done".
+So a learner sees ``accept … waiting`` only when accept really waits.
+
+Order
+-----
+`EventBus.lock` is held across calls whose effect another thread can observe
+(send, sendto, shutdown, close) and the event that reports them; a recv that
+returns those bytes can only be numbered after.  The log is therefore causal.
+
+Floods
+------
+After `COALESCE_AFTER` back-to-back data calls of the same kind on one socket,
+further calls are counted, not reported one by one: one event per
+`COALESCE_SECONDS` says ``recv ×1200, 75 MiB``.  This keeps per-event work off
+the data path (see PERF-NOTES.md) while every byte is still accounted for.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as _errno
+import os
+import resource
+import select
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .events import CLIENT, DATA_CAP, DONE, SERVER, WAIT, Event, EventBus, Sink, escape_bytes
+from .inputs import LOOPBACK, family_name, host_scope, type_name
+from .lessons import explain, lesson_for
+
+GREETING = b"Welcome to Socket Programming in Python!"
+COALESCE_AFTER = 16
+COALESCE_SECONDS = 0.1
+#: A wait is sliced so that close/reset is noticed promptly.
+WAIT_SLICE = 0.25
+DEFAULT_CONNECT_TIMEOUT = 10.0
+_SHUT_WR = socket.SHUT_WR
+DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
+ALL_INTERFACES_WARNING = (
+    "bound to every interface: anyone who can reach this machine over the network "
+    "can connect; use 127.0.0.1 / ::1 to keep it to this machine"
+)
+
+
+def default_max_connections() -> int:
+    """Connections kept open at once: well below the descriptor limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(8, min(4096, (soft - 64) // 3))
+
+
+class Cancelled(Exception):
+    """The socket was closed (or the lab reset) while a call waited on it."""
+
+
+def _address(addr: Any) -> Any:
+    """A socket address as the log shows it: (host, port)."""
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        return (addr[0], addr[1])
+    return addr
+
+
+@dataclass
+class _Flood:
+    op: str
+    count: int = 0
+    nbytes: int = 0
+    args: tuple = ()
+
+
+class Endpoint:
+    """One socket of the lab, and the calls a learner can make on it."""
+
+    def __init__(
+        self,
+        lab: Lab,
+        side: str,
+        conn: int | None,
+        family: int = socket.AF_INET,
+        kind: int = socket.SOCK_STREAM,
+        sock: socket.socket | None = None,
+    ) -> None:
+        self.lab = lab
+        self.side = side
+        self.conn = conn
+        self.family = family
+        self.kind = kind
+        self.sock = sock
+        self.peer: Any = None
+        self.local: Any = None
+        self.bytes_in = 0
+        self.bytes_out = 0
+        self.state = "open" if sock is not None else "new"
+        self.listening = False
+        self.eof = False
+        self._waiters = 0
+        self._closing = False
+        self._op_lock = threading.Lock()
+        self._streak_op = ""
+        self._streak = 0
+        self._flood: _Flood | None = None
+        if sock is not None:
+            sock.setblocking(False)
+
+    # -- reporting ---------------------------------------------------------
+
+    def _emit(self, op: str, **fields: Any) -> Event:
+        fields.setdefault("conn", self.conn)
+        return self.lab.bus.emit(side=self.side, op=op, **fields)
+
+    def _fail(self, op: str, args: tuple, exc: BaseException, call: int) -> Event:
+        self._end_flood()
+        name, number, lesson = explain(exc, op)
+        if name == "gaierror" and number == getattr(socket, "EAI_ADDRFAMILY", -9):
+            lesson = lesson_for("EAFNOSUPPORT") or lesson
+        self._streak = 0
+        return self._emit(
+            op, args=args, ok=False, error=name, errno=number, lesson=lesson, call=call
+        )
+
+    def _done(self, op: str, args: tuple, call: int, data: bytes | None = None,
+              **fields: Any) -> Event | None:
+        """Report a successful call, or count it into a flood."""
+        if op in DATA_OPS:
+            if self._flood is not None and self._flood.op == op:
+                self._flood.count += 1
+                self._flood.nbytes += fields.get("nbytes") or 0
+                return None
+            if self._streak_op == op:
+                self._streak += 1
+            else:
+                self._end_flood()
+                self._streak_op, self._streak = op, 1
+            if self._streak > COALESCE_AFTER and self.lab.coalesce:
+                self._flood = _Flood(op, 1, fields.get("nbytes") or 0, args)
+                self.lab._floods.add(self)
+                return None
+        else:
+            self._end_flood()
+            self._streak_op, self._streak = op, 0
+        if data is not None:
+            fields["data"] = escape_bytes(data)
+            fields["raw"] = data[:DATA_CAP]
+        return self._emit(op, args=args, call=call, **fields)
+
+    def _flush_flood(self) -> Event | None:
+        flood, self._flood = self._flood, None
+        if flood is None or flood.count == 0:
+            return None
+        return self._emit(
+            flood.op, args=flood.args, result=flood.nbytes, nbytes=flood.nbytes,
+            count=flood.count,
+        )
+
+    def _end_flood(self) -> None:
+        if self._flood is not None:
+            self.lab.flush_floods()
+
+    # -- the mechanics of one call -------------------------------------------
+
+    def _call(
+        self,
+        op: str,
+        args: tuple,
+        attempt: Callable[[], Any],
+        *,
+        want: int = select.POLLIN,
+        timeout: float | None = None,
+        causal: bool = False,
+        report: Callable[[Any], dict[str, Any]] = lambda value: {"result": value},
+    ) -> tuple[Any, Event | None]:
+        """Try ``attempt`` until it stops blocking; report wait and done.
+
+        Returns ``(value, event)``; value is None when the call failed.
+        """
+        call = 0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        announced = False
+        while True:
+            try:
+                if causal:
+                    with self.lab.bus.lock, self._op_lock:
+                        value = attempt()
+                        fields = report(value)
+                        return value, self._done(op, args, call, **fields)
+                with self._op_lock:
+                    value = attempt()
+                fields = report(value)
+                return value, self._done(op, args, call, **fields)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:  # every failure is an event, never a crash
+                return None, self._fail(op, args, exc, call)
+            if not announced and self._flood is None:
+                announced = True
+                call = self.lab.bus.new_call()
+                self._emit(op, phase=WAIT, args=args, call=call)
+            try:
+                self._wait(want, deadline)
+            except TimeoutError as exc:
+                return None, self._fail(op, args, exc, call)
+            except Cancelled:
+                continue  # the next attempt meets the closed socket: EBADF
+
+    def _wait(self, want: int, deadline: float | None) -> None:
+        sock = self.sock
+        if sock is None or self._closing:
+            raise Cancelled
+        poller = select.poll()
+        fd = sock.fileno()
+        if fd < 0:
+            raise Cancelled
+        poller.register(fd, want | select.POLLERR | select.POLLHUP)
+        self._waiters += 1
+        try:
+            first = True
+            while True:
+                slice_ = WAIT_SLICE
+                if first and self._flood is not None:
+                    slice_ = COALESCE_SECONDS  # a paused flood is reported
+                if deadline is not None:
+                    slice_ = min(slice_, max(0.0, deadline - time.monotonic()))
+                ready = poller.poll(slice_ * 1000)
+                if self._closing or self.lab.stopping:
+                    raise Cancelled
+                if ready:
+                    return
+                if first and self._flood is not None:
+                    self._end_flood()
+                first = False
+                if deadline is not None and time.monotonic() >= deadline:
+                    raise TimeoutError(_errno.ETIMEDOUT, "timed out")
+        finally:
+            self._waiters -= 1
+
+    def _need_socket(self) -> socket.socket:
+        if self.sock is None:
+            # Python's own behaviour on a closed socket object is EBADF.
+            raise OSError(_errno.EBADF, "Bad file descriptor (no socket yet: call socket())")
+        return self.sock
+
+    # -- the calls ------------------------------------------------------------
+
+    def socket(self) -> Event:
+        """socket(family, type): a new, unbound socket."""
+        args = (family_name(self.family), type_name(self.kind))
+        if self.sock is not None and self.state != "closed":
+            self._close_quietly()
+
+        def attempt() -> int:
+            sock = socket.socket(self.family, self.kind)
+            sock.setblocking(False)
+            self.sock = sock
+            self._closing = False
+            self.state = "open"
+            self.listening = False
+            self.eof = False
+            self.peer = self.local = None
+            self.lab._register(self)
+            return sock.fileno()
+
+        return self._call("socket", args, attempt)[1]  # type: ignore[return-value]
+
+    def setsockopt_reuseaddr(self, on: bool = True) -> Event:
+        args = ("SOL_SOCKET", "SO_REUSEADDR", int(on))
+
+        def attempt() -> None:
+            self._need_socket().setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(on))
+
+        return self._call("setsockopt", args, attempt)[1]  # type: ignore[return-value]
+
+    def bind(self, host: str, port: int) -> Event:
+        """bind((host, port)): the result is the address the kernel gave."""
+        args = ((host, port),)
+
+        def attempt() -> Any:
+            sock = self._need_socket()
+            sock.bind((host, port))
+            self.local = _address(sock.getsockname())
+            return self.local
+
+        def report(value: Any) -> dict[str, Any]:
+            fields: dict[str, Any] = {"result": value}
+            if host_scope(host, self.family) == "all":
+                fields["lesson"] = ALL_INTERFACES_WARNING
+            return fields
+
+        return self._call("bind", args, attempt, report=report)[1]  # type: ignore[return-value]
+
+    def listen(self, backlog: int = 5) -> Event:
+        args = (backlog,)
+
+        def attempt() -> None:
+            sock = self._need_socket()
+            was_bound = sock.getsockname()[1] != 0
+            sock.listen(backlog)
+            self.listening = True
+            self.local = _address(sock.getsockname())
+            self._autobound = not was_bound
+
+        def report(_value: None) -> dict[str, Any]:
+            fields: dict[str, Any] = {"result": self.local}
+            if getattr(self, "_autobound", False):
+                fields["lesson"] = (
+                    "listen() without bind(): the kernel bound this socket to a random "
+                    "port on every interface; bind() first to choose the address"
+                )
+            elif backlog > _somaxconn():
+                fields["lesson"] = (
+                    f"the kernel caps the backlog at net.core.somaxconn ({_somaxconn()})"
+                )
+            elif backlog == 0:
+                fields["lesson"] = (
+                    "backlog 0 still lets the kernel queue about one connection "
+                    "until accept() takes it"
+                )
+            return fields
+
+        return self._call("listen", args, attempt, report=report)[1]  # type: ignore[return-value]
+
+    def connect(self, host: str, port: int, timeout: float | None = None) -> Event:
+        """connect((host, port)): the result is the local address it used."""
+        args = ((host, port),)
+        timeout = self.lab.connect_timeout if timeout is None else timeout
+        started = [False]
+
+        def attempt() -> Any:
+            sock = self._need_socket()
+            if not started[0]:
+                started[0] = True
+                code = sock.connect_ex((host, port))
+                if code in (_errno.EINPROGRESS, _errno.EAGAIN):
+                    raise BlockingIOError(code, "in progress")
+            else:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+            if code == _errno.EISCONN and started[0] and self.peer is not None:
+                code = 0
+            if code:
+                raise OSError(code, os.strerror(code))
+            self.peer = _address(sock.getpeername()) if self.kind == socket.SOCK_STREAM \
+                else (host, port)
+            self.local = _address(sock.getsockname())
+            return self.local
+
+        return self._call("connect", args, attempt, want=select.POLLOUT,
+                          timeout=timeout, causal=True)[1]  # type: ignore[return-value]
+
+    def send(self, data: bytes) -> Event | None:
+        """send(data), all of it (like sendall): the result is the bytes sent."""
+        return self._send("send", data, None)
+
+    def sendto(self, data: bytes, host: str, port: int) -> Event | None:
+        return self._send("sendto", data, (host, port))
+
+    def _send(self, op: str, data: bytes, address: tuple | None) -> Event | None:
+        view = memoryview(data)
+        sent = [0]
+        args: tuple = ((address[0], address[1]),) if address else ()
+
+        def attempt() -> int:
+            sock = self._need_socket()
+            if address is not None:
+                return sock.sendto(data, address)
+            while sent[0] < len(data):
+                sent[0] += sock.send(view[sent[0]:])
+            return sent[0]
+
+        def report(n: int) -> dict[str, Any]:
+            self.bytes_out += n
+            self.lab.bytes_out_total += n
+            return {"result": n, "nbytes": n, "data": data}
+
+        return self._call(op, args, attempt, want=select.POLLOUT, causal=True,
+                          report=report)[1]
+
+    def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Event | None:
+        """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
+        holder: list[bytes] = []
+
+        def attempt() -> int:
+            chunk = self._need_socket().recv(bufsize)
+            holder.append(chunk)
+            return len(chunk)
+
+        def report(n: int) -> dict[str, Any]:
+            self.bytes_in += n
+            fields: dict[str, Any] = {"result": n, "nbytes": n, "data": holder[-1]}
+            if n == 0 and self.kind == socket.SOCK_STREAM:
+                self.eof = True
+                self.state = "peer closed"
+                fields["lesson"] = lesson_for("EOF", "recv")
+            return fields
+
+        value, event = self._call("recv", (bufsize,), attempt, timeout=timeout, report=report)
+        self.last_data = holder[-1] if holder and value is not None else None
+        return event
+
+    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Event | None:
+        holder: list[tuple[bytes, Any]] = []
+
+        def attempt() -> Any:
+            chunk, addr = self._need_socket().recvfrom(bufsize)
+            holder.append((chunk, _address(addr)))
+            return holder[-1][1]
+
+        def report(addr: Any) -> dict[str, Any]:
+            chunk = holder[-1][0]
+            self.bytes_in += len(chunk)
+            return {"result": addr, "nbytes": len(chunk), "data": chunk}
+
+        value, event = self._call("recvfrom", (bufsize,), attempt, timeout=timeout,
+                                  report=report)
+        self.last_datagram = holder[-1] if holder and value is not None else None
+        return event
+
+    def shutdown(self, how: int = _SHUT_WR) -> Event:
+        names = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
+                 socket.SHUT_RDWR: "SHUT_RDWR"}
+
+        def attempt() -> None:
+            self._need_socket().shutdown(how)
+
+        return self._call("shutdown", (names.get(how, how),), attempt,
+                          causal=True)[1]  # type: ignore[return-value]
+
+    def set_linger_zero(self) -> Event:
+        """SO_LINGER (on, 0 s): close() then sends RST instead of FIN."""
+        def attempt() -> None:
+            import struct
+            self._need_socket().setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return self._call("setsockopt", ("SOL_SOCKET", "SO_LINGER", (1, 0)),
+                          attempt)[1]  # type: ignore[return-value]
+
+    def close(self) -> Event:
+        """close(): release the socket (TCP starts the FIN exchange)."""
+        self._closing = True
+        sock = self.sock
+        if sock is not None and self._waiters:
+            # Wake a thread blocked on this socket: poll() sees the hang-up.
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+
+        def attempt() -> None:
+            if sock is None:
+                raise OSError(_errno.EBADF, "Bad file descriptor (no socket to close)")
+            was_closed = sock.fileno() < 0
+            sock.close()
+            if was_closed:
+                # Python allows close() twice; the lab says what it means.
+                raise OSError(_errno.EBADF, "Bad file descriptor (already closed)")
+            self.state = "closed"
+            self.lab._unregister(self)
+
+        return self._call("close", (), attempt, causal=True)[1]  # type: ignore[return-value]
+
+    def close_refused(self) -> Event:
+        """Close a connection accepted past the lab's limit, saying why."""
+        event = self.close()
+        self.state = "closed"
+        return self._emit(
+            "refuse", ok=False, error="CONNLIMIT",
+            lesson=f"{lesson_for('CONNLIMIT')} (limit {self.lab.max_connections})",
+        ) if event.ok else event
+
+    def _close_quietly(self) -> None:
+        """Close without an event (used on teardown when the lab stops)."""
+        self._closing = True
+        sock = self.sock
+        if sock is None:
+            return
+        if self._waiters:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+        with self._op_lock:
+            sock.close()
+        self.state = "closed"
+        self.lab._unregister(self)
+
+    @property
+    def is_open(self) -> bool:
+        return self.sock is not None and self.sock.fileno() >= 0
+
+    def describe(self) -> str:
+        peer = f"{self.peer[0]}:{self.peer[1]}" if self.peer else "—"
+        return f"#{self.conn} {peer} in {self.bytes_in} out {self.bytes_out} {self.state}"
+
+
+class Server(Endpoint):
+    """The server side: a listening (or datagram) socket and its connections."""
+
+    def __init__(self, lab: Lab, family: int, kind: int) -> None:
+        super().__init__(lab, SERVER, None, family, kind)
+        self.connections: dict[int, Endpoint] = {}
+        self._next_conn = 0
+
+    def accept(self, timeout: float | None = None) -> tuple[Endpoint | None, Event]:  # type: ignore[override]
+        holder: list[Endpoint] = []
+
+        def attempt() -> Any:
+            conn_sock, addr = self._need_socket().accept()
+            self._next_conn += 1
+            endpoint = Endpoint(self.lab, SERVER, self._next_conn, self.family,
+                                self.kind, conn_sock)
+            endpoint.peer = _address(addr)
+            endpoint.local = _address(conn_sock.getsockname())
+            endpoint.state = "connected"
+            self.connections[endpoint.conn] = endpoint  # type: ignore[index]
+            self.lab._register(endpoint)
+            holder.append(endpoint)
+            return endpoint.peer
+
+        def report(peer: Any) -> dict[str, Any]:
+            # The event belongs to the new connection: "server[1] accept() → peer".
+            return {"result": peer, "conn": holder[-1].conn}
+
+        value, event = self._call("accept", (), attempt, timeout=timeout, report=report)
+        if value is None:
+            return None, event  # type: ignore[return-value]
+        endpoint = holder[-1]
+        if self.open_connections > self.lab.max_connections:
+            endpoint.close_refused()
+            return None, event  # type: ignore[return-value]
+        return endpoint, event  # type: ignore[return-value]
+
+    @property
+    def open_connections(self) -> int:
+        return sum(1 for c in list(self.connections.values()) if c.state != "closed")
+
+    def forget_closed(self) -> None:
+        """Drop closed connections from the list (they keep their numbers)."""
+        for number, endpoint in list(self.connections.items()):
+            if endpoint.state == "closed":
+                del self.connections[number]
+
+
+class Lab:
+    """All the sockets of one session, their event bus, and their cleanup."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        *,
+        max_connections: int | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        coalesce: bool = True,
+    ) -> None:
+        self.bus = EventBus(clock)
+        self.max_connections = max_connections or default_max_connections()
+        self.connect_timeout = connect_timeout
+        self.coalesce = coalesce
+        self.stopping = False
+        self.bytes_out_total = 0
+        self._open: set[Endpoint] = set()
+        self._open_lock = threading.Lock()
+        self._floods: set[Endpoint] = set()
+        self._threads: list[threading.Thread] = []
+        self._next_client = 0
+
+    def subscribe(self, sink: Sink) -> Callable[[], None]:
+        return self.bus.subscribe(sink)
+
+    # -- endpoints -------------------------------------------------------------
+
+    def server(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> Server:
+        return Server(self, family, kind)
+
+    def client(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> Endpoint:
+        self._next_client += 1
+        return Endpoint(self, CLIENT, self._next_client, family, kind)
+
+    def _register(self, endpoint: Endpoint) -> None:
+        with self._open_lock:
+            self._open.add(endpoint)
+
+    def _unregister(self, endpoint: Endpoint) -> None:
+        with self._open_lock:
+            self._open.discard(endpoint)
+
+    @property
+    def open_sockets(self) -> int:
+        with self._open_lock:
+            return sum(1 for e in self._open if e.is_open)
+
+    # -- floods ------------------------------------------------------------------
+
+    def flush_floods(self) -> None:
+        """Report every counted flood: sends before recvs, so order stays causal."""
+        with self.bus.lock:
+            pending = sorted(self._floods, key=lambda e: e._flood is None or
+                             e._flood.op.startswith("recv"))
+            self._floods.clear()
+            for endpoint in pending:
+                endpoint._flush_flood()
+                endpoint._streak = 0
+
+    # -- threads and teardown -------------------------------------------------------
+
+    def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Run ``target`` in a thread the lab joins on stop."""
+        thread = threading.Thread(target=target, name=f"socklab-{name}", daemon=True)
+        with self._open_lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def close_all(self, timeout: float = 5.0) -> None:
+        """Close every socket, end every wait, join every thread."""
+        self.stopping = True
+        self.flush_floods()
+        with self._open_lock:
+            endpoints = list(self._open)
+        for endpoint in endpoints:
+            endpoint._close_quietly()
+        deadline = time.monotonic() + timeout
+        with self._open_lock:
+            threads = list(self._threads)
+        for thread in threads:
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        # Threads may have accepted or opened a socket while we were closing.
+        with self._open_lock:
+            endpoints = list(self._open)
+        for endpoint in endpoints:
+            endpoint._close_quietly()
+        self.flush_floods()
+
+    def reset(self) -> None:
+        """Close everything, then let the lab be used again."""
+        self.close_all()
+        self.stopping = False
+        with self._open_lock:
+            self._threads = []
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_all()
+
+
+def _somaxconn() -> int:
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4096
+
+
+@contextlib.contextmanager
+def lab_session(**kwargs: Any) -> Iterator[Lab]:
+    lab = Lab(**kwargs)
+    try:
+        yield lab
+    finally:
+        lab.close_all()
+
+
+def loopback(family: int) -> str:
+    return LOOPBACK[family]
+
+
+__all__ = ["CLIENT", "DONE", "GREETING", "SERVER", "WAIT", "Endpoint", "Lab", "Server"]

@@ -1,0 +1,259 @@
+"""The event: one real socket call, as the log shows it.
+
+This module is the log's contract (SPEC §3).  It imports nothing from textual or
+rich: the engine, the headless commands and the tests all share it.
+
+Payload bytes come from the network and are untrusted.  They only ever reach an
+event as *escaped text* (`escape_bytes`): every character that is not plainly
+printable becomes a visible ``\\xNN`` / ``\\uNNNN`` escape, so nothing a peer
+sends can act as a terminal escape sequence, and the text is capped.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import unicodedata
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+SERVER = "server"
+CLIENT = "client"
+WAIT = "wait"
+DONE = "done"
+
+#: Payload text shown per event; the true byte count is always in ``nbytes``.
+DATA_CAP = 512
+
+#: Unicode categories shown as escapes: controls, format characters (bidi
+#: overrides such as U+202E live here), line/paragraph separators, surrogates,
+#: private use and unassigned code points.
+_UNSAFE_CATEGORIES = frozenset({"Cc", "Cf", "Zl", "Zp", "Cs", "Co", "Cn"})
+_SIMPLE_ESCAPES = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# ASCII is by far the common case: a table makes it one lookup per character.
+_ASCII = [
+    _SIMPLE_ESCAPES.get(chr(i), chr(i)) if 0x20 <= i < 0x7F or chr(i) in _SIMPLE_ESCAPES
+    else f"\\x{i:02x}"
+    for i in range(128)
+]
+
+
+def _escape_char(ch: str) -> str:
+    code = ord(ch)
+    if code < 128:
+        return _ASCII[code]
+    if 0xDC80 <= code <= 0xDCFF:  # an undecodable byte, kept by surrogateescape
+        return f"\\x{code - 0xDC00:02x}"
+    if unicodedata.category(ch) in _UNSAFE_CATEGORIES:
+        return f"\\x{code:02x}" if code <= 0xFF else (
+            f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+        )
+    return ch
+
+
+def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
+    """Bytes from the network as safe, visible text.
+
+    Valid UTF-8 letters stay readable (``café``), everything else is escaped:
+    ESC becomes ``\\x1b``, the C1 control CSI becomes ``\\x9b`` whether it came
+    as a raw byte or as UTF-8, U+202E becomes ``\\u202e``, a backslash becomes
+    ``\\\\``.  At most ``cap`` bytes are shown; the rest is summarised as
+    ``… +N bytes``.
+    """
+    shown = data[:cap]
+    text = shown.decode("utf-8", "surrogateescape")
+    if text.isascii() and text.isprintable() and "\\" not in text:
+        out = text
+    else:
+        out = "".join(map(_escape_char, text))
+    if len(data) > cap:
+        out += f"… +{len(data) - cap} bytes"
+    return out
+
+
+def hex_dump(data: bytes, width: int = 16) -> list[str]:
+    """Classic hex view: offset, hex bytes, and a dotted ASCII column."""
+    lines = []
+    for offset in range(0, len(data), width):
+        chunk = data[offset : offset + width]
+        hexes = " ".join(f"{b:02x}" for b in chunk)
+        text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
+        lines.append(f"{offset:08x}  {hexes:<{width * 3 - 1}}  {text}")
+    return lines
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One socket call (or one phase of it).
+
+    A call that blocks produces two events with the same ``call`` id: ``phase``
+    "wait" when it starts waiting, then "done" when it returns or fails.  A
+    flood of the same call on one connection is coalesced into one event whose
+    ``count`` says how many calls it stands for and ``nbytes`` their total.
+    """
+
+    seq: int
+    t: float
+    side: str
+    conn: int | None
+    op: str
+    phase: str = DONE
+    args: tuple = ()
+    ok: bool = True
+    result: Any = None
+    error: str | None = None
+    lesson: str | None = None
+    nbytes: int | None = None
+    data: str | None = None
+    count: int = 1
+    errno: int | None = None
+    call: int = 0
+    #: The first bytes of the payload (capped), for the hex view; not in JSON.
+    raw: bytes | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "t": round(self.t, 6),
+            "side": self.side,
+            "conn": self.conn,
+            "op": self.op,
+            "phase": self.phase,
+            "args": list(self.args),
+            "ok": self.ok,
+            "result": self.result,
+            "error": self.error,
+            "errno": self.errno,
+            "lesson": self.lesson,
+            "nbytes": self.nbytes,
+            "data": self.data,
+            "count": self.count,
+        }
+
+    def to_json(self) -> str:
+        # ensure_ascii keeps the line 7-bit clean: nothing in a JSON line can be
+        # a raw control character, whatever the payload was.
+        return json.dumps(self.to_dict(), ensure_ascii=True, default=_json_default)
+
+    @property
+    def waiting(self) -> bool:
+        return self.phase == WAIT
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, tuple):
+        return list(value)
+    return str(value)
+
+
+def format_args(args: Iterable[Any]) -> str:
+    """Arguments as the lecture writes them: ``('127.0.0.1', 1024)``, ``5``."""
+    return ", ".join(_format_value(a) for a in args)
+
+
+def _format_value(value: Any) -> str:
+    if isinstance(value, (tuple, list)):
+        inner = ", ".join(_format_value(v) for v in value)
+        return f"({inner})"
+    if isinstance(value, str) and value.isupper() and value.replace("_", "").isalnum():
+        return value  # a constant such as AF_INET
+    if isinstance(value, str):
+        return repr(value)
+    return str(value)
+
+
+def format_result(event: Event) -> str:
+    """What comes after the arrow in one log line."""
+    if event.phase == WAIT:
+        return "waiting…"
+    if not event.ok:
+        num = f" ({event.errno})" if event.errno is not None else ""
+        return f"{event.error}{num}"
+    if event.count > 1:
+        return f"{format_bytes(event.nbytes or 0)} in all"
+    if event.op == "recv" and event.nbytes == 0:
+        return "b'' (EOF)"
+    if event.result is None:
+        return "None"
+    return _format_value(event.result)
+
+
+def format_call(event: Event) -> str:
+    """``op(args)`` as the lecture writes it; sends show what they send."""
+    args = format_args(event.args)
+    if event.op in ("send", "sendto") and event.data is not None and event.count == 1:
+        payload = f"b'{event.data}'"
+        args = f"{payload}, {args}" if args else payload
+    times = f" ×{event.count}" if event.count > 1 else ""
+    return f"{event.op}({args}){times}"
+
+
+def format_line(event: Event) -> str:
+    """The plain-text log line: ``#seq +time side op(args) → result``."""
+    who = event.side if event.conn is None else f"{event.side}[{event.conn}]"
+    line = f"#{event.seq:<4} +{event.t:7.3f}s {who:<10} {format_call(event)} → {format_result(event)}"
+    if event.op in ("recv", "recvfrom") and event.data and event.phase == DONE:
+        line += f" b'{event.data}'"
+    if event.lesson:
+        line += f"\n      ↳ {event.error + ': ' if event.error else ''}{event.lesson}"
+    return line
+
+
+def format_bytes(n: int) -> str:
+    size = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if size < 1024 or unit == "GiB":
+            return f"{int(size)} {unit}" if unit == "B" else f"{size:.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+Sink = Callable[[Event], None]
+
+
+class EventBus:
+    """Gives every event its place in one global order and hands it to sinks.
+
+    ``lock`` is held while an event is numbered and delivered, and the engine
+    also holds it across calls whose effect another thread can observe (send,
+    close): so the log can never show a recv before the send whose bytes it
+    returns.  Sinks run under the lock: they must be quick and never block
+    (the TUI's sink only appends to a queue).
+    """
+
+    def __init__(self, clock: Callable[[], float] | None = None) -> None:
+        self.lock = threading.RLock()
+        self._clock = clock or time.monotonic
+        self._start = self._clock()
+        self._seq = 0
+        self._call = 0
+        self._sinks: list[Sink] = []
+
+    def subscribe(self, sink: Sink) -> Callable[[], None]:
+        with self.lock:
+            self._sinks.append(sink)
+
+        def unsubscribe() -> None:
+            with self.lock:
+                if sink in self._sinks:
+                    self._sinks.remove(sink)
+
+        return unsubscribe
+
+    def new_call(self) -> int:
+        with self.lock:
+            self._call += 1
+            return self._call
+
+    def now(self) -> float:
+        return self._clock() - self._start
+
+    def emit(self, **fields: Any) -> Event:
+        with self.lock:
+            self._seq += 1
+            event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
+            for sink in self._sinks:
+                sink(event)
+            return event

@@ -1,0 +1,156 @@
+"""Errors a learner can provoke, each with a one-line, correct lesson.
+
+The engine calls `lesson_for(op, error, ...)` when a real call fails (and for a
+few things that are not failures but are worth a sentence, such as recv
+returning b'').  Lessons follow SEED-NOTES.md where the lecture is wrong.
+"""
+
+from __future__ import annotations
+
+import errno as _errno
+import socket
+
+# (error, op) → lesson; op None matches any call.  Most specific first.
+_LESSONS: dict[tuple[str, str | None], str] = {
+    ("EADDRINUSE", "bind"): (
+        "another socket already owns this address and port: pick another port; if a "
+        "connection on it just closed, it is in TIME_WAIT for ~60 s — SO_REUSEADDR "
+        "set before bind (on the old and the new socket) allows reuse then, but "
+        "never two sockets listening on one port"
+    ),
+    ("EADDRINUSE", "listen"): (
+        "another socket is already listening on this port (listen() without bind() "
+        "picked an ephemeral port that is taken)"
+    ),
+    ("EADDRINUSE", "connect"): (
+        "no free local port for this connection: the 4-tuple (local address, local "
+        "port, remote address, remote port) must be unique"
+    ),
+    ("EACCES", "bind"): (
+        "ports below 1024 are privileged: only root (or CAP_NET_BIND_SERVICE) may "
+        "bind them; use a port from 1024 up"
+    ),
+    ("EACCES", "sendto"): (
+        "sending to a broadcast address needs SO_BROADCAST set on the socket first"
+    ),
+    ("EACCES", None): "the system refused permission for this call",
+    ("EADDRNOTAVAIL", "bind"): (
+        "that address does not belong to any interface of this machine; bind to "
+        "127.0.0.1 / ::1 (this machine only) or to one of its own addresses"
+    ),
+    ("EADDRNOTAVAIL", None): (
+        "that address cannot be used from here (a wildcard or unreachable address, "
+        "or no local port left to connect from)"
+    ),
+    ("ECONNREFUSED", "connect"): (
+        "nothing is listening on that port: the peer's kernel answered with a RST; "
+        "start the server (bind + listen) first"
+    ),
+    ("ECONNREFUSED", None): (
+        "the peer's port is closed: a datagram sent earlier came back as an ICMP "
+        "'port unreachable', reported on this connected socket's next call"
+    ),
+    ("ECONNRESET", None): (
+        "the peer reset the connection (RST): it closed without reading everything, "
+        "or closed with SO_LINGER 0; the data in flight is lost"
+    ),
+    ("EPIPE", None): (
+        "the connection is closed for writing (the peer closed it, or this side "
+        "shut it down); nothing more can be sent on it"
+    ),
+    ("ENOTCONN", None): (
+        "this stream socket is not connected: connect() it first (clients), or "
+        "send/recv on the socket accept() returned, not on the listening one"
+    ),
+    ("EISCONN", None): "this socket is already connected; one TCP socket makes one connection",
+    ("EINVAL", "accept"): (
+        "accept() needs a listening socket: call bind() and listen() first"
+    ),
+    ("EINVAL", "bind"): (
+        "this socket is already bound; a socket binds once (make a new socket "
+        "to use another address)"
+    ),
+    ("EINVAL", "listen"): "this socket cannot listen in its current state (it is connected or closed)",
+    ("EINVAL", None): "the kernel rejected an argument or this call in the socket's current state",
+    ("EOPNOTSUPP", "listen"): (
+        "datagram (SOCK_DGRAM / UDP) sockets have no connections, so nothing to "
+        "listen for: bind() and then recvfrom()"
+    ),
+    ("EOPNOTSUPP", "accept"): (
+        "datagram (SOCK_DGRAM / UDP) sockets have no connections to accept: "
+        "use recvfrom() to read datagrams and sendto() to reply"
+    ),
+    ("EOPNOTSUPP", None): "this socket type does not support that operation",
+    ("EAFNOSUPPORT", None): (
+        "the address does not match the socket's family: AF_INET takes IPv4 "
+        "(127.0.0.1), AF_INET6 takes IPv6 (::1)"
+    ),
+    ("EMSGSIZE", None): (
+        "a datagram must fit in one IP packet: at most 65,507 bytes of data over "
+        "IPv4 and 65,527 over IPv6 (65,535 minus the IP and UDP headers); send less, "
+        "or use TCP, which splits a stream for you"
+    ),
+    ("EDESTADDRREQ", None): (
+        "this datagram socket has no peer: use sendto(data, (host, port)), or "
+        "connect() it first"
+    ),
+    ("EMFILE", None): (
+        "this process has run out of file descriptors (every socket uses one): close "
+        "sockets you no longer need, or raise the limit (ulimit -n)"
+    ),
+    ("ENFILE", None): "the whole system has run out of file descriptors",
+    ("EBADF", None): "this socket is closed: make a new one with socket()",
+    ("ENOTSOCK", None): "this socket is closed: make a new one with socket()",
+    ("ENETUNREACH", None): "no route to that network from this machine",
+    ("EHOSTUNREACH", None): "no route to that host from this machine",
+    ("EAGAIN", None): "the call would block and the socket is non-blocking",
+    ("ENOBUFS", None): "the kernel ran out of buffer space; slow down or send less at once",
+    ("gaierror", None): (
+        "that name does not resolve to an address (getaddrinfo failed); check the "
+        "spelling, or use 127.0.0.1 / ::1 / localhost"
+    ),
+    ("TimeoutError", "connect"): (
+        "no answer in time: the server's accept queue (backlog) may be full, so its "
+        "kernel drops the SYN and the client keeps retrying"
+    ),
+    ("TimeoutError", None): "the call did not complete in time; nothing arrived",
+    ("EOF", "recv"): (
+        "recv returned b'': not an error, it means the peer closed its side; no "
+        "more data will come on this connection"
+    ),
+    ("ValueError", None): "the argument is not valid for this call",
+    ("OverflowError", None): "a port must be 0–65535",
+    ("CONNLIMIT", None): (
+        "socklab keeps a limited number of connections open (so the lab never runs "
+        "out of file descriptors); this one was closed right after accept()"
+    ),
+}
+
+
+def lesson_for(error: str, op: str | None = None) -> str | None:
+    """The lesson for an error name raised by ``op``, or None if we have none."""
+    return _LESSONS.get((error, op)) or _LESSONS.get((error, None))
+
+
+def error_name(exc: BaseException) -> tuple[str, int | None]:
+    """``(name, number)`` for an exception: the errno name when there is one,
+    else the exception class name (gaierror, TimeoutError, ...)."""
+    if isinstance(exc, socket.gaierror):
+        return "gaierror", exc.errno
+    if isinstance(exc, (socket.timeout, TimeoutError)) and not exc.errno:
+        return "TimeoutError", None
+    if isinstance(exc, OSError) and exc.errno:
+        if exc.errno == _errno.EOPNOTSUPP:  # Linux names 95 ENOTSUP too
+            return "EOPNOTSUPP", exc.errno
+        return _errno.errorcode.get(exc.errno, f"E{exc.errno}"), exc.errno
+    return type(exc).__name__, None
+
+
+def explain(exc: BaseException, op: str) -> tuple[str, int | None, str]:
+    """Name, number and lesson for a failed call."""
+    name, number = error_name(exc)
+    lesson = lesson_for(name, op)
+    if lesson is None:
+        detail = getattr(exc, "strerror", None) or str(exc) or name
+        lesson = f"the call failed: {detail}"
+    return name, number, lesson

@@ -1,0 +1,208 @@
+"""Server behaviours: what the server does with each connection or datagram.
+
+manual  accept and keep the connection; the learner sends and receives
+welcome send the lecture's greeting on every accept, then close
+echo    send back whatever arrives, until the peer closes
+http    a tiny HTTP/1.0 server: ``/`` and ``/romeo.txt`` (what py4e fetches)
+discard read and drop everything (a sink for throughput)
+
+Each runs on the engine's calls, so every step is a real call in the log.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Callable
+
+from .engine import GREETING, Endpoint, Lab, Server
+
+MODES = ("manual", "welcome", "echo", "http", "discard")
+STREAM_ONLY = frozenset({"http"})
+RECV_SIZE = 65536
+
+ROMEO = (
+    "But soft what light through yonder window breaks\n"
+    "It is the east and Juliet is the sun\n"
+    "Arise fair sun and kill the envious moon\n"
+    "Who is already sick and pale with grief\n"
+)
+INDEX = (
+    "<!DOCTYPE html>\n<html><head><title>socklab</title></head>\n<body>\n"
+    "<h1>Hello from socklab</h1>\n"
+    '<p>This page came over a real socket. Try <a href="/romeo.txt">romeo.txt</a>.</p>\n'
+    "</body></html>\n"
+)
+PAGES = {
+    "/": ("text/html; charset=utf-8", INDEX),
+    "/index.html": ("text/html; charset=utf-8", INDEX),
+    "/romeo.txt": ("text/plain; charset=utf-8", ROMEO),
+}
+MAX_REQUEST = 64 * 1024
+
+
+def http_response(request: bytes) -> bytes:
+    """The HTTP/1.0 response to one request (header block already complete)."""
+    line = request.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
+    parts = line.split()
+    if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
+        return _response(400, "Bad Request", "text/plain; charset=utf-8",
+                         "400 Bad Request: expected 'GET /path HTTP/1.0'\n")
+    method, target = parts[0], parts[1].decode("latin-1")
+    if method not in (b"GET", b"HEAD"):
+        return _response(405, "Method Not Allowed", "text/plain; charset=utf-8",
+                         "405: this server only answers GET and HEAD\n")
+    path = target.split("?", 1)[0]
+    if path not in PAGES:
+        return _response(404, "Not Found", "text/plain; charset=utf-8",
+                         "404 Not Found: try / or /romeo.txt\n", head=method == b"HEAD")
+    kind, body = PAGES[path]
+    return _response(200, "OK", kind, body, head=method == b"HEAD")
+
+
+def _response(code: int, reason: str, kind: str, body: str, head: bool = False) -> bytes:
+    payload = body.encode("utf-8")
+    header = (
+        f"HTTP/1.0 {code} {reason}\r\n"
+        f"Content-Type: {kind}\r\n"
+        f"Content-Length: {len(payload)}\r\n"
+        "Server: socklab\r\n"
+        "Connection: close\r\n\r\n"
+    ).encode("ascii")
+    return header if head else header + payload
+
+
+class Service:
+    """A server behaviour running in the lab's threads until stopped or done.
+
+    ``count`` stops it after that many connections (stream) or datagrams
+    (dgram) have been handled.  ``finished`` is set when it has stopped.
+    """
+
+    def __init__(self, lab: Lab, server: Server, mode: str, count: int | None = None,
+                 on_finished: Callable[[], None] | None = None) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown mode {mode!r}")
+        self.lab = lab
+        self.server = server
+        self.mode = mode
+        self.count = count
+        self.handled = 0
+        self.failed = False
+        self.finished = threading.Event()
+        self._on_finished = on_finished
+        self._handlers: list[threading.Thread] = []
+        self._lock = threading.Lock()
+
+    def start(self) -> Service:
+        stream = self.server.kind == socket.SOCK_STREAM
+        self.lab.spawn(self._accept_loop if stream else self._datagram_loop, "serve")
+        return self
+
+    # -- stream -------------------------------------------------------------------
+
+    def _accept_loop(self) -> None:
+        accepted = 0
+        try:
+            while not self.lab.stopping and (self.count is None or accepted < self.count):
+                conn, event = self.server.accept()
+                if conn is None:
+                    if event.ok or event.error == "CONNLIMIT":
+                        continue  # accepted past the limit and refused
+                    if event.error in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"):
+                        # Out of descriptors: wait for connections to close.
+                        if self.server._closing or self.lab.stopping:
+                            break
+                        threading.Event().wait(0.05)
+                        continue
+                    if event.error not in ("ECONNABORTED", "EPROTO"):
+                        self.failed = event.error != "EBADF"
+                        break
+                    continue
+                accepted += 1
+                thread = self.lab.spawn(lambda c=conn: self._handle(c), f"conn{conn.conn}")
+                with self._lock:
+                    self._handlers.append(thread)
+            with self._lock:
+                handlers = list(self._handlers)
+            for thread in handlers:
+                thread.join()
+        finally:
+            self._finish()
+
+    def _handle(self, conn: Endpoint) -> None:
+        try:
+            if self.mode == "manual":
+                return  # the learner drives this connection
+            if self.mode == "welcome":
+                conn.send(GREETING)
+            elif self.mode == "echo":
+                self._echo(conn)
+            elif self.mode == "discard":
+                self._drain(conn)
+            elif self.mode == "http":
+                self._http(conn)
+            if conn.state != "closed":
+                conn.close()
+        finally:
+            with self._lock:
+                self.handled += 1
+
+    def _echo(self, conn: Endpoint) -> None:
+        while not self.lab.stopping:
+            event = conn.recv(RECV_SIZE)
+            data = conn.last_data
+            if event is not None and not event.ok or not data:
+                return
+            sent = conn.send(data)
+            if sent is not None and not sent.ok:
+                return
+
+    def _drain(self, conn: Endpoint) -> None:
+        while not self.lab.stopping:
+            event = conn.recv(RECV_SIZE)
+            if event is not None and not event.ok or not conn.last_data:
+                return
+
+    def _http(self, conn: Endpoint) -> None:
+        request = b""
+        while b"\r\n\r\n" not in request and b"\n\n" not in request:
+            event = conn.recv(4096, timeout=10.0)
+            if event is not None and not event.ok or not conn.last_data:
+                if not request:
+                    return
+                break
+            request += conn.last_data
+            if len(request) > MAX_REQUEST:
+                break
+        conn.send(http_response(request))
+
+    # -- datagrams -------------------------------------------------------------------
+
+    def _datagram_loop(self) -> None:
+        try:
+            while not self.lab.stopping and (self.count is None or self.handled < self.count):
+                event = self.server.recvfrom(RECV_SIZE)
+                datagram = self.server.last_datagram
+                if datagram is None:
+                    if event is not None and event.error in ("EBADF", None):
+                        break
+                    if not self.server.is_open:
+                        break
+                    continue
+                data, (host, port) = datagram
+                if self.mode == "welcome":
+                    self.server.sendto(GREETING, host, port)
+                elif self.mode == "echo":
+                    self.server.sendto(data, host, port)
+                self.handled += 1
+        finally:
+            self._finish()
+
+    def _finish(self) -> None:
+        self.finished.set()
+        if self._on_finished is not None:
+            self._on_finished()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.finished.wait(timeout)
