@@ -82,6 +82,7 @@ class _Flood:
     count: int = 0
     nbytes: int = 0
     args: tuple = ()
+    started: float = 0.0
 
 
 class Endpoint:
@@ -138,9 +139,12 @@ class Endpoint:
               **fields: Any) -> Event | None:
         """Report a successful call, or count it into a flood."""
         if op in DATA_OPS:
-            if self._flood is not None and self._flood.op == op:
-                self._flood.count += 1
-                self._flood.nbytes += fields.get("nbytes") or 0
+            flood = self._flood
+            if flood is not None and flood.op == op:
+                flood.count += 1
+                flood.nbytes += fields.get("nbytes") or 0
+                if time.monotonic() - flood.started >= COALESCE_SECONDS:
+                    self.lab.flush_floods(keep_streaks=True)  # a long flood reports as it goes
                 return None
             if self._streak_op == op:
                 self._streak += 1
@@ -148,7 +152,7 @@ class Endpoint:
                 self._end_flood()
                 self._streak_op, self._streak = op, 1
             if self._streak > COALESCE_AFTER and self.lab.coalesce:
-                self._flood = _Flood(op, 1, fields.get("nbytes") or 0, args)
+                self._flood = _Flood(op, 1, fields.get("nbytes") or 0, args, time.monotonic())
                 self.lab._floods.add(self)
                 return None
         else:
@@ -600,15 +604,20 @@ class Lab:
 
     # -- floods ------------------------------------------------------------------
 
-    def flush_floods(self) -> None:
-        """Report every counted flood: sends before recvs, so order stays causal."""
+    def flush_floods(self, keep_streaks: bool = False) -> None:
+        """Report every counted flood: sends before recvs, so order stays causal.
+
+        ``keep_streaks`` (a periodic report in a flood that goes on) lets each
+        socket go straight back to counting instead of reporting calls singly.
+        """
         with self.bus.lock:
             pending = sorted(self._floods, key=lambda e: e._flood is None or
                              e._flood.op.startswith("recv"))
             self._floods.clear()
             for endpoint in pending:
                 endpoint._flush_flood()
-                endpoint._streak = 0
+                if not keep_streaks:
+                    endpoint._streak = 0
 
     # -- threads and teardown -------------------------------------------------------
 
