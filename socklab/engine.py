@@ -249,7 +249,9 @@ class Endpoint:
                     self._end_flood()
                 first = False
                 if deadline is not None and time.monotonic() >= deadline:
-                    raise TimeoutError(_errno.ETIMEDOUT, "timed out")
+                    # As Python's own socket timeouts: no errno, so the event
+                    # says "TimeoutError" with its lesson (not a kernel ETIMEDOUT).
+                    raise TimeoutError("timed out")
         finally:
             self._waiters -= 1
 
@@ -324,6 +326,12 @@ class Endpoint:
                 fields["lesson"] = (
                     "listen() without bind(): the kernel bound this socket to a random "
                     "port on every interface; bind() first to choose the address"
+                )
+            elif backlog < 0:
+                fields["lesson"] = (
+                    f"a negative backlog makes no sense: Python raises {backlog} to 0 before "
+                    "calling listen(), and backlog 0 still lets the kernel queue about one "
+                    "connection until accept() takes it"
                 )
             elif backlog > _somaxconn():
                 fields["lesson"] = (
