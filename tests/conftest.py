@@ -1,0 +1,109 @@
+"""Fixtures for the whole suite: a lab, IPv6 skipping, and a socket-leak check.
+
+- ``lab``: a fresh `socklab.engine.Lab`, closed after the test.
+- ``rec``: a `helpers.Recorder` subscribed to ``lab``.
+- ``@pytest.mark.requires_ipv6`` (or the ``ipv6`` fixture): skip, saying why,
+  where this machine cannot bind ``("::1", 0)``.
+- every test: the set of open *socket* descriptors (from /proc/self/fd) must be
+  no larger after the test than before.  Only sockets are compared, so files
+  that pytest or a library opens lazily never trip it.  A test that must keep a
+  socket open across tests can opt out with ``@pytest.mark.keeps_sockets``.
+"""
+
+from __future__ import annotations
+
+import gc
+import sys
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import IPV6_MISSING, LIMIT, Recorder, socket_fds  # noqa: E402
+
+from socklab.engine import Lab  # noqa: E402
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "requires_ipv6: skip (with the reason) where ('::1', 0) cannot be bound"
+    )
+    config.addinivalue_line(
+        "markers", "keeps_sockets: do not check this test for socket descriptor growth"
+    )
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"socklab: IPv6 loopback {'available' if IPV6_MISSING is None else 'MISSING'}"
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    if IPV6_MISSING is not None and item.get_closest_marker("requires_ipv6"):
+        pytest.skip(f"no IPv6 loopback on this machine: {IPV6_MISSING}")
+
+
+@pytest.fixture
+def ipv6() -> str:
+    """The IPv6 loopback address, or a skip saying why there is none."""
+    if IPV6_MISSING is not None:
+        pytest.skip(f"no IPv6 loopback on this machine: {IPV6_MISSING}")
+    return "::1"
+
+
+def _settled_sockets(before: set[int]) -> set[int]:
+    """Socket fds opened since ``before`` that are still open after collection.
+
+    Another thread may be finishing a close as the test ends, so the check is
+    retried briefly (a bounded number of times) before it counts as a leak.
+    """
+    import threading
+
+    grown: set[int] = set()
+    settle = threading.Event()
+    for _ in range(int(LIMIT / 0.05)):
+        gc.collect()
+        grown = socket_fds() - before
+        if not grown:
+            return grown
+        settle.wait(0.05)
+    return grown
+
+
+@pytest.fixture(autouse=True)
+def _no_socket_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
+    if request.node.get_closest_marker("keeps_sockets"):
+        yield
+        return
+    gc.collect()
+    before = socket_fds()
+    yield
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", ResourceWarning)
+        grown = _settled_sockets(before)
+    unclosed = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+    if unclosed:
+        pytest.fail("sockets were garbage-collected unclosed:\n" + "\n".join(unclosed))
+    if grown:
+        pytest.fail(f"this test left {len(grown)} socket(s) open: fds {sorted(grown)}")
+
+
+@pytest.fixture
+def lab() -> Iterator[Lab]:
+    """A lab with a short connect timeout, closed (every socket, every thread) after."""
+    the_lab = Lab(connect_timeout=LIMIT)
+    try:
+        yield the_lab
+    finally:
+        the_lab.close_all()
+        assert the_lab.open_sockets == 0
+
+
+@pytest.fixture
+def rec(lab: Lab) -> Recorder:
+    """Every event of ``lab``, recorded."""
+    recorder = Recorder()
+    lab.subscribe(recorder)
+    return recorder
