@@ -132,6 +132,28 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("name", nargs="?", default="welcome", choices=list(DEMOS),
                       help="which demo (default welcome)")
     demo.add_argument("--json", action="store_true", help="print JSON Lines")
+
+    ports = sub.add_parser("ports", help="port ranges, service names, and what listens here")
+    ports.add_argument("range", nargs="?", default=None, metavar="RANGE",
+                       help="a port (80), a range (1-1024) or a service name (http); "
+                       "default: the lecture's table of common ports")
+    ports.add_argument("--scan", action="store_true",
+                       help="check which ports listen on this machine (loopback only)")
+    ports.add_argument("--host", default="127.0.0.1",
+                       help="scan target: 127.0.0.1 or ::1 (default 127.0.0.1)")
+    ports.add_argument("--all", action="store_true",
+                       help="list every port of a big range, not only the interesting ones")
+    ports.add_argument("--json", action="store_true", help="print JSON Lines, one port per line")
+
+    code = sub.add_parser("code", help="print the lecture's server or client program "
+                          "for these settings")
+    code.add_argument("role", choices=("server", "client"), help="which program")
+    _add_endpoint_options(code, "1024")
+    code.add_argument("--backlog", type=_checked(parse_backlog), default=5,
+                      help="listen() backlog (default 5)")
+    code.add_argument("--mode", choices=("welcome", "echo"), default="welcome",
+                      help="what the server does (default welcome)")
+    code.add_argument("--output", "-o", metavar="FILE", help="write the program to FILE")
     return parser
 
 
@@ -279,7 +301,95 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(args.name, printer)
 
 
-COMMANDS = {"serve": cmd_serve, "connect": cmd_connect, "demo": cmd_demo}
+#: Above this many ports, `socklab ports` lists only ports with a service name
+#: or a finding (use --all for every row).
+PORTS_LIST_ALL_UP_TO = 1024
+
+
+def cmd_ports(args: argparse.Namespace) -> int:
+    import json
+
+    from . import ports
+
+    try:
+        wanted = (list(ports.parse_range(args.range)) if args.range is not None
+                  else [c.port for c in ports.COMMON_PORTS])
+        result = ports.scan(args.host, wanted) if args.scan else None
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    infos = ports.port_infos(wanted)
+    keep = args.all or args.range is None or len(wanted) <= PORTS_LIST_ALL_UP_TO
+    shown = [i for i in infos if keep or i.tcp or i.udp
+             or (result is not None and result.status(i.port) != ports.FREE)]
+    state = (lambda p: result.status(p) if p else "-") if result is not None else None
+    out = sys.stdout
+    if args.json:
+        for i in shown:
+            row = {"port": i.port, "class": i.range_class, "tcp": i.tcp, "udp": i.udp,
+                   "privileged": i.privileged, "ephemeral": i.ephemeral}
+            if state is not None:
+                row["state"] = state(i.port)
+            out.write(json.dumps(row) + "\n")
+        return EXIT_OK
+    if args.range is None:
+        out.write("The lecture's common TCP ports, corrected\n")
+        uses = {c.port: c for c in ports.COMMON_PORTS}
+        out.write(f"{'PORT':>5}  {'PROTOCOL':<9} {'PYTHON LIBRARY':<50} USE"
+                  + ("  · STATE" if state else "") + "\n")
+        for c in ports.COMMON_PORTS:
+            out.write(f"{c.port:>5}  {c.protocol:<9} {c.modules:<50} {c.use}"
+                      + (f"  · {state(c.port)}" if state else "") + "\n")
+        out.write("\nWhat the lecture got wrong:\n")
+        out.write("".join(f"  {p}: {uses[p].note}\n" for p in uses if uses[p].note))
+        out.write("\n")
+    out.write(f"{'PORT':>5}  {'CLASS':<10}  {'TCP':<16}  {'UDP':<16}  {'PRIV':<4}  {'EPH':<3}"
+              + ("  STATE" if state else "") + "\n")
+    for i in shown:
+        out.write(f"{i.port:>5}  {i.range_class:<10}  {i.tcp or '-':<16}  {i.udp or '-':<16}  "
+                  f"{'yes' if i.privileged else '':<4}  {'*' if i.ephemeral else '':<3}"
+                  + (f"  {state(i.port)}" if state else "") + "\n")
+    who = ports.bind_privilege()
+    notes = [
+        f"listed {len(shown)} of {len(wanted)} ports"
+        + ("" if len(shown) == len(wanted) else
+           " (only those with a service name or a finding; --all lists every port)"),
+        f"EPH *: inside this OS's ephemeral range {ports.ephemeral_range()} "
+        f"({ports.ephemeral_range().source}); IANA's dynamic range is 49152–65535",
+        f"PRIV: binding needs root or CAP_NET_BIND_SERVICE (below "
+        f"{ports.unprivileged_port_start()}); this process "
+        + (f"may ({who})" if who else "may not"),
+    ]
+    if result is not None:
+        notes.append(result.summary())
+        if result.discarded:
+            notes.append(f"discarded {result.discarded} connect(s) that only reached "
+                         "the scan's own sockets (TCP simultaneous open)")
+    out.write("\n" + "".join(f"{n}\n" for n in notes))
+    return EXIT_OK
+
+
+def cmd_code(args: argparse.Namespace) -> int:
+    from .codegen import generate
+
+    try:
+        program = generate(args.role, args.family, args.kind, args.host, args.port,
+                           backlog=args.backlog, mode=args.mode)
+    except InputError as exc:
+        raise UsageError(str(exc)) from None
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as f:
+                f.write(program)
+        except OSError as exc:
+            raise UsageError(f"--output: cannot write {args.output}: {exc.strerror}") from None
+        print(f"socklab: wrote {args.output}", file=sys.stderr)
+        return EXIT_OK
+    sys.stdout.write(program)
+    return EXIT_OK
+
+
+COMMANDS = {"serve": cmd_serve, "connect": cmd_connect, "demo": cmd_demo,
+            "ports": cmd_ports, "code": cmd_code}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
