@@ -361,8 +361,14 @@ class Endpoint:
                     raise BlockingIOError(code, "in progress")
             else:
                 code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
-            if code == _errno.EISCONN and started[0] and self.peer is not None:
-                code = 0
+                if code == 0:
+                    # Finish the connect as a blocking socket does; otherwise Linux
+                    # lets a later connect() to any address "succeed" once.
+                    code = sock.connect_ex((host, port))
+                    if code == _errno.EISCONN:
+                        code = 0
+            # EISCONN from the first try means connect() on a socket that is
+            # already connected: a real error the learner should see.
             if code:
                 raise OSError(code, os.strerror(code))
             self.peer = _address(sock.getpeername()) if self.kind == socket.SOCK_STREAM \
