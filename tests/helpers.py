@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from socklab.engine import Endpoint, Lab, Server
 from socklab.events import DONE, WAIT, Event
 
 REPO = Path(__file__).resolve().parent.parent
@@ -293,3 +294,47 @@ def start_cli(*args: str, dev: bool = False) -> Live:
 def no_traceback(stderr: str) -> None:
     assert "Traceback" not in stderr, stderr
     assert "ResourceWarning" not in stderr, stderr
+
+
+# -- engine set-ups -------------------------------------------------------------------
+
+#: The lecture's welcome exchange, as ``(side, conn, op)`` of its "done" events.
+WELCOME_DONE = [
+    ("server", None, "socket"),
+    ("server", None, "bind"),
+    ("server", None, "listen"),
+    ("client", 1, "socket"),
+    ("client", 1, "connect"),
+    ("server", 1, "accept"),
+    ("server", 1, "send"),
+    ("client", 1, "recv"),
+    ("server", 1, "close"),
+    ("client", 1, "close"),
+    ("server", None, "close"),
+]
+
+
+def loopback_host(family: int) -> str:
+    return "::1" if family == socket.AF_INET6 else "127.0.0.1"
+
+
+def listening(lab: Lab, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM,
+              backlog: int = 5) -> Server:
+    """A server bound to loopback port 0 (and listening, for stream)."""
+    server = lab.server(family, kind)
+    assert server.socket().ok
+    assert server.bind(loopback_host(family), 0).ok
+    if kind == socket.SOCK_STREAM:
+        assert server.listen(backlog).ok
+    return server
+
+
+def stream_pair(lab: Lab, family: int = socket.AF_INET) -> tuple[Server, Endpoint, Endpoint]:
+    """``(server, accepted connection, client)``, connected over loopback TCP."""
+    server = listening(lab, family)
+    client = lab.client(family)
+    assert client.socket().ok
+    assert client.connect(loopback_host(family), server.local[1]).ok
+    conn, event = server.accept(timeout=LIMIT)
+    assert conn is not None, event
+    return server, conn, client

@@ -1,0 +1,541 @@
+"""The engine on real loopback sockets: every call real, every event right.
+
+Listeners always bind port 0 (the kernel chooses); nothing leaves loopback.
+"""
+
+from __future__ import annotations
+
+import socket
+import urllib.request
+from collections.abc import Callable
+
+import pytest
+from helpers import (
+    LIMIT,
+    WELCOME_DONE,
+    Recorder,
+    assert_causal,
+    assert_seq_increasing,
+    assert_waits_precede_dones,
+    listening,
+    loopback_host,
+    socket_fds,
+    stream_pair,
+    where,
+)
+
+from socklab.engine import ALL_INTERFACES_WARNING, GREETING, Endpoint, Lab
+from socklab.events import DONE, WAIT
+from socklab.modes import ROMEO, Service
+
+AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
+STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM
+
+FAMILIES = [
+    pytest.param(AF_INET, id="inet"),
+    pytest.param(AF_INET6, id="inet6", marks=pytest.mark.requires_ipv6),
+]
+FAMILY_NAME = {AF_INET: "AF_INET", AF_INET6: "AF_INET6"}
+
+
+def _in_thread(lab: Lab, target: Callable[[], object], name: str) -> list[object]:
+    """Run ``target`` in a lab thread; its return value lands in the list."""
+    out: list[object] = []
+    lab.spawn(lambda: out.append(target()), name)
+    return out
+
+
+def _join_all(lab: Lab) -> None:
+    for thread in list(lab._threads):
+        thread.join(LIMIT)
+        assert not thread.is_alive(), f"{thread.name} still running"
+
+
+# -- both families, both types ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_stream_round_trip(lab: Lab, rec: Recorder, family: int) -> None:
+    host = loopback_host(family)
+    server = lab.server(family)
+    made = server.socket()
+    assert made.ok and isinstance(made.result, int) and made.result >= 0
+    assert made.args == (FAMILY_NAME[family], "SOCK_STREAM")
+    bound = server.bind(host, 0)
+    assert bound.ok and bound.args == ((host, 0),)
+    assert bound.result[0] == host
+    assert bound.result[1] != 0, "port 0 must show the port the kernel chose"
+    assert bound.result[1] == server.sock.getsockname()[1]
+    assert bound.lesson is None  # loopback: no all-interfaces warning
+    assert server.listen(5).ok
+
+    client = lab.client(family)
+    assert client.socket().ok
+    connected = client.connect(host, bound.result[1])
+    assert connected.ok and connected.args == ((host, bound.result[1]),)
+    assert tuple(connected.result) == client.sock.getsockname()[:2]
+
+    conn, accepted = server.accept(timeout=LIMIT)
+    assert conn is not None and accepted.ok
+    assert accepted.conn == conn.conn == 1
+    assert accepted.result == connected.result  # the peer is the client's real address
+
+    sent = conn.send(b"ping\r\n")
+    assert sent is not None and sent.ok
+    assert (sent.result, sent.nbytes, sent.data) == (6, 6, "ping\\r\\n")
+    got = client.recv(1024, timeout=LIMIT)
+    assert got is not None and got.ok and got.nbytes == 6 and got.data == "ping\\r\\n"
+    assert client.last_data == b"ping\r\n"
+    assert client.send(b"pong").ok  # type: ignore[union-attr]
+    back = conn.recv(1024, timeout=LIMIT)
+    assert back is not None and back.data == "pong"
+    assert (conn.bytes_out, conn.bytes_in, client.bytes_out, client.bytes_in) == (6, 4, 4, 6)
+
+    for endpoint in (conn, client, server):
+        assert endpoint.close().ok
+    assert lab.open_sockets == 0
+    events = rec.snapshot()
+    assert all(e.ok for e in events)
+    assert_seq_increasing(events)
+    assert_waits_precede_dones(events)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_datagram_round_trip_has_no_listen_or_accept(lab: Lab, rec: Recorder,
+                                                     family: int) -> None:
+    host = loopback_host(family)
+    server = lab.server(family, DGRAM)
+    made = server.socket()
+    assert made.args == (FAMILY_NAME[family], "SOCK_DGRAM")
+    bound = server.bind(host, 0)
+    assert bound.ok and bound.result[1] != 0
+    port = bound.result[1]
+
+    client = lab.client(family, DGRAM)
+    assert client.socket().ok
+    sent = client.sendto(b"Hello, UDP!", host, port)
+    assert sent is not None and sent.ok and sent.result == 11 and sent.args == ((host, port),)
+    got = server.recvfrom(65535, timeout=LIMIT)
+    assert got is not None and got.ok and got.nbytes == 11 and got.data == "Hello, UDP!"
+    # recvfrom says who sent it: the client's implicitly bound port, on loopback
+    client_address = (host, client.sock.getsockname()[1])
+    assert tuple(got.result) == client_address
+    assert server.last_datagram == (b"Hello, UDP!", client_address)
+
+    assert server.sendto(GREETING, *client_address).ok  # type: ignore[union-attr]
+    reply = client.recvfrom(65535, timeout=LIMIT)
+    assert reply is not None and reply.nbytes == len(GREETING)
+    assert tuple(reply.result) == (host, port)
+    client.close()
+    server.close()
+    ops = {e.op for e in rec.snapshot()}
+    assert {"sendto", "recvfrom"} <= ops
+    assert not ops & {"listen", "accept", "connect"}
+
+
+def test_bind_to_all_interfaces_works_with_a_warning(lab: Lab) -> None:
+    # A datagram socket, closed at once: nothing can connect to it meanwhile.
+    server = lab.server(AF_INET, DGRAM)
+    server.socket()
+    bound = server.bind("0.0.0.0", 0)
+    assert bound.ok and bound.lesson == ALL_INTERFACES_WARNING
+    server.close()
+
+
+# -- the lecture's exchange --------------------------------------------------------------
+
+
+def test_welcome_exchange_exact_sequence(lab: Lab, rec: Recorder) -> None:
+    server = listening(lab)
+    client = lab.client()
+    client.socket()
+    connected = client.connect("127.0.0.1", server.local[1])
+    conn, accepted = server.accept(timeout=LIMIT)
+    assert conn is not None
+    conn.send(GREETING)
+    received = client.recv(1024, timeout=LIMIT)
+    conn.close()
+    client.close()
+    server.close()
+
+    assert rec.ops(DONE) == WELCOME_DONE
+    assert accepted.result[1] == connected.result[1]  # peer port = client's local port
+    assert received is not None and received.nbytes == 40 == len(GREETING)
+    assert received.data == GREETING.decode()
+    assert all(e.ok for e in rec.done())
+    assert_waits_precede_dones(rec.snapshot())
+
+
+# -- waiting, then done ----------------------------------------------------------------
+
+
+def test_blocking_accept_shows_wait_then_done(lab: Lab, rec: Recorder) -> None:
+    server = listening(lab)
+    result = _in_thread(lab, lambda: server.accept(timeout=LIMIT), "accept")
+    wait = rec.wait_for(where(op="accept", phase=WAIT), what="accept waiting")
+    client = lab.client()
+    client.socket()
+    connected = client.connect("127.0.0.1", server.local[1])
+    done = rec.wait_for(where(op="accept", phase=DONE), what="accept done")
+    _join_all(lab)
+    assert done.ok and done.call == wait.call != 0 and done.seq > wait.seq
+    assert done.result == connected.result
+    conn, event = result[0]  # type: ignore[misc]
+    assert event is done and conn is not None
+
+
+def test_blocking_recv_shows_wait_then_done(lab: Lab, rec: Recorder) -> None:
+    _, conn, client = stream_pair(lab)
+    _in_thread(lab, lambda: conn.recv(1024, timeout=LIMIT), "recv")
+    wait = rec.wait_for(where(op="recv", phase=WAIT), what="recv waiting")
+    sent = client.send(b"now")
+    done = rec.wait_for(where(op="recv", phase=DONE), what="recv done")
+    _join_all(lab)
+    assert done.call == wait.call and wait.seq < sent.seq < done.seq  # type: ignore[union-attr]
+    assert done.data == "now" and done.side == "server" and done.conn == 1
+
+
+# -- order -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("coalesce", [False, True], ids=["single", "coalescing"])
+def test_order_is_causal_with_the_receiver_in_a_thread(coalesce: bool) -> None:
+    iterations = 300
+    rec = Recorder()
+    with Lab(coalesce=coalesce, connect_timeout=LIMIT) as lab:
+        lab.subscribe(rec)
+        _, conn, client = stream_pair(lab)
+        expected = sum(len(f"m{i};") for i in range(iterations))
+
+        def receive() -> None:
+            total = 0
+            for _ in range(iterations * 4):
+                event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
+                if event is not None and not event.ok or not conn.last_data:
+                    return
+                total += len(conn.last_data)
+                if total >= expected:
+                    return
+
+        receiver = lab.spawn(receive, "receiver")
+        for i in range(iterations):
+            client.send(f"m{i};".encode())
+        receiver.join(LIMIT)
+        assert not receiver.is_alive()
+        client.close()
+        conn.close()
+    events = rec.snapshot()
+    assert_seq_increasing(events)
+    assert_causal(events, sender=("client", 1), receiver=("server", 1))
+    assert_waits_precede_dones(events)
+    recv_total = sum(e.nbytes or 0 for e in events if e.op == "recv" and e.phase == DONE)
+    assert recv_total == expected
+    if not coalesce:
+        # one event per call: every send is there, in the order it was made
+        sends = [e.data for e in events if e.op == "send"]
+        assert sends == [f"m{i};" for i in range(iterations)]
+
+
+def test_flood_is_coalesced_and_every_byte_accounted(lab: Lab, rec: Recorder) -> None:
+    messages, size = 2000, 10
+    _, conn, client = stream_pair(lab)
+    total = messages * size
+
+    def drain() -> None:
+        got = 0
+        for _ in range(messages * 2):
+            event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
+            if event is not None and not event.ok or not conn.last_data:
+                return
+            got += len(conn.last_data)
+            if got >= total:
+                return
+
+    receiver = lab.spawn(drain, "drain")
+    for i in range(messages):
+        client.send(f"{i:09d}\n".encode())
+    receiver.join(LIMIT)
+    assert not receiver.is_alive()
+    client.close()  # ends the floods: their counts are reported
+    conn.close()
+
+    events = rec.snapshot()
+    sends = [e for e in events if e.op == "send" and e.phase == DONE]
+    recvs = [e for e in events if e.op == "recv" and e.phase == DONE]
+    assert any(e.count > 1 for e in sends), "2,000 sends should be coalesced"
+    assert len(sends) < messages
+    assert sum(e.count for e in sends) == messages
+    assert sum(e.nbytes or 0 for e in sends) == total
+    assert sum(e.nbytes or 0 for e in recvs) == total
+    assert conn.bytes_in == client.bytes_out == total
+    assert_seq_increasing(events)
+    assert_causal(events, sender=("client", 1), receiver=("server", 1))
+
+
+# -- several clients, server modes ----------------------------------------------------------
+
+
+def _fetch(family: int, port: int, payload: bytes = b"", half_close: bool = True) -> bytes:
+    """A plain Python TCP client: send, (half-close), read to EOF."""
+    with socket.socket(family, STREAM) as sock:
+        sock.settimeout(LIMIT)
+        sock.connect((loopback_host(family), port))
+        if payload:
+            sock.sendall(payload)
+        if half_close:
+            sock.shutdown(socket.SHUT_WR)
+        data = b""
+        for _ in range(100_000):
+            chunk = sock.recv(65536)
+            if not chunk:
+                return data
+            data += chunk
+    raise AssertionError("peer never closed")
+
+
+def _ask(family: int, port: int, payload: bytes) -> bytes:
+    """A plain Python UDP client: one datagram out, one back."""
+    with socket.socket(family, DGRAM) as sock:
+        sock.settimeout(LIMIT)
+        sock.sendto(payload, (loopback_host(family), port))
+        data, _ = sock.recvfrom(65535)
+        return data
+
+
+def test_several_clients_at_once(lab: Lab, rec: Recorder) -> None:
+    n = 6
+    server = listening(lab, backlog=n)
+    service = Service(lab, server, "welcome", count=n).start()
+    clients = [lab.client() for _ in range(n)]
+    locals_ = []
+    for client in clients:  # all connected before any reads
+        client.socket()
+        event = client.connect("127.0.0.1", server.local[1])
+        assert event.ok
+        locals_.append(tuple(event.result))
+    for client in clients:
+        got = client.recv(1024, timeout=LIMIT)
+        assert got is not None and got.data == GREETING.decode()
+        client.close()
+    assert service.wait(LIMIT)
+    accepted = {tuple(e.result) for e in rec.done() if e.op == "accept"}
+    assert accepted == set(locals_)
+    assert sorted(e.conn for e in rec.done() if e.op == "accept") == list(range(1, n + 1))
+    assert {c.conn for c in clients} == set(range(1, n + 1))
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_mode_welcome_stream_and_datagram(lab: Lab, family: int) -> None:
+    tcp = listening(lab, family)
+    udp = listening(lab, family, DGRAM)
+    tcp_service = Service(lab, tcp, "welcome", count=1).start()
+    udp_service = Service(lab, udp, "welcome", count=1).start()
+    assert _fetch(family, tcp.local[1]) == GREETING
+    assert _ask(family, udp.local[1], b"hi") == GREETING
+    assert tcp_service.wait(LIMIT) and udp_service.wait(LIMIT)
+    assert not tcp_service.failed and tcp_service.handled == 1 == udp_service.handled
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_mode_echo_stream_and_datagram(lab: Lab, family: int) -> None:
+    tcp = listening(lab, family)
+    udp = listening(lab, family, DGRAM)
+    tcp_service = Service(lab, tcp, "echo", count=1).start()
+    udp_service = Service(lab, udp, "echo", count=2).start()
+    payload = b"".join(f"line {i}\r\n".encode() for i in range(500)) + bytes(range(256))
+    assert _fetch(family, tcp.local[1], payload) == payload
+    assert _ask(family, udp.local[1], b"one") == b"one"
+    assert _ask(family, udp.local[1], b"\x00two\xff") == b"\x00two\xff"
+    assert tcp_service.wait(LIMIT) and udp_service.wait(LIMIT)
+
+
+@pytest.mark.parametrize(
+    ("path", "status", "needle"),
+    [
+        ("/", b"HTTP/1.0 200 OK", b"Hello from socklab"),
+        ("/romeo.txt", b"HTTP/1.0 200 OK", b"But soft what light through yonder window breaks"),
+        ("/nothing-here", b"HTTP/1.0 404 Not Found", b"404"),
+    ],
+)
+def test_mode_http_raw_get(lab: Lab, path: str, status: bytes, needle: bytes) -> None:
+    server = listening(lab)
+    service = Service(lab, server, "http", count=1).start()
+    request = f"GET {path} HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n".encode()
+    page = _fetch(AF_INET, server.local[1], request, half_close=False)
+    head, _, body = page.partition(b"\r\n\r\n")
+    assert head.startswith(status)
+    assert needle in body
+    assert f"Content-Length: {len(body)}".encode() in head
+    assert service.wait(LIMIT)
+
+
+def test_mode_http_serves_a_real_http_client(lab: Lab) -> None:
+    server = listening(lab)
+    service = Service(lab, server, "http", count=1).start()
+    url = f"http://127.0.0.1:{server.local[1]}/romeo.txt"
+    with urllib.request.urlopen(url, timeout=LIMIT) as response:
+        assert response.status == 200
+        assert response.headers["Content-Type"].startswith("text/plain")
+        assert response.read().decode() == ROMEO
+    assert service.wait(LIMIT)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_mode_discard_reads_and_drops(lab: Lab, rec: Recorder, family: int) -> None:
+    tcp = listening(lab, family)
+    udp = listening(lab, family, DGRAM)
+    tcp_service = Service(lab, tcp, "discard", count=1).start()
+    udp_service = Service(lab, udp, "discard", count=3).start()
+    payload = b"x" * 100_000
+    assert _fetch(family, tcp.local[1], payload) == b""  # nothing back, then closed
+    with socket.socket(family, DGRAM) as sock:
+        for i in range(3):
+            sock.sendto(b"drop %d" % i, (loopback_host(family), udp.local[1]))
+    assert tcp_service.wait(LIMIT) and udp_service.wait(LIMIT)
+    events = rec.snapshot()
+    received = sum(e.nbytes or 0 for e in events
+                   if e.op == "recv" and e.phase == DONE and e.side == "server")
+    assert received == len(payload)
+    assert not [e for e in events if e.op in ("send", "sendto")]
+    assert udp_service.handled == 3
+
+
+def test_mode_manual_keeps_the_connection_for_the_learner(lab: Lab) -> None:
+    server = listening(lab)
+    service = Service(lab, server, "manual", count=1).start()
+    client = lab.client()
+    client.socket()
+    client.connect("127.0.0.1", server.local[1])
+    assert service.wait(LIMIT)
+    (conn,) = server.connections.values()
+    assert conn.state == "connected" and conn.is_open
+    assert conn.send(b"typed by hand").ok  # type: ignore[union-attr]
+    got = client.recv(1024, timeout=LIMIT)
+    assert got is not None and got.data == "typed by hand"
+
+
+def test_count_stops_after_n_connections(lab: Lab, rec: Recorder) -> None:
+    server = listening(lab)
+    service = Service(lab, server, "welcome", count=2).start()
+    assert _fetch(AF_INET, server.local[1]) == GREETING
+    # The service is back in accept() for the second connection: not finished.
+    rec.wait_for(lambda e: e.op == "accept" and e.phase == WAIT
+                 and rec.count(where(op="accept", phase=WAIT)) >= 2,
+                 what="a second accept waiting")
+    assert not service.finished.is_set()
+    assert _fetch(AF_INET, server.local[1]) == GREETING
+    assert service.wait(LIMIT)
+    assert service.handled == 2
+    assert rec.count(where(op="accept", phase=DONE)) == 2
+
+
+def test_count_stops_after_n_datagrams(lab: Lab, rec: Recorder) -> None:
+    server = listening(lab, kind=DGRAM)
+    service = Service(lab, server, "echo", count=2).start()
+    assert _ask(AF_INET, server.local[1], b"1") == b"1"
+    rec.wait_for(lambda e: rec.count(where(op="recvfrom", phase=WAIT)) >= 2,
+                 what="the second recvfrom waiting")
+    assert not service.finished.is_set()
+    assert _ask(AF_INET, server.local[1], b"2") == b"2"
+    assert service.wait(LIMIT) and service.handled == 2
+
+
+# -- cleanup ---------------------------------------------------------------------------------
+
+
+def test_close_all_closes_every_socket_and_joins_every_thread() -> None:
+    before = socket_fds()
+    rec = Recorder()
+    lab = Lab(connect_timeout=LIMIT)
+    lab.subscribe(rec)
+    try:
+        _fill_and_close_all(lab, rec, before)
+    finally:
+        lab.close_all()
+
+
+def _fill_and_close_all(lab: Lab, rec: Recorder, before: set[int]) -> None:
+    server, conn, client = stream_pair(lab)
+    waiting_accept = lab.spawn(lambda: server.accept(), "accept")
+    waiting_recv = lab.spawn(lambda: client.recv(1024), "recv")
+    udp = listening(lab, kind=DGRAM)
+    waiting_recvfrom = lab.spawn(lambda: udp.recvfrom(), "recvfrom")
+    service_server = listening(lab)
+    service = Service(lab, service_server, "echo").start()
+    rec.wait_for(lambda e: rec.count(where(phase=WAIT)) >= 4, what="four waits")
+    assert len(socket_fds() - before) == 5 == lab.open_sockets
+
+    lab.close_all()
+
+    for thread in (waiting_accept, waiting_recv, waiting_recvfrom):
+        assert not thread.is_alive()
+    assert service.finished.is_set()
+    assert lab.open_sockets == 0
+    assert not conn.is_open and not client.is_open and not server.is_open
+    assert socket_fds() - before == set()
+
+
+def test_close_ends_a_wait_with_ebadf(lab: Lab, rec: Recorder) -> None:
+    server = listening(lab)
+    result = _in_thread(lab, lambda: server.accept(), "accept")  # no timeout: waits forever
+    wait = rec.wait_for(where(op="accept", phase=WAIT))
+    closed = server.close()
+    assert closed.ok
+    done = rec.wait_for(where(op="accept", phase=DONE))
+    _join_all(lab)
+    assert done.call == wait.call and not done.ok and done.error == "EBADF"
+    assert done.lesson and "closed" in done.lesson
+    assert result[0][0] is None  # type: ignore[index]
+
+
+def test_close_ends_a_recv_wait(lab: Lab, rec: Recorder) -> None:
+    _, conn, _client = stream_pair(lab)
+    _in_thread(lab, lambda: conn.recv(1024), "recv")
+    wait = rec.wait_for(where(op="recv", phase=WAIT))
+    conn.close()
+    done = rec.wait_for(where(op="recv", phase=DONE))
+    _join_all(lab)
+    assert done.call == wait.call and done.error == "EBADF"
+
+
+def test_reset_makes_the_lab_reusable(lab: Lab, rec: Recorder) -> None:
+    server, conn, client = stream_pair(lab)
+    lab.reset()
+    assert lab.open_sockets == 0 and not lab.stopping
+    last_seq = rec.snapshot()[-1].seq
+    # The same endpoints can make new sockets; new ones work as well.
+    assert server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen(1).ok
+    again = lab.client()
+    again.socket()
+    assert again.connect("127.0.0.1", server.local[1]).ok
+    conn2, _ = server.accept(timeout=LIMIT)
+    assert conn2 is not None and conn2.conn == 2  # connection numbers go on
+    assert conn2.send(b"still works").ok  # type: ignore[union-attr]
+    got = again.recv(1024, timeout=LIMIT)
+    assert got is not None and got.data == "still works"
+    assert all(e.seq > last_seq for e in rec.snapshot()[-8:])
+    assert_seq_increasing(rec.snapshot())
+
+
+def test_calls_without_a_socket_are_ebadf_events(lab: Lab) -> None:
+    client = lab.client()
+    event = client.connect("127.0.0.1", 9)  # no socket() yet: nothing is sent
+    assert not event.ok and event.error == "EBADF" and event.lesson
+    assert client.close().error == "EBADF"
+
+
+def test_close_twice_says_ebadf(lab: Lab) -> None:
+    server = lab.server()
+    server.socket()
+    assert server.close().ok
+    again = server.close()
+    assert not again.ok and again.error == "EBADF"
+
+
+def test_socket_again_replaces_the_old_one(lab: Lab) -> None:
+    before = socket_fds()
+    endpoint: Endpoint = lab.server()
+    endpoint.socket()
+    endpoint.socket()
+    assert len(socket_fds() - before) == 1
+    assert lab.open_sockets == 1
