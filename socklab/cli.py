@@ -151,7 +151,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_endpoint_options(code, "1024")
     code.add_argument("--backlog", type=_checked(parse_backlog), default=5,
                       help="listen() backlog (default 5)")
-    code.add_argument("--mode", choices=("welcome", "echo"), default="welcome",
+    code.add_argument("--mode", choices=("welcome", "echo", "http", "discard", "manual"),
+                      default="welcome",
                       help="what the server does (default welcome)")
     code.add_argument("--output", "-o", metavar="FILE", help="write the program to FILE")
     return parser
