@@ -161,6 +161,13 @@ class Endpoint:
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["raw"] = data[:DATA_CAP]
+        if op in ("recv", "recvfrom"):
+            with self.lab.bus.lock:
+                if self.lab._floods:
+                    # The bytes may come from sends still counted in a flood:
+                    # report those first, so a recv never precedes its send.
+                    self.lab.flush_floods(keep_streaks=True)
+                return self._emit(op, args=args, call=call, **fields)
         return self._emit(op, args=args, call=call, **fields)
 
     def _flush_flood(self) -> Event | None:

@@ -56,6 +56,8 @@ def parse_port(text: str | int, *, allow_zero: bool = True) -> int:
         raw = str(text).strip()
         if not raw:
             raise InputError("port is empty: give a number from 0 to 65535")
+        if raw.startswith("-") and raw[1:].isascii() and raw[1:].isdigit():
+            raise InputError(f"port {raw[:12]} is out of range: ports go from 0 to 65535")
         if not raw.isascii() or not raw.isdigit():
             raise InputError(
                 f"port {raw!r} is not a whole number: give a number from 0 to 65535"
