@@ -151,7 +151,8 @@ class Endpoint:
             else:
                 self._end_flood()
                 self._streak_op, self._streak = op, 1
-            if self._streak > COALESCE_AFTER and self.lab.coalesce:
+            # A call already shown waiting is reported with its own "done".
+            if self._streak > COALESCE_AFTER and self.lab.coalesce and not call:
                 self._flood = _Flood(op, 1, fields.get("nbytes") or 0, args, time.monotonic())
                 self.lab._floods.add(self)
                 return None
