@@ -130,6 +130,9 @@ class Endpoint:
         name, number, lesson = explain(exc, op)
         if name == "gaierror" and number == getattr(socket, "EAI_ADDRFAMILY", -9):
             lesson = lesson_for("EAFNOSUPPORT") or lesson
+        elif name == "EPIPE" and self.peer is None and self.kind == socket.SOCK_STREAM:
+            # Linux says EPIPE, not ENOTCONN, for send() on a never-connected socket.
+            lesson = lesson_for("ENOTCONN") or lesson
         self._streak = 0
         return self._emit(
             op, args=args, ok=False, error=name, errno=number, lesson=lesson, call=call
