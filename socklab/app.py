@@ -1,0 +1,254 @@
+"""The lab screen: server pane and client pane side by side, one live log below.
+
+This module is wiring only.  The panes make the calls (in thread workers),
+the engine reports each call as an event, and the event bus hands every event
+to `_sink`, which only appends it to a deque (it runs under the bus lock, on
+any thread, so it must never block).  A 20 Hz timer drains the deque in one
+batch into the `EventLog` and refreshes the panes' state.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+from textual.app import App, ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Horizontal
+from textual.screen import Screen
+from textual.theme import Theme
+from textual.widgets import Footer, Header, TabbedContent, TabPane
+
+from .engine import Lab
+from .events import Event
+from .widgets.client_pane import ClientPane
+from .widgets.event_log import EventLog
+from .widgets.numbers import RealNumbers
+from .widgets.port_info import PortInfo
+from .widgets.server_pane import ServerPane
+
+#: How often queued events are moved into the log (a batch per tick).
+DRAIN_INTERVAL = 1 / 20
+
+PROJECTOR = Theme(
+    name="projector",
+    primary="#00d7ff",
+    secondary="#ffd700",
+    accent="#ffd700",
+    warning="#ffd700",
+    error="#ff5f5f",
+    success="#5fff5f",
+    foreground="#ffffff",
+    background="#000000",
+    surface="#000000",
+    panel="#1c1c1c",
+    boost="#303030",
+    dark=True,
+    variables={
+        "server-color": "#ffaf00",
+        "client-color": "#00ffff",
+        "footer-key-foreground": "#ffd700",
+        "input-selection-background": "#00d7ff 40%",
+    },
+)
+
+
+class SocklabApp(App[int]):
+    """socklab's lab: real socket calls, one ordered live log."""
+
+    CSS_PATH = "socklab.tcss"
+    TITLE = "socklab"
+    SUB_TITLE = "real sockets, one live log"
+    HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
+    VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
+
+    BINDINGS = [
+        Binding("f5", "run_server", "Run server"),
+        Binding("f6", "run_client", "Run client"),
+        Binding("x", "hex", "Hex"),
+        Binding("s", "save_log(False)", "Save"),
+        Binding("j", "save_log(True)", "Save JSONL", show=False),
+        Binding("l", "focus_log", "Log", show=False),
+        Binding("ctrl+r", "reset", "Reset"),
+        Binding("f8", "toggle_projector", "Projector"),
+    ]
+
+    def __init__(
+        self,
+        *,
+        clock: Callable[[], float] | None = None,
+        numbers: RealNumbers | None = None,
+        save_dir: Path | None = None,
+    ) -> None:
+        super().__init__()
+        self.lab = Lab(clock=clock)
+        self.numbers = numbers or RealNumbers()
+        self.save_dir = save_dir
+        self._inbox: deque[Event] = deque()
+        self._unsubscribe = self.lab.subscribe(self._sink)
+        self._previous_theme = "textual-dark"
+        self.register_theme(PROJECTOR)
+
+    def get_theme_variable_defaults(self) -> dict[str, str]:
+        return {"server-color": "#ff9f43", "client-color": "#48c9ff"}
+
+    # -- layout --------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield Header()
+        with TabbedContent(id="tabs"):
+            with TabPane("Lab", id="lab"):
+                with Horizontal(id="panes"):
+                    yield ServerPane(self.lab, id="server")
+                    yield ClientPane(self.lab, id="client")
+                yield EventLog(id="log")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        for pane in (self.server_pane, self.client_pane):
+            pane.numbers = self.numbers
+        log = self.event_log
+        log.border_title = "Event log"
+        log.border_subtitle = "↑↓ select · x hex · s save"
+        self.set_interval(DRAIN_INTERVAL, self._drain)
+
+    @property
+    def server_pane(self) -> ServerPane:
+        return self.query_one("#server", ServerPane)
+
+    @property
+    def client_pane(self) -> ClientPane:
+        return self.query_one("#client", ClientPane)
+
+    @property
+    def event_log(self) -> EventLog:
+        return self.query_one("#log", EventLog)
+
+    # -- events from the engine ----------------------------------------------
+
+    def _sink(self, event: Event) -> None:
+        """Called under the bus lock from any thread: only queue the event."""
+        self._inbox.append(event)
+
+    def _drain(self) -> None:
+        """Move every queued event into the log in one batch."""
+        inbox = self._inbox
+        if not inbox:
+            return
+        batch = [inbox.popleft() for _ in range(len(inbox))]
+        shown = [self.numbers.event(event) for event in batch]
+        self.event_log.add_events(shown)
+        self.server_pane.refresh_state()
+        self.client_pane.refresh_state()
+        if any(event.op in ("bind", "listen", "close") and event.ok for event in batch):
+            for info in self.query(PortInfo):
+                info.recheck()
+
+    def drain_now(self) -> None:
+        """Drain without waiting for the timer (tests and screenshots)."""
+        self._drain()
+
+    def on_server_pane_bound(self, message: ServerPane.Bound) -> None:
+        """Let the client follow the server's port while it still points at it."""
+        client_port = self.client_pane.input("port").value.strip()
+        requested = str(self.numbers.port(message.requested))
+        previous = self.server_pane.last_bound
+        if client_port in (requested, previous):
+            self.client_pane.set_port(message.port)
+        self.server_pane.last_bound = str(self.numbers.port(message.port))
+
+    # -- actions -------------------------------------------------------------
+
+    def action_run_server(self) -> None:
+        self.server_pane.press("run")
+
+    def action_run_client(self) -> None:
+        self.client_pane.press("run")
+
+    def action_hex(self) -> None:
+        if not self.event_log.toggle_hex():
+            self.notify("No event with bytes to show: select one in the log (↑/↓)",
+                        severity="warning", markup=False)
+
+    def action_save_log(self, json_lines: bool) -> None:
+        directory = self.save_dir or Path.cwd()
+        try:
+            path = self.event_log.save(directory, json_lines)
+        except OSError as exc:
+            self.notify(f"Could not save the log: {exc}", severity="error", markup=False)
+            return
+        self.notify(f"Log saved to {path}", title="Saved", markup=False)
+
+    def action_focus_log(self) -> None:
+        self.event_log.focus()
+
+    def action_toggle_projector(self) -> None:
+        if self.theme == "projector":
+            self.theme = self._previous_theme
+        else:
+            self._previous_theme = self.theme
+            self.theme = "projector"
+
+    async def action_reset(self) -> None:
+        """Close every socket and stop every server thread; keep the log."""
+        open_before = self.lab.open_sockets
+        await asyncio.to_thread(self.lab.reset)
+        self.server_pane.after_reset()
+        self.client_pane.after_reset()
+        self._drain()
+        self.notify(f"Reset: closed {open_before} socket(s); the log is kept", markup=False)
+
+    async def action_quit(self) -> None:
+        await asyncio.to_thread(self.lab.close_all)
+        self.exit(0)
+
+    def on_unmount(self) -> None:
+        self._unsubscribe()
+        self.lab.close_all()
+
+    # -- command palette -------------------------------------------------------
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        server, client = self.server_pane, self.client_pane
+        yield SystemCommand("Run server", "socket, bind, listen, then serve (mode)",
+                            self.action_run_server)
+        yield SystemCommand("Run client", "socket, connect, send, recv until EOF, close",
+                            self.action_run_client)
+        for pane in (server, client):
+            for suffix, label in pane.CALLS:
+                if suffix == "run":
+                    continue
+                yield SystemCommand(
+                    f"{pane.TITLE}: {pane.label_for(suffix, label)}",
+                    f"make the {pane.SIDE}'s {suffix.replace('-', ' ')} call",
+                    lambda p=pane, s=suffix: p.press(s),
+                    discover=False,
+                )
+        yield SystemCommand("Reset the lab", "close every socket (the log is kept)",
+                            self.action_reset)
+        yield SystemCommand("Save log as text", "socklab-log-<time>.txt here",
+                            lambda: self.action_save_log(False))
+        yield SystemCommand("Save log as JSON Lines", "socklab-log-<time>.jsonl here",
+                            lambda: self.action_save_log(True))
+        yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
+                            self.action_hex)
+        yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
+                            self.action_toggle_projector)
+
+
+def run_app(theme: str | None = None) -> int:
+    """Open the lab; returns the exit status."""
+    app = SocklabApp()
+    if theme is not None:
+        if theme not in app.available_themes:
+            names = ", ".join(sorted(app.available_themes))
+            print(f"socklab: error: unknown theme {theme!r}; choose one of: {names}",
+                  file=sys.stderr)
+            return 2
+        app.theme = theme
+    result = app.run()
+    return result if isinstance(result, int) else 0

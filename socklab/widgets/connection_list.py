@@ -1,0 +1,108 @@
+"""The sockets a pane has open: the listener and its connections, or the clients.
+
+Selecting a row chooses which socket the pane's Send / Recv / Close act on.
+Rows are rebuilt only when what they say changes, and the selection follows
+the row's key (not its position), so a new connection never steals it unless
+the pane asks (`select`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual.widgets import OptionList
+from textual.widgets.option_list import Option
+
+from ..engine import Endpoint
+from ..events import format_bytes
+from .numbers import RealNumbers
+
+#: Rows shown at most (the newest); a flood of connections stays cheap.
+MAX_SHOWN = 200
+
+
+def _address(addr: object, numbers: RealNumbers) -> str:
+    addr = numbers.address(addr)
+    if isinstance(addr, tuple) and len(addr) >= 2:
+        host = str(addr[0])
+        return f"[{host}]:{addr[1]}" if ":" in host else f"{host}:{addr[1]}"
+    return "—"
+
+
+@dataclass(frozen=True)
+class ConnectionRow:
+    """What one row says; rows compare equal when nothing visible changed."""
+
+    key: str
+    label: str
+    detail: str
+    state: str
+
+    def prompt(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append(self.label, "bold")
+        text.append(f"  {self.detail}  ")
+        style = "dim" if self.state in ("closed", "new") else "italic"
+        text.append(self.state, style)
+        return text
+
+
+def endpoint_row(key: str, label: str, endpoint: Endpoint, *, listener: bool = False,
+                 numbers: RealNumbers | None = None) -> ConnectionRow:
+    """Describe one endpoint: addresses, bytes in and out, state."""
+    numbers = numbers or RealNumbers()
+    if listener:
+        where = _address(endpoint.local, numbers) if endpoint.local else "not bound"
+        state = "listening" if endpoint.listening else endpoint.state
+        if endpoint.state == "closed":
+            state = "closed"
+        return ConnectionRow(key, label, where, state)
+    peer = _address(endpoint.peer, numbers)
+    local = _address(endpoint.local, numbers)
+    detail = f"{local} ⇄ {peer}" if endpoint.local else peer
+    detail += f"  in {format_bytes(endpoint.bytes_in)} out {format_bytes(endpoint.bytes_out)}"
+    state = endpoint.state
+    if state == "open" and endpoint.peer is not None:
+        state = "connected"
+    return ConnectionRow(key, label, detail, state)
+
+
+class ConnectionList(OptionList):
+    """A short list of sockets; the highlighted one is what the buttons act on."""
+
+    DEFAULT_CSS = """
+    ConnectionList {
+        height: auto;
+        max-height: 6;
+    }
+    """
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id, markup=False, compact=True)
+        self._rows: tuple[ConnectionRow, ...] = ()
+
+    @property
+    def selected_key(self) -> str | None:
+        """The key of the highlighted row, if any."""
+        index = self.highlighted
+        if index is None or not 0 <= index < len(self._rows):
+            return None
+        return self._rows[index].key
+
+    def show(self, rows: Sequence[ConnectionRow], select: str | None = None) -> None:
+        """Show these rows, keeping the selection on the same key if it is there."""
+        rows = tuple(rows[-MAX_SHOWN:])
+        want = select or self.selected_key
+        if rows != self._rows:
+            self._rows = rows
+            self.clear_options()
+            self.add_options([Option(row.prompt(), id=row.key) for row in rows])
+        keys = [row.key for row in rows]
+        if want in keys:
+            index = keys.index(want)
+            if self.highlighted != index:
+                self.highlighted = index
+        elif rows and self.highlighted is None:
+            self.highlighted = len(rows) - 1

@@ -1,0 +1,315 @@
+"""What the server and client panes share: fields, checking them, running calls.
+
+Why calls run the way they do:
+
+* Every engine call runs in a thread worker, never on the UI thread: even a
+  "quick" call can block (bind resolves a host name, send waits for buffer
+  space), and blocking calls (accept, connect, recv, recvfrom) wait by design.
+* Quick calls go through one *serial* queue per pane, so pressing Socket,
+  Bind, Listen fast still makes them in that order.  Blocking calls and the
+  Run sequences get workers of their own, so a recv that waits never holds up
+  the Close that would end it.
+* Each worker body is wrapped: an unexpected exception becomes a notification,
+  never a crash.  Socket errors are not exceptions here at all: the engine
+  reports them as events with their lesson.
+* A field is parsed again right before a call; if it is bad, the call is not
+  made and the learner is told why.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Grid, Horizontal, VerticalScroll
+from textual.validation import ValidationResult, Validator
+from textual.widgets import Button, Input, Label, Select, Static
+
+from ..engine import Lab
+from ..inputs import (
+    LOOPBACK,
+    InputError,
+    decode_escapes,
+    parse_host,
+    parse_port,
+)
+from .connection_list import ConnectionList
+from .numbers import RealNumbers
+from .port_info import PortInfo
+
+FAMILY_OPTIONS = [("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6)]
+TYPE_OPTIONS = [("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM)]
+DEFAULT_PORT = 1024
+MAX_CLIENTS_AT_ONCE = 64
+
+
+def parse_count(text: str) -> int:
+    """How many clients "connect ×N" opens: 1 to MAX_CLIENTS_AT_ONCE."""
+    raw = text.strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_CLIENTS_AT_ONCE:
+        raise InputError(f"×N must be a whole number from 1 to {MAX_CLIENTS_AT_ONCE}")
+    return int(raw)
+
+
+class ParseValidator(Validator):
+    """An Input validator from one of socklab.inputs' parsers: same rules, same words."""
+
+    def __init__(self, parse: Callable[[str], object]) -> None:
+        super().__init__()
+        self.parse = parse
+
+    def validate(self, value: str) -> ValidationResult:
+        try:
+            self.parse(value)
+        except InputError as exc:
+            return self.failure(str(exc))
+        except Exception as exc:  # a parser bug must not crash the lab
+            return self.failure(f"cannot read this value: {exc}")
+        return self.success()
+
+
+@dataclass(frozen=True)
+class Settings:
+    """A pane's fields, checked and converted."""
+
+    family: int
+    kind: int
+    host: str
+    port: int
+    message: bytes
+
+    @property
+    def stream(self) -> bool:
+        return self.kind == socket.SOCK_STREAM
+
+
+class EndpointPane(VerticalScroll):
+    """One side of the lab: its fields, its call buttons, its sockets."""
+
+    SIDE = "server"
+    TITLE = "Server"
+    #: (button id suffix, label) for each call, in the order they are shown.
+    CALLS: tuple[tuple[str, str], ...] = ()
+
+    def __init__(self, lab: Lab, *, id: str | None = None) -> None:
+        super().__init__(id=id, classes=f"pane {self.SIDE}-pane")
+        self.lab = lab
+        self.numbers = RealNumbers()
+        self._jobs: deque[tuple[str, Callable[[], None]]] = deque()
+        self._jobs_lock = threading.Lock()
+        self._draining = False
+        self.border_title = self.TITLE
+
+    # -- layout --------------------------------------------------------------
+
+    def wid(self, name: str) -> str:
+        return f"{self.SIDE}-{name}"
+
+    def compose_fields(self) -> ComposeResult:
+        """The rows of fields; subclasses add their own after these."""
+        side = self.SIDE
+        with Horizontal(classes="row"):
+            yield Label("family", classes="field-label")
+            yield Select(FAMILY_OPTIONS, value=socket.AF_INET, allow_blank=False,
+                         compact=True, id=self.wid("family"), classes="field-select")
+            yield Label("type", classes="field-label")
+            yield Select(TYPE_OPTIONS, value=socket.SOCK_STREAM, allow_blank=False,
+                         compact=True, id=self.wid("type"), classes="field-select")
+        with Horizontal(classes="row"):
+            yield Label("host", classes="field-label")
+            yield Input(LOOPBACK[socket.AF_INET], placeholder="127.0.0.1", compact=True,
+                        id=self.wid("host"), classes="field-host",
+                        validators=[ParseValidator(parse_host)], valid_empty=False,
+                        tooltip=f"{side}: an address or name; 127.0.0.1 / ::1 = this machine")
+            yield Label("port", classes="field-label")
+            yield Input(str(DEFAULT_PORT), placeholder="0-65535", compact=True,
+                        id=self.wid("port"), classes="field-port", max_length=8,
+                        validators=[ParseValidator(parse_port)],
+                        tooltip="0 asks the kernel to choose a free port")
+
+    def compose_extra_fields(self) -> ComposeResult:
+        yield from ()
+
+    def compose(self) -> ComposeResult:
+        yield from self.compose_fields()
+        yield from self.compose_extra_fields()
+        yield PortInfo(for_server=self.SIDE == "server", id=self.wid("port-info"))
+        yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
+        with Grid(classes="calls"):
+            for suffix, label in self.CALLS:
+                yield Button(label, id=self.wid(suffix), compact=True,
+                             classes="call run" if suffix == "run" else "call")
+        yield ConnectionList(id=self.wid("connections"))
+
+    def on_mount(self) -> None:
+        self._show_port_info()
+        self.refresh_state()
+
+    # -- fields --------------------------------------------------------------
+
+    def input(self, name: str) -> Input:
+        return self.query_one(f"#{self.wid(name)}", Input)
+
+    def select_value(self, name: str) -> int:
+        value = self.query_one(f"#{self.wid(name)}", Select).value
+        return value if isinstance(value, int) else 0
+
+    @property
+    def family(self) -> int:
+        return self.select_value("family") or socket.AF_INET
+
+    @property
+    def kind(self) -> int:
+        return self.select_value("type") or socket.SOCK_STREAM
+
+    @property
+    def stream(self) -> bool:
+        return self.kind == socket.SOCK_STREAM
+
+    def parse_field(self, name: str, parse: Callable[[str], object]) -> object:
+        """Parse one field, or raise InputError naming the field."""
+        try:
+            return parse(self.input(name).value)
+        except InputError as exc:
+            raise InputError(f"{self.TITLE} {name}: {exc}") from None
+
+    def settings(self) -> Settings | None:
+        """All fields checked, or None (after telling the learner what is wrong)."""
+        try:
+            host = str(self.parse_field("host", parse_host))
+            port = self.numbers.real_port(int(self.parse_field("port", parse_port)))  # type: ignore[arg-type]
+            message = self.parse_field("message", decode_escapes)
+            self.check_extra_fields()
+        except InputError as exc:
+            self.app.notify(str(exc), title="Not sent to the kernel", severity="error",
+                            markup=False)
+            return None
+        return Settings(self.family, self.kind, host, port, message)  # type: ignore[arg-type]
+
+    def check_extra_fields(self) -> None:
+        """Raise InputError for a bad field of a subclass."""
+
+    @on(Input.Changed)
+    def _input_changed(self, event: Input.Changed) -> None:
+        self._show_errors()
+        if event.input.id == self.wid("port"):
+            self._show_port_info()
+
+    @on(Select.Changed)
+    def _select_changed(self, event: Select.Changed) -> None:
+        if event.select.id == self.wid("family"):
+            host = self.input("host")
+            for family, default in LOOPBACK.items():
+                if host.value == default and family != self.family:
+                    host.value = LOOPBACK[self.family]
+                    break
+        if event.select.id in (self.wid("family"), self.wid("type")):
+            self._show_port_info()
+            self.refresh_state()
+
+    def _show_errors(self) -> None:
+        """Under the fields: the first bad field and what is wrong with it."""
+        messages = []
+        for field in self.query(Input):
+            if field.validators and field.value is not None:
+                result = field.validate(field.value)
+                if result is not None and not result.is_valid:
+                    label = (field.id or "").removeprefix(f"{self.SIDE}-")
+                    messages.append(f"{label}: {result.failure_descriptions[0]}")
+        error = self.query_one(f"#{self.wid('field-error')}", Static)
+        error.update(Text("⚠ " + messages[0]) if messages else "")
+        error.set_class(bool(messages), "-shown")
+
+    def _show_port_info(self) -> None:
+        try:
+            port = parse_port(self.input("port").value)
+        except InputError:
+            port = None
+        proto = "tcp" if self.stream else "udp"
+        self.query_one(PortInfo).show_port(port, proto)
+
+    def set_port(self, port: int) -> None:
+        """Put a (real) port in the port field, as the display shows it."""
+        self.input("port").value = str(self.numbers.port(port))
+
+    # -- running calls -------------------------------------------------------
+
+    def serial(self, what: str, job: Callable[[], None]) -> None:
+        """Run ``job`` after every earlier serial job of this pane (in a worker)."""
+        with self._jobs_lock:
+            self._jobs.append((what, job))
+            if self._draining:
+                return
+            self._draining = True
+        self.run_worker(self._drain_jobs, thread=True, group=f"{self.SIDE}-serial",
+                        exit_on_error=False, name=f"{self.SIDE} calls")
+
+    def _drain_jobs(self) -> None:
+        while True:
+            with self._jobs_lock:
+                if not self._jobs:
+                    self._draining = False
+                    return
+                what, job = self._jobs.popleft()
+            self.guarded(what, job)
+
+    def background(self, what: str, job: Callable[[], None]) -> None:
+        """Run a call that may block in a worker of its own."""
+        self.run_worker(lambda: self.guarded(what, job), thread=True,
+                        group=f"{self.SIDE}-blocking", exit_on_error=False, name=what)
+
+    def guarded(self, what: str, job: Callable[[], None]) -> None:
+        """Run ``job``; an unexpected exception is a notification, not a crash."""
+        try:
+            job()
+        except Exception as exc:
+            if self.lab.stopping:
+                return
+            try:
+                self.app.call_from_thread(
+                    self.app.notify, f"{what} failed unexpectedly: {type(exc).__name__}: {exc}",
+                    title="socklab", severity="error", markup=False)
+            except Exception:
+                pass  # the app is closing; nothing left to tell
+
+    @on(Button.Pressed, ".call")
+    def _call_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        op = (event.button.id or "").removeprefix(f"{self.SIDE}-")
+        self.press(op)
+
+    def press(self, op: str) -> None:
+        """Make the call a button stands for (also used by the app's actions)."""
+        handler = getattr(self, f"call_{op.replace('-', '_')}", None)
+        if handler is not None:
+            handler()
+
+    # -- state ---------------------------------------------------------------
+
+    def next_steps(self) -> set[str]:
+        """The buttons that are the natural next step (highlighted)."""
+        return set()
+
+    def refresh_state(self) -> None:
+        """Update labels, highlights and the connection list from the sockets."""
+        nexts = self.next_steps()
+        for suffix, label in self.CALLS:
+            try:
+                button = self.query_one(f"#{self.wid(suffix)}", Button)
+            except Exception:
+                continue
+            button.set_class(suffix in nexts, "-next")
+            shown = self.label_for(suffix, label)
+            if str(button.label) != shown:
+                button.label = shown
+
+    def label_for(self, suffix: str, label: str) -> str:
+        if not self.stream:
+            return {"send": "sendto()", "recv": "recvfrom()"}.get(suffix, label)
+        return label

@@ -1,0 +1,140 @@
+"""What a port number means on this machine, shown beside each port field.
+
+The facts (range class, service names, privileges, the OS ephemeral range)
+come from `socklab.ports`.  Whether something listens is read from /proc/net
+here rather than probed with a socket: a probe that connects would show up as
+a real connection in the lab's own server.  Lookups run in a thread worker, so
+typing stays smooth.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from rich.text import Text
+from textual import work
+from textual.widgets import Static
+
+from .. import ports
+
+_PROC_TABLES = {
+    "tcp": ("/proc/net/tcp", "/proc/net/tcp6"),
+    "udp": ("/proc/net/udp", "/proc/net/udp6"),
+}
+_TCP_LISTEN = "0A"
+_UDP_UNCONNECTED = "07"
+
+
+def listening(port: int, proto: str = "tcp") -> bool | None:
+    """Whether a socket on this machine listens on (tcp) or is bound to (udp) port.
+
+    Reads /proc/net; None when that is not available (not Linux).
+    """
+    wanted = f"{port:04X}"
+    state = _TCP_LISTEN if proto == "tcp" else _UDP_UNCONNECTED
+    seen = False
+    for path in _PROC_TABLES[proto]:
+        try:
+            with open(path) as f:
+                next(f, None)
+                seen = True
+                for line in f:
+                    fields = line.split()
+                    if len(fields) > 3 and fields[3] == state and \
+                            fields[1].rsplit(":", 1)[-1] == wanted:
+                        return True
+        except OSError:
+            continue
+    return False if seen else None
+
+
+@dataclass(frozen=True)
+class PortFacts:
+    """Everything the port info line says about one port."""
+
+    port: int
+    info: ports.PortInfo
+    privilege: str | None
+    in_use: bool | None
+    ephemeral: ports.EphemeralRange
+    proto: str = "tcp"
+
+
+def port_facts(port: int, proto: str = "tcp") -> PortFacts:
+    """Gather the facts (reads a few small files; call off the UI thread)."""
+    return PortFacts(
+        port=port,
+        info=ports.port_info(port),
+        privilege=ports.bind_privilege(),
+        in_use=listening(port, proto) if port else False,
+        ephemeral=ports.ephemeral_range(),
+        proto=proto,
+    )
+
+
+def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
+    """The facts as one short styled line (plain strings, no markup)."""
+    text = Text(end="")
+    if facts.port == 0:
+        text.append("port 0: the kernel picks a free port", "bold")
+        text.append(f" · ephemeral {facts.ephemeral}", "dim")
+        return text
+    info = facts.info
+    text.append(info.range_class, "bold")
+    text.append(f" · {info.service}")
+    if for_server and info.privileged:
+        text.append(" · needs privileges", "bold")
+        if facts.privilege == "root":
+            text.append(" (you are root)")
+        elif facts.privilege:
+            text.append(f" (you have {facts.privilege})")
+    if facts.in_use is True:
+        verb = "listening" if facts.proto == "tcp" else "bound"
+        text.append(f" · {verb} here", "bold")
+    elif facts.in_use is False:
+        text.append(" · free" if for_server else " · nothing listens", "dim")
+    inside = " (inside)" if info.ephemeral else ""
+    text.append(f" · ephemeral {facts.ephemeral}{inside}", "dim")
+    return text
+
+
+class PortInfo(Static):
+    """One line under a port field: range, service, privileges, in use."""
+
+    DEFAULT_CSS = """
+    PortInfo {
+        height: auto;
+        color: $text-muted;
+    }
+    """
+
+    def __init__(self, *, for_server: bool, id: str | None = None) -> None:
+        super().__init__("", id=id, markup=False)
+        self.for_server = for_server
+        self.port: int | None = None
+        self.proto = "tcp"
+
+    def show_port(self, port: int | None, proto: str = "tcp") -> None:
+        """Look the port up (in a worker) and show what it means."""
+        self.port, self.proto = port, proto
+        if port is None:
+            self.update("")
+            return
+        self._look_up(port, proto)
+
+    def recheck(self) -> None:
+        """Look again (something may have started or stopped listening)."""
+        if self.port is not None:
+            self._look_up(self.port, self.proto)
+
+    @work(thread=True, exclusive=True, group="port-info", exit_on_error=False)
+    def _look_up(self, port: int, proto: str) -> None:
+        try:
+            facts = port_facts(port, proto)
+            self.app.call_from_thread(self._show, facts)
+        except Exception:  # a failed lookup (or the app closing) just shows nothing new
+            return
+
+    def _show(self, facts: PortFacts) -> None:
+        if facts.port == self.port and facts.proto == self.proto:
+            self.update(facts_text(facts, for_server=self.for_server))
