@@ -419,9 +419,9 @@ def test_count_stops_after_n_connections(lab: Lab, rec: Recorder) -> None:
     service = Service(lab, server, "welcome", count=2).start()
     assert _fetch(AF_INET, server.local[1]) == GREETING
     # The service is back in accept() for the second connection: not finished.
-    rec.wait_for(lambda e: e.op == "accept" and e.phase == WAIT
-                 and rec.count(where(op="accept", phase=WAIT)) >= 2,
-                 what="a second accept waiting")
+    first = rec.wait_for(where(op="accept", phase=DONE))
+    rec.wait_for(lambda e: e.op == "accept" and e.phase == WAIT and e.seq > first.seq,
+                 what="accept waiting for the second connection")
     assert not service.finished.is_set()
     assert _fetch(AF_INET, server.local[1]) == GREETING
     assert service.wait(LIMIT)
@@ -433,8 +433,9 @@ def test_count_stops_after_n_datagrams(lab: Lab, rec: Recorder) -> None:
     server = listening(lab, kind=DGRAM)
     service = Service(lab, server, "echo", count=2).start()
     assert _ask(AF_INET, server.local[1], b"1") == b"1"
-    rec.wait_for(lambda e: rec.count(where(op="recvfrom", phase=WAIT)) >= 2,
-                 what="the second recvfrom waiting")
+    first = rec.wait_for(where(op="recvfrom", phase=DONE))
+    rec.wait_for(lambda e: e.op == "recvfrom" and e.phase == WAIT and e.seq > first.seq,
+                 what="recvfrom waiting for the second datagram")
     assert not service.finished.is_set()
     assert _ask(AF_INET, server.local[1], b"2") == b"2"
     assert service.wait(LIMIT) and service.handled == 2
