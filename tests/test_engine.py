@@ -373,7 +373,8 @@ def test_mode_http_serves_a_real_http_client(lab: Lab) -> None:
     server = listening(lab)
     service = Service(lab, server, "http", count=1).start()
     url = f"http://127.0.0.1:{server.local[1]}/romeo.txt"
-    with urllib.request.urlopen(url, timeout=LIMIT) as response:
+    direct = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # no env proxy
+    with direct.open(url, timeout=LIMIT) as response:
         assert response.status == 200
         assert response.headers["Content-Type"].startswith("text/plain")
         assert response.read().decode() == ROMEO
