@@ -141,7 +141,11 @@ class Endpoint:
     def _done(self, op: str, args: tuple, call: int, data: bytes | None = None,
               **fields: Any) -> Event | None:
         """Report a successful call, or count it into a flood."""
-        if op in DATA_OPS:
+        if op in DATA_OPS and fields.get("lesson"):
+            # Worth its own line (recv's b'' EOF): never counted into a flood.
+            self._end_flood()
+            self._streak_op, self._streak = op, 0
+        elif op in DATA_OPS:
             flood = self._flood
             if flood is not None and flood.op == op:
                 flood.count += 1
