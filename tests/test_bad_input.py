@@ -73,15 +73,17 @@ def assert_lab_alive(lab: Lab, family: int = INET) -> None:
         assert endpoint.close().ok
 
 
-def assert_failed(event: Event | None, error: str, op: str, *words: str) -> Event:
-    """A finished, failed call with that error and the lesson the table gives."""
+def assert_failed(event: Event | None, error: str, op: str, *words: str,
+                  exact: bool = True) -> Event:
+    """A finished, failed call with that error and the lesson the table gives
+    (``exact``), or at least one that says ``words``."""
     assert event is not None
     assert event.phase == DONE and not event.ok, event
     assert event.op == op, event
     assert event.error == error, event
     assert event.lesson, event
     expected = lesson_for(error, op)
-    if expected is not None and error != "gaierror":
+    if exact and expected is not None and error != "gaierror":
         assert event.lesson == expected, event.lesson
     for word in words:
         assert word.lower() in event.lesson.lower(), (word, event.lesson)
@@ -595,7 +597,9 @@ def test_connect_twice_is_eisconn(lab: Lab, rec: Recorder) -> None:
 
 UNCONNECTED = [
     # (type, call, error Linux really returns, words of the lesson)
-    pytest.param(STREAM, "send", "EPIPE", ("closed for writing",), id="tcp-send-EPIPE"),
+    # Linux says EPIPE; the lesson says why: it never connected
+    pytest.param(STREAM, "send", "EPIPE", ("not connected", "connect() it first"),
+                 id="tcp-send-EPIPE"),
     pytest.param(STREAM, "recv", "ENOTCONN", ("not connected", "connect() it first"),
                  id="tcp-recv-ENOTCONN"),
     pytest.param(DGRAM, "send", "EDESTADDRREQ", ("sendto(data, (host, port))",),
@@ -610,7 +614,7 @@ def test_send_and_recv_on_an_unconnected_socket(
     client = lab.client(kind=kind)
     client.socket()
     event = client.send(b"hello") if call == "send" else client.recv(1024, timeout=LIMIT)
-    assert_failed(event, error, call, *words)
+    assert_failed(event, error, call, *words, exact=error != "EPIPE")
     assert client.close().ok
     assert_lab_alive(lab)
 
