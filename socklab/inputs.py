@@ -119,6 +119,10 @@ def host_scope(host: str, family: int | None = None) -> str:
     """
     if host in ("", "<any>"):
         return "all"
+    if "\x00" in host:
+        # getaddrinfo would read only up to the NUL ("127.0.0.1\0.evil" → 127.0.0.1):
+        # never call a malformed host loopback.
+        return "other"
     if host.lower() in ("localhost", "localhost.", "ip6-localhost", "ip6-loopback"):
         return "loopback"
     for address in _numeric_addresses(host, family):
