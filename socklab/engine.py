@@ -116,6 +116,10 @@ class Endpoint:
         self._streak_op = ""
         self._streak = 0
         self._flood: _Flood | None = None
+        #: Guards counting into ``_flood`` against a flush from another thread.
+        self._flood_lock = threading.Lock()
+        #: poll objects not in use, by (fd, events): a flood waits often.
+        self._idle_pollers: dict[tuple[int, int], select.poll] = {}
         if sock is not None:
             sock.setblocking(False)
 
@@ -146,12 +150,7 @@ class Endpoint:
             self._end_flood()
             self._streak_op, self._streak = op, 0
         elif op in DATA_OPS:
-            flood = self._flood
-            if flood is not None and flood.op == op:
-                flood.count += 1
-                flood.nbytes += fields.get("nbytes") or 0
-                if time.monotonic() - flood.started >= COALESCE_SECONDS:
-                    self.lab.flush_floods(keep_streaks=True)  # a long flood reports as it goes
+            if self._counted(op, fields.get("nbytes") or 0):
                 return None
             if self._streak_op == op:
                 self._streak += 1
@@ -178,8 +177,25 @@ class Endpoint:
                 return self._emit(op, args=args, call=call, **fields)
         return self._emit(op, args=args, call=call, **fields)
 
+    def _counted(self, op: str, nbytes: int) -> bool:
+        """Count one more ``op`` call into this socket's flood, if one is running.
+
+        The data calls' fast path: no event, no payload escaping, no allocation.
+        """
+        with self._flood_lock:
+            flood = self._flood
+            if flood is None or flood.op != op:
+                return False
+            flood.count += 1
+            flood.nbytes += nbytes
+            due = time.monotonic() - flood.started >= COALESCE_SECONDS
+        if due:
+            self.lab.flush_floods(keep_streaks=True)  # a long flood reports as it goes
+        return True
+
     def _flush_flood(self) -> Event | None:
-        flood, self._flood = self._flood, None
+        with self._flood_lock:
+            flood, self._flood = self._flood, None
         if flood is None or flood.count == 0:
             return None
         return self._emit(
@@ -210,7 +226,6 @@ class Endpoint:
         """
         call = 0
         deadline = None if timeout is None else time.monotonic() + timeout
-        announced = False
         while True:
             try:
                 if causal:
@@ -226,26 +241,40 @@ class Endpoint:
                 pass
             except Exception as exc:  # every failure is an event, never a crash
                 return None, self._fail(op, args, exc, call)
-            if not announced and self._flood is None:
-                announced = True
-                call = self.lab.bus.new_call()
-                self._emit(op, phase=WAIT, args=args, call=call)
-            try:
-                self._wait(want, deadline)
-            except TimeoutError as exc:
-                return None, self._fail(op, args, exc, call)
-            except Cancelled:
-                continue  # the next attempt meets the closed socket: EBADF
+            call, failed = self._blocked(op, args, call, want, deadline)
+            if failed is not None:
+                return None, failed
+
+    def _blocked(self, op: str, args: tuple, call: int, want: int,
+                 deadline: float | None) -> tuple[int, Event | None]:
+        """The call would block: say so once (not inside a flood), then wait.
+
+        Returns the call's id and, when the wait timed out, the failure event.
+        """
+        if not call and self._flood is None:
+            call = self.lab.bus.new_call()
+            self._emit(op, phase=WAIT, args=args, call=call)
+        try:
+            self._wait(want, deadline)
+        except TimeoutError as exc:
+            return call, self._fail(op, args, exc, call)
+        except Cancelled:
+            pass  # the next attempt meets the closed socket: EBADF
+        return call, None
 
     def _wait(self, want: int, deadline: float | None) -> None:
         sock = self.sock
         if sock is None or self._closing:
             raise Cancelled
-        poller = select.poll()
         fd = sock.fileno()
         if fd < 0:
             raise Cancelled
-        poller.register(fd, want | select.POLLERR | select.POLLHUP)
+        key = (fd, want)
+        # A poll object can serve one waiting thread at a time: take it out.
+        poller = self._idle_pollers.pop(key, None)
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, want | select.POLLERR | select.POLLHUP)
         self._waiters += 1
         try:
             first = True
@@ -269,6 +298,10 @@ class Endpoint:
                     raise TimeoutError("timed out")
         finally:
             self._waiters -= 1
+            if sock.fileno() == fd:
+                self._idle_pollers[key] = poller
+            else:
+                self._idle_pollers.clear()  # closed: its fd number may be reused
 
     def _need_socket(self) -> socket.socket:
         if self.sock is None:
@@ -401,66 +434,95 @@ class Endpoint:
     def sendto(self, data: bytes, host: str, port: int) -> Event | None:
         return self._send("sendto", data, (host, port))
 
+    # The data calls are the hot path of a flood, so they are written out
+    # rather than built from closures on `_call`: a call counted into a flood
+    # costs the syscall, a lock or two and a counter.
+
     def _send(self, op: str, data: bytes, address: tuple | None) -> Event | None:
-        view = memoryview(data)
-        sent = [0]
         args: tuple = ((address[0], address[1]),) if address else ()
-
-        def attempt() -> int:
-            sock = self._need_socket()
-            if address is not None:
-                return sock.sendto(data, address)
-            while sent[0] < len(data):
-                sent[0] += sock.send(view[sent[0]:])
-            return sent[0]
-
-        def report(n: int) -> dict[str, Any]:
-            self.bytes_out += n
-            self.lab.bytes_out_total += n
-            return {"result": n, "nbytes": n, "data": data}
-
-        return self._call(op, args, attempt, want=select.POLLOUT, causal=True,
-                          report=report)[1]
+        view = memoryview(data)
+        total = len(data)
+        sent = call = 0
+        lock = self.lab.bus.lock
+        while True:
+            try:
+                # Held across the call and its event: the log stays causal.
+                with lock, self._op_lock:
+                    sock = self._need_socket()
+                    if address is not None:
+                        sent = sock.sendto(data, address)
+                    else:
+                        while sent < total:
+                            sent += sock.send(view[sent:])
+                    self.bytes_out += sent
+                    self.lab.bytes_out_total += sent
+                    if self._counted(op, sent):
+                        return None
+                    return self._done(op, args, call, result=sent, nbytes=sent, data=data)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:  # every failure is an event, never a crash
+                return self._fail(op, args, exc, call)
+            call, failed = self._blocked(op, args, call, select.POLLOUT, None)
+            if failed is not None:
+                return failed
 
     def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Event | None:
         """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
-        holder: list[bytes] = []
-
-        def attempt() -> int:
-            chunk = self._need_socket().recv(bufsize)
-            holder.append(chunk)
-            return len(chunk)
-
-        def report(n: int) -> dict[str, Any]:
-            self.bytes_in += n
-            fields: dict[str, Any] = {"result": n, "nbytes": n, "data": holder[-1]}
-            if n == 0 and self.kind == socket.SOCK_STREAM:
-                self.eof = True
-                self.state = "peer closed"
-                fields["lesson"] = lesson_for("EOF", "recv")
-            return fields
-
-        value, event = self._call("recv", (bufsize,), attempt, timeout=timeout, report=report)
-        self.last_data = holder[-1] if holder and value is not None else None
-        return event
+        self.last_data: bytes | None = None
+        args = (bufsize,)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = 0
+        while True:
+            try:
+                with self._op_lock:
+                    chunk = self._need_socket().recv(bufsize)
+                break
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:
+                return self._fail("recv", args, exc, call)
+            call, failed = self._blocked("recv", args, call, select.POLLIN, deadline)
+            if failed is not None:
+                return failed
+        n = len(chunk)
+        self.bytes_in += n
+        self.last_data = chunk
+        if n == 0 and self.kind == socket.SOCK_STREAM:
+            self.eof = True
+            self.state = "peer closed"
+        if n and self._counted("recv", n):  # EOF (b'') always gets its own event
+            return None
+        lesson = lesson_for("EOF", "recv") if self.eof and n == 0 else None
+        if lesson is not None:
+            return self._done("recv", args, call, data=chunk, result=n, nbytes=n,
+                              lesson=lesson)
+        return self._done("recv", args, call, data=chunk, result=n, nbytes=n)
 
     def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Event | None:
-        holder: list[tuple[bytes, Any]] = []
-
-        def attempt() -> Any:
-            chunk, addr = self._need_socket().recvfrom(bufsize)
-            holder.append((chunk, _address(addr)))
-            return holder[-1][1]
-
-        def report(addr: Any) -> dict[str, Any]:
-            chunk = holder[-1][0]
-            self.bytes_in += len(chunk)
-            return {"result": addr, "nbytes": len(chunk), "data": chunk}
-
-        value, event = self._call("recvfrom", (bufsize,), attempt, timeout=timeout,
-                                  report=report)
-        self.last_datagram = holder[-1] if holder and value is not None else None
-        return event
+        self.last_datagram: tuple[bytes, Any] | None = None
+        args = (bufsize,)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = 0
+        while True:
+            try:
+                with self._op_lock:
+                    chunk, addr = self._need_socket().recvfrom(bufsize)
+                break
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:
+                return self._fail("recvfrom", args, exc, call)
+            call, failed = self._blocked("recvfrom", args, call, select.POLLIN, deadline)
+            if failed is not None:
+                return failed
+        addr = _address(addr)
+        n = len(chunk)
+        self.bytes_in += n
+        self.last_datagram = (chunk, addr)
+        if self._counted("recvfrom", n):
+            return None
+        return self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n)
 
     def shutdown(self, how: int = _SHUT_WR) -> Event:
         names = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
