@@ -286,3 +286,63 @@ def test_cli_code_imports_no_textual_or_rich() -> None:
                          timeout=LIMIT, cwd=REPO)
     assert run.returncode == 0, run.stderr
     assert "UI False" in run.stdout
+
+
+# -- the code view (Pilot) ------------------------------------------------------------------
+
+
+async def test_code_view_updates_live_and_exports(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from textual.app import App, ComposeResult
+    from textual.widgets import Static
+
+    from socklab.widgets.code_view import CodeView
+
+    exported: list[list[Path]] = []
+
+    class CodeApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield CodeView()
+
+        def on_code_view_exported(self, message: CodeView.Exported) -> None:
+            exported.append(message.paths)
+
+    monkeypatch.chdir(tmp_path)
+    app = CodeApp()
+    async with app.run_test(size=(160, 40)) as pilot:
+        view = app.query_one(CodeView)
+        await pilot.pause()
+        assert view.programs["server"] == codegen.generate("server")
+        assert not view.has_class("-narrow")
+
+        server = {"family": socket.AF_INET6, "kind": socket.SOCK_DGRAM, "host": "::1",
+                  "port": 5000, "backlog": 5, "mode": "echo"}
+        client = {"family": "inet6", "kind": "dgram", "host": "::1", "port": "5000"}
+        view.update_settings(server, client)
+        await pilot.pause()
+        assert view.programs["server"] == codegen.generate("server", "inet6", "dgram", "::1",
+                                                           5000, mode="echo")
+        # the client follows the server's mode, so the pair talks
+        assert view.programs["client"] == codegen.generate("client", "inet6", "dgram", "::1",
+                                                           5000, mode="echo")
+
+        view.update_settings(server, {**client, "port": "70000"})  # bad: flagged in place
+        await pilot.pause()
+        assert view.programs["client"] is None
+        assert "out of range" in str(view.query_one("#code-client-text", Static).render())
+        await pilot.click("#code-export")
+        await pilot.pause()
+        assert not (tmp_path / "sockets_server.py").exists()  # nothing half-exported
+        assert "not exported" in str(view.query_one("#code-status", Static).render())
+
+        view.update_settings(server, client)
+        view.focus()
+        await pilot.press("ctrl+e")
+        await pilot.pause()
+        assert (tmp_path / "sockets_server.py").read_text() == view.programs["server"]
+        assert (tmp_path / "sockets_client.py").read_text() == view.programs["client"]
+        assert exported == [[tmp_path / "sockets_server.py", tmp_path / "sockets_client.py"]]
+
+        await pilot.resize_terminal(80, 24)
+        await pilot.pause()
+        assert view.has_class("-narrow")

@@ -472,3 +472,102 @@ def test_cli_ports_imports_no_textual_or_rich() -> None:
                          timeout=LIMIT, env={**os.environ})
     assert run.returncode == 0, run.stderr
     assert "UI False" in run.stdout
+
+
+# -- the Ports view (Pilot) -------------------------------------------------------------
+
+
+async def _settle(app: object, view: object, pilot: object) -> None:
+    """Wait (bounded) for the view's workers and its chunked table fill."""
+    for _ in range(400):
+        await app.workers.wait_for_complete()  # type: ignore[attr-defined]
+        await pilot.pause()  # type: ignore[attr-defined]
+        if not view.rows_pending:  # type: ignore[attr-defined]
+            return
+    pytest.fail("the ports table did not fill in time")
+
+
+def _ports_app() -> tuple[type, list[int]]:
+    from textual.app import App, ComposeResult
+
+    from socklab.widgets.ports_view import PortsView
+
+    found: list[int] = []
+
+    class PortsApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield PortsView("20-25")
+
+        def on_ports_view_free_port_found(self, message: PortsView.FreePortFound) -> None:
+            found.append(message.port)
+
+    return PortsApp, found
+
+
+def _column(table: object, name: str) -> list[str]:
+    return [str(c) for c in table.get_column(name)]  # type: ignore[attr-defined]
+
+
+async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
+    from textual.widgets import DataTable, Input, Static
+
+    from socklab.widgets.ports_view import PortsView
+
+    app_class, _found = _ports_app()
+    app = app_class()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(PortsView)
+        await _settle(app, view, pilot)
+        table = view.query_one("#ports-table", DataTable)
+        assert _column(table, "port") == [str(p) for p in range(20, 26)]
+        if HAVE_SERVICES:
+            assert _column(table, "tcp")[:4] == ["ftp-data", "ftp", "ssh", "telnet"]
+        assert set(_column(table, "class")) == {"well-known"}
+        common = view.query_one("#ports-common-table", DataTable)
+        assert common.row_count == len(ports.COMMON_PORTS)
+
+        field = view.query_one("#ports-range", Input)
+        field.value = "abc$"
+        await pilot.press("enter")
+        await _settle(app, view, pilot)
+        assert field.has_class("-invalid")
+        status = view.query_one("#ports-status", Static)
+        assert "not a port" in str(status.render()) and status.has_class("-error")
+        assert table.row_count == 6  # the last good table stays
+
+        field.value = "49152-49160"
+        await pilot.press("enter")
+        await _settle(app, view, pilot)
+        assert not field.has_class("-invalid")
+        assert set(_column(table, "class")) == {"dynamic"} and table.row_count == 9
+
+
+async def test_ports_view_full_range_stays_small_and_scan_finds_our_listener() -> None:
+    from textual.widgets import DataTable, Input
+
+    from socklab.widgets.ports_view import FULL_LIST_UP_TO, PortsView
+
+    app_class, found = _ports_app()
+    app = app_class()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(PortsView)
+        await _settle(app, view, pilot)
+        table = view.query_one("#ports-table", DataTable)
+        view.query_one("#ports-range", Input).value = "0-65535"
+        await pilot.press("enter")
+        await _settle(app, view, pilot)
+        assert 0 < table.row_count < FULL_LIST_UP_TO  # the notable ports only
+
+        with listener() as port:
+            view.query_one("#ports-range", Input).value = f"{port - 5}-{port + 5}"
+            await pilot.click("#ports-scan")
+            await _settle(app, view, pilot)
+            assert view.result is not None
+        rows = dict(zip(_column(table, "port"), _column(table, "listening"), strict=True))
+        assert rows[str(port)] == "listening"
+
+        await pilot.click("#ports-free")
+        await pilot.pause()
+        assert len(found) == 1
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", found[0]))
