@@ -18,6 +18,7 @@ from pathlib import Path
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, TabbedContent, TabPane
@@ -138,11 +139,15 @@ class SocklabApp(App[int]):
         inbox = self._inbox
         if not inbox:
             return
+        try:
+            log, server, client = self.event_log, self.server_pane, self.client_pane
+        except NoMatches:
+            return  # the app is closing: its widgets are gone, but the timer may fire once more
         batch = [inbox.popleft() for _ in range(len(inbox))]
         shown = [self.numbers.event(event) for event in batch]
-        self.event_log.add_events(shown)
-        self.server_pane.refresh_state()
-        self.client_pane.refresh_state()
+        log.add_events(shown)
+        server.refresh_state()
+        client.refresh_state()
         if any(event.op in ("bind", "listen", "close") and event.ok for event in batch):
             for info in self.query(PortInfo):
                 info.recheck()
