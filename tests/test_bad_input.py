@@ -16,6 +16,7 @@ meets it, followed by the proof that nothing was left broken.
 
 from __future__ import annotations
 
+import asyncio
 import grp
 import json
 import os
@@ -953,3 +954,64 @@ def test_an_error_storm_leaves_the_lab_working(lab: Lab, rec: Recorder) -> None:
     assert lab.open_sockets == 0
     lab.reset()
     assert_lab_alive(lab)
+
+
+# -- the lab screen: bad fields are flagged in place and never reach the kernel ------------------
+
+FIELD_CASES = [
+    ("port", "-1", "out of range"),
+    ("port", "65536", "out of range"),
+    ("port", "abc", "not a whole number"),
+    ("port", "1.5", "not a whole number"),
+    ("port", "", "empty"),
+    ("host", " 127.0.0.1", "spaces"),
+    ("backlog", "-1", "negative"),
+    ("backlog", "five", "not a whole number"),
+    ("message", "\\q", "unknown escape"),
+]
+
+
+async def test_lab_screen_flags_bad_fields_and_never_calls_the_kernel() -> None:
+    from socklab.app import SocklabApp
+
+    app = SocklabApp()
+    rec = Recorder()
+    app.lab.subscribe(rec)
+    async with app.run_test(size=(160, 48)) as pilot:
+        server = app.server_pane
+        error = app.query_one("#server-field-error")
+        for index, (field, text, words) in enumerate(FIELD_CASES):
+            widget = server.input(field)
+            good = widget.value
+            widget.value = ""
+            if field == "port":
+                widget.focus()
+                await pilot.press(*text)  # typed key by key, as a learner would
+            else:
+                widget.value = text  # (Pilot types ~10 keys/s: keep the suite fast)
+            await pilot.pause()
+            assert widget.value == text
+            assert widget.has_class("-invalid"), (field, text)
+            assert error.has_class("-shown") and words in str(error.render()), (field, text)
+            if index % 3 == 0:
+                await pilot.click("#server-bind")
+            for call in ("socket", "bind", "run"):
+                server.press(call)  # what the buttons do
+            await app.workers.wait_for_complete()
+            assert rec.snapshot() == [], f"{field}={text!r} reached the kernel"
+            assert app.is_running
+            widget.value = good
+            await pilot.pause()
+            assert not widget.has_class("-invalid") and not error.has_class("-shown")
+        refusals = [n for n in app._notifications if n.title == "Not sent to the kernel"]
+        assert len(refusals) >= len(FIELD_CASES)
+        # with good fields the same buttons make real calls: port 0 shows its port
+        server.input("port").value = "0"
+        await pilot.pause()
+        await pilot.click("#server-socket")
+        await pilot.click("#server-bind")
+        bound = await asyncio.to_thread(rec.wait_for, lambda e: e.op == "bind", LIMIT, "bind")
+        assert bound.ok and bound.result[1] != 0
+        await app.workers.wait_for_complete()
+    assert app.return_value is None
+    assert app.lab.open_sockets == 0
