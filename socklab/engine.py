@@ -259,7 +259,11 @@ class Endpoint:
         except TimeoutError as exc:
             return call, self._fail(op, args, exc, call)
         except Cancelled:
-            pass  # the next attempt meets the closed socket: EBADF
+            # Closed while waiting.  Not another attempt: close() shuts the socket
+            # down first to wake us, and a recv now would return b'' and look
+            # like the *peer* had closed.
+            closed = OSError(_errno.EBADF, "Bad file descriptor (closed while waiting)")
+            return call, self._fail(op, args, closed, call)
         return call, None
 
     def _wait(self, want: int, deadline: float | None) -> None:
