@@ -158,11 +158,15 @@ class SocklabApp(App[int]):
 
     def on_server_pane_bound(self, message: ServerPane.Bound) -> None:
         """Let the client follow the server's port while it still points at it."""
-        client_port = self.client_pane.input("port").value.strip()
+        client = self.client_pane
+        client_port = client.input("port").value.strip()
         requested = str(self.numbers.port(message.requested))
-        previous = self.server_pane.last_bound
-        if client_port in (requested, previous):
-            self.client_pane.set_port(message.port)
+        # Follow while the learner has not typed a port of their own: the field
+        # still holds its default, the port the server asked for, or the port a
+        # previous bind gave.
+        if client_port in (requested, self.server_pane.last_bound, client.auto_port):
+            client.set_port(message.port)
+            client.auto_port = client.input("port").value
         self.server_pane.last_bound = str(self.numbers.port(message.port))
 
     # -- actions -------------------------------------------------------------

@@ -14,7 +14,7 @@ from textual.widgets import Input, Label
 from ..engine import Endpoint, Lab
 from ..inputs import decode_escapes
 from .connection_list import ConnectionRow, endpoint_row
-from .endpoint_pane import EndpointPane, ParseValidator, Settings, parse_count
+from .endpoint_pane import DEFAULT_PORT, EndpointPane, ParseValidator, Settings, parse_count
 
 #: How long Run waits for more data before it closes (a server that never
 #: closes, e.g. echo or manual, would otherwise keep the client waiting).
@@ -45,6 +45,8 @@ class ClientPane(EndpointPane):
         self.clients: dict[int, Endpoint] = {}
         self.current: Endpoint | None = None
         self._select_next: str | None = None
+        #: The port field's value as the lab last set it (it may follow the server).
+        self.auto_port = str(DEFAULT_PORT)
 
     def compose_extra_fields(self) -> ComposeResult:
         with Horizontal(classes="row"):

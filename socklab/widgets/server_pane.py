@@ -51,6 +51,7 @@ class ServerPane(EndpointPane):
         self.server: Server | None = None
         self.service: Service | None = None
         self._select_conn: str | None = None
+        self._known_conns: set[int] = set()
         #: The port the last bind gave, as displayed (the client follows it).
         self.last_bound: str | None = None
 
@@ -254,8 +255,13 @@ class ServerPane(EndpointPane):
         if server is not None and server.sock is not None:
             kind = "listener" if self.stream else "socket"
             rows.append(self._row(LISTENER, kind, server, listener=True))
-            for number, conn in list(server.connections.items()):
-                rows.append(self._row(str(number), f"[{number}]", conn))
+            numbers = list(server.connections)
+            for number in numbers:
+                rows.append(self._row(str(number), f"[{number}]", server.connections[number]))
+            fresh = set(numbers) - self._known_conns
+            self._known_conns = set(numbers)
+            if fresh and self._select_conn is None:
+                self._select_conn = str(max(fresh))  # a new connection is selected
         select, self._select_conn = self._select_conn, None
         connections.show(rows, select=select)  # type: ignore[attr-defined]
         connections.display = bool(rows)
