@@ -21,14 +21,16 @@ from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.theme import Theme
-from textual.widgets import Footer, Header, TabbedContent, TabPane
+from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
 from .engine import Lab
 from .events import Event
 from .widgets.client_pane import ClientPane
+from .widgets.code_view import CodeView
 from .widgets.event_log import EventLog
 from .widgets.numbers import RealNumbers
 from .widgets.port_info import PortInfo
+from .widgets.ports_view import PortsView
 from .widgets.server_pane import ServerPane
 
 #: How often queued events are moved into the log (a batch per tick).
@@ -106,6 +108,10 @@ class SocklabApp(App[int]):
                     yield ServerPane(self.lab, id="server")
                     yield ClientPane(self.lab, id="client")
                 yield EventLog(id="log")
+            with TabPane("Code", id="code"):
+                yield CodeView(id="code-view")
+            with TabPane("Ports", id="ports"):
+                yield PortsView(id="ports-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -115,6 +121,7 @@ class SocklabApp(App[int]):
         log.border_title = "Event log"
         log.border_subtitle = "↑↓ select · x hex · s save"
         self.set_interval(DRAIN_INTERVAL, self._drain)
+        self._update_code()
 
     @property
     def server_pane(self) -> ServerPane:
@@ -168,6 +175,39 @@ class SocklabApp(App[int]):
             client.set_port(message.port)
             client.auto_port = client.input("port").value
         self.server_pane.last_bound = str(self.numbers.port(message.port))
+
+    def on_input_changed(self, message: Input.Changed) -> None:
+        self._update_code()
+
+    def on_select_changed(self, message: Select.Changed) -> None:
+        self._update_code()
+
+    def _update_code(self) -> None:
+        """Keep the Code tab's programs in step with the panes' fields."""
+        server, client = self.server_pane, self.client_pane
+        common = ("family", "kind", "host", "port")
+        try:
+            settings = {
+                pane.SIDE: {
+                    "family": pane.family,
+                    "kind": pane.kind,
+                    "host": pane.input("host").value,
+                    "port": pane.input("port").value,
+                }
+                for pane in (server, client)
+            }
+            settings["server"]["backlog"] = server.input("backlog").value
+            settings["server"]["mode"] = server.mode
+            self.query_one("#code-view", CodeView).update_settings(
+                settings["server"], {k: settings["client"][k] for k in common})
+        except Exception as exc:  # the code view must never take the lab down
+            self.log.warning(f"code view not updated: {exc}")
+
+    def on_ports_view_free_port_found(self, message: PortsView.FreePortFound) -> None:
+        """"Find a free port" on the Ports tab fills the server's port field."""
+        self.server_pane.input("port").value = str(message.port)
+        self.notify(f"Port {message.port} was free: it is in the server's port field",
+                    markup=False)
 
     # -- actions -------------------------------------------------------------
 

@@ -411,3 +411,16 @@ async def test_projector_theme_and_small_terminal() -> None:
 def test_unknown_theme_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_app(theme="no-such-theme") == 2
     assert "unknown theme" in capsys.readouterr().err
+
+
+async def test_code_tab_follows_the_fields() -> None:
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.server_pane.input("port").value = "5050"
+        await pilot.pause()
+        from socklab.widgets.code_view import CodeView
+
+        code = app.query_one(CodeView)
+        assert "5050" in (code.programs["server"] or "")
+        await pilot.press("ctrl+r")  # still fine after a reset
+        await settle(app, pilot)

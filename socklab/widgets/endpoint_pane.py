@@ -115,10 +115,10 @@ class EndpointPane(VerticalScroll):
         """The rows of fields; subclasses add their own after these."""
         side = self.SIDE
         with Horizontal(classes="row"):
-            yield Label("family", classes="field-label")
+            yield Label("family", classes="field-label optional")
             yield Select(FAMILY_OPTIONS, value=socket.AF_INET, allow_blank=False,
                          compact=True, id=self.wid("family"), classes="field-select")
-            yield Label("type", classes="field-label")
+            yield Label("type", classes="field-label optional")
             yield Select(TYPE_OPTIONS, value=socket.SOCK_STREAM, allow_blank=False,
                          compact=True, id=self.wid("type"), classes="field-select")
         with Horizontal(classes="row"):
@@ -309,7 +309,15 @@ class EndpointPane(VerticalScroll):
             if str(button.label) != shown:
                 button.label = shown
 
+    #: Below this width the call buttons drop their parentheses to fit.
+    NARROW = 56
+
     def label_for(self, suffix: str, label: str) -> str:
         if not self.stream:
-            return {"send": "sendto()", "recv": "recvfrom()"}.get(suffix, label)
+            label = {"send": "sendto()", "recv": "recvfrom()"}.get(suffix, label)
+        if self.size.width and self.size.width < self.NARROW:
+            label = label.removesuffix("()").replace("connect ×N", "×N").replace("shutdown", "shut")
         return label
+
+    def on_resize(self) -> None:
+        self.refresh_state()

@@ -115,8 +115,10 @@ def lesson_lines(event: Event, width: int = 0) -> list[list[tuple[str, str]]]:
 
 
 def _width(parts: Sequence[tuple[str, str]]) -> int:
-    text = "".join(p for p, _ in parts)
-    return len(text) if text.isascii() else cell_len(text)
+    # Part by part: every row has a " → ", so the joined text is never ASCII,
+    # but the fixed parts hit Rich's width cache and the rest is nearly always
+    # ASCII, where width is length (measuring whole rows was most of ingest).
+    return sum(len(p) if p.isascii() else cell_len(p) for p, _ in parts)
 
 
 def coalesce(events: Sequence[Event]) -> list[Event]:
@@ -364,6 +366,8 @@ class EventLog(ScrollView, can_focus=True):
         self.cursor: int | None = None
         self._cache: LRUCache[int, Strip] = LRUCache(512)
         self._styles: dict[str, Style] | None = None
+        #: Follow new rows; off once the learner scrolls up, on again at the end.
+        self.follow = True
 
     # -- feeding -------------------------------------------------------------
 
@@ -371,7 +375,7 @@ class EventLog(ScrollView, can_focus=True):
         """Append a batch of events: one size update, one refresh."""
         if not events:
             return
-        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
+        follow = self.follow
         trimmed, changed = self.buffer.add_events(events)
         for serial in changed:
             self._cache.discard(serial)
@@ -386,17 +390,24 @@ class EventLog(ScrollView, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        super().watch_scroll_y(old_value, new_value)
+        if new_value >= self.max_scroll_y:
+            self.follow = True
+        elif new_value < old_value:
+            self.follow = False  # the learner scrolled up to read
+
     def on_resize(self) -> None:
         """Re-wrap lessons to the new width (the main lines scroll instead)."""
         width = self.scrollable_content_region.width - 1
-        follow = self.is_vertical_scroll_end or self.max_scroll_y == 0
         if width > 0 and self.buffer.rewrap(width):
             self.cursor = None
             self._cache.clear()
             self._update_size()
-            if follow:
-                self.scroll_end(animate=False, immediate=True, x_axis=False)
             self.refresh()
+        if self.follow:
+            self.call_after_refresh(self.scroll_end, animate=False, immediate=True,
+                                    x_axis=False)
 
     def clear(self) -> None:
         self.buffer.clear()
@@ -483,12 +494,20 @@ class EventLog(ScrollView, can_focus=True):
         selected = index == self.cursor
         strip = None if selected else self._cache.get(row.serial)
         if strip is None:
-            text = row_text(row, self._row_styles())
             if selected:
+                text = row_text(row, self._row_styles())
                 text.stylize(self.get_component_rich_style("event-log--cursor", partial=True))
-            segments = list(text.render(self.app.console))
-            strip = Strip(Segment.apply_style(segments, base), row.width)
-            if not selected:
+                segments = list(text.render(self.app.console))
+                strip = Strip(Segment.apply_style(segments, base), row.width)
+            else:
+                # What row_text renders to, built directly: one Segment per part
+                # (plain strings, never markup), without Rich's Text machinery.
+                styles = self._row_styles()
+                strip = Strip(
+                    [Segment(chunk, base + styles[name] if styles.get(name) else base)
+                     for chunk, name in row.parts if chunk],
+                    row.width,
+                )
                 self._cache[row.serial] = strip
         if selected:
             cursor = self.get_component_rich_style("event-log--cursor")

@@ -127,7 +127,7 @@ class PortInfo(Static):
         if self.port is not None:
             self._look_up(self.port, self.proto)
 
-    @work(thread=True, exclusive=True, group="port-info", exit_on_error=False)
+    @work(thread=True, group="port-info", exit_on_error=False)
     def _look_up(self, port: int, proto: str) -> None:
         try:
             facts = port_facts(port, proto)
