@@ -1,0 +1,135 @@
+"""Write the README's screenshots: the real app, driven headless, real sockets.
+
+    .venv/bin/python scripts/screenshots.py [OUTPUT_DIR]   (default: screenshots/)
+
+Each picture is a fresh app, driven the way a learner would (Run server,
+Run client, a call out of order), saved as SVG.  The numbers in them are the
+kernel's real ones (ports, descriptors), so they differ from run to run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from textual.pilot import Pilot
+from textual.widgets import Select
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from socklab.app import SocklabApp  # noqa: E402
+
+SIZE = (120, 36)
+Scene = Callable[[SocklabApp, Pilot], Awaitable[None]]
+
+
+async def settle(app: SocklabApp, pilot: Pilot) -> None:
+    for _ in range(3):
+        await app.workers.wait_for_complete()
+        await pilot.pause()
+    app.drain_now()
+    await pilot.pause()
+
+
+async def until(app: SocklabApp, pilot: Pilot, op: str, side: str, phase: str = "done") -> None:
+    """Wait (briefly) until a lab thread has reported ``side op``."""
+    for _ in range(150):
+        app.drain_now()
+        if any(e.op == op and e.side == side and e.phase == phase
+               for e in app.event_log.buffer.events()):
+            break
+        await pilot.pause(0.02)
+    await settle(app, pilot)
+
+
+async def fresh(app: SocklabApp, pilot: Pilot) -> None:
+    await settle(app, pilot)
+
+
+async def welcome(app: SocklabApp, pilot: Pilot) -> None:
+    app.server_pane.input("port").value = "0"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    for _ in range(2):  # two runs of the lecture's client: two connections
+        app.client_pane.press("run")
+        await until(app, pilot, "close", "client")
+        app.drain_now()
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
+async def error(app: SocklabApp, pilot: Pilot) -> None:
+    with socket.socket() as owner:  # something else already owns the port
+        owner.bind(("127.0.0.1", 0))
+        owner.listen(1)
+        app.server_pane.input("port").value = str(owner.getsockname()[1])
+        await settle(app, pilot)
+        app.server_pane.press("run")
+        await settle(app, pilot)
+        app.server_pane.input("port").value = "0"
+        await settle(app, pilot)
+        for op in ("socket", "accept"):  # accept before listen: EINVAL
+            app.server_pane.press(op)
+            await settle(app, pilot)
+
+
+async def udp(app: SocklabApp, pilot: Pilot) -> None:
+    for side in ("server", "client"):
+        app.query_one(f"#{side}-type", Select).value = socket.SOCK_DGRAM
+    app.server_pane.input("port").value = "0"
+    app.client_pane.input("message").value = "hello over UDP"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "recvfrom", "server", "wait")
+    app.client_pane.press("run")
+    await until(app, pilot, "close", "client")
+    app.server_pane.press("listen")  # EOPNOTSUPP: no listen() for datagrams
+    await settle(app, pilot)
+
+
+async def projector(app: SocklabApp, pilot: Pilot) -> None:
+    app.theme = "projector"
+    app.query_one("#server-mode", Select).value = "echo"
+    app.server_pane.input("port").value = "0"
+    app.client_pane.input("message").value = r"hello, echo\r\n"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await until(app, pilot, "close", "client")
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
+SCENES: dict[str, Scene] = {
+    "lab-fresh": fresh,
+    "lab-welcome": welcome,
+    "lab-error": error,
+    "lab-udp": udp,
+    "lab-projector": projector,
+}
+
+
+async def shoot(name: str, scene: Scene, out: Path) -> Path:
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await scene(app, pilot)
+        path = out / f"{name}.svg"
+        app.save_screenshot(filename=path.name, path=str(out))
+    return path
+
+
+async def main(out: Path) -> None:
+    out.mkdir(parents=True, exist_ok=True)
+    for name, scene in SCENES.items():
+        print(await shoot(name, scene, out))
+
+
+if __name__ == "__main__":
+    default = Path(__file__).resolve().parent.parent / "screenshots"
+    target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
+    asyncio.run(main(target))
