@@ -63,6 +63,9 @@ class SocklabApp(App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
+    #: Start on the server's Run button: Enter runs it, and letter keys (x, s)
+    #: reach the app's bindings instead of a field.
+    AUTO_FOCUS = "#server-run"
     TITLE = "socklab"
     SUB_TITLE = "real sockets, one live log"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]

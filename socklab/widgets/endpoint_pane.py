@@ -117,10 +117,12 @@ class EndpointPane(VerticalScroll):
         with Horizontal(classes="row"):
             yield Label("family", classes="field-label optional")
             yield Select(FAMILY_OPTIONS, value=socket.AF_INET, allow_blank=False,
-                         compact=True, id=self.wid("family"), classes="field-select")
+                         compact=True, id=self.wid("family"), classes="field-select",
+                         type_to_search=False)
             yield Label("type", classes="field-label optional")
             yield Select(TYPE_OPTIONS, value=socket.SOCK_STREAM, allow_blank=False,
-                         compact=True, id=self.wid("type"), classes="field-select")
+                         compact=True, id=self.wid("type"), classes="field-select",
+                         type_to_search=False)
         with Horizontal(classes="row"):
             yield Label("host", classes="field-label")
             yield Input(LOOPBACK[socket.AF_INET], placeholder="127.0.0.1", compact=True,

@@ -92,7 +92,7 @@ def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
         verb = "listening" if facts.proto == "tcp" else "bound"
         text.append(f" · {verb} here", "bold")
     elif facts.in_use is False:
-        text.append(" · free" if for_server else " · nothing listens", "dim")
+        text.append(" · nothing listens", "dim")
     inside = " (inside)" if info.ephemeral else ""
     text.append(f" · ephemeral {facts.ephemeral}{inside}", "dim")
     return text

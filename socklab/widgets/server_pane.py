@@ -65,6 +65,7 @@ class ServerPane(EndpointPane):
             yield Label("mode", classes="field-label")
             yield Select([(m, m) for m in MODES], value="welcome", allow_blank=False,
                          compact=True, id=self.wid("mode"), classes="field-select",
+                         type_to_search=False,
                          tooltip="what Run's server does with each connection")
         with Horizontal(classes="row"):
             yield Label("send", classes="field-label")
