@@ -170,6 +170,8 @@ def test_cli_serve_port_zero_prints_the_chosen_port() -> None:
         assert bound["ok"] and bound["args"] == [["127.0.0.1", 0]]
         port = bound["result"][1]
         assert bound["result"][0] == "127.0.0.1" and port != 0
+        listening = live.wait_event(lambda e: e["op"] == "listen")  # then it can connect
+        assert listening["ok"] and listening["result"] == ["127.0.0.1", port]
         with socket.create_connection(("127.0.0.1", port), timeout=LIMIT) as peer:
             got = b""
             while len(got) < len(GREETING):
