@@ -417,7 +417,15 @@ class EventLog(ScrollView, can_focus=True):
         self.refresh()
 
     def _update_size(self) -> None:
-        self.virtual_size = Size(self.buffer.width + 1, len(self.buffer.rows))
+        size = Size(self.buffer.width + 1, len(self.buffer.rows))
+        if size == self.virtual_size:
+            return
+        # Only the log's own scroll area changed: update it without a layout of
+        # the whole screen (assigning the layout-reactive virtual_size does one,
+        # and under a flood that was most of every frame).  Scrollbars that
+        # appear or disappear still trigger a layout through their own reactives.
+        self.set_reactive(EventLog.virtual_size, size)
+        self._scroll_update(size)
 
     # -- hex view, cursor, saving --------------------------------------------
 
