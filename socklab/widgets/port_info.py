@@ -137,4 +137,6 @@ class PortInfo(Static):
 
     def _show(self, facts: PortFacts) -> None:
         if facts.port == self.port and facts.proto == self.proto:
-            self.update(facts_text(facts, for_server=self.for_server))
+            text = facts_text(facts, for_server=self.for_server)
+            if text != self.content:  # a recheck that finds nothing new costs no layout
+                self.update(text)
