@@ -9,6 +9,7 @@ typing stays smooth.
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from rich.text import Text
@@ -98,6 +99,10 @@ def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
     return text
 
 
+#: Seconds during which the same port asked again is not looked up again.
+LOOKUP_REUSE = 0.5
+
+
 class PortInfo(Static):
     """One line under a port field: range, service, privileges, in use."""
 
@@ -113,6 +118,7 @@ class PortInfo(Static):
         self.for_server = for_server
         self.port: int | None = None
         self.proto = "tcp"
+        self._asked: tuple[tuple[int | None, str], float] = ((None, ""), 0.0)
 
     def show_port(self, port: int | None, proto: str = "tcp") -> None:
         """Look the port up (in a worker) and show what it means."""
@@ -120,6 +126,13 @@ class PortInfo(Static):
         if port is None:
             self.update("")
             return
+        # A form filling in (start-up: four calls for the same port) asks the
+        # same thing at once; one lookup answers them all (each reads /proc/net
+        # in a thread, which on a busy machine delayed the first paint).
+        now = time.monotonic()
+        if self._asked[0] == (port, proto) and now - self._asked[1] < LOOKUP_REUSE:
+            return
+        self._asked = ((port, proto), now)
         self._look_up(port, proto)
 
     def recheck(self) -> None:
