@@ -318,8 +318,15 @@ def cmd_ports(args: argparse.Namespace) -> int:
         result = ports.scan(args.host, wanted) if args.scan else None
     except InputError as exc:
         raise UsageError(str(exc)) from None
-    infos = ports.port_infos(wanted)
     keep = args.all or args.range is None or len(wanted) <= PORTS_LIST_ALL_UP_TO
+    table = ports.services()
+    if not keep and table.source != "getservbyport":
+        # Only ports with a service name or a finding are listed: look up only
+        # those (building all 65,535 rows was a fifth of a full scan's time).
+        named = set(table.tcp) | set(table.udp) | (set(result.states) if result else set())
+        infos = ports.port_infos(p for p in wanted if p in named)
+    else:
+        infos = ports.port_infos(wanted)
     shown = [i for i in infos if keep or i.tcp or i.udp
              or (result is not None and result.status(i.port) != ports.FREE)]
     state = (lambda p: result.status(p) if p else "-") if result is not None else None
