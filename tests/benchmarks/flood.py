@@ -1,0 +1,101 @@
+"""Responsiveness under a flood: the real lab app while 1,000,000 events arrive.
+
+Run as its own process (``python -m tests.benchmarks.flood``) so its memory
+figures are the app's alone; it prints one JSON object.  A thread emits real
+events through the lab's own bus (`EventBus.emit` → the app's sink → its
+deque → the 20 Hz drain into the EventLog), while a 20 ms `set_interval`
+timer probes the UI: its lateness is how long the UI was busy.  Memory is
+the process's peak resident set (VmHWM) at the end against its resident set
+(VmRSS) once the idle app has settled, before the flood.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+import threading
+import time
+
+from socklab.app import SocklabApp
+
+from . import corpus
+
+FLOOD_EVENTS = 1_000_000
+PROBE_INTERVAL = 0.02
+
+
+def memory_mib(field: str = "VmRSS") -> float:
+    """VmRSS (resident now) or VmHWM (the peak resident size so far), in MiB."""
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    return 0.0
+
+
+def percentile(values: list[float], fraction: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(fraction * len(ordered)))]
+
+
+async def measure(n: int = FLOOD_EVENTS) -> dict[str, float]:
+    fields = corpus.event_fields(len(corpus.real_events()))
+    app = SocklabApp()
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.5)
+        idle = memory_mib()
+        ticks: list[float] = []
+
+        def probe() -> None:
+            ticks.append(time.perf_counter())
+
+        app.set_interval(PROBE_INTERVAL, probe)
+        await pilot.pause(0.2)
+        emit = app.lab.bus.emit
+
+        last = [0]
+
+        def flood() -> None:
+            cycle = len(fields)
+            for i in range(n - 1):
+                emit(**fields[i % cycle])
+            last[0] = emit(**fields[(n - 1) % cycle]).seq
+
+        producer = threading.Thread(target=flood, name="flood")
+        ticks.clear()
+        started = time.perf_counter()
+        producer.start()
+        while producer.is_alive():
+            await asyncio.sleep(0.05)
+        produced = time.perf_counter() - started
+        log = app.event_log
+        while not log.buffer.rows or log.buffer.rows[-1].event.seq < last[0]:
+            await asyncio.sleep(0.01)
+        taken = time.perf_counter() - started
+        await pilot.pause(0.1)
+        late = [(b - a) - PROBE_INTERVAL for a, b in zip(ticks, ticks[1:], strict=False)]
+        result = {
+            "events": n,
+            "shown": log.buffer.received,
+            "skipped": getattr(app, "skipped", 0),
+            "rows": len(log.buffer.rows),
+            "produce_seconds": produced,
+            "seconds": taken,
+            "probes": len(ticks),
+            "p50_ms": percentile(late, 0.50) * 1000,
+            "p99_ms": percentile(late, 0.99) * 1000,
+            "max_ms": max(late) * 1000,
+            "idle_mib": idle,
+            "peak_mib": memory_mib("VmHWM"),
+        }
+    return result
+
+
+def main() -> None:
+    n = int(sys.argv[1]) if len(sys.argv) > 1 else FLOOD_EVENTS
+    print(json.dumps(asyncio.run(measure(n))))
+
+
+if __name__ == "__main__":
+    main()

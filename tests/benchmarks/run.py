@@ -1,0 +1,74 @@
+"""The figures in order, each measured against its baseline in the same run."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import subprocess
+import sys
+from collections.abc import Callable
+from typing import TextIO
+
+from .report import Figure, table
+
+
+def _tcp(quick: bool) -> list[Figure]:
+    from . import net
+    return [net.tcp_figure(3 if quick else 7)]
+
+
+def _udp(quick: bool) -> list[Figure]:
+    from . import net
+    return [net.udp_figure(3 if quick else 7)]
+
+
+def _ingest(quick: bool) -> list[Figure]:
+    from . import ui
+    return [ui.ingest_figure(1 if quick else 3)]
+
+
+def _flood(quick: bool) -> list[Figure]:
+    """Figure 4 runs in its own process, so the memory it reports is the app's alone."""
+    from .flood import FLOOD_EVENTS
+    out = subprocess.run([sys.executable, "-m", "tests.benchmarks.flood", str(FLOOD_EVENTS)],
+                         capture_output=True, text=True, timeout=600, check=True)
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    delay = Figure("4 UI probe p99 under a flood", r["p99_ms"], None, "ms", 100, False)
+    delay.notes.append(
+        f"{r['events']:,} events emitted from a thread through the lab's bus in "
+        f"{r['produce_seconds']:.1f} s; 20 ms timer probe: p50 {r['p50_ms']:.0f} ms, "
+        f"max {r['max_ms']:.0f} ms over {r['probes']} ticks; the log showed "
+        f"{r['shown']:,} and counted {r['skipped']:,} as not shown (kept {r['rows']:,} rows)")
+    growth = r["peak_mib"] - r["idle_mib"]
+    memory = Figure("4 peak memory over idle app", growth, None, "MiB", 50, False)
+    memory.notes.append(f"idle app {r['idle_mib']:.0f} MiB resident, peak {r['peak_mib']:.0f} "
+                        "MiB (VmHWM) during the flood")
+    return [delay, memory]
+
+
+def _startup(quick: bool) -> list[Figure]:
+    from . import startup
+    return [startup.startup_figure(3 if quick else 7)]
+
+
+def _scan(quick: bool) -> list[Figure]:
+    from . import scan
+    return scan.scan_figures(1 if quick else 3)
+
+
+FIGURES: dict[int, Callable[[bool], list[Figure]]] = {
+    1: _tcp, 2: _udp, 3: _ingest, 4: _flood, 5: _startup, 6: _scan,
+}
+
+
+def run(wanted: set[int], *, quick: bool = False,
+        progress: TextIO | None = None) -> tuple[list[Figure], str]:
+    figures: list[Figure] = []
+    for number in sorted(wanted):
+        if progress is not None:
+            print(f"figure {number} …", file=progress, flush=True)
+        figures += FIGURES[number](quick)
+    header = (f"socklab benchmark · Python {platform.python_version()} · "
+              f"{os.cpu_count()} CPUs · {platform.system()} {platform.release()}")
+    return figures, header + "\n\n" + table(figures)
