@@ -20,7 +20,7 @@ import pytest
 from helpers import LIMIT, Recorder, socket_fds
 
 from socklab.engine import Lab, Server
-from socklab.events import DONE
+from socklab.events import DONE, Event
 from socklab.modes import Service
 
 CLIENTS = 1000
@@ -44,7 +44,7 @@ def descriptors_for(request: pytest.FixtureRequest) -> Iterator[None]:
         resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
 
 
-def _echo_server(lab: Lab, count: int, backlog: int = 128,
+def _echo_server(lab: Lab, count: int | None, backlog: int = 128,
                  kind: int = socket.SOCK_STREAM) -> tuple[Server, Service]:
     server = lab.server(kind=kind)
     assert server.socket().ok
@@ -74,21 +74,77 @@ def _settled_fds(baseline: set[int]) -> set[int]:
     return socket_fds() - baseline
 
 
+def _our_conn(rec: Recorder, peer: tuple[str, int]) -> int:
+    """The lab's number for the connection from ``peer`` (not a stranger's)."""
+    accepted = rec.wait_for(lambda e: e.op == "accept" and e.ok and e.result == peer,
+                            what=f"the accept of {peer}")
+    assert accepted.conn is not None
+    return accepted.conn
+
+
+class Tally:
+    """What the server did with *our* connections, counted as events arrive.
+
+    Connections are told apart by the peer address the accept event reports,
+    so a stranger (a port scan running elsewhere on this shared machine) that
+    connects to the listener is served but never counted.
+    """
+
+    def __init__(self) -> None:
+        self.peers: set[tuple[str, int]] = set()
+        self.peer_of: dict[int, tuple[str, int]] = {}
+        self.closed = 0
+        self.echoed = 0
+        self.failures: list[Event] = []
+        self._cond = threading.Condition()
+
+    def expect(self, peer: tuple[str, int]) -> None:
+        with self._cond:
+            self.peers.add(peer)
+
+    def __call__(self, event: Event) -> None:
+        if event.side != "server" or event.phase != DONE or event.conn is None:
+            return
+        with self._cond:
+            if event.op == "accept" and event.ok:
+                self.peer_of[event.conn] = tuple(event.result)  # type: ignore[assignment]
+                return
+            if self.peer_of.get(event.conn) not in self.peers:
+                return  # a stranger's connection, or one we have not connected yet
+            if not event.ok:
+                self.failures.append(event)
+            elif event.op == "send":
+                self.echoed += event.nbytes or 0
+            elif event.op == "close":
+                self.closed += 1
+                self._cond.notify_all()
+
+    @property
+    def accepted(self) -> int:
+        with self._cond:
+            return sum(1 for peer in self.peer_of.values() if peer in self.peers)
+
+    def wait_closed(self, count: int, timeout: float) -> bool:
+        with self._cond:
+            return self._cond.wait_for(lambda: self.closed >= count, timeout)
+
+
 def test_a_thousand_concurrent_clients_are_all_answered(descriptors_for: None) -> None:
     baseline = socket_fds()
     lab = Lab(max_connections=CLIENTS + 64, connect_timeout=LIMIT)
-    rec = Recorder()
-    lab.subscribe(rec)
+    tally = Tally()
+    lab.subscribe(tally)
     clients: list[socket.socket] = []
     lock = threading.Lock()
     try:
-        server, service = _echo_server(lab, CLIENTS, backlog=CLIENTS)
+        server, service = _echo_server(lab, None, backlog=CLIENTS)
         address = server.local
 
         def connect(_i: int) -> None:
             sock = socket.create_connection(address, timeout=LIMIT)
             with lock:
                 clients.append(sock)
+            tally.expect(sock.getsockname())
 
         def exchange(i: int) -> bytes:
             sock = clients[i]
@@ -103,24 +159,21 @@ def test_a_thousand_concurrent_clients_are_all_answered(descriptors_for: None) -
         lost = [i for i, reply in enumerate(replies) if reply != _payload(i)]
         assert lost == [], f"{len(lost)} clients were not answered: {lost[:10]}"
         # and all of them were open and served at the same time
-        assert server.open_connections == CLIENTS
+        ours = [c for c in list(server.connections.values())
+                if c.state != "closed" and c.peer in tally.peers]
+        assert len(ours) == CLIENTS
         for sock in clients:
             sock.close()
         clients.clear()
-        assert service.wait(LIMIT * 4), "the echo service did not finish"
-        assert service.handled == CLIENTS and not service.failed
+        assert tally.wait_closed(CLIENTS, LIMIT * 4), "the echo handlers did not all finish"
+        assert not service.failed
     finally:
         for sock in clients:
             sock.close()
         lab.close_all()
-    done = rec.done()
-    accepts = [e for e in done if e.op == "accept" and e.ok]
-    assert len(accepts) == CLIENTS
-    assert len({e.conn for e in accepts}) == CLIENTS
-    failures = [e for e in done if not e.ok]
-    assert failures == [], failures[:5]
-    echoed = sum(e.nbytes or 0 for e in done if e.op == "send" and e.side == "server")
-    assert echoed == sum(len(_payload(i)) for i in range(CLIENTS))
+    assert tally.accepted == CLIENTS
+    assert tally.failures == [], tally.failures[:5]
+    assert tally.echoed == sum(len(_payload(i)) for i in range(CLIENTS))
     assert lab.open_sockets == 0
     assert _settled_fds(baseline) == set(), "descriptors are not back to the baseline"
 
@@ -128,38 +181,40 @@ def test_a_thousand_concurrent_clients_are_all_answered(descriptors_for: None) -
 def test_five_thousand_sequential_cycles_no_error_no_growth() -> None:
     baseline = socket_fds()
     lab = Lab(connect_timeout=LIMIT)
-    rec = Recorder()
-    lab.subscribe(rec)
+    tally = Tally()
+    lab.subscribe(tally)
     growth: list[int] = []
     try:
-        server, service = _echo_server(lab, CYCLES)
+        server, service = _echo_server(lab, None)
         for i in range(CYCLES):
             with socket.create_connection(server.local, timeout=LIMIT) as sock:
+                tally.expect(sock.getsockname())
                 payload = _payload(i)
                 sock.sendall(payload)
                 assert _recv_exactly(sock, len(payload)) == payload, i
             if i % 500 == 499:
                 growth.append(len(socket_fds() - baseline))
-        assert service.wait(LIMIT * 4), "the echo service did not finish"
-        assert service.handled == CYCLES and not service.failed
+        assert tally.wait_closed(CYCLES, LIMIT * 4), "the echo handlers did not all finish"
+        assert not service.failed
     finally:
         lab.close_all()
     # while running: only the listener and a few connections still closing
     assert max(growth) <= 64, growth
-    done = rec.done()
-    assert [e for e in done if not e.ok] == []
-    assert sum(1 for e in done if e.op == "accept") == CYCLES
-    assert sum(1 for e in done if e.op == "close" and e.side == "server") == CYCLES
+    assert tally.failures == []
+    assert tally.accepted == CYCLES and tally.closed == CYCLES
     assert _settled_fds(baseline) == set()
 
 
-def test_a_thousand_cycles_with_the_engine_as_client(lab: Lab, rec: Recorder) -> None:
+def test_a_thousand_cycles_with_the_engine_as_client(lab: Lab) -> None:
     baseline = socket_fds()
-    server, service = _echo_server(lab, ENGINE_CYCLES)
+    tally = Tally()
+    lab.subscribe(tally)
+    server, service = _echo_server(lab, None)
     for i in range(ENGINE_CYCLES):
         client = lab.client()
         assert client.socket().ok
         assert client.connect("127.0.0.1", server.local[1]).ok
+        tally.expect(client.local)
         payload = _payload(i)
         assert client.send(payload).ok  # type: ignore[union-attr]
         got = b""
@@ -169,10 +224,10 @@ def test_a_thousand_cycles_with_the_engine_as_client(lab: Lab, rec: Recorder) ->
             got += client.last_data
         assert got == payload
         assert client.close().ok
-    assert service.wait(LIMIT * 4)
-    assert service.handled == ENGINE_CYCLES and not service.failed
-    assert [e for e in rec.done() if not e.ok] == []
+    assert tally.wait_closed(ENGINE_CYCLES, LIMIT * 4)
+    assert not service.failed and tally.failures == []
     server.close()
+    lab.close_all()
     assert lab.open_sockets == 0
     assert _settled_fds(baseline) == set()
 
@@ -182,9 +237,10 @@ def test_bulk_echo_every_byte_back_and_accounted_for(lab: Lab, rec: Recorder) ->
     counts add up to exactly what moved."""
     total = 8 << 20
     block = bytes(range(256)) * 256  # 64 KiB with a pattern, so order is checked
-    server, service = _echo_server(lab, 1)
+    server, service = _echo_server(lab, None)
     received = bytearray()
     with socket.create_connection(server.local, timeout=LIMIT) as sock:
+        ours = sock.getsockname()
         reader = threading.Thread(target=lambda: received.extend(_recv_exactly(sock, total)))
         reader.start()
         for _ in range(total // len(block)):
@@ -193,9 +249,11 @@ def test_bulk_echo_every_byte_back_and_accounted_for(lab: Lab, rec: Recorder) ->
         reader.join(LIMIT * 4)
         assert not reader.is_alive()
     assert len(received) == total and received == block * (total // len(block))
-    assert service.wait(LIMIT)
+    conn = _our_conn(rec, ours)
+    rec.wait_for(lambda e: e.op == "close" and e.conn == conn, what="our connection closed")
+    assert not service.failed
     lab.flush_floods()
-    done = [e for e in rec.done() if e.side == "server" and e.conn is not None]
+    done = [e for e in rec.done() if e.side == "server" and e.conn == conn]
     recv_total = sum(e.nbytes or 0 for e in done if e.op == "recv" and e.ok)
     send_total = sum(e.nbytes or 0 for e in done if e.op == "send" and e.ok)
     assert recv_total == send_total == total
@@ -206,14 +264,17 @@ def test_flood_into_discard_is_coalesced_and_every_byte_counted(lab: Lab, rec: R
     total = 16 << 20
     server = lab.server()
     assert server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen(5).ok
-    service = Service(lab, server, "discard", count=1).start()
+    service = Service(lab, server, "discard").start()
     with socket.create_connection(server.local, timeout=LIMIT) as sock:
+        ours = sock.getsockname()
         block = b"d" * 65536
         for _ in range(total // len(block)):
             sock.sendall(block)
-    assert service.wait(LIMIT)
+    conn = _our_conn(rec, ours)
+    rec.wait_for(lambda e: e.op == "close" and e.conn == conn, what="our connection closed")
+    assert not service.failed
     lab.flush_floods()
-    recvs = [e for e in rec.done() if e.op == "recv" and e.conn is not None]
+    recvs = [e for e in rec.done() if e.op == "recv" and e.conn == conn]
     assert all(e.ok for e in recvs)
     assert sum(e.nbytes or 0 for e in recvs) == total
     assert recvs[-1].nbytes == 0  # and then EOF, reported on its own

@@ -12,6 +12,8 @@ escapes or literal text, and nothing they say is done.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import signal
 import socket
 import subprocess
 import threading
@@ -67,38 +69,43 @@ def assert_shows_hostile(text: str) -> None:
 
 
 class HostilePeer:
-    """A plain-socket TCP server on loopback that sends ``payload`` to each
-    client and closes (the client half is whatever is being tested)."""
+    """A plain-socket TCP server on loopback that sends ``payload`` to every
+    client and closes (the client half is whatever is being tested).
 
-    def __init__(self, payload: bytes = HOSTILE, clients: int = 1) -> None:
+    It serves whoever connects until it is closed, so a stranger (a port scan
+    running elsewhere on this shared machine) cannot use up its turn.
+    """
+
+    def __init__(self, payload: bytes = HOSTILE) -> None:
         self.payload = payload
         self.listener = socket.socket()
         self.listener.bind(("127.0.0.1", 0))
-        self.listener.listen(clients)
-        self.listener.settimeout(LIMIT)
+        self.listener.listen(8)
         self.port = self.listener.getsockname()[1]
-        self.served = 0
-        self.thread = threading.Thread(target=self._serve, args=(clients,), daemon=True)
+        self.closing = threading.Event()
+        self.thread = threading.Thread(target=self._serve, daemon=True)
         self.thread.start()
 
-    def _serve(self, clients: int) -> None:
-        for _ in range(clients):
+    def _serve(self) -> None:
+        while not self.closing.is_set():
             try:
                 conn, _ = self.listener.accept()
             except OSError:
-                return
+                return  # closed
             with conn:
-                conn.sendall(self.payload)
-                conn.shutdown(socket.SHUT_WR)
                 conn.settimeout(LIMIT)
                 try:
+                    conn.sendall(self.payload)
+                    conn.shutdown(socket.SHUT_WR)
                     while conn.recv(65536):
                         pass
                 except OSError:
-                    pass
-            self.served += 1
+                    pass  # a client that left early
 
     def close(self) -> None:
+        self.closing.set()
+        with contextlib.suppress(OSError):
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes the accept()
         self.thread.join(LIMIT)
         self.listener.close()
 
@@ -190,17 +197,19 @@ def test_engine_echo_server_receives_and_sends_hostile_bytes_escaped(
     server.socket()
     server.bind("127.0.0.1", 0)
     server.listen(5)
-    service = Service(lab, server, "echo", count=1).start()
+    service = Service(lab, server, "echo").start()
     with socket.create_connection(server.local, timeout=LIMIT) as peer:
+        ours = peer.getsockname()
         peer.sendall(HOSTILE)
         peer.shutdown(socket.SHUT_WR)
         echoed = b""
         while chunk := peer.recv(65536):
             echoed += chunk
     assert echoed == HOSTILE
-    assert service.wait(LIMIT)
-    shown = [e for e in rec.done() if e.side == "server" and e.op in ("recv", "send")
-             and e.nbytes]
+    conn = rec.wait_for(lambda e: e.op == "accept" and e.ok and e.result == ours).conn
+    rec.wait_for(lambda e: e.op == "close" and e.conn == conn, what="our connection closed")
+    assert not service.failed
+    shown = [e for e in rec.done() if e.conn == conn and e.op in ("recv", "send") and e.nbytes]
     assert {e.op for e in shown} == {"recv", "send"}
     for event in shown:
         _assert_event_safe(event)
@@ -243,7 +252,7 @@ def test_http_server_answers_garbage_and_keeps_serving(lab: Lab, rec: Recorder,
     server.socket()
     server.bind("127.0.0.1", 0)
     server.listen(5)
-    service = Service(lab, server, "http", count=2).start()
+    service = Service(lab, server, "http").start()
     oversized = len(request_bytes) > MAX_REQUEST
     for request in (request_bytes, b"GET /romeo.txt HTTP/1.0\r\n\r\n"):
         reply = b""
@@ -260,7 +269,7 @@ def test_http_server_answers_garbage_and_keeps_serving(lab: Lab, rec: Recorder,
         assert reply.startswith(b"HTTP/1.0 ") or (oversized and request is request_bytes), reply
         assert_safe_bytes(reply)  # never echoes the request back raw
     assert b"But soft what light" in reply
-    assert service.wait(LIMIT) and not service.failed
+    assert not service.failed
     for event in rec.done():
         if event.data:
             _assert_event_safe(event)
@@ -298,7 +307,9 @@ def test_cli_connect_output_has_no_raw_control_bytes(hostile_peer: HostilePeer,
 
 
 def test_cli_serve_echo_shows_what_a_hostile_client_sent_escaped() -> None:
-    live = start_cli("serve", "--port", "0", "--mode", "echo", "--count", "1", "--json")
+    # stopped with Ctrl-C rather than --count: a port scan elsewhere on this
+    # machine could use up a count
+    live = start_cli("serve", "--port", "0", "--mode", "echo", "--json")
     try:
         bound = live.wait_event(lambda e: e["op"] == "listen")
         port = bound["result"][1]
@@ -309,6 +320,7 @@ def test_cli_serve_echo_shows_what_a_hostile_client_sent_escaped() -> None:
             while chunk := peer.recv(65536):
                 echoed += chunk
         assert echoed == HOSTILE
+        live.proc.send_signal(signal.SIGINT)
         status, out, err = live.finish()
     finally:
         live.stop()
@@ -361,7 +373,7 @@ async def test_lab_screen_client_run_against_a_hostile_server(
         pane.input("host").value = "127.0.0.1"
         pane.input("port").value = str(hostile_peer.port)
         await pilot.pause()
-        await pilot.click("#client-run")
+        assert await pilot.click("#client-run"), "the click missed"
         await _until(app, lambda e: e.side == "client" and e.op == "close" and e.phase == DONE,
                      rec, "the client's close")
         await app.workers.wait_for_complete()
@@ -400,7 +412,7 @@ async def test_lab_screen_echo_server_shows_hostile_bytes_and_clicks_do_nothing(
         server.input("port").value = "0"
         server.query_one("#server-mode").value = "echo"  # type: ignore[attr-defined]
         await pilot.pause()
-        await pilot.click("#server-run")
+        assert await pilot.click("#server-run"), "the click missed"
         listen = await _until(app, lambda e: e.op == "listen" and e.ok, rec, "listen")
         port = listen.result[1]
 
@@ -414,8 +426,10 @@ async def test_lab_screen_echo_server_shows_hostile_bytes_and_clicks_do_nothing(
                 return echoed
 
         assert await asyncio.to_thread(hostile_client) == HOSTILE
-        await _until(app, lambda e: e.side == "server" and e.op == "close" and e.conn,
-                     rec, "the server closing the connection")
+        received = await _until(app, lambda e: e.side == "server" and e.op == "recv"
+                                and "[@click=app.quit]" in (e.data or ""), rec, "our bytes")
+        await _until(app, lambda e: e.op == "close" and e.conn == received.conn,
+                     rec, "the server closing our connection")
         app.drain_now()
         await pilot.pause()
         shown = _screen_text(app)
@@ -428,7 +442,7 @@ async def test_lab_screen_echo_server_shows_hostile_bytes_and_clicks_do_nothing(
         x = lines[y].index("[@click=app.quit]") + 3
         dx = log.content_region.x - log.region.x
         dy = log.content_region.y - log.region.y
-        await pilot.click("#log", offset=(x + dx, y + dy))
+        assert await pilot.click("#log", offset=(x + dx, y + dy)), "the click missed"
         await pilot.pause()
         assert app.is_running and app.return_value is None
         svg = app.export_screenshot()
