@@ -65,6 +65,9 @@ SCAN_CONNECT_TIMEOUT = 0.25
 #: Below this many ports a scan uses one thread.
 _PARALLEL_FROM = 4096
 
+#: Names that mean this machine (resolved from /etc/hosts, never DNS).
+LOCAL_NAMES = frozenset({"localhost"})
+
 
 # --------------------------------------------------------------------------
 # Ranges
@@ -455,9 +458,16 @@ def resolve_scan_host(host: str) -> tuple[int, str]:
         raise InputError(
             f"{refusal}; {shown!r} means every interface, which is not an address to connect to"
         )
+    # Only numeric addresses and this machine's own names are resolved: asking
+    # DNS about any other name would itself send traffic off this machine.
+    flags = 0 if host.lower().rstrip(".") in LOCAL_NAMES else socket.AI_NUMERICHOST
     try:
-        infos = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_STREAM)
+        infos = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
     except (socket.gaierror, UnicodeError, ValueError) as exc:
+        if flags:
+            raise InputError(
+                f"{refusal}; names other than localhost are not looked up for a scan"
+            ) from None
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError(f"{refusal}; {shown!r} does not resolve ({reason})") from None
     addresses = [(info[0], str(info[4][0]).split("%")[0]) for info in infos]

@@ -488,7 +488,9 @@ def test_cli_family_mismatch_is_usage_error(family: str, host: str) -> None:
     assert "AF_INET" in done.stderr and "does not resolve" in done.stderr
 
 
-UNRESOLVABLE = "no-such-host.invalid"  # RFC 6761: .invalid never resolves
+# RFC 6761: .invalid never resolves; the leading "-" makes the C library refuse
+# the name before asking any DNS server, so no lookup leaves this machine.
+UNRESOLVABLE = "-no-such-host.invalid"
 
 
 def test_host_that_does_not_resolve(lab: Lab, rec: Recorder) -> None:
@@ -506,7 +508,7 @@ def test_host_that_does_not_resolve(lab: Lab, rec: Recorder) -> None:
 
 
 def test_cli_host_that_does_not_resolve_is_usage_error() -> None:
-    done = run_cli("connect", UNRESOLVABLE, "80")
+    done = run_cli("connect", "--", UNRESOLVABLE, "80")
     assert done.returncode == 2, done
     no_traceback(done.stderr)
     assert done.stderr.count("\n") == 1 and "does not resolve" in done.stderr

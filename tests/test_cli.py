@@ -320,7 +320,7 @@ def test_connect_to_a_closed_port_exits_1_with_the_lesson() -> None:
         ["serve", "--mode", "http", "--type", "dgram"],
         ["serve", "--mode", "telnet"],
         ["serve", "--count", "0"],
-        ["connect", "no-such-host.invalid", "80"],
+        ["connect", "--", "-no-such-host.invalid", "80"],
         ["connect", "127.0.0.1", "70000"],
         ["connect", "127.0.0.1", "0"],
         ["connect", "127.0.0.1", "80", "--send", r"bad \q escape"],

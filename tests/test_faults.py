@@ -430,7 +430,7 @@ ACTIONS: dict[str, Callable[[Lab], object]] = {
     "connect refused": lambda lab: _fresh(lab, side="client").connect("127.0.0.1",
                                                                       closed_port()),
     "connect resolve fails": lambda lab: _fresh(lab, side="client").connect(
-        "nowhere.invalid", 1),
+        "-nowhere.invalid", 1),  # leading "-": glibc refuses it before any DNS query
     "welcome": _welcome,
     "reset by peer": _reset_by_peer,
     "udp exchange": _udp_exchange,
