@@ -193,7 +193,10 @@ def format_call(event: Event) -> str:
 def format_line(event: Event) -> str:
     """The plain-text log line: ``#seq +time side op(args) → result``."""
     who = event.side if event.conn is None else f"{event.side}[{event.conn}]"
-    line = f"#{event.seq:<4} +{event.t:7.3f}s {who:<10} {format_call(event)} → {format_result(event)}"
+    line = (
+        f"#{event.seq:<4} +{event.t:7.3f}s {who:<10} "
+        f"{format_call(event)} → {format_result(event)}"
+    )
     if event.op in ("recv", "recvfrom") and event.data and event.phase == DONE:
         line += f" b'{event.data}'"
     if event.lesson:

@@ -70,7 +70,9 @@ _LESSONS: dict[tuple[str, str | None], str] = {
         "this socket is already bound; a socket binds once (make a new socket "
         "to use another address)"
     ),
-    ("EINVAL", "listen"): "this socket cannot listen in its current state (it is connected or closed)",
+    ("EINVAL", "listen"): (
+        "this socket cannot listen in its current state (it is connected or closed)"
+    ),
     ("EINVAL", None): "the kernel rejected an argument or this call in the socket's current state",
     ("EOPNOTSUPP", "listen"): (
         "datagram (SOCK_DGRAM / UDP) sockets have no connections, so nothing to "
