@@ -30,6 +30,8 @@ from .report import Figure, median
 INGEST_EVENTS = 100_000
 BATCH = 100
 SIZE = (120, 40)
+#: A paint comes within a frame or two; this only keeps a broken run bounded.
+PAINT_TIMEOUT = 30.0
 
 
 class _PaintClock:
@@ -78,11 +80,14 @@ async def _ingest(app: App[None], feed_batches: Sequence[object], done: object) 
         feed = widget.add_events if isinstance(widget, EventLog) else widget.write_lines
         started = time.perf_counter()
         clock.painted = None
-        for batch in feed_batches:
+        for batch in feed_batches[:-1]:
             feed(batch)  # type: ignore[operator]
             await asyncio.sleep(0)
-        marker = time.perf_counter()
+        feed(feed_batches[-1])  # type: ignore[operator]
+        marker = time.perf_counter()  # any paint from now on shows the last batch
         while clock.painted is None or clock.painted < marker:
+            if time.perf_counter() - marker > PAINT_TIMEOUT:
+                raise RuntimeError(f"{type(widget).__name__} never painted its last batch")
             await asyncio.sleep(0.001)
         elapsed = clock.painted - started
         if not done(widget):  # type: ignore[operator]
