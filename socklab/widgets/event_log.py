@@ -61,7 +61,9 @@ class Row:
     serial: int
     event: Event
     kind: int
-    parts: list[tuple[str, str]]
+    #: A tuple of tuples of strings: the cyclic collector stops tracking it, so
+    #: a full log costs full collections (UI pauses under a flood) much less.
+    parts: Sequence[tuple[str, str]]
     width: int = 0
 
 
@@ -182,7 +184,7 @@ class LogBuffer:
         width = _width(parts)
         if width > self.width:
             self.width = width
-        return Row(self._serial, event, kind, parts, width)
+        return Row(self._serial, event, kind, tuple(parts), width)
 
     def add_events(self, events: Sequence[Event]) -> tuple[int, set[int]]:
         """Append a batch; returns (rows trimmed from the top, serials changed)."""
@@ -194,7 +196,7 @@ class LogBuffer:
         for event in events:
             if event.phase == DONE and event.call and event.call in self._waits:
                 waiting = self._waits.pop(event.call)
-                waiting.parts = event_parts(waiting.event, resolved=True)
+                waiting.parts = tuple(event_parts(waiting.event, resolved=True))
                 changed.add(waiting.serial)
             row = self._row(event, MAIN, event_parts(event))
             rows.append(row)
