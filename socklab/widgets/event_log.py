@@ -32,8 +32,7 @@ from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
-from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
@@ -46,6 +45,8 @@ MAX_ROWS = 20_000
 VIEW_COALESCE_AT = 2_000
 #: Extra rows allowed before trimming, so trimming happens in chunks.
 _TRIM_SLACK = 1_000
+#: Drawn rows kept ready (a few screens' worth).
+_STRIP_CACHE = 1_024
 
 MAIN, LESSON, HEX = 0, 1, 2
 _DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
@@ -54,17 +55,41 @@ _DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
 STYLE_NAMES = ("dim", "server", "client", "ok", "error", "wait", "lesson", "data", "hex")
 
 
-@dataclass(slots=True)
 class Row:
-    """One line of the log: an event's main line, its lesson, or a hex line."""
+    """One line of the log: an event's main line, its lesson, or a hex line.
 
-    serial: int
-    event: Event
-    kind: int
-    #: A tuple of tuples of strings: the cyclic collector stops tracking it, so
-    #: a full log costs full collections (UI pauses under a flood) much less.
-    parts: Sequence[tuple[str, str]]
-    width: int = 0
+    A main line keeps only its event: its ``(text, style-name)`` parts are
+    built when they are read (when the row is drawn, saved or inspected), so
+    taking an event costs one small object and a width.  Lesson and hex lines
+    are rare and keep their parts, a tuple of tuples of strings (which the
+    cyclic collector stops tracking).
+    """
+
+    __slots__ = ("serial", "event", "kind", "_parts", "width", "resolved")
+
+    def __init__(self, serial: int, event: Event, kind: int,
+                 parts: Sequence[tuple[str, str]] | None = None, width: int = 0,
+                 resolved: bool = False) -> None:
+        self.serial = serial
+        self.event = event
+        self.kind = kind
+        self._parts = None if parts is None else tuple(parts)
+        self.width = width
+        #: A "wait" row whose call has since returned (shown as "waited").
+        self.resolved = resolved
+
+    @property
+    def parts(self) -> Sequence[tuple[str, str]]:
+        if self._parts is not None:
+            return self._parts
+        return tuple(event_parts(self.event, self.resolved))
+
+    @parts.setter
+    def parts(self, parts: Sequence[tuple[str, str]]) -> None:
+        self._parts = tuple(parts)
+
+    def __repr__(self) -> str:
+        return f"Row(serial={self.serial}, kind={self.kind}, event={self.event!r})"
 
 
 def _who(event: Event) -> str:
@@ -83,19 +108,53 @@ def event_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
         (f"+{event.t:.3f}s".ljust(10), "dim"),
         (f"{_who(event):<10} ", side),
         (format_call(event), side),
-        (" → ", "dim"),
+        (_ARROW, "dim"),
     ]
+    parts.extend(_tail_parts(event, resolved))
+    return parts
+
+
+_ARROW = " → "
+_ARROW_CELLS = cell_len(_ARROW)
+
+
+def _tail_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
+    """What follows the arrow: the result, the payload received, the hex hint."""
     if event.phase == WAIT:
-        parts.append(("waited" if resolved else "waiting…", "dim" if resolved else "wait"))
+        parts = [("waited" if resolved else "waiting…", "dim" if resolved else "wait")]
     elif not event.ok:
-        parts.append((format_result(event), "error"))
+        parts = [(format_result(event), "error")]
     else:
-        parts.append((format_result(event), "ok"))
+        parts = [(format_result(event), "ok")]
         if event.op in ("recv", "recvfrom") and event.data and event.count == 1:
             parts.append((f"  b'{event.data}'", "data"))
     if event.raw and event.phase == DONE and event.count == 1:
         parts.append(("  [x: hex]", "dim"))
     return parts
+
+
+def _cells(text: str) -> int:
+    return len(text) if text.isascii() else cell_len(text)
+
+
+def main_width(event: Event, resolved: bool = False) -> int:
+    """The cells `event_parts` takes, without building the fixed parts.
+
+    This is all the work an event costs when it arrives (the row's text is
+    built only if it is drawn): the fixed-width columns are counted, only the
+    call and the result are formatted.
+    """
+    seq = event.seq
+    width = 2 + (5 if 0 <= seq < 100_000 else len(str(seq)))
+    t = event.t
+    width += 10 if 0.0 <= t < 9999.0 else max(10, _cells(f"+{t:.3f}s"))
+    side = event.side
+    who = _cells(side) if event.conn is None else _cells(f"{side}[{event.conn}]")
+    width += (who if who > 10 else 10) + 1
+    width += _cells(format_call(event)) + _ARROW_CELLS
+    for text, _ in _tail_parts(event, resolved):
+        width += _cells(text)
+    return width
 
 
 _LESSON_INDENT = "       ↳ "
@@ -193,18 +252,31 @@ class LogBuffer:
             events = coalesce(events)
         changed: set[int] = set()
         rows = self.rows
+        append = rows.append
+        waits = self._waits
+        serial = self._serial
+        widest = self.width
+        # Per event: one Row and its width.  Its text is built only if drawn.
         for event in events:
-            if event.phase == DONE and event.call and event.call in self._waits:
-                waiting = self._waits.pop(event.call)
-                waiting.parts = tuple(event_parts(waiting.event, resolved=True))
+            phase = event.phase
+            if waits and phase == DONE and event.call in waits:
+                waiting = waits.pop(event.call)
+                waiting.resolved = True
                 changed.add(waiting.serial)
-            row = self._row(event, MAIN, event_parts(event))
-            rows.append(row)
-            if event.phase == WAIT and event.call:
-                self._waits[event.call] = row
+            serial += 1
+            width = main_width(event)
+            if width > widest:
+                widest = width
+            row = Row(serial, event, MAIN, None, width)
+            append(row)
+            if phase == WAIT and event.call:
+                waits[event.call] = row
             if event.lesson:
+                self._serial, self.width = serial, widest
                 rows.extend(self._row(event, LESSON, parts)
                             for parts in lesson_lines(event, self.wrap))
+                serial, widest = self._serial, self.width
+        self._serial, self.width = serial, widest
         return self._trim(), changed
 
     def rewrap(self, width: int) -> bool:
@@ -366,8 +438,12 @@ class EventLog(ScrollView, can_focus=True):
         self.buffer = LogBuffer(max_rows=max_rows)
         #: The selected row (an index into ``buffer.rows``), or None.
         self.cursor: int | None = None
-        self._cache: LRUCache[int, Strip] = LRUCache(512)
+        #: Drawn rows: serial -> (scroll_x, width, strip).  Rows scroll past
+        #: under a flood, so this is a plain dict emptied when it is full.
+        self._cache: dict[int, tuple[int, int, Strip]] = {}
         self._styles: dict[str, Style] | None = None
+        #: The widget's base style while one render pass draws its lines.
+        self._base: Style | None = None
         #: Follow new rows; off once the learner scrolls up, on again at the end.
         self.follow = True
 
@@ -380,7 +456,7 @@ class EventLog(ScrollView, can_focus=True):
         follow = self.follow
         trimmed, changed = self.buffer.add_events(events)
         for serial in changed:
-            self._cache.discard(serial)
+            self._cache.pop(serial, None)
         if trimmed:
             if self.cursor is not None:
                 self.cursor = self.cursor - trimmed if self.cursor >= trimmed else None
@@ -492,34 +568,54 @@ class EventLog(ScrollView, can_focus=True):
             }
         return self._styles
 
+    def render_lines(self, crop: Region) -> list[Strip]:
+        # The base style is the same for every line of one pass (computing it
+        # walks the ancestors: per line, that was a large part of a frame).
+        self._base = self.rich_style
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._base = None
+
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
         index = scroll_y + y
         width = self.scrollable_content_region.width
-        base = self.rich_style
+        base = self._base or self.rich_style
         rows = self.buffer.rows
         if index >= len(rows):
             return Strip.blank(width, base)
         row = rows[index]
-        selected = index == self.cursor
-        strip = None if selected else self._cache.get(row.serial)
-        if strip is None:
-            if selected:
-                text = row_text(row, self._row_styles())
-                text.stylize(self.get_component_rich_style("event-log--cursor", partial=True))
-                segments = list(text.render(self.app.console))
-                strip = Strip(Segment.apply_style(segments, base), row.width)
-            else:
-                # What row_text renders to, built directly: one Segment per part
-                # (plain strings, never markup), without Rich's Text machinery.
-                styles = self._row_styles()
-                strip = Strip(
-                    [Segment(chunk, base + styles[name] if styles.get(name) else base)
-                     for chunk, name in row.parts if chunk],
-                    row.width,
-                )
-                self._cache[row.serial] = strip
-        if selected:
+        if index == self.cursor:
+            text = row_text(row, self._row_styles())
+            text.stylize(self.get_component_rich_style("event-log--cursor", partial=True))
+            segments = list(text.render(self.app.console))
+            strip = Strip(Segment.apply_style(segments, base), text.cell_len)
             cursor = self.get_component_rich_style("event-log--cursor")
             return strip.crop_extend(scroll_x, scroll_x + width, base + cursor)
-        return strip.crop_extend(scroll_x, scroll_x + width, base)
+        cache = self._cache
+        cached = cache.get(row.serial)
+        if cached is not None and cached[0] == scroll_x and cached[1] == width:
+            return cached[2]
+        # What row_text renders to, built directly: one Segment per part (plain
+        # strings, never markup), without Rich's Text machinery; the row's text
+        # is built here, the first time it is drawn.
+        styles = self._row_styles()
+        segments = []
+        cells = 0
+        for chunk, name in row.parts:
+            if chunk:
+                cells += len(chunk) if chunk.isascii() else cell_len(chunk)
+                style = styles.get(name)
+                segments.append(Segment(chunk, base + style if style else base))
+        if scroll_x == 0 and cells <= width:
+            # Already what crop_extend would give: pad it to the width at once.
+            if cells < width:
+                segments.append(Segment(" " * (width - cells), base))
+            strip = Strip(segments, width)
+        else:
+            strip = Strip(segments, cells).crop_extend(scroll_x, scroll_x + width, base)
+        if len(cache) >= _STRIP_CACHE:
+            cache.clear()
+        cache[row.serial] = (scroll_x, width, strip)
+        return strip
