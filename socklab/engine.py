@@ -76,13 +76,33 @@ def _address(addr: Any) -> Any:
     return addr
 
 
-@dataclass
+#: A flood looks at the clock at most once per this many calls (fewer when the
+#: calls are slow enough that the report would otherwise come late).
+CLOCK_EVERY = 32
+
+
+@dataclass(slots=True)
 class _Flood:
     op: str
     count: int = 0
     nbytes: int = 0
     args: tuple = ()
     started: float = 0.0
+    #: ``count`` at which to look at the clock next (see `_Flood.due`).
+    check_at: int = 0
+
+    def due(self) -> bool:
+        """Has this flood run for `COALESCE_SECONDS`?  Called when ``count``
+        reaches ``check_at``: the clock is read once per batch of calls, sized
+        from the flood's rate so that the report is not late."""
+        elapsed = time.monotonic() - self.started
+        if elapsed >= COALESCE_SECONDS:
+            return True
+        # Calls expected before half the remaining time is up, at this rate.
+        ahead = CLOCK_EVERY if elapsed <= 0 else int(
+            self.count / elapsed * (COALESCE_SECONDS - elapsed) / 2)
+        self.check_at = self.count + max(1, min(CLOCK_EVERY, ahead))
+        return False
 
 
 class Endpoint:
@@ -120,6 +140,8 @@ class Endpoint:
         self._flood_lock = threading.Lock()
         #: poll objects not in use, by (fd, events): a flood waits often.
         self._idle_pollers: dict[tuple[int, int], select.poll] = {}
+        #: The last `recvfrom_many` batch ended with nothing left to read.
+        self._drained = False
         if sock is not None:
             sock.setblocking(False)
 
@@ -188,8 +210,7 @@ class Endpoint:
                 return False
             flood.count += 1
             flood.nbytes += nbytes
-            due = time.monotonic() - flood.started >= COALESCE_SECONDS
-        if due:
+        if flood.count >= flood.check_at and flood.due():
             self.lab.flush_floods(keep_streaks=True)  # a long flood reports as it goes
         return True
 
@@ -251,7 +272,9 @@ class Endpoint:
 
         Returns the call's id and, when the wait timed out, the failure event.
         """
-        if not call and self._flood is None:
+        if call < 0:
+            call = 0  # a quiet wait inside a flood (recvfrom_many): never shown
+        elif not call and self._flood is None:
             call = self.lab.bus.new_call()
             self._emit(op, phase=WAIT, args=args, call=call)
         try:
@@ -436,6 +459,36 @@ class Endpoint:
         return self._send("send", data, None)
 
     def sendto(self, data: bytes, host: str, port: int) -> Event | None:
+        flood = self._flood
+        sock = self.sock
+        if flood is not None and flood.op == "sendto" and sock is not None:
+            # Counted into a running flood: no event now, so no need for the
+            # bus lock.  Holding the flood's own lock across the call and its
+            # count is enough for causality: a flush (which holds the bus
+            # lock, and which any recv event waits for) takes this lock to
+            # report the flood, so it reports this send before any recv of it.
+            failure: Exception | None = None
+            with self._op_lock, self._flood_lock:
+                if self._flood is flood:
+                    try:
+                        sent = sock.sendto(data, (host, port))
+                    except (BlockingIOError, InterruptedError):
+                        sent = -1  # nothing sent: the full path waits and retries
+                    except Exception as exc:
+                        sent, failure = -1, exc
+                    else:
+                        flood.count += 1
+                        flood.nbytes += sent
+                        self.bytes_out += sent
+                        self.lab.bytes_out_total += sent
+                else:
+                    sent = -1  # reported meanwhile: the full path counts this one
+            if sent >= 0:
+                if flood.count >= flood.check_at and flood.due():
+                    self.lab.flush_floods(keep_streaks=True)
+                return None
+            if failure is not None:
+                return self._fail("sendto", ((host, port),), failure, 0)
         return self._send("sendto", data, (host, port))
 
     # The data calls are the hot path of a flood, so they are written out
@@ -527,6 +580,90 @@ class Endpoint:
         if self._counted("recvfrom", n):
             return None
         return self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n)
+
+    def recvfrom_many(self, bufsize: int = 65535,
+                      limit: int = 1024) -> tuple[list[tuple[bytes, Any]], Event | None]:
+        """recvfrom, then, inside a flood, every datagram already waiting.
+
+        The first datagram is an ordinary `recvfrom` (it may wait, and is
+        reported as usual).  If it was counted into a flood, more non-blocking
+        recvfrom calls follow, up to ``limit`` datagrams in all, until the
+        kernel has nothing more: each is a real call, counted into the flood
+        as one batch, so a datagram server pays its per-call bookkeeping per
+        batch.  Returns the datagrams (as ``(data, (host, port))``, oldest
+        first; ``last_datagram`` is the last) and the event of the last call:
+        None when counted, a failure event if a call failed.
+        """
+        args = (bufsize,)
+        if self._drained and self._flood is not None and self.sock is not None:
+            # The last batch emptied the queue: wait before trying again (a
+            # call inside a flood shows no "wait" event, so none is skipped).
+            _call, failed = self._blocked("recvfrom", args, -1, select.POLLIN, None)
+            if failed is not None:
+                self._drained = False
+                return [], failed
+        self._drained = False
+        event = self.recvfrom(bufsize)
+        first = self.last_datagram
+        if first is None:
+            return [], event
+        datagrams = [first]
+        flood = self._flood
+        sock = self.sock
+        if event is not None or flood is None or sock is None or limit <= 1:
+            return datagrams, event
+        recvfrom = sock.recvfrom
+        append = datagrams.append
+        inet = self.family == socket.AF_INET
+        nbytes = 0
+        failure: Exception | None = None
+        with self._op_lock:
+            for _ in range(limit - 1):
+                try:
+                    chunk, addr = recvfrom(bufsize)
+                except (BlockingIOError, InterruptedError):
+                    self._drained = True
+                    break
+                except Exception as exc:
+                    failure = exc
+                    break
+                append((chunk, addr if inet else _address(addr)))
+                nbytes += len(chunk)
+        count = len(datagrams) - 1
+        if count:
+            self.bytes_in += nbytes
+            self.last_datagram = datagrams[-1]
+            self._count_batch(flood, "recvfrom", args, count, nbytes)
+        if failure is not None:
+            return datagrams, self._fail("recvfrom", args, failure, 0)
+        return datagrams, None
+
+    def _count_batch(self, flood: _Flood, op: str, args: tuple, count: int,
+                     nbytes: int) -> None:
+        """Count ``count`` calls made since ``flood`` was seen into this socket's flood."""
+        with self._flood_lock:
+            current = self._flood
+            if current is flood:
+                flood.count += count
+                flood.nbytes += nbytes
+        if current is flood:
+            if flood.count >= flood.check_at and flood.due():
+                self.lab.flush_floods(keep_streaks=True)
+            return
+        # The flood was reported meanwhile (by another thread): these calls
+        # form the next one, reported in turn.
+        with self.lab.bus.lock:
+            with self._flood_lock:
+                current = self._flood
+                if current is not None and current.op == op:
+                    current.count += count
+                    current.nbytes += nbytes
+                    return
+            if current is not None:
+                self.lab.flush_floods()
+            self._streak_op, self._streak = op, COALESCE_AFTER
+            self._flood = _Flood(op, count, nbytes, args, time.monotonic())
+            self.lab._floods.add(self)
 
     def shutdown(self, how: int = _SHUT_WR) -> Event:
         names = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
@@ -708,8 +845,10 @@ class Lab:
         with self.bus.lock:
             pending = sorted(self._floods, key=lambda e: e._flood is None or
                              e._flood.op.startswith("recv"))
-            self._floods.clear()
             for endpoint in pending:
+                # One by one, not clear(): a recv flood may start (without the
+                # bus lock) while this runs, and must stay listed to be reported.
+                self._floods.discard(endpoint)
                 endpoint._flush_flood()
                 if not keep_streaks:
                     endpoint._streak = 0
