@@ -141,8 +141,9 @@ def main_width(event: Event, resolved: bool = False) -> int:
     """The cells `event_parts` takes, without building the fixed parts.
 
     This is all the work an event costs when it arrives (the row's text is
-    built only if it is drawn): the fixed-width columns are counted, only the
-    call and the result are formatted.
+    built only if it is drawn): the fixed-width columns are counted, and the
+    call and result are measured once per distinct call (a flood repeats a
+    few calls with new sequence numbers and times).
     """
     seq = event.seq
     width = 2 + (5 if 0 <= seq < 100_000 else len(str(seq)))
@@ -151,10 +152,35 @@ def main_width(event: Event, resolved: bool = False) -> int:
     side = event.side
     who = _cells(side) if event.conn is None else _cells(f"{side}[{event.conn}]")
     width += (who if who > 10 else 10) + 1
-    width += _cells(format_call(event)) + _ARROW_CELLS
-    for text, _ in _tail_parts(event, resolved):
-        width += _cells(text)
-    return width
+    args, result = event.args, event.result
+    # The types too: True == 1 == 1.0 as keys, but they print differently.
+    key = (event.op, event.phase, event.ok, args, _types(args), result, _types(result),
+           event.error, event.errno, event.nbytes, event.data, event.count,
+           not event.raw, resolved)
+    try:
+        rest = _REST_CELLS.get(key)
+    except TypeError:  # an unhashable argument or result: measure it every time
+        key, rest = None, None
+    if rest is None:
+        rest = _cells(format_call(event)) + _ARROW_CELLS
+        for text, _ in _tail_parts(event, resolved):
+            rest += _cells(text)
+        if key is not None:
+            if len(_REST_CELLS) >= 4096:
+                _REST_CELLS.clear()
+            _REST_CELLS[key] = rest
+    return width + rest
+
+
+def _types(value: object) -> object:
+    kind = type(value)
+    if kind is tuple or kind is list:
+        return (kind, *map(_types, value))  # type: ignore[call-overload]
+    return kind
+
+
+#: Cells of a main line after the "who" column, by what decides them.
+_REST_CELLS: dict[tuple, int] = {}
 
 
 _LESSON_INDENT = "       ↳ "
