@@ -467,8 +467,10 @@ class Endpoint:
             # count is enough for causality: a flush (which holds the bus
             # lock, and which any recv event waits for) takes this lock to
             # report the flood, so it reports this send before any recv of it.
+            # It also keeps close() (which takes it) from closing the socket
+            # under the call, as the call lock does on the full path.
             failure: Exception | None = None
-            with self._op_lock, self._flood_lock:
+            with self._flood_lock:
                 if self._flood is flood:
                     try:
                         sent = sock.sendto(data, (host, port))
@@ -595,30 +597,41 @@ class Endpoint:
         None when counted, a failure event if a call failed.
         """
         args = (bufsize,)
-        if self._drained and self._flood is not None and self.sock is not None:
-            # The last batch emptied the queue: wait before trying again (a
-            # call inside a flood shows no "wait" event, so none is skipped).
-            _call, failed = self._blocked("recvfrom", args, -1, select.POLLIN, None)
-            if failed is not None:
-                self._drained = False
-                return [], failed
-        self._drained = False
-        event = self.recvfrom(bufsize)
-        first = self.last_datagram
-        if first is None:
-            return [], event
-        datagrams = [first]
         flood = self._flood
         sock = self.sock
-        if event is not None or flood is None or sock is None or limit <= 1:
-            return datagrams, event
-        recvfrom = sock.recvfrom
+        # The last batch emptied the queue and the flood goes on: wait for the
+        # next datagram, then go straight to the batch (a call inside a flood
+        # shows no "wait" event, so none is skipped).
+        running = (self._drained and flood is not None and flood.op == "recvfrom"
+                   and sock is not None)
+        quick = running and self._flood_wait(sock)  # type: ignore[arg-type]
+        datagrams: list[tuple[bytes, Any]] = []
+        if not quick:
+            if running:
+                # Still waiting (the flood may have been reported meanwhile):
+                # quiet, as the wait of a call made inside a flood is.
+                _call, failed = self._blocked("recvfrom", args, -1, select.POLLIN, None)
+                if failed is not None:
+                    self._drained = False
+                    return [], failed
+            self._drained = False
+            event = self.recvfrom(bufsize)
+            first = self.last_datagram
+            if first is None:
+                return [], event
+            datagrams.append(first)
+            flood = self._flood
+            sock = self.sock
+            if event is not None or flood is None or sock is None or limit <= 1:
+                return datagrams, event
+        self._drained = False
+        recvfrom = sock.recvfrom  # type: ignore[union-attr]
         append = datagrams.append
         inet = self.family == socket.AF_INET
         nbytes = 0
         failure: Exception | None = None
         with self._op_lock:
-            for _ in range(limit - 1):
+            for _ in range(limit - len(datagrams)):
                 try:
                     chunk, addr = recvfrom(bufsize)
                 except (BlockingIOError, InterruptedError):
@@ -629,14 +642,47 @@ class Endpoint:
                     break
                 append((chunk, addr if inet else _address(addr)))
                 nbytes += len(chunk)
-        count = len(datagrams) - 1
+        count = len(datagrams) - (not quick)
         if count:
             self.bytes_in += nbytes
             self.last_datagram = datagrams[-1]
-            self._count_batch(flood, "recvfrom", args, count, nbytes)
+            self._count_batch(flood, "recvfrom", args, count, nbytes)  # type: ignore[arg-type]
         if failure is not None:
             return datagrams, self._fail("recvfrom", args, failure, 0)
+        if not datagrams:
+            self._drained = False  # woken for nothing: the ordinary way, once
+            return self.recvfrom_many(bufsize, limit)
         return datagrams, None
+
+    def _flood_wait(self, sock: socket.socket) -> bool:
+        """Inside a flood: wait, as `_wait` does, until ``sock`` is readable.
+
+        True when it is; False when the wait should go the ordinary way (closing,
+        or nothing came for `COALESCE_SECONDS`: then the paused flood is reported).
+        """
+        fd = sock.fileno()
+        if fd < 0 or self._closing:
+            return False
+        key = (fd, select.POLLIN)
+        poller = self._idle_pollers.pop(key, None)
+        if poller is None:
+            poller = select.poll()
+            poller.register(fd, select.POLLIN | select.POLLERR | select.POLLHUP)
+        self._waiters += 1
+        try:
+            ready = poller.poll(COALESCE_SECONDS * 1000)
+        finally:
+            self._waiters -= 1
+            if sock.fileno() == fd:
+                self._idle_pollers[key] = poller
+            else:
+                self._idle_pollers.clear()  # closed: its fd number may be reused
+        if self._closing or self.lab.stopping:
+            return False
+        if not ready:
+            self._end_flood()
+            return False
+        return True
 
     def _count_batch(self, flood: _Flood, op: str, args: tuple, count: int,
                      nbytes: int) -> None:
@@ -697,7 +743,8 @@ class Endpoint:
             if sock is None:
                 raise OSError(_errno.EBADF, "Bad file descriptor (no socket to close)")
             was_closed = sock.fileno() < 0
-            sock.close()
+            with self._flood_lock:  # not while a counted sendto is in the kernel
+                sock.close()
             if was_closed:
                 # Python allows close() twice; the lab says what it means.
                 raise OSError(_errno.EBADF, "Bad file descriptor (already closed)")
@@ -724,7 +771,7 @@ class Endpoint:
         if self._waiters:
             with contextlib.suppress(OSError):
                 sock.shutdown(socket.SHUT_RDWR)
-        with self._op_lock:
+        with self._op_lock, self._flood_lock:
             sock.close()
         self.state = "closed"
         self.lab._unregister(self)
