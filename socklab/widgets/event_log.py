@@ -107,15 +107,12 @@ def event_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
         (f"#{event.seq:<5} ", "dim"),
         (f"+{event.t:.3f}s".ljust(10), "dim"),
         (f"{_who(event):<10} ", side),
-        (format_call(event), side),
-        (_ARROW, "dim"),
     ]
-    parts.extend(_tail_parts(event, resolved))
+    parts.extend(_rest(event, resolved)[1])
     return parts
 
 
 _ARROW = " → "
-_ARROW_CELLS = cell_len(_ARROW)
 
 
 def _tail_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
@@ -152,35 +149,39 @@ def main_width(event: Event, resolved: bool = False) -> int:
     side = event.side
     who = _cells(side) if event.conn is None else _cells(f"{side}[{event.conn}]")
     width += (who if who > 10 else 10) + 1
-    args, result = event.args, event.result
-    # The types too: True == 1 == 1.0 as keys, but they print differently.
-    key = (event.op, event.phase, event.ok, args, _types(args), result, _types(result),
-           event.error, event.errno, event.nbytes, event.data, event.count,
-           not event.raw, resolved)
+    return width + _rest(event, resolved)[0]
+
+
+def _rest(event: Event, resolved: bool = False) -> tuple[int, tuple[tuple[str, str], ...]]:
+    """The cells and parts of a main line after the "who" column.
+
+    They depend on the call and its result, not on the sequence number or the
+    time, so they are built once per distinct call: a flood repeats a few
+    calls, and a batch is measured and drawn without formatting them again.
+    """
+    # The result's type too: True == 1 == 1.0 as keys, but they print
+    # differently.  (Inside tuples the engine only puts str and int.)
+    key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
+           type(event.result), event.error, event.errno, event.nbytes, event.data,
+           event.count, not event.raw, resolved)
     try:
-        rest = _REST_CELLS.get(key)
-    except TypeError:  # an unhashable argument or result: measure it every time
+        rest = _REST.get(key)
+    except TypeError:  # an unhashable argument or result: build it every time
         key, rest = None, None
     if rest is None:
-        rest = _cells(format_call(event)) + _ARROW_CELLS
-        for text, _ in _tail_parts(event, resolved):
-            rest += _cells(text)
+        side = "server" if event.side == "server" else "client"
+        parts = ((format_call(event), side), (_ARROW, "dim"),
+                 *_tail_parts(event, resolved))
+        rest = (sum(_cells(text) for text, _ in parts), parts)
         if key is not None:
-            if len(_REST_CELLS) >= 4096:
-                _REST_CELLS.clear()
-            _REST_CELLS[key] = rest
-    return width + rest
+            if len(_REST) >= 4096:
+                _REST.clear()
+            _REST[key] = rest
+    return rest
 
 
-def _types(value: object) -> object:
-    kind = type(value)
-    if kind is tuple or kind is list:
-        return (kind, *map(_types, value))  # type: ignore[call-overload]
-    return kind
-
-
-#: Cells of a main line after the "who" column, by what decides them.
-_REST_CELLS: dict[tuple, int] = {}
+#: The rest of a main line (cells, parts), by what decides it: see `_rest`.
+_REST: dict[tuple, tuple[int, tuple[tuple[str, str], ...]]] = {}
 
 
 _LESSON_INDENT = "       ↳ "
