@@ -482,7 +482,6 @@ class Endpoint:
                         flood.count += 1
                         flood.nbytes += sent
                         self.bytes_out += sent
-                        self.lab.bytes_out_total += sent
                 else:
                     sent = -1  # reported meanwhile: the full path counts this one
             if sent >= 0:
@@ -514,7 +513,6 @@ class Endpoint:
                         while sent < total:
                             sent += sock.send(view[sent:])
                     self.bytes_out += sent
-                    self.lab.bytes_out_total += sent
                     if self._counted(op, sent):
                         return None
                     return self._done(op, args, call, result=sent, nbytes=sent, data=data)
@@ -849,7 +847,6 @@ class Lab:
         self.connect_timeout = connect_timeout
         self.coalesce = coalesce
         self.stopping = False
-        self.bytes_out_total = 0
         self._open: set[Endpoint] = set()
         self._open_lock = threading.Lock()
         self._floods: set[Endpoint] = set()
