@@ -107,6 +107,8 @@ class CodeView(Widget, can_focus=True):
         #: role → the program text, or None while its settings are bad
         self.programs: dict[str, str | None] = {role: None for role in ROLES}
         self.errors: dict[str, str | None] = {role: None for role in ROLES}
+        #: Roles whose program changed while hidden: highlighted when shown.
+        self._stale: set[str] = set()
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="code-bar"):
@@ -121,6 +123,11 @@ class CodeView(Widget, can_focus=True):
 
     def on_mount(self) -> None:
         self._render_all()
+
+    def on_show(self) -> None:
+        """Highlight what changed while the tab was hidden (see `_show`)."""
+        for role in [r for r in ROLES if r in self._stale]:
+            self._show(role)
 
     def on_resize(self, event: Resize) -> None:
         self.set_class(event.size.width < NARROW_WIDTH, "-narrow")
@@ -152,6 +159,12 @@ class CodeView(Widget, can_focus=True):
             text = self.query_one(f"#code-{role}-text", Static)
         except NoMatches:
             return  # not composed yet: on_mount shows it
+        if not self._displayed():
+            # Highlighting (pygments) is the costly part, and a hidden tab need
+            # not pay it on every keystroke in the lab, nor at start-up.
+            self._stale.add(role)
+            return
+        self._stale.discard(role)
         error = self.errors[role]
         pane.set_class(error is not None, "-error")
         if error is not None:
@@ -160,6 +173,11 @@ class CodeView(Widget, can_focus=True):
             text.update(Syntax(self.programs[role] or "", "python", line_numbers=True,
                                word_wrap=False, background_color="default",
                                theme="ansi_dark"))
+
+    def _displayed(self) -> bool:
+        """Whether this view is shown (its tab is the active one)."""
+        return all(node.display for node in self.ancestors_with_self
+                   if isinstance(node, Widget))
 
     def _status(self, message: str) -> None:
         for status in self.query("#code-status").results(Static):
