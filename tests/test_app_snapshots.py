@@ -23,11 +23,24 @@ from __future__ import annotations
 
 import socket
 
+import pytest
 from textual.pilot import Pilot
 from textual.widgets import Select
 
+from socklab import ports
 from socklab.app import SocklabApp
+from socklab.widgets import port_info
 from socklab.widgets.numbers import StableNumbers
+
+
+@pytest.fixture(autouse=True)
+def same_machine_facts(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The port-info line reads this machine: its ephemeral range and whether
+    something listens on the shown ports.  Pinned here (as the clock is), so
+    the pictures do not depend on the machine or on what else runs on it."""
+    pinned = ports.EphemeralRange(32768, 60999, ports.LOCAL_PORT_RANGE)
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: pinned)
+    monkeypatch.setattr(port_info, "listening", lambda port, proto="tcp": False)
 
 
 class TickClock:
