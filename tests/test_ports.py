@@ -478,7 +478,7 @@ def test_cli_ports_imports_no_textual_or_rich() -> None:
 
 
 async def _settle(app: object, view: object, pilot: object) -> None:
-    """Wait (bounded) for the view's workers and its chunked table fill."""
+    """Wait (bounded) for the view's workers to hand their rows to the table."""
     for _ in range(400):
         await app.workers.wait_for_complete()  # type: ignore[attr-defined]
         await pilot.pause()  # type: ignore[attr-defined]
@@ -504,13 +504,16 @@ def _ports_app() -> tuple[type, list[int]]:
     return PortsApp, found
 
 
-def _column(table: object, name: str) -> list[str]:
-    return [str(c) for c in table.get_column(name)]  # type: ignore[attr-defined]
+def _lines(table: object) -> list[str]:
+    """The table's lines as drawn now (only the visible ones exist)."""
+    height = table.scrollable_content_region.height  # type: ignore[attr-defined]
+    return [table.render_line(y).text for y in range(height)]  # type: ignore[attr-defined]
 
 
 async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
     from textual.widgets import DataTable, Input, Static
 
+    from socklab.widgets.ports_table import PortsTable
     from socklab.widgets.ports_view import PortsView
 
     app_class, _found = _ports_app()
@@ -518,11 +521,19 @@ async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
     async with app.run_test(size=(100, 30)) as pilot:
         view = app.query_one(PortsView)
         await _settle(app, view, pilot)
-        table = view.query_one("#ports-table", DataTable)
-        assert _column(table, "port") == [str(p) for p in range(20, 26)]
+        table = view.query_one("#ports-table", PortsTable)
+        assert table.row_count == 6
+        assert table.column("port") == [str(p) for p in range(20, 26)]
         if HAVE_SERVICES:
-            assert _column(table, "tcp")[:4] == ["ftp-data", "ftp", "ssh", "telnet"]
-        assert set(_column(table, "class")) == {"well-known"}
+            assert table.column("tcp")[:4] == ["ftp-data", "ftp", "ssh", "telnet"]
+        ssh = ports.port_info(22)  # this machine's names and privilege boundary
+        assert table.row_cells(2) == ("22", "well-known", ssh.tcp or "", ssh.udp or "",
+                                      "yes" if ssh.privileged else "", "", "")
+        assert set(table.column("class")) == {"well-known"}
+        assert set(table.column("listening")) == {""}  # no scan yet
+        lines = _lines(table)
+        assert lines[0].split()[:3] == ["port", "class", "tcp"]
+        assert lines[1].split()[:2] == ["20", "well-known"]
         common = view.query_one("#ports-common-table", DataTable)
         assert common.row_count == len(ports.COMMON_PORTS)
 
@@ -539,32 +550,86 @@ async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
         await pilot.press("enter")
         await _settle(app, view, pilot)
         assert not field.has_class("-invalid")
-        assert set(_column(table, "class")) == {"dynamic"} and table.row_count == 9
+        assert set(table.column("class")) == {"dynamic"} and table.row_count == 9
+        assert table.column("port") == [str(p) for p in range(49152, 49161)]
 
 
-async def test_ports_view_full_range_stays_small_and_scan_finds_our_listener() -> None:
-    from textual.widgets import DataTable, Input
+async def test_ports_view_full_range_lists_every_port_and_renders_the_end() -> None:
+    from textual.widgets import Input
 
-    from socklab.widgets.ports_view import FULL_LIST_UP_TO, PortsView
+    from socklab.widgets.ports_table import PortsTable
+    from socklab.widgets.ports_view import PortsView
+
+    app_class, _found = _ports_app()
+    app = app_class()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(PortsView)
+        await _settle(app, view, pilot)
+        table = view.query_one("#ports-table", PortsTable)
+        view.query_one("#ports-range", Input).value = "0-65535"
+        await pilot.press("enter")
+        await _settle(app, view, pilot)
+        assert table.row_count == 65536
+        assert table.row_cells(0)[:2] == ("0", "well-known")
+        assert table.row_cells(65535)[:2] == ("65535", "dynamic")
+        assert table.row_cells(40000)[:2] == ("40000", "registered")
+        assert table.virtual_size.height == 65536 + 1  # the header line, then the rows
+
+        table.focus()
+        await pilot.press("end")
+        await pilot.pause()
+        assert table.cursor == 65535 and table.scroll_y == table.max_scroll_y > 0
+        lines = _lines(table)
+        assert lines[0].split()[:2] == ["port", "class"]  # the header stays put
+        assert lines[-1].split()[:2] == ["65535", "dynamic"]
+        assert lines[-2].split()[:2] == ["65534", "dynamic"]
+
+        await pilot.press("pageup")
+        await pilot.press("up")
+        await pilot.pause()
+        page = table.scrollable_content_region.height - 1
+        assert table.cursor == 65535 - page - 1
+        assert any(line.split()[:1] == [str(table.cursor)] for line in _lines(table)[1:])
+
+        await pilot.press("home")
+        await pilot.press("pagedown", "down")
+        await pilot.pause()
+        assert table.cursor == page + 1
+        assert _lines(table)[-1].split()[:1] == [str(page + 1)]
+
+
+async def test_ports_view_scan_finds_our_listener_and_free_port() -> None:
+    from textual.widgets import Input
+
+    from socklab.widgets.ports_table import PortsTable
+    from socklab.widgets.ports_view import PortsView
 
     app_class, found = _ports_app()
     app = app_class()
     async with app.run_test(size=(100, 30)) as pilot:
         view = app.query_one(PortsView)
         await _settle(app, view, pilot)
-        table = view.query_one("#ports-table", DataTable)
-        view.query_one("#ports-range", Input).value = "0-65535"
-        await pilot.press("enter")
-        await _settle(app, view, pilot)
-        assert 0 < table.row_count < FULL_LIST_UP_TO  # the notable ports only
+        table = view.query_one("#ports-table", PortsTable)
 
         with listener() as port:
-            view.query_one("#ports-range", Input).value = f"{port - 5}-{port + 5}"
+            lo, hi = max(1, port - 5), min(65535, port + 5)
+            view.query_one("#ports-range", Input).value = f"{lo}-{hi}"
             await pilot.click("#ports-scan")
             await _settle(app, view, pilot)
             assert view.result is not None
-        rows = dict(zip(_column(table, "port"), _column(table, "listening"), strict=True))
+        assert table.row_count == hi - lo + 1
+        assert table.column("port") == [str(p) for p in range(lo, hi + 1)]
+        rows = dict(zip(table.column("port"), table.column("listening"), strict=True))
         assert rows[str(port)] == "listening"
+        assert all(v in {"listening", "queue full", "in use", "no permission", "free"}
+                   for v in rows.values())
+        line = next(ln for ln in _lines(table)[1:] if ln.split()[:1] == [str(port)])
+        assert line.split()[-1] == "listening"
+
+        # Showing the range again forgets the scan; scanning it updates in place.
+        await pilot.click("#ports-show")
+        await _settle(app, view, pilot)
+        assert table.row_count == hi - lo + 1 and set(table.column("listening")) == {""}
 
         await pilot.click("#ports-free")
         await pilot.pause()

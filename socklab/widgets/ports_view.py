@@ -7,14 +7,14 @@ posts `PortsView.FreePortFound` for the lab's port field; below, the
 lecture's table of common ports, corrected.
 
 The full range (65,536 rows) stays smooth: the rows are computed off the UI
-thread and handed to the DataTable in one ``add_rows`` call, and DataTable
-only renders the rows on screen.  Bad input is flagged in place, never raised.
+thread in one pass and handed to `PortsTable`, a Line-API ``ScrollView`` that
+only renders the lines on screen (see `socklab.widgets.ports_table`); a scan
+fills its listening column in place.  Bad input is flagged in place, never
+raised.
 """
 
 from __future__ import annotations
 
-from rich.console import Console, ConsoleOptions, RenderResult
-from rich.segment import Segment
 from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal
@@ -24,75 +24,21 @@ from textual.widgets import Button, Collapsible, DataTable, Input, Select, Stati
 
 from .. import ports
 from ..inputs import InputError
+from .ports_table import PortRow, PortsTable, build_rows
 
-COLUMNS = ("port", "class", "tcp", "udp", "privileged", "ephemeral", "listening")
 COMMON_COLUMNS = ("port", "protocol", "Python library", "use")
 DEFAULT_RANGE = "1-1024"
 HOSTS = [("127.0.0.1", "127.0.0.1"), ("::1", "::1")]
-Row = tuple[object, ...]
 
-
-#: (column, fixed width): fixed widths mean DataTable never needs a cell's width.
-COLUMN_WIDTHS = {"port": 5, "class": 10, "tcp": 12, "udp": 12, "privileged": 4,
-                 "ephemeral": 4, "listening": 13}
-#: Short headers, so the whole table fits an 80-column terminal.
-COLUMN_LABELS = {"privileged": "priv", "ephemeral": "eph"}
 #: A scan's findings as the listening column says them (13 columns at most).
 STATE_LABELS = {ports.LISTENING: "listening", ports.QUEUE_FULL: "queue full",
                 ports.IN_USE: "in use", ports.NO_PERMISSION: "no permission",
                 ports.FREE: "free"}
-#: Rows handed to the DataTable per refresh (~0.2 s of UI time each, measured).
-CHUNK_ROWS = 4096
-#: Ranges up to this many ports list every port (49152-65535 is 16,384 rows and
-#: fills in ~0.9 s, the screen never stalling more than ~0.2 s).  Bigger ranges
-#: list the ports with a service name or a listener: DataTable's own per-row
-#: work grows with its size, and all 65,536 rows took 3–7 s with stalls of up to
-#: 1.5 s, for rows that are almost all blank.
-FULL_LIST_UP_TO = 16384
 
 
-class Cell:
-    """One plain-text table cell: never markup, and never measured.
-
-    DataTable measures every new cell (Rich's measure asks the console for its
-    size each time); with 65,536 rows × 7 columns that froze the UI for 4–11 s.
-    The columns have fixed widths, so a cell with no ``__rich_measure__`` is
-    both correct and ~3× cheaper.  Text is cropped to the column.
-    """
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: object) -> None:
-        self.text = str(text)
-
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return f"Cell({self.text!r})"
-
-    def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
-        yield Segment(self.text)
-
-
-def notable(infos: list[ports.PortInfo],
-            result: ports.ScanResult | None = None) -> list[ports.PortInfo]:
-    """The rows worth showing from a big range: a service name, or a listener."""
-    found = set(result.listening) if result is not None else set()
-    return [i for i in infos if i.tcp or i.udp or i.port in found]
-
-
-def table_rows(infos: list[ports.PortInfo], result: ports.ScanResult | None = None) -> list[Row]:
-    """The DataTable rows for these ports."""
-    def status(port: int) -> str:
-        return STATE_LABELS.get(result.status(port), "") if result is not None else ""
-
-    return [
-        (Cell(i.port), Cell(i.range_class), Cell(i.tcp or ""), Cell(i.udp or ""),
-         Cell("yes" if i.privileged else ""), Cell("yes" if i.ephemeral else ""),
-         Cell(status(i.port) if i.port else ""))
-        for i in infos
-    ]
+def findings(result: ports.ScanResult) -> dict[int, str]:
+    """A scan's findings for the listening column (free ports are left out)."""
+    return {port: STATE_LABELS.get(state, state) for port, state in result.states.items()}
 
 
 class PortsView(Widget):
@@ -160,9 +106,10 @@ class PortsView(Widget):
         self.port_range: ports.PortRange | None = None
         self.infos: list[ports.PortInfo] = []
         self.result: ports.ScanResult | None = None
-        #: rows computed but not yet in the table (the table fills in chunks)
+        #: ports asked for but not yet in the table (computed in a worker)
         self.rows_pending = 0
-        self._generation = 0
+        #: the range the table lists now
+        self.shown_range: ports.PortRange | None = None
 
     def compose(self) -> ComposeResult:
         with Horizontal(id="ports-bar"):
@@ -175,19 +122,13 @@ class PortsView(Widget):
             yield Button("Free port", id="ports-free",
                          tooltip="find a free port and hand it to the lab")
         yield Static("", id="ports-status", markup=False)
-        table: DataTable[object] = DataTable(id="ports-table", cursor_type="row",
-                                             zebra_stripes=True)
-        yield table
+        yield PortsTable(id="ports-table")
         tall = self.app.size.height >= 40  # room for both tables: open it
         with Collapsible(title="The lecture's common ports, corrected", id="ports-common",
                          collapsed=not tall):
             yield DataTable(id="ports-common-table", cursor_type="row", zebra_stripes=True)
 
     def on_mount(self) -> None:
-        table = self.query_one("#ports-table", DataTable)
-        for column in COLUMNS:
-            table.add_column(COLUMN_LABELS.get(column, column), key=column,
-                             width=COLUMN_WIDTHS[column])
         common = self.query_one("#ports-common-table", DataTable)
         for column in COMMON_COLUMNS:
             common.add_column(column, key=column)
@@ -231,47 +172,29 @@ class PortsView(Widget):
             return
         self.port_range = parsed
         self.result = None
+        self.rows_pending = len(parsed)
         self._set_status(f"{len(parsed)} port{'s' if len(parsed) != 1 else ''} …")
         self._load(parsed)
 
     @work(thread=True, exclusive=True, group="ports-load", exit_on_error=False)
     def _load(self, port_range: ports.PortRange) -> None:
         infos = ports.port_infos(port_range)
-        shown = infos if len(infos) <= FULL_LIST_UP_TO else notable(infos)
-        self.app.call_from_thread(self._fill, port_range, shown, table_rows(shown), None)
+        self.app.call_from_thread(self._fill, port_range, infos, build_rows(infos))
 
     def _fill(self, port_range: ports.PortRange, infos: list[ports.PortInfo],
-              rows: list[Row], result: ports.ScanResult | None) -> None:
-        if port_range != self.port_range:
+              rows: list[PortRow]) -> None:
+        if port_range != self.port_range or not self.is_mounted:
             return  # a newer range was asked for meanwhile
         self.infos = infos
-        self._generation += 1
-        self.rows_pending = len(rows)
-        self.query_one("#ports-table", DataTable).clear()
-        eph = ports.ephemeral_range()
-        line = (f"{port_range}: {len(port_range)} port{'s' if len(port_range) != 1 else ''}"
-                f" · ephemeral range here {eph} · privileged below "
-                f"{ports.unprivileged_port_start()}")
-        if result is not None:
-            line = f"{result.summary()} · ephemeral range here {eph}"
-        if len(rows) < len(port_range):
-            line += (f" · showing the {len(rows)} with a service name or a listener "
-                     f"(ranges up to {FULL_LIST_UP_TO} ports list every port)")
-        self._add_chunk(self._generation, rows, 0, line)
+        self.shown_range = port_range
+        self.rows_pending = 0
+        self.query_one("#ports-table", PortsTable).set_rows(rows)
+        self._set_status(self._range_line(port_range))
 
-    def _add_chunk(self, generation: int, rows: list[Row], start: int, line: str) -> None:
-        """Add the next CHUNK_ROWS rows, then yield to the screen before the rest."""
-        if generation != self._generation or not self.is_mounted:
-            return  # a newer range replaced this one
-        table = self.query_one("#ports-table", DataTable)
-        table.add_rows(rows[start:start + CHUNK_ROWS])
-        done = min(len(rows), start + CHUNK_ROWS)
-        self.rows_pending = len(rows) - done
-        if self.rows_pending:
-            self._set_status(f"listing {done} of {len(rows)} ports …")
-            self.call_after_refresh(self._add_chunk, generation, rows, done, line)
-        else:
-            self._set_status(line)
+    def _range_line(self, port_range: ports.PortRange) -> str:
+        return (f"{port_range}: {len(port_range)} port{'s' if len(port_range) != 1 else ''}"
+                f" · ephemeral range here {ports.ephemeral_range()} · privileged below "
+                f"{ports.unprivileged_port_start()}")
 
     # -- scan ----------------------------------------------------------------------
 
@@ -295,20 +218,29 @@ class PortsView(Widget):
     def _scan(self, port_range: ports.PortRange, host: str) -> None:
         try:
             result = ports.scan(host, port_range)
-            infos = ports.port_infos(port_range)
-            if len(infos) > FULL_LIST_UP_TO:
-                infos = notable(infos, result)
-            rows = table_rows(infos, result)
         except (InputError, OSError) as exc:
             self.app.call_from_thread(self._scan_failed, str(exc))
             return
+        infos = rows = None
+        if port_range != self.shown_range:  # another range than the one listed
+            infos = ports.port_infos(port_range)
+            rows = build_rows(infos)
         self.app.call_from_thread(self._scanned, port_range, infos, rows, result)
 
-    def _scanned(self, port_range: ports.PortRange, infos: list[ports.PortInfo],
-                 rows: list[Row], result: ports.ScanResult) -> None:
+    def _scanned(self, port_range: ports.PortRange, infos: list[ports.PortInfo] | None,
+                 rows: list[PortRow] | None, result: ports.ScanResult) -> None:
+        if not self.is_mounted:
+            return
         self.query_one("#ports-scan", Button).disabled = False
+        if infos is not None and rows is not None:
+            self.port_range = port_range
+            self._fill(port_range, infos, rows)
         self.result = result
-        self._fill(port_range, infos, rows, result)
+        if port_range == self.shown_range:
+            self.query_one("#ports-table", PortsTable).set_findings(
+                findings(result), port_range, STATE_LABELS[ports.FREE])
+        self._set_status(f"{result.summary()} · ephemeral range here "
+                         f"{ports.ephemeral_range()}")
         self.post_message(self.Scanned(result))
 
     def _scan_failed(self, message: str) -> None:
