@@ -17,6 +17,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from helpers import IPV6_MISSING
 
 from socklab import codegen, ports
 from socklab.inputs import InputError, parse_family
@@ -27,18 +28,6 @@ FAMILIES = ["inet", "inet6"]
 KINDS = ["stream", "dgram"]
 
 
-def _ipv6_missing() -> str | None:
-    if not socket.has_ipv6:
-        return "Python was built without IPv6"
-    try:
-        with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as probe:
-            probe.bind(("::1", 0))
-    except OSError as exc:
-        return f"cannot bind ('::1', 0): {exc}"
-    return None
-
-
-IPV6_MISSING = _ipv6_missing()
 
 
 def skip_without_ipv6(family: str) -> None:
