@@ -35,12 +35,12 @@ import select
 import socket
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
 from .events import CLIENT, DATA_CAP, DONE, SERVER, WAIT, Event, EventBus, Sink, escape_bytes
-from .inputs import LOOPBACK, family_name, host_scope, type_name
+from .inputs import family_name, host_scope, type_name
 from .lessons import explain, lesson_for
 
 GREETING = b"Welcome to Socket Programming in Python!"
@@ -387,17 +387,19 @@ class Endpoint:
     def listen(self, backlog: int = 5) -> Event:
         args = (backlog,)
 
-        def attempt() -> None:
+        def attempt() -> bool:
+            """listen(); True when it had to bind the socket itself first."""
             sock = self._need_socket()
             was_bound = sock.getsockname()[1] != 0
             sock.listen(backlog)
             self.listening = True
             self.local = _address(sock.getsockname())
-            self._autobound = not was_bound
+            return not was_bound
 
-        def report(_value: None) -> dict[str, Any]:
+        def report(autobound: bool) -> dict[str, Any]:
             fields: dict[str, Any] = {"result": self.local}
-            if getattr(self, "_autobound", False):
+            somaxconn = _somaxconn()
+            if autobound:
                 fields["lesson"] = (
                     "listen() without bind(): the kernel bound this socket to a random "
                     "port on every interface; bind() first to choose the address"
@@ -408,9 +410,9 @@ class Endpoint:
                     "calling listen(), and backlog 0 still lets the kernel queue about one "
                     "connection until accept() takes it"
                 )
-            elif backlog > _somaxconn():
+            elif backlog > somaxconn:
                 fields["lesson"] = (
-                    f"the kernel caps the backlog at net.core.somaxconn ({_somaxconn()})"
+                    f"the kernel caps the backlog at net.core.somaxconn ({somaxconn})"
                 )
             elif backlog == 0:
                 fields["lesson"] = (
@@ -778,10 +780,6 @@ class Endpoint:
     def is_open(self) -> bool:
         return self.sock is not None and self.sock.fileno() >= 0
 
-    def describe(self) -> str:
-        peer = f"{self.peer[0]}:{self.peer[1]}" if self.peer else "—"
-        return f"#{self.conn} {peer} in {self.bytes_in} out {self.bytes_out} {self.state}"
-
 
 class Server(Endpoint):
     """The server side: a listening (or datagram) socket and its connections."""
@@ -949,19 +947,6 @@ def _somaxconn() -> int:
             return int(f.read())
     except (OSError, ValueError):
         return 4096
-
-
-@contextlib.contextmanager
-def lab_session(**kwargs: Any) -> Iterator[Lab]:
-    lab = Lab(**kwargs)
-    try:
-        yield lab
-    finally:
-        lab.close_all()
-
-
-def loopback(family: int) -> str:
-    return LOOPBACK[family]
 
 
 __all__ = ["CLIENT", "DONE", "GREETING", "SERVER", "WAIT", "Endpoint", "Lab", "Server"]
