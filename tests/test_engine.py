@@ -184,6 +184,18 @@ def test_blocking_accept_shows_wait_then_done(lab: Lab, rec: Recorder) -> None:
     assert event is done and conn is not None
 
 
+def _read_until(conn: Endpoint, total: int, tries: int) -> None:
+    """recv until ``total`` bytes have come (or EOF, an error, ``tries`` calls)."""
+    got = 0
+    for _ in range(tries):
+        event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
+        if event is not None and not event.ok or not conn.last_data:
+            return
+        got += len(conn.last_data)
+        if got >= total:
+            return
+
+
 def test_blocking_recv_shows_wait_then_done(lab: Lab, rec: Recorder) -> None:
     _, conn, client = stream_pair(lab)
     _in_thread(lab, lambda: conn.recv(1024, timeout=LIMIT), "recv")
@@ -207,17 +219,7 @@ def test_order_is_causal_with_the_receiver_in_a_thread(coalesce: bool) -> None:
         _, conn, client = stream_pair(lab)
         expected = sum(len(f"m{i};") for i in range(iterations))
 
-        def receive() -> None:
-            total = 0
-            for _ in range(iterations * 4):
-                event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
-                if event is not None and not event.ok or not conn.last_data:
-                    return
-                total += len(conn.last_data)
-                if total >= expected:
-                    return
-
-        receiver = lab.spawn(receive, "receiver")
+        receiver = lab.spawn(lambda: _read_until(conn, expected, iterations * 4), "receiver")
         for i in range(iterations):
             client.send(f"m{i};".encode())
         receiver.join(LIMIT)
@@ -241,17 +243,7 @@ def test_flood_is_coalesced_and_every_byte_accounted(lab: Lab, rec: Recorder) ->
     _, conn, client = stream_pair(lab)
     total = messages * size
 
-    def drain() -> None:
-        got = 0
-        for _ in range(messages * 2):
-            event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
-            if event is not None and not event.ok or not conn.last_data:
-                return
-            got += len(conn.last_data)
-            if got >= total:
-                return
-
-    receiver = lab.spawn(drain, "drain")
+    receiver = lab.spawn(lambda: _read_until(conn, total, messages * 2), "drain")
     for i in range(messages):
         client.send(f"{i:09d}\n".encode())
     receiver.join(LIMIT)
