@@ -20,7 +20,7 @@ from textual.widgets import Select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from socklab.app import SocklabApp  # noqa: E402
+from socklab.ui.app import SocklabApp  # noqa: E402
 
 SIZE = (120, 36)
 Scene = Callable[[SocklabApp, Pilot], Awaitable[None]]

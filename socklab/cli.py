@@ -405,7 +405,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         args = parser.parse_args(argv)
         if args.command is None:
-            from .app import run_app
+            from .ui.app import run_app
             return run_app(theme=args.theme)
         return COMMANDS[args.command](args)
     except UsageError as exc:

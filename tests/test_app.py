@@ -16,10 +16,10 @@ import pytest
 from textual.pilot import Pilot
 from textual.widgets import Select
 
-from socklab.app import SocklabApp, run_app
 from socklab.engine import GREETING
 from socklab.events import Event
-from socklab.widgets.event_log import MAIN
+from socklab.ui.app import SocklabApp, run_app
+from socklab.ui.event_log import MAIN
 
 SIZE = (120, 36)
 
@@ -418,7 +418,7 @@ async def test_code_tab_follows_the_fields() -> None:
     async with app.run_test(size=SIZE) as pilot:
         app.server_pane.input("port").value = "5050"
         await pilot.pause()
-        from socklab.widgets.code_view import CodeView
+        from socklab.ui.code_view import CodeView
 
         code = app.query_one(CodeView)
         assert "5050" in (code.programs["server"] or "")

@@ -28,9 +28,9 @@ from textual.pilot import Pilot
 from textual.widgets import Select
 
 from socklab import ports
-from socklab.app import SocklabApp
-from socklab.widgets import port_info
-from socklab.widgets.numbers import StableNumbers
+from socklab.ui import port_info
+from socklab.ui.app import SocklabApp
+from socklab.ui.numbers import StableNumbers
 
 
 @pytest.fixture(autouse=True)

@@ -995,7 +995,7 @@ FIELD_CASES = [
 
 
 async def test_lab_screen_flags_bad_fields_and_never_calls_the_kernel() -> None:
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     app = SocklabApp()
     rec = Recorder()

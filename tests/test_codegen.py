@@ -285,7 +285,7 @@ async def test_code_view_updates_live_and_exports(tmp_path: Path,
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
-    from socklab.widgets.code_view import CodeView
+    from socklab.ui.code_view import CodeView
 
     exported: list[list[Path]] = []
 

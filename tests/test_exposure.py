@@ -222,7 +222,7 @@ def test_scan_accepts_loopback_spellings_and_finds_a_real_listener(
 
 
 async def test_lab_screen_defaults_to_loopback_and_flags_every_interface() -> None:
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     app = SocklabApp()
     rec = Recorder()

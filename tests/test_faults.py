@@ -456,7 +456,7 @@ CLIENT_BUTTONS = ["socket", "connect", "send", "recv", "close"]
 
 
 async def test_lab_screen_buttons_reset_and_quit_leave_no_descriptor() -> None:
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     before = open_socket_count()
     app = SocklabApp()

@@ -490,7 +490,7 @@ async def _settle(app: object, view: object, pilot: object) -> None:
 def _ports_app() -> tuple[type, list[int]]:
     from textual.app import App, ComposeResult
 
-    from socklab.widgets.ports_view import PortsView
+    from socklab.ui.ports_view import PortsView
 
     found: list[int] = []
 
@@ -513,8 +513,8 @@ def _lines(table: object) -> list[str]:
 async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
     from textual.widgets import DataTable, Input, Static
 
-    from socklab.widgets.ports_table import PortsTable
-    from socklab.widgets.ports_view import PortsView
+    from socklab.ui.ports_table import PortsTable
+    from socklab.ui.ports_view import PortsView
 
     app_class, _found = _ports_app()
     app = app_class()
@@ -557,8 +557,8 @@ async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
 async def test_ports_view_full_range_lists_every_port_and_renders_the_end() -> None:
     from textual.widgets import Input
 
-    from socklab.widgets.ports_table import PortsTable
-    from socklab.widgets.ports_view import PortsView
+    from socklab.ui.ports_table import PortsTable
+    from socklab.ui.ports_view import PortsView
 
     app_class, _found = _ports_app()
     app = app_class()
@@ -601,8 +601,8 @@ async def test_ports_view_full_range_lists_every_port_and_renders_the_end() -> N
 async def test_ports_view_scan_finds_our_listener_and_free_port() -> None:
     from textual.widgets import Input
 
-    from socklab.widgets.ports_table import PortsTable
-    from socklab.widgets.ports_view import PortsView
+    from socklab.ui.ports_table import PortsTable
+    from socklab.ui.ports_view import PortsView
 
     app_class, found = _ports_app()
     app = app_class()

@@ -350,7 +350,7 @@ def test_cli_argument_lines_parse_or_fail_as_usage(port: str, backlog: str, host
 @FAST
 @given(st.one_of(numberish, anything))
 def test_lab_screen_fields_validate_without_raising(text: str) -> None:
-    from socklab.widgets.endpoint_pane import MAX_CLIENTS_AT_ONCE, ParseValidator, parse_count
+    from socklab.ui.endpoint_pane import MAX_CLIENTS_AT_ONCE, ParseValidator, parse_count
 
     try:
         assert 1 <= parse_count(text) <= MAX_CLIENTS_AT_ONCE

@@ -338,7 +338,7 @@ SIZE = (360, 48)  # wide enough that the whole hostile recv line is on screen
 
 def _screen_text(app: object) -> str:
     """What the event log widget renders right now, line by line."""
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     assert isinstance(app, SocklabApp)
     log = app.event_log
@@ -363,7 +363,7 @@ async def _until(app: object, predicate: object, rec: Recorder, what: str) -> Ev
 async def test_lab_screen_client_run_against_a_hostile_server(
     hostile_peer: HostilePeer,
 ) -> None:
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     app = SocklabApp()
     rec = Recorder()
@@ -402,7 +402,7 @@ async def test_lab_screen_client_run_against_a_hostile_server(
 
 
 async def test_lab_screen_echo_server_shows_hostile_bytes_and_clicks_do_nothing() -> None:
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     app = SocklabApp()
     rec = Recorder()

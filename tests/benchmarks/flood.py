@@ -17,7 +17,7 @@ import sys
 import threading
 import time
 
-from socklab.app import SocklabApp
+from socklab.ui.app import SocklabApp
 
 from . import corpus
 

@@ -40,7 +40,7 @@ def lab_widget_counts() -> dict[str, int]:
 def _count() -> None:
     import asyncio
 
-    from socklab.app import SocklabApp
+    from socklab.ui.app import SocklabApp
 
     async def count() -> dict[str, int]:
         app = SocklabApp()
@@ -141,12 +141,12 @@ def _bare(counts: dict[str, int]) -> type:
 def _lab() -> type:
     from pathlib import Path
 
-    import socklab.app
-    from socklab.app import SocklabApp
+    import socklab.ui.app
+    from socklab.ui.app import SocklabApp
 
     class FirstPaint(SocklabApp):
         # CSS_PATH is relative to the module that defines the class.
-        CSS_PATH = Path(socklab.app.__file__).with_name(str(SocklabApp.CSS_PATH))
+        CSS_PATH = Path(socklab.ui.app.__file__).with_name(str(SocklabApp.CSS_PATH))
 
         def on_ready(self) -> None:
             self.painted = time.monotonic()  # type: ignore[attr-defined]

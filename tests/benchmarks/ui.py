@@ -19,10 +19,10 @@ from textual.app import App, ComposeResult
 from textual.strip import Strip
 from textual.widgets import Log
 
-import socklab.app
-from socklab.app import SocklabApp
+import socklab.ui.app
 from socklab.events import format_line
-from socklab.widgets.event_log import MAX_ROWS, EventLog
+from socklab.ui.app import SocklabApp
+from socklab.ui.event_log import MAX_ROWS, EventLog
 
 from . import corpus
 from .report import Figure, median
@@ -59,7 +59,7 @@ class TimedLog(Log):
 class EventLogApp(App[None]):
     """The EventLog alone, styled by the lab's stylesheet and theme variables."""
 
-    CSS_PATH = Path(socklab.app.__file__).with_name(str(SocklabApp.CSS_PATH))
+    CSS_PATH = Path(socklab.ui.app.__file__).with_name(str(SocklabApp.CSS_PATH))
     get_theme_variable_defaults = SocklabApp.get_theme_variable_defaults
 
     def compose(self) -> ComposeResult:

@@ -24,15 +24,15 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
-from .engine import Lab
-from .events import Event
-from .widgets.client_pane import ClientPane
-from .widgets.code_view import CodeView
-from .widgets.event_log import EventLog
-from .widgets.numbers import RealNumbers
-from .widgets.port_info import PortInfo
-from .widgets.ports_view import PortsView
-from .widgets.server_pane import ServerPane
+from ..engine import Lab
+from ..events import Event
+from .client_pane import ClientPane
+from .code_view import CodeView
+from .event_log import EventLog
+from .numbers import RealNumbers
+from .port_info import PortInfo
+from .ports_view import PortsView
+from .server_pane import ServerPane
 
 #: How often queued events are moved into the log (a batch per tick).
 DRAIN_INTERVAL = 1 / 20

@@ -8,7 +8,7 @@ lecture's table of common ports, corrected.
 
 The full range (65,536 rows) stays smooth: the rows are computed off the UI
 thread in one pass and handed to `PortsTable`, a Line-API ``ScrollView`` that
-only renders the lines on screen (see `socklab.widgets.ports_table`); a scan
+only renders the lines on screen (see `socklab.ui.ports_table`); a scan
 fills its listening column in place.  Bad input is flagged in place, never
 raised.
 """
