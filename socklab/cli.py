@@ -16,7 +16,7 @@ from collections.abc import Callable, Sequence
 from typing import NoReturn, TextIO
 
 from . import __version__
-from .events import DONE, Event, format_line
+from .events import DONE, Event
 from .inputs import (
     InputError,
     family_name,
@@ -27,6 +27,7 @@ from .inputs import (
     parse_port,
     parse_type,
 )
+from .logformat import format_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 

@@ -96,7 +96,7 @@ class Recorder:
                 if phase is None or e.phase == phase]
 
     def dump(self) -> str:
-        from socklab.events import format_line
+        from socklab.logformat import format_line
 
         return "\n".join(format_line(e) for e in self.events)
 

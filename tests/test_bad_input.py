@@ -45,9 +45,10 @@ from helpers import (
 )
 
 from socklab.engine import GREETING, Endpoint, Lab, Server
-from socklab.events import DONE, WAIT, Event, format_line
+from socklab.events import DONE, WAIT, Event
 from socklab.inputs import LOOPBACK, InputError, parse_backlog, parse_host, parse_port
 from socklab.lessons import lesson_for
+from socklab.logformat import format_line
 
 INET, INET6 = socket.AF_INET, socket.AF_INET6
 STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM

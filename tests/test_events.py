@@ -20,9 +20,8 @@ from socklab.events import (
     Event,
     EventBus,
     escape_bytes,
-    format_line,
-    hex_dump,
 )
+from socklab.logformat import format_line, hex_dump
 
 SPEC_KEYS = {
     "seq", "t", "side", "conn", "op", "phase", "args", "ok", "result", "error",

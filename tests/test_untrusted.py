@@ -24,7 +24,8 @@ import pytest
 from helpers import LIMIT, REPO, Recorder, cli_command, cli_env, no_traceback, start_cli
 
 from socklab.engine import Lab
-from socklab.events import DATA_CAP, DONE, Event, escape_bytes, format_line, hex_dump
+from socklab.events import DATA_CAP, DONE, Event, escape_bytes
+from socklab.logformat import format_line, hex_dump
 from socklab.modes import MAX_REQUEST, Service, http_response
 
 #: Everything a hostile peer might send to a terminal program.

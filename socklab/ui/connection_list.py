@@ -16,7 +16,7 @@ from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
 from ..engine import Endpoint
-from ..events import format_bytes
+from ..logformat import format_bytes
 from .numbers import RealNumbers
 
 #: Rows shown at most (the newest); a flood of connections stays cheap.

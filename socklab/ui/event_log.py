@@ -20,7 +20,6 @@ benchmarks can drive them headless without an app.
 
 from __future__ import annotations
 
-import json
 import textwrap
 import time
 from collections.abc import Iterable, Sequence
@@ -36,7 +35,8 @@ from textual.geometry import Region, Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..events import DONE, WAIT, Event, format_call, format_line, format_result, hex_dump
+from ..events import DONE, WAIT, Event
+from ..logformat import format_call, format_result, hex_dump, write_events
 
 #: Rows kept in memory; older rows are dropped from the top.
 MAX_ROWS = 20_000
@@ -426,11 +426,7 @@ def write_log(events: Iterable[Event], directory: Path, json_lines: bool) -> Pat
         counter += 1
         path = directory / f"socklab-log-{stamp}-{counter}.{suffix}"
     with path.open("w", encoding="utf-8") as f:
-        for event in events:
-            if json_lines:
-                f.write(json.dumps(event.to_dict(), ensure_ascii=True, default=str) + "\n")
-            else:
-                f.write(format_line(event) + "\n")
+        write_events(events, f, json_lines)
     return path
 
 

@@ -20,7 +20,7 @@ from textual.strip import Strip
 from textual.widgets import Log
 
 import socklab.ui.app
-from socklab.events import format_line
+from socklab.logformat import format_line
 from socklab.ui.app import SocklabApp
 from socklab.ui.event_log import MAX_ROWS, EventLog
 
