@@ -191,7 +191,8 @@ def _resolve_or_usage(host: str, port: int, family: int, kind: int) -> None:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from .engine import Lab
-    from .modes import STREAM_ONLY, Service
+    from .modes import STREAM_ONLY
+    from .scenarios import ServerPlan, run_server
 
     if args.mode in STREAM_ONLY and args.kind != socket.SOCK_STREAM:
         raise UsageError(f"--mode {args.mode} needs --type stream")
@@ -205,12 +206,12 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if host_scope(host, args.family) == "all":
         print("socklab: warning: listening on every interface: anyone on your network "
               "can connect (use --host 127.0.0.1 to keep it to this machine)", file=sys.stderr)
-    server = lab.server(args.family, args.kind)
+    plan = ServerPlan(args.family, args.kind, host, args.port, args.backlog, args.mode,
+                      reuseaddr=args.reuseaddr, count=args.count)
     try:
-        for step in _server_setup(server, host, args):
-            if not step.ok:
-                return EXIT_FAILED
-        service = Service(lab, server, args.mode, args.count).start()
+        service = run_server(lab, lab.server(args.family, args.kind), plan)
+        if service is None:
+            return EXIT_FAILED
         while not service.wait(0.2):
             pass
         return EXIT_FAILED if service.failed else EXIT_OK
@@ -221,19 +222,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         lab.close_all()
 
 
-def _server_setup(server, host: str, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    """socket, [setsockopt], bind, [listen]: yields each event, stops at a failure."""
-    yield server.socket()
-    if args.reuseaddr:
-        yield server.setsockopt_reuseaddr(True)
-    yield server.bind(host, args.port)
-    if args.kind == socket.SOCK_STREAM:
-        yield server.listen(args.backlog)
-
-
 def cmd_connect(args: argparse.Namespace) -> int:
     from .engine import Lab
     from .inputs import decode_escapes
+    from .scenarios import ClientPlan, run_client
 
     try:
         payloads = [decode_escapes(text) for text in args.send]
@@ -249,51 +241,16 @@ def cmd_connect(args: argparse.Namespace) -> int:
     printer = Printer(args.json)
     lab = Lab(connect_timeout=args.timeout)
     lab.subscribe(printer)
-    client = lab.client(args.family, args.kind)
-    stream = args.kind == socket.SOCK_STREAM
+    plan = ClientPlan(args.family, args.kind, args.host, args.port, tuple(payloads),
+                      half_close=args.half_close, idle=args.idle, recv_size=65536)
     try:
-        if not client.socket().ok:
-            return EXIT_FAILED
-        if stream and not client.connect(args.host, args.port).ok:
-            client.close()
-            return EXIT_FAILED
-        for payload in payloads:
-            event = _send(client, payload, stream, args)
-            if event is not None and not event.ok:
-                break
-        if stream and args.half_close and client.state != "closed":
-            client.shutdown(socket.SHUT_WR)
-        _receive(client, stream, args.idle, expect_reply=bool(payloads) or stream)
-        client.close()
-        return EXIT_FAILED if _real_failures(printer) else EXIT_OK
+        ok = run_client(lab, lab.client(args.family, args.kind), plan)
+        return EXIT_OK if ok else EXIT_FAILED
     except KeyboardInterrupt:
         print("socklab: stopped (Ctrl-C); closing every socket", file=sys.stderr)
         return EXIT_OK
     finally:
         lab.close_all()
-
-
-def _send(client, payload: bytes, stream: bool, args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    if stream:
-        return client.send(payload)
-    return client.sendto(payload, args.host, args.port)
-
-
-def _receive(client, stream: bool, idle: float, expect_reply: bool) -> None:  # type: ignore[no-untyped-def]
-    """recv until the peer closes or nothing arrives for ``idle`` seconds."""
-    if not expect_reply:
-        return
-    for _ in range(1_000_000):
-        event = client.recv(65536, timeout=idle) if stream else client.recvfrom(65535, timeout=idle)
-        if event is not None and not event.ok:
-            return
-        if stream and client.eof:
-            return
-
-
-def _real_failures(printer: Printer) -> list[Event]:
-    # The idle timeout that ends the receive loop is the normal way to stop.
-    return [e for e in printer.failures if e.error != "TimeoutError" or e.op == "connect"]
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -13,12 +13,10 @@ from textual.widgets import Input, Label
 
 from ..engine import Endpoint, Lab
 from ..inputs import decode_escapes
+from ..scenarios import ClientPlan, run_client
 from .connection_list import ConnectionRow, endpoint_row
 from .endpoint_pane import DEFAULT_PORT, EndpointPane, ParseValidator, Settings, parse_count
 
-#: How long Run waits for more data before it closes (a server that never
-#: closes, e.g. echo or manual, would otherwise keep the client waiting).
-RUN_IDLE = 2.0
 #: What Run sends over UDP when the message field is empty (a datagram is
 #: what tells a UDP server who to answer).
 UDP_DEFAULT = b"hello"
@@ -164,36 +162,13 @@ class ClientPane(EndpointPane):
         self.background("Run client", lambda: self._run(client, settings))
 
     def _run(self, client: Endpoint, settings: Settings) -> None:
-        if not client.socket().ok:
-            return
-        try:
-            if settings.stream:
-                self._run_stream(client, settings)
-            else:
-                self._run_dgram(client, settings)
-        finally:
-            if client.is_open and not self.lab.stopping:
-                client.close()
-
-    def _run_stream(self, client: Endpoint, settings: Settings) -> None:
-        if not client.connect(settings.host, settings.port).ok:
-            return
-        if settings.message:
-            sent = client.send(settings.message)
-            if sent is not None and not sent.ok:
-                return
-            # Half-close: "I am done sending", so an echo or HTTP server sees EOF.
-            client.shutdown()
-        while not self.lab.stopping:
-            event = client.recv(1024, timeout=RUN_IDLE)
-            if event is not None and not event.ok or client.eof:
-                return
-
-    def _run_dgram(self, client: Endpoint, settings: Settings) -> None:
-        payload = settings.message or UDP_DEFAULT
-        sent = client.sendto(payload, settings.host, settings.port)
-        if sent is not None and sent.ok:
-            client.recvfrom(65535, timeout=RUN_IDLE)
+        payloads = (settings.message,) if settings.message else ()
+        if not settings.stream:
+            # A datagram is what tells a UDP server who to answer.
+            payloads = payloads or (UDP_DEFAULT,)
+        plan = ClientPlan(settings.family, settings.kind, settings.host, settings.port,
+                          payloads, replies=1)
+        run_client(self.lab, client, plan)
 
     # -- state ---------------------------------------------------------------------
 

@@ -12,6 +12,7 @@ from textual.widgets import Input, Label, Select
 from ..engine import GREETING, Endpoint, Lab, Server
 from ..inputs import decode_escapes, parse_backlog
 from ..modes import MODES, STREAM_ONLY, Service
+from ..scenarios import ServerPlan, run_server
 from .connection_list import ConnectionRow, endpoint_row
 from .endpoint_pane import EndpointPane, ParseValidator, Settings
 
@@ -209,19 +210,13 @@ class ServerPane(EndpointPane):
         self.background("Run server", lambda: self._run(server, settings, backlog, mode))
 
     def _run(self, server: Server, settings: Settings, backlog: int, mode: str) -> None:
-        if not server.socket().ok:
+        plan = ServerPlan(settings.family, settings.kind, settings.host, settings.port,
+                          backlog, mode)
+        if server is not self.server:
             return
-        event = server.bind(settings.host, settings.port)
-        if not event.ok:
-            server.close()
-            return
-        if isinstance(event.result, tuple):
-            self.post_message(self.Bound(settings.port, int(event.result[1])))
-        if settings.stream and not server.listen(backlog).ok:
-            server.close()
-            return
-        if server is self.server and not self.lab.stopping:
-            self.service = Service(self.lab, server, mode).start()
+        self.service = run_server(self.lab, server, plan)
+        if server.local is not None and server.is_open:
+            self.post_message(self.Bound(settings.port, int(server.local[1])))
 
     # -- state ---------------------------------------------------------------------
 

@@ -1,0 +1,153 @@
+"""The usual sequences of calls, each defined once.
+
+Run server (socket, [setsockopt], bind, [listen], then a mode serves), Run
+client (socket, connect, send, [shutdown], recv until EOF, close) and the
+steps the demos share: the lab's panes, the headless commands and the demos
+all make their calls through these, so the sequence a learner sees in the lab
+is the one ``socklab serve`` / ``socklab connect`` print.
+
+A sequence stops at the first failed call.  What it opened is then closed by
+the lab, and that close says why (so the log shows where the Run stopped and
+never leaves a socket open behind it).
+"""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from .engine import Endpoint, Lab, Server
+from .events import Event
+from .modes import Service
+
+LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
+#: How long Run client waits for more data before it closes (a server that
+#: never closes, e.g. echo or manual, would otherwise keep it waiting).
+CLIENT_IDLE = 2.0
+
+
+@dataclass(frozen=True)
+class ServerPlan:
+    """What Run server does: the lecture's ``sockets_server.py`` with these settings."""
+
+    family: int = socket.AF_INET
+    kind: int = socket.SOCK_STREAM
+    host: str = "127.0.0.1"
+    port: int = 1024
+    backlog: int = 5
+    mode: str = "welcome"
+    reuseaddr: bool = False
+    #: Stop serving after this many connections (stream) or datagrams (dgram).
+    count: int | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.kind == socket.SOCK_STREAM
+
+
+@dataclass(frozen=True)
+class ClientPlan:
+    """What Run client does: the lecture's ``sockets_client.py`` with these settings."""
+
+    family: int = socket.AF_INET
+    kind: int = socket.SOCK_STREAM
+    host: str = "127.0.0.1"
+    port: int = 1024
+    payloads: tuple[bytes, ...] = ()
+    #: shutdown(SHUT_WR) after sending: "I am done", so an echo or HTTP server sees EOF.
+    half_close: bool = True
+    #: Stop receiving when nothing arrives for this long (seconds).
+    idle: float = CLIENT_IDLE
+    recv_size: int = 1024
+    #: Datagrams to wait for (None: until idle); streams read until EOF.
+    replies: int | None = None
+
+    @property
+    def stream(self) -> bool:
+        return self.kind == socket.SOCK_STREAM
+
+
+def stopped(endpoint: Endpoint, failed: Event) -> None:
+    """A sequence stopped at ``failed``: close what it opened, saying why."""
+    if endpoint.is_open:
+        endpoint.close()
+
+
+def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
+    """Make each call in turn; stop at the first that fails."""
+    for step in steps:
+        event = step()
+        if not event.ok:
+            stopped(endpoint, event)
+            return False
+    return True
+
+
+def open_server(server: Server, plan: ServerPlan) -> bool:
+    """socket, [setsockopt SO_REUSEADDR], bind, [listen]: True when all succeeded."""
+    steps: list[Callable[[], Event]] = [server.socket]
+    if plan.reuseaddr:
+        steps.append(lambda: server.setsockopt_reuseaddr(True))
+    steps.append(lambda: server.bind(plan.host, plan.port))
+    if plan.stream:
+        steps.append(lambda: server.listen(plan.backlog))
+    return run_steps(server, steps)
+
+
+def run_server(lab: Lab, server: Server, plan: ServerPlan,
+               on_finished: Callable[[], None] | None = None) -> Service | None:
+    """Open the server, then serve with the plan's mode (in the lab's threads)."""
+    if not open_server(server, plan):
+        return None
+    if lab.stopping:
+        return None
+    return Service(lab, server, plan.mode, plan.count, on_finished).start()
+
+
+def run_client(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
+    """socket, connect, send each payload, [shutdown], recv until EOF or idle, close.
+
+    Returns False when a call failed (an idle timeout that ends the receiving
+    is the normal way to stop, not a failure).
+    """
+    steps: list[Callable[[], Event]] = [client.socket]
+    if plan.stream:
+        steps.append(lambda: client.connect(plan.host, plan.port))
+    if not run_steps(client, steps):
+        return False
+    try:
+        for payload in plan.payloads:
+            sent = (client.send(payload) if plan.stream
+                    else client.sendto(payload, plan.host, plan.port))
+            if sent is not None and not sent.ok:
+                return False
+        if plan.stream and plan.half_close and plan.payloads:
+            if not client.shutdown(socket.SHUT_WR).ok:
+                return False
+        if plan.stream or plan.payloads:
+            return _receive(lab, client, plan)
+        return True
+    finally:
+        if client.is_open and not lab.stopping:
+            client.close()
+
+
+def _receive(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
+    """recv until the peer closes (or, for datagrams, the replies came) or idle."""
+    received = 0
+    for _ in range(1_000_000):
+        if lab.stopping:
+            return True
+        if plan.stream:
+            event = client.recv(plan.recv_size, timeout=plan.idle)
+        else:
+            event = client.recvfrom(65535, timeout=plan.idle)
+        if event is not None and not event.ok:
+            return event.error == "TimeoutError"
+        if plan.stream and client.eof:
+            return True
+        received += 1
+        if not plan.stream and plan.replies is not None and received >= plan.replies:
+            return True
+    return True
