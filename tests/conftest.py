@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import gc
+import subprocess
 import sys
 import warnings
 from collections.abc import Iterator
@@ -107,3 +108,21 @@ def rec(lab: Lab) -> Recorder:
     recorder = Recorder()
     lab.subscribe(recorder)
     return recorder
+
+
+@pytest.fixture
+def busy_cores() -> Iterator[int]:
+    """Two busy-loop processes loading both cores while the test runs.
+
+    Races between the lab's threads hide on an idle machine; this is how the
+    order tests make them show.  Yields how many loops run; they are killed
+    (and reaped) when the test ends, whatever happened.
+    """
+    loops = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(2)]
+    try:
+        yield len(loops)
+    finally:
+        for loop in loops:
+            loop.kill()
+        for loop in loops:
+            loop.wait(LIMIT)
