@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any, TextIO
 
-from .events import DONE, WAIT, Event
+from .events import WAIT, Event
 
 
 def hex_dump(data: bytes, width: int = 16) -> list[str]:
@@ -65,21 +65,122 @@ def format_call(event: Event) -> str:
     return f"{event.op}({args}){times}"
 
 
+#: Style names the parts of a line carry; the lab screen maps each to a style,
+#: the plain-text writers ignore them.
+STYLE_NAMES = ("dim", "server", "client", "ok", "error", "wait", "lesson", "data", "hex")
+
+#: Where a lesson line starts (under the call it explains).
+LESSON_INDENT = "       ↳ "
+_ARROW = " → "
+
+Parts = tuple[tuple[str, str], ...]
+
+
+def side_style(event: Event) -> str:
+    """The style name of a side: every line of one side has its colour."""
+    return "server" if event.side == "server" else "client"
+
+
+def who(event: Event) -> str:
+    """``server``, or ``client[2]`` for one of several connections."""
+    return event.side if event.conn is None else f"{event.side}[{event.conn}]"
+
+
+def head_parts(event: Event) -> list[tuple[str, str]]:
+    """The fixed columns of a line: ``#seq``, ``+time`` and who made the call."""
+    return [
+        (f"#{event.seq:<5} ", "dim"),
+        (f"+{event.t:.3f}s".ljust(10), "dim"),
+        (f"{who(event):<10} ", side_style(event)),
+    ]
+
+
+def head_width(event: Event) -> int:
+    """The cells `head_parts` take, counted without building them.
+
+    They are ASCII (numbers and a side name), so cells are characters; this
+    is most of what an arriving event costs the log view, so it is arithmetic.
+    """
+    seq = event.seq
+    width = 2 + (5 if 0 <= seq < 100_000 else len(str(seq)))
+    t = event.t
+    width += 10 if 0.0 <= t < 9999.0 else max(10, len(f"+{t:.3f}s"))
+    side = event.side
+    width_who = len(side) if event.conn is None else len(f"{side}[{event.conn}]")
+    return width + (width_who if width_who > 10 else 10) + 1
+
+
+def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
+    """What follows the arrow: the result, and the payload a recv returned."""
+    if event.phase == WAIT:
+        return [("waited" if resolved else "waiting…", "dim" if resolved else "wait")]
+    if not event.ok:
+        return [(format_result(event), "error")]
+    parts = [(format_result(event), "ok")]
+    if event.op in ("recv", "recvfrom") and event.data and event.count == 1:
+        parts.append((f"  b'{event.data}'", "data"))
+    return parts
+
+
+def call_parts(event: Event, resolved: bool = False) -> Parts:
+    """A line after its fixed columns: ``op(args) → result``, as parts.
+
+    They depend on the call and its result, not on the sequence number or the
+    time, so they are built once per distinct call and the same tuple is
+    returned again: a flood repeats a few calls with new numbers, and the log
+    view takes (and measures) a batch without formatting them again.
+    """
+    # The result's type too: True == 1 == 1.0 as keys, but they print
+    # differently.  (Inside tuples the engine only puts str and int.)
+    key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
+           type(event.result), event.error, event.errno, event.nbytes, event.data,
+           event.count, resolved)
+    try:
+        parts = _CALL_PARTS.get(key)
+    except TypeError:  # an unhashable argument or result: build it every time
+        key, parts = None, None
+    if parts is None:
+        parts = ((format_call(event), side_style(event)), (_ARROW, "dim"),
+                 *_tail_parts(event, resolved))
+        if key is not None:
+            if len(_CALL_PARTS) >= 4096:
+                _CALL_PARTS.clear()
+            _CALL_PARTS[key] = parts
+    return parts
+
+
+#: `call_parts` by what decides them (bounded: emptied when full).
+_CALL_PARTS: dict[tuple, Parts] = {}
+
+
+def line_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
+    """One event's line as ``(text, style-name)`` parts: the one line formatter.
+
+    ``#seq +time who op(args) → result``: the lab's log styles these parts,
+    the commands and saved text logs join them (`format_line`).  ``resolved``
+    marks a "wait" whose call has since returned: the line stays (so the order
+    stays visible) but says "waited".
+    """
+    parts = head_parts(event)
+    parts.extend(call_parts(event, resolved))
+    return parts
+
+
+def lesson_text(event: Event) -> str:
+    """What an error (or a note) means: ``EADDRINUSE: another socket …``."""
+    return f"{event.error}: {event.lesson}" if event.error else str(event.lesson)
+
+
 def format_line(event: Event) -> str:
-    """The plain-text log line: ``#seq +time side op(args) → result``."""
-    who = event.side if event.conn is None else f"{event.side}[{event.conn}]"
-    line = (
-        f"#{event.seq:<4} +{event.t:7.3f}s {who:<10} "
-        f"{format_call(event)} → {format_result(event)}"
-    )
-    if event.op in ("recv", "recvfrom") and event.data and event.phase == DONE:
-        line += f" b'{event.data}'"
+    """The plain-text line, and the lesson under it: the parts of `line_parts`."""
+    line = "".join(text for text, _ in line_parts(event))
     if event.lesson:
-        line += f"\n      ↳ {event.error + ': ' if event.error else ''}{event.lesson}"
+        line += f"\n{LESSON_INDENT}{lesson_text(event)}"
     return line
 
 
 def format_bytes(n: int) -> str:
+    """A byte count as a person reads it: ``40 B``, ``75.0 MiB``."""
     size = float(n)
     for unit in ("B", "KiB", "MiB", "GiB"):
         if size < 1024 or unit == "GiB":

@@ -1,0 +1,328 @@
+"""The live log's model: its rows, bounded, without any UI.
+
+The lab's `EventLog` widget draws these rows; everything else about the log
+lives here and imports neither textual nor rich, so tests and benchmarks can
+drive it headless:
+
+* `LogBuffer` keeps the rows (at most ``max_rows`` plus some slack, trimmed
+  from the top in chunks), marks a "wait" row as resolved when its call
+  returns, wraps lessons to the view's width and opens or closes the hex dump
+  under an event.
+* An event's main row keeps only the event: its ``(text, style-name)`` parts
+  come from `socklab.logformat.line_parts` when the row is drawn.  Taking an
+  event costs one small object and its width, and the width of the part that
+  varies (the call and its result) is measured once per distinct call.
+* `coalesce` is the view's own guard against a batch too large to show.
+
+Widths are terminal cells, counted by the function the view gives
+(``cells``; the widget passes Rich's ``cell_len``, the width it draws with):
+a peer's ``café`` or CJK text must not make the log's scroll width lie.
+"""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
+
+from .events import DONE, WAIT, Event
+from .logformat import (
+    LESSON_INDENT,
+    Parts,
+    call_parts,
+    head_width,
+    hex_dump,
+    lesson_text,
+    line_parts,
+)
+
+#: Rows kept in memory; older rows are dropped from the top.
+MAX_ROWS = 20_000
+#: A batch larger than this is coalesced in the view (runs of the same data
+#: call on the same connection become one row), so the UI never falls behind.
+VIEW_COALESCE_AT = 2_000
+#: Extra rows allowed before trimming, so trimming happens in chunks.
+_TRIM_SLACK = 1_000
+#: Distinct calls whose width is remembered (emptied when full).
+_MEASURED = 4_096
+
+#: What a row is: an event's main line, a line of its lesson, a line of its hex dump.
+MAIN, LESSON, HEX = 0, 1, 2
+_DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
+
+#: Shown after a call whose bytes the hex view can show (the view's ``x`` key).
+HEX_HINT = ("  [x: hex]", "dim")
+_HEX_INDENT = " " * 9
+
+Cells = Callable[[str], int]
+
+
+def has_payload(event: Event) -> bool:
+    """Whether the hex view has bytes to show for this event."""
+    return bool(event.raw) and event.phase == DONE and event.count == 1
+
+
+def main_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
+    """An event's main row: its log line, and the hex hint when it has bytes."""
+    parts = line_parts(event, resolved)
+    if has_payload(event):
+        parts.append(HEX_HINT)
+    return parts
+
+
+class Row:
+    """One line of the log: an event's main line, its lesson, or a hex line.
+
+    A main line keeps only its event: its parts are built when they are read
+    (when the row is drawn, saved or inspected).  Lesson and hex lines are rare
+    and keep their parts, a tuple of tuples of strings (which the cyclic
+    collector stops tracking).
+    """
+
+    __slots__ = ("serial", "event", "kind", "_parts", "width", "resolved")
+
+    def __init__(self, serial: int, event: Event, kind: int,
+                 parts: Sequence[tuple[str, str]] | None = None, width: int = 0,
+                 resolved: bool = False) -> None:
+        self.serial = serial
+        self.event = event
+        self.kind = kind
+        self._parts = None if parts is None else tuple(parts)
+        self.width = width
+        #: A "wait" row whose call has since returned (shown as "waited").
+        self.resolved = resolved
+
+    @property
+    def parts(self) -> Sequence[tuple[str, str]]:
+        """The row's ``(text, style-name)`` parts: plain strings, never markup."""
+        if self._parts is not None:
+            return self._parts
+        return tuple(main_parts(self.event, self.resolved))
+
+    def __repr__(self) -> str:
+        return f"Row(serial={self.serial}, kind={self.kind}, event={self.event!r})"
+
+
+def lesson_lines(event: Event, width: int = 0) -> list[list[tuple[str, str]]]:
+    """The lines under an event that say what its error (or note) means.
+
+    Wrapped to ``width`` columns (0: one long line), so a lesson is read, not
+    scrolled to.
+    """
+    text = lesson_text(event)
+    room = width - len(LESSON_INDENT)
+    chunks = textwrap.wrap(text, room) if room >= 20 else [text]
+    pad = " " * len(LESSON_INDENT)
+    return [[(LESSON_INDENT if i == 0 else pad, "dim"), (chunk, "lesson")]
+            for i, chunk in enumerate(chunks or [text])]
+
+
+def hex_lines(event: Event) -> list[list[tuple[str, str]]]:
+    """The hex dump under an event, and how many bytes it does not show."""
+    raw = event.raw or b""
+    lines = [[(_HEX_INDENT, "dim"), (line, "hex")] for line in hex_dump(raw)]
+    if event.nbytes and event.nbytes > len(raw):
+        lines.append([(_HEX_INDENT, "dim"), (f"… {event.nbytes - len(raw)} more bytes", "dim")])
+    return lines
+
+
+def coalesce(events: Sequence[Event]) -> list[Event]:
+    """Merge runs of the same successful data call on one socket into one event.
+
+    The engine already coalesces floods; this is the view's own guard for a
+    batch so large that showing every event would only scroll them past.
+    """
+    out: list[Event] = []
+    for event in events:
+        prev = out[-1] if out else None
+        if (
+            prev is not None
+            and event.op in _DATA_OPS
+            and event.phase == DONE
+            and event.ok
+            and prev.phase == DONE
+            and prev.ok
+            and prev.op == event.op
+            and prev.side == event.side
+            and prev.conn == event.conn
+            and not event.lesson
+        ):
+            total = (prev.nbytes or 0) + (event.nbytes or 0)
+            out[-1] = replace(prev, seq=event.seq, t=event.t, count=prev.count + event.count,
+                              nbytes=total, result=total, data=None, raw=None)
+        else:
+            out.append(event)
+    return out
+
+
+@dataclass
+class LogBuffer:
+    """The log's rows, bounded, with wait resolution and hex expansion.
+
+    Drive it with `add_events` and read `rows`; ``cells`` counts the terminal
+    cells a string takes (the view passes the function it draws with).
+    """
+
+    cells: Cells
+    max_rows: int = MAX_ROWS
+    #: Columns lessons are wrapped to (0: not wrapped).
+    wrap: int = 0
+    rows: list[Row] = field(default_factory=list)
+    #: The widest row, in cells (the view's scroll width).
+    width: int = 0
+    #: Rows dropped from the top since the start (trimmed for memory).
+    dropped: int = 0
+    #: Events received (before any view coalescing).
+    received: int = 0
+    _serial: int = 0
+    _waits: dict[int, Row] = field(default_factory=dict)
+    _hex_open: set[int] = field(default_factory=set)
+    #: id(call parts) -> (those parts, their cells).  `call_parts` hands back
+    #: the same tuple for the same call, so a flood is measured once; the
+    #: entry holds the tuple, so its id cannot be reused while remembered.
+    _measured: dict[int, tuple[Parts, int]] = field(default_factory=dict)
+
+    def _parts_width(self, parts: Sequence[tuple[str, str]]) -> int:
+        # Part by part: every line has a " → ", so a joined line is never
+        # ASCII, but the rest nearly always is, and there width is length.
+        cells = self.cells
+        return sum(len(p) if p.isascii() else cells(p) for p, _ in parts)
+
+    def main_width(self, event: Event, resolved: bool = False) -> int:
+        """The cells of an event's main row, without building the row's text."""
+        rest = call_parts(event, resolved)
+        measured = self._measured
+        known = measured.get(id(rest))
+        if known is not None and known[0] is rest:
+            width = known[1]
+        else:
+            width = self._parts_width(rest)
+            if len(measured) >= _MEASURED:
+                measured.clear()
+            measured[id(rest)] = (rest, width)
+        if event.raw and has_payload(event):
+            width += len(HEX_HINT[0])
+        return head_width(event) + width
+
+    def _row(self, event: Event, kind: int, parts: list[tuple[str, str]]) -> Row:
+        self._serial += 1
+        width = self._parts_width(parts)
+        if width > self.width:
+            self.width = width
+        return Row(self._serial, event, kind, tuple(parts), width)
+
+    def add_events(self, events: Sequence[Event]) -> tuple[int, set[int]]:
+        """Append a batch; returns (rows trimmed from the top, serials changed)."""
+        self.received += len(events)
+        if len(events) > VIEW_COALESCE_AT:
+            events = coalesce(events)
+        changed: set[int] = set()
+        rows = self.rows
+        append = rows.append
+        waits = self._waits
+        main_width = self.main_width
+        serial = self._serial
+        widest = self.width
+        # Per event: one Row and its width.  Its text is built only if drawn.
+        for event in events:
+            phase = event.phase
+            if waits and phase == DONE and event.call in waits:
+                waiting = waits.pop(event.call)
+                waiting.resolved = True
+                changed.add(waiting.serial)
+            serial += 1
+            width = main_width(event)
+            if width > widest:
+                widest = width
+            row = Row(serial, event, MAIN, None, width)
+            append(row)
+            if phase == WAIT and event.call:
+                waits[event.call] = row
+            if event.lesson:
+                self._serial, self.width = serial, widest
+                rows.extend(self._row(event, LESSON, parts)
+                            for parts in lesson_lines(event, self.wrap))
+                serial, widest = self._serial, self.width
+        self._serial, self.width = serial, widest
+        return self._trim(), changed
+
+    def rewrap(self, width: int) -> bool:
+        """Wrap every lesson to a new width; True if the rows changed."""
+        if width == self.wrap:
+            return False
+        self.wrap = width
+        rows: list[Row] = []
+        previous: Event | None = None
+        for row in self.rows:
+            if row.kind == LESSON:
+                if row.event is not previous:
+                    rows.extend(self._row(row.event, LESSON, parts)
+                                for parts in lesson_lines(row.event, width))
+                previous = row.event
+                continue
+            previous = None
+            rows.append(row)
+        self.rows = rows
+        self.width = max((row.width for row in rows), default=0)
+        return True
+
+    def _trim(self) -> int:
+        excess = len(self.rows) - self.max_rows
+        if excess <= _TRIM_SLACK:
+            return 0
+        gone = self.rows[:excess]
+        del self.rows[:excess]
+        self.dropped += excess
+        for row in gone:
+            if row.event.phase == WAIT:
+                self._waits.pop(row.event.call, None)
+            self._hex_open.discard(row.serial)
+        return excess
+
+    def event_index(self, index: int) -> int:
+        """The index of the main row of the event shown at row ``index``."""
+        while index > 0 and self.rows[index].kind != MAIN:
+            index -= 1
+        return index
+
+    def last_with_payload(self) -> int | None:
+        """The newest row whose event carries bytes (the default for hex view)."""
+        for index in range(len(self.rows) - 1, -1, -1):
+            row = self.rows[index]
+            if row.kind == MAIN and has_payload(row.event):
+                return index
+        return None
+
+    def toggle_hex(self, index: int) -> bool:
+        """Show or hide the hex dump under the event at ``index``.
+
+        Returns False when that event has no payload to show.
+        """
+        index = self.event_index(index)
+        row = self.rows[index]
+        if not row.event.raw:
+            return False
+        end = index + 1
+        while end < len(self.rows) and self.rows[end].event is row.event \
+                and self.rows[end].kind != MAIN:
+            end += 1
+        if row.serial in self._hex_open:
+            self._hex_open.discard(row.serial)
+            self.rows[index + 1 : end] = [r for r in self.rows[index + 1 : end]
+                                         if r.kind != HEX]
+        else:
+            self._hex_open.add(row.serial)
+            self.rows[end:end] = [self._row(row.event, HEX, parts)
+                                  for parts in hex_lines(row.event)]
+        return True
+
+    def events(self) -> list[Event]:
+        """Every event still held, in order (one per main row)."""
+        return [row.event for row in self.rows if row.kind == MAIN]
+
+    def clear(self) -> None:
+        """Forget every row (the counters of what was received stay)."""
+        self.rows.clear()
+        self._waits.clear()
+        self._hex_open.clear()
+        self.width = 0
