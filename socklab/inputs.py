@@ -15,6 +15,8 @@ FAMILIES = {"inet": socket.AF_INET, "inet6": socket.AF_INET6}
 TYPES = {"stream": socket.SOCK_STREAM, "dgram": socket.SOCK_DGRAM}
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 ALL_INTERFACES = {socket.AF_INET: "0.0.0.0", socket.AF_INET6: "::"}
+#: The highest port number: a port is 16 bits in the TCP and UDP headers.
+MAX_PORT = 65535
 #: The listen() backlog is clamped by the kernel to net.core.somaxconn.
 MAX_BACKLOG = 65535
 MAX_HOST_LENGTH = 253
@@ -65,7 +67,7 @@ def parse_port(text: str | int, *, allow_zero: bool = True) -> int:
         if len(raw) > 6:
             raise InputError(f"port {raw[:12]}… is too large: ports go from 0 to 65535")
         value = int(raw)
-    if not 0 <= value <= 65535:
+    if not 0 <= value <= MAX_PORT:
         raise InputError(f"port {value} is out of range: ports go from 0 to 65535")
     if value == 0 and not allow_zero:
         raise InputError("port 0 means 'any port' and cannot be connected to")

@@ -18,6 +18,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
+from benchmarks.scan import naive_scan
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -192,6 +193,22 @@ def test_port_infos_covers_all_65536_quickly() -> None:
     assert infos[ports.ephemeral_range().first].ephemeral
 
 
+def test_listening_reads_the_kernel_tables() -> None:
+    """/proc/net says what listens here: our listener, then nothing once closed,
+    and a bound UDP socket counts for udp only."""
+    with listener() as port:
+        if ports.listening(port) is None:
+            pytest.skip("no /proc/net tables on this system")
+        assert ports.listening(port) is True
+        assert ports.listening(port, "udp") is False
+    assert ports.listening(port) is False
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
+        udp.bind(("127.0.0.1", 0))
+        bound = udp.getsockname()[1]
+        assert ports.listening(bound, "udp") is True
+        assert ports.listening(bound) is False
+
+
 # -- describe_port ----------------------------------------------------------------------
 
 
@@ -274,7 +291,7 @@ def test_scan_finds_a_listener_and_nothing_that_is_not_there() -> None:
         assert port in result.listening
         assert result.status(port) == ports.LISTENING
         # Every other reported listener is real: a fresh connect agrees.
-        assert result.listening == ports.naive_scan("127.0.0.1", result.listening)
+        assert result.listening == naive_scan("127.0.0.1", result.listening)
     after = ports.scan("127.0.0.1", [port])
     assert after.listening == [] and after.scanned == 1
 
@@ -284,7 +301,7 @@ def test_scan_in_parallel_matches_the_sequential_connect_loop() -> None:
         wanted = sorted({a, b} | set(range(min(a, b), min(a, b) + 5000)))
         wanted = [p for p in wanted if p <= 65535]
         parallel = ports.scan("127.0.0.1", wanted, threads=2)
-        naive = ports.naive_scan("127.0.0.1", wanted)
+        naive = naive_scan("127.0.0.1", wanted)
         assert parallel.threads == 2
         assert {a, b} <= set(parallel.listening)
         assert {a, b} <= set(naive)
@@ -349,7 +366,7 @@ def test_scan_ipv6_loopback(ipv6: str) -> None:
 def test_benchmark_full_range_scan_vs_sequential_connect_loop() -> None:
     with listener() as port:
         t = time.perf_counter()
-        naive = ports.naive_scan("127.0.0.1", range(1, 65536))
+        naive = naive_scan("127.0.0.1", range(1, 65536))
         naive_s = time.perf_counter() - t
         result = ports.scan("127.0.0.1", range(1, 65536))
         single = ports.scan("127.0.0.1", range(1, 65536), threads=1)
@@ -432,7 +449,7 @@ def test_cli_ports_scan_finds_a_listener_another_program_opened() -> None:
         rows = [json.loads(line) for line in run.stdout.splitlines()]
         listening = [r["port"] for r in rows if r.get("state") == "listening"]
         assert port in listening
-        assert set(listening) <= set(ports.naive_scan("127.0.0.1", listening))
+        assert set(listening) <= set(naive_scan("127.0.0.1", listening))
     finally:
         assert other.stdin is not None
         other.stdin.close()

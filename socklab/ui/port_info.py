@@ -2,9 +2,9 @@
 
 The facts (range class, service names, privileges, the OS ephemeral range)
 come from `socklab.ports`.  Whether something listens is read from /proc/net
-here rather than probed with a socket: a probe that connects would show up as
-a real connection in the lab's own server.  Lookups run in a thread worker, so
-typing stays smooth.
+(`socklab.ports.listening`) rather than probed with a socket: a probe that
+connects would show up as a real connection in the lab's own server.
+Lookups run in a thread worker, so typing stays smooth.
 """
 
 from __future__ import annotations
@@ -17,36 +17,7 @@ from textual import work
 from textual.widgets import Static
 
 from .. import ports
-
-_PROC_TABLES = {
-    "tcp": ("/proc/net/tcp", "/proc/net/tcp6"),
-    "udp": ("/proc/net/udp", "/proc/net/udp6"),
-}
-_TCP_LISTEN = "0A"
-_UDP_UNCONNECTED = "07"
-
-
-def listening(port: int, proto: str = "tcp") -> bool | None:
-    """Whether a socket on this machine listens on (tcp) or is bound to (udp) port.
-
-    Reads /proc/net; None when that is not available (not Linux).
-    """
-    wanted = f"{port:04X}"
-    state = _TCP_LISTEN if proto == "tcp" else _UDP_UNCONNECTED
-    seen = False
-    for path in _PROC_TABLES[proto]:
-        try:
-            with open(path) as f:
-                next(f, None)
-                seen = True
-                for line in f:
-                    fields = line.split()
-                    if len(fields) > 3 and fields[3] == state and \
-                            fields[1].rsplit(":", 1)[-1] == wanted:
-                        return True
-        except OSError:
-            continue
-    return False if seen else None
+from ..ports import listening
 
 
 @dataclass(frozen=True)

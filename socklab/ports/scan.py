@@ -1,0 +1,273 @@
+"""The loopback-only scan, one port's probe, and "find a free port".
+
+How the scan works (and why it does not fool itself)
+----------------------------------------------------
+For each port the scan first tries to ``bind`` a fresh socket to it.  If the
+bind succeeds, nothing owns the port on that address, so nothing can be
+listening there: the port is *free* and no connection is needed.  Only when
+the bind fails (the port is in use, or needs privileges) does it ``connect``
+to see whether a listener answers.  That finds exactly what a plain
+``connect_ex`` loop finds, answers "free to bind?" as well, and costs one
+local syscall instead of a loopback handshake for almost every port.
+
+Two ways a connect can "succeed" with no listener, both discarded:
+
+* a socket connects to itself when the kernel picks the target port as its
+  own ephemeral port (TCP simultaneous open): ``getsockname() == getpeername()``;
+* with several scanning threads, two of our own sockets can connect to each
+  other the same way; every listener found in parallel is therefore confirmed
+  once more, alone, after the threads finish.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from ..inputs import LOOPBACK, MAX_PORT, InputError, host_scope, parse_host, parse_port
+
+# Per-port results of a scan.
+LISTENING = "listening"  # connect() was accepted by a listener
+QUEUE_FULL = "listening (queue full)"  # bound, SYN unanswered: a full accept queue
+IN_USE = "in use"  # bound by some socket that is not listening (a client, TIME_WAIT…)
+NO_PERMISSION = "needs privileges"  # nothing listens, and this process may not bind it
+FREE = "free"  # bind() succeeded: nothing owns this port on this address
+
+#: Connect timeout during a scan.  On loopback a closed port refuses at once;
+#: only a listener whose accept queue is full leaves a SYN unanswered.
+SCAN_CONNECT_TIMEOUT = 0.25
+#: Below this many ports a scan uses one thread.
+_PARALLEL_FROM = 4096
+
+#: Names that mean this machine (resolved from /etc/hosts, never DNS).
+LOCAL_NAMES = frozenset({"localhost"})
+
+
+def resolve_scan_host(host: str) -> tuple[int, str]:
+    """(family, numeric address) for a scan target on THIS machine only.
+
+    Accepts 127.0.0.1, ::1 and anything that resolves to loopback (127.1,
+    0x7f.1, ::ffff:127.0.0.1, localhost); refuses everything else with one
+    sentence, because scanning other machines is not this lab's business.
+    """
+    shown = host if len(host) <= 40 else host[:40] + "…"
+    refusal = (
+        f"refusing to scan {shown!r}: socklab scans this machine only, "
+        "over loopback (127.0.0.1 or ::1)"
+    )
+    try:
+        parse_host(host)
+    except InputError as exc:
+        raise InputError(f"{refusal} ({exc})") from None
+    if host_scope(host) == "all":
+        raise InputError(
+            f"{refusal}; {shown!r} means every interface, which is not an address to connect to"
+        )
+    # Only numeric addresses and this machine's own names are resolved: asking
+    # DNS about any other name would itself send traffic off this machine.
+    flags = 0 if host.lower().rstrip(".") in LOCAL_NAMES else socket.AI_NUMERICHOST
+    try:
+        infos = socket.getaddrinfo(host, None, socket.AF_UNSPEC, socket.SOCK_STREAM, 0, flags)
+    except (socket.gaierror, UnicodeError, ValueError) as exc:
+        if flags:
+            raise InputError(
+                f"{refusal}; names other than localhost are not looked up for a scan"
+            ) from None
+        reason = getattr(exc, "strerror", None) or str(exc)
+        raise InputError(f"{refusal}; {shown!r} does not resolve ({reason})") from None
+    addresses = [(info[0], str(info[4][0]).split("%")[0]) for info in infos]
+    if not addresses or any(host_scope(addr) != "loopback" for _fam, addr in addresses):
+        elsewhere = next((a for _f, a in addresses if host_scope(a) != "loopback"), "?")
+        raise InputError(f"{refusal}; {shown!r} is {elsewhere}, not a loopback address")
+    family, address = addresses[0]
+    if family == socket.AF_INET6 and address.lower().startswith("::ffff:"):
+        family, address = socket.AF_INET, address[7:]  # ::ffff:127.0.0.1 is 127.0.0.1
+    return int(family), address
+
+
+def connected_to_itself(sock: socket.socket) -> bool:
+    """True when a connected socket's peer is itself: a connect into the
+    ephemeral range can pick the target port as its own source port, and TCP
+    simultaneous open then "connects" with no listener anywhere."""
+    try:
+        return bool(sock.getsockname() == sock.getpeername())
+    except OSError:
+        return True  # not connected after all
+
+
+def _connect_finds_listener(family: int, address: str, port: int) -> str | None:
+    """LISTENING, QUEUE_FULL or None (refused, or connected to ourselves)."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        s.settimeout(SCAN_CONNECT_TIMEOUT)
+        code = s.connect_ex((address, port))
+        if code == 0:
+            return None if connected_to_itself(s) else LISTENING
+        if code in (errno.EAGAIN, errno.EWOULDBLOCK, errno.ETIMEDOUT):
+            return QUEUE_FULL  # a SYN left unanswered on loopback: the accept queue is full
+        return None
+
+
+def _check(family: int, address: str, port: int) -> str:
+    """bind first: success proves nothing owns (or listens on) the port."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, port))
+            return FREE
+        except OSError as exc:
+            refused = exc.errno in (errno.EACCES, errno.EPERM)
+    found = _connect_finds_listener(family, address, port)
+    if found is not None:
+        return found
+    return NO_PERMISSION if refused else IN_USE
+
+
+def probe(port: int, host: str = "127.0.0.1") -> str:
+    """One port's state on this machine (loopback only): listening, in use,
+    needs privileges or free.  The same test the scan makes."""
+    family, address = resolve_scan_host(host)
+    if port == 0:
+        return FREE
+    return _check(family, address, parse_port(port))
+
+
+@dataclass
+class ScanResult:
+    """Every port that is not simply free, and the totals."""
+
+    host: str
+    family: int
+    scanned: int
+    seconds: float
+    #: port → LISTENING / QUEUE_FULL / IN_USE / NO_PERMISSION; absent ports are free
+    states: dict[int, str]
+    #: connects that succeeded without a listener (a socket connected to itself,
+    #: or two of the scan's own sockets to each other), found and thrown away
+    discarded: int = 0
+    threads: int = 1
+
+    def status(self, port: int) -> str:
+        return self.states.get(port, FREE)
+
+    @property
+    def listening(self) -> list[int]:
+        return sorted(p for p, s in self.states.items() if s in (LISTENING, QUEUE_FULL))
+
+    @property
+    def in_use(self) -> list[int]:
+        return sorted(p for p, s in self.states.items() if s == IN_USE)
+
+    @property
+    def no_permission(self) -> list[int]:
+        return sorted(p for p, s in self.states.items() if s == NO_PERMISSION)
+
+    @property
+    def free(self) -> int:
+        return self.scanned - len(self.states)
+
+    def summary(self) -> str:
+        return (
+            f"scanned {self.scanned} port{'s' if self.scanned != 1 else ''} on {self.host} "
+            f"in {self.seconds:.2f} s: {len(self.listening)} listening, "
+            f"{len(self.in_use)} in use (bound, not listening), "
+            f"{len(self.no_permission)} need privileges to bind, {self.free} free"
+        )
+
+
+def _scan_chunk(family: int, address: str, ports: Sequence[int], out: dict[int, str]) -> None:
+    states: dict[int, str] = {}
+    sock = socket.socket
+    stream = socket.SOCK_STREAM
+    for port in ports:
+        s = sock(family, stream)
+        try:
+            s.bind((address, port))
+            continue  # free: nothing owns it, nothing listens
+        except OSError as exc:
+            refused = exc.errno in (errno.EACCES, errno.EPERM)
+        finally:
+            s.close()
+        found = _connect_finds_listener(family, address, port)
+        states[port] = found if found is not None else (NO_PERMISSION if refused else IN_USE)
+    out.update(states)  # one update per chunk: atomic under the GIL
+
+
+def default_threads(count: int) -> int:
+    """Two threads: measured fastest on 2 cores (the calls release the GIL,
+    but more threads only contend for it)."""
+    if count < _PARALLEL_FROM:
+        return 1
+    return max(1, min(2, os.cpu_count() or 1))
+
+
+def scan(host: str, ports: Iterable[int], *, threads: int | None = None) -> ScanResult:
+    """Check each port on this machine: listening (TCP connect accepted), in
+    use, needing privileges, or free to bind.  Loopback only (`InputError`
+    otherwise).  Port 0 is skipped: it is not a port one can connect to."""
+    family, address = resolve_scan_host(host)
+    wanted = sorted({parse_port(p) for p in ports} - {0})
+    n = threads if threads is not None else default_threads(len(wanted))
+    n = max(1, min(n, len(wanted) or 1))
+    states: dict[int, str] = {}
+    started = time.perf_counter()
+    if n == 1:
+        _scan_chunk(family, address, wanted, states)
+    else:
+        size = -(-len(wanted) // n)
+        workers = [
+            threading.Thread(target=_scan_chunk, name=f"socklab-scan-{i}", daemon=True,
+                             args=(family, address, wanted[i * size:(i + 1) * size], states))
+            for i in range(n)
+        ]
+        for worker in workers:
+            worker.start()
+        for worker in workers:
+            worker.join()
+    discarded = 0
+    if n > 1:
+        # Our own threads' sockets occupy ports for a moment: confirm every
+        # finding alone, now that they are all closed.
+        for port in sorted(states):
+            again = _check(family, address, port)
+            if again == FREE:
+                del states[port]
+            else:
+                if states[port] in (LISTENING, QUEUE_FULL) and again not in (LISTENING, QUEUE_FULL):
+                    discarded += 1
+                states[port] = again
+    seconds = time.perf_counter() - started
+    return ScanResult(host, family, len(wanted), seconds, states, discarded, n)
+
+
+def find_free_port(host: str = "127.0.0.1", start: int | None = None) -> int:
+    """A TCP port that is free to bind on ``host``.
+
+    Without ``start``, the kernel chooses (bind port 0 and read it back: the
+    port comes from the ephemeral range).  With ``start``, the first port from
+    there upward that binds and has no listener.  Free *now*: another program
+    may take it before you bind it, so bind soon.
+    """
+    parse_host(host)
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    if start is None:
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host or LOOPBACK[family], 0))
+            except OSError as exc:
+                raise InputError(f"cannot bind {host!r}: {exc.strerror}") from None
+            return int(s.getsockname()[1])
+    first = parse_port(start)
+    for port in range(max(first, 1), MAX_PORT + 1):
+        with socket.socket(family, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError as exc:
+                if exc.errno == errno.EADDRNOTAVAIL:
+                    raise InputError(f"cannot bind {host!r}: {exc.strerror}") from None
+                continue
+            return port
+    raise InputError(f"no free port from {first} to {MAX_PORT} on {host}")
