@@ -4,11 +4,13 @@ The facts (range class, service names, privileges, the OS ephemeral range)
 come from `socklab.ports`.  Whether something listens is read from /proc/net
 (`socklab.ports.listening`) rather than probed with a socket: a probe that
 connects would show up as a real connection in the lab's own server.
-Lookups run in a thread worker, so typing stays smooth.
+Lookups read those files in a thread (an async worker awaits it and shows
+the answer on the UI thread), so typing stays smooth.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass
 
@@ -17,6 +19,7 @@ from textual import work
 from textual.widgets import Static
 
 from .. import ports
+from ..inputs import InputError
 from ..ports import listening
 
 
@@ -111,13 +114,15 @@ class PortInfo(Static):
         if self.port is not None:
             self._look_up(self.port, self.proto)
 
-    @work(thread=True, group="port-info", exit_on_error=False)
-    def _look_up(self, port: int, proto: str) -> None:
+    @work(group="port-info", exit_on_error=False)
+    async def _look_up(self, port: int, proto: str) -> None:
+        # The files are read in a thread; the answer is shown here, on the UI
+        # thread, by the worker that asked (no call from the thread to widgets).
         try:
-            facts = port_facts(port, proto)
-            self.app.call_from_thread(self._show, facts)
-        except Exception:  # a failed lookup (or the app closing) just shows nothing new
+            facts = await asyncio.to_thread(port_facts, port, proto)
+        except (InputError, OSError):  # a failed lookup just shows nothing new
             return
+        self._show(facts)
 
     def _show(self, facts: PortFacts) -> None:
         if facts.port == self.port and facts.proto == self.proto:

@@ -2,7 +2,8 @@
 
 A table of port, IANA class, TCP/UDP service names, privileges and the OS's
 ephemeral range (from `socklab.ports`); Scan fills in what listens here
-(loopback only, in a thread worker); "Find a free port" asks the kernel and
+(loopback only, in a thread awaited by an async worker, so results reach
+the widgets on the UI thread); "Find a free port" asks the kernel and
 posts `PortsView.FreePortFound` for the lab's port field; below, the
 lecture's table of common ports, corrected.
 
@@ -14,6 +15,8 @@ raised.
 """
 
 from __future__ import annotations
+
+import asyncio
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -34,6 +37,23 @@ HOSTS = [("127.0.0.1", "127.0.0.1"), ("::1", "::1")]
 STATE_LABELS = {ports.LISTENING: "listening", ports.QUEUE_FULL: "queue full",
                 ports.IN_USE: "in use", ports.NO_PERMISSION: "no permission",
                 ports.FREE: "free"}
+
+
+#: A range's facts and the table's rows for them.
+Listed = tuple[list[ports.PortInfo], list[PortRow]]
+
+
+def _listed(port_range: ports.PortRange) -> Listed:
+    """The facts and rows of a range (off the UI thread: 65,536 rows take a while)."""
+    infos = ports.port_infos(port_range)
+    return infos, build_rows(infos)
+
+
+def _scan_and_list(port_range: ports.PortRange, host: str,
+                   relist: bool) -> tuple[ports.ScanResult, Listed | None]:
+    """Scan a range (blocking: run in a thread), and list it if it is not listed."""
+    result = ports.scan(host, port_range)
+    return result, (_listed(port_range) if relist else None)
 
 
 def findings(result: ports.ScanResult) -> dict[int, str]:
@@ -176,10 +196,10 @@ class PortsView(Widget):
         self._set_status(f"{len(parsed)} port{'s' if len(parsed) != 1 else ''} …")
         self._load(parsed)
 
-    @work(thread=True, exclusive=True, group="ports-load", exit_on_error=False)
-    def _load(self, port_range: ports.PortRange) -> None:
-        infos = ports.port_infos(port_range)
-        self.app.call_from_thread(self._fill, port_range, infos, build_rows(infos))
+    @work(exclusive=True, group="ports-load", exit_on_error=False)
+    async def _load(self, port_range: ports.PortRange) -> None:
+        infos, rows = await asyncio.to_thread(_listed, port_range)
+        self._fill(port_range, infos, rows)
 
     def _fill(self, port_range: ports.PortRange, infos: list[ports.PortInfo],
               rows: list[PortRow]) -> None:
@@ -214,27 +234,26 @@ class PortsView(Widget):
         self._set_status(f"scanning {parsed} on {host} …")
         self._scan(parsed, host)
 
-    @work(thread=True, exclusive=True, group="ports-scan", exit_on_error=False)
-    def _scan(self, port_range: ports.PortRange, host: str) -> None:
+    @work(exclusive=True, group="ports-scan", exit_on_error=False)
+    async def _scan(self, port_range: ports.PortRange, host: str) -> None:
+        # The scan runs in a thread; its result comes back here, on the UI
+        # thread, so the widgets are only ever touched from this worker.
+        relist = port_range != self.shown_range  # another range than the one listed
         try:
-            result = ports.scan(host, port_range)
+            result, listed = await asyncio.to_thread(_scan_and_list, port_range, host, relist)
         except (InputError, OSError) as exc:
-            self.app.call_from_thread(self._scan_failed, str(exc))
+            self._scan_failed(str(exc))
             return
-        infos = rows = None
-        if port_range != self.shown_range:  # another range than the one listed
-            infos = ports.port_infos(port_range)
-            rows = build_rows(infos)
-        self.app.call_from_thread(self._scanned, port_range, infos, rows, result)
+        self._scanned(port_range, listed, result)
 
-    def _scanned(self, port_range: ports.PortRange, infos: list[ports.PortInfo] | None,
-                 rows: list[PortRow] | None, result: ports.ScanResult) -> None:
+    def _scanned(self, port_range: ports.PortRange, listed: Listed | None,
+                 result: ports.ScanResult) -> None:
         if not self.is_mounted:
             return
         self.query_one("#ports-scan", Button).disabled = False
-        if infos is not None and rows is not None:
+        if listed is not None:
             self.port_range = port_range
-            self._fill(port_range, infos, rows)
+            self._fill(port_range, *listed)
         self.result = result
         if port_range == self.shown_range:
             self.query_one("#ports-table", PortsTable).set_findings(
