@@ -285,11 +285,17 @@ async def test_code_view_updates_live_and_exports(tmp_path: Path,
     from textual.app import App, ComposeResult
     from textual.widgets import Static
 
+    import socklab.ui.app
+    from socklab.ui.app import SocklabApp
     from socklab.ui.code_view import CodeView
 
     exported: list[list[Path]] = []
 
     class CodeApp(App[None]):
+        # The lab's one stylesheet, as in the lab (its theme variables with it).
+        CSS_PATH = Path(socklab.ui.app.__file__).with_name(str(SocklabApp.CSS_PATH))
+        get_theme_variable_defaults = SocklabApp.get_theme_variable_defaults
+
         def compose(self) -> ComposeResult:
             yield CodeView()
 

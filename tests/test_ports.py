@@ -507,11 +507,17 @@ async def _settle(app: object, view: object, pilot: object) -> None:
 def _ports_app() -> tuple[type, list[int]]:
     from textual.app import App, ComposeResult
 
+    import socklab.ui.app
+    from socklab.ui.app import SocklabApp
     from socklab.ui.ports_view import PortsView
 
     found: list[int] = []
 
     class PortsApp(App[None]):
+        # The lab's one stylesheet, as in the lab (its theme variables with it).
+        CSS_PATH = Path(socklab.ui.app.__file__).with_name(str(SocklabApp.CSS_PATH))
+        get_theme_variable_defaults = SocklabApp.get_theme_variable_defaults
+
         def compose(self) -> ComposeResult:
             yield PortsView("20-25")
 

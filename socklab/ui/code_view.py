@@ -53,17 +53,6 @@ class CodeView(Widget, can_focus=True):
         height: 1fr;
         layout: vertical;
     }
-    CodeView #code-bar {
-        height: auto;
-    }
-    CodeView #code-bar Button {
-        margin: 0 1 0 0;
-    }
-    CodeView #code-status {
-        width: 1fr;
-        padding: 1 0 0 1;
-        color: $text-muted;
-    }
     CodeView #code-panes {
         layout: horizontal;
         height: 1fr;
@@ -74,15 +63,10 @@ class CodeView(Widget, can_focus=True):
     CodeView .code-pane {
         width: 1fr;
         height: 1fr;
-        border: round $primary;
-        border-title-color: $text;
         overflow-x: auto;
     }
     CodeView .code-pane > Static {
         width: auto;
-    }
-    CodeView .code-pane.-error {
-        border: round $error;
     }
     """
 
@@ -114,7 +98,7 @@ class CodeView(Widget, can_focus=True):
         with Horizontal(id="code-bar"):
             yield Button("Export", id="code-export", variant="primary",
                          tooltip="Write sockets_server.py and sockets_client.py here")
-            yield Static("", id="code-status", markup=False)
+            yield Static("", id="code-status", classes="status", markup=False)
         with Container(id="code-panes"):
             for role in ROLES:
                 with VerticalScroll(id=f"code-{role}", classes="code-pane") as pane:

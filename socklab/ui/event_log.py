@@ -82,12 +82,6 @@ class EventLog(ScrollView, can_focus=True):
         Binding("escape", "clear_cursor", "No selection", show=False),
     ]
 
-    DEFAULT_CSS = """
-    EventLog {
-        background: $surface;
-    }
-    """
-
     def __init__(self, *, max_rows: int = MAX_ROWS, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)

@@ -68,7 +68,7 @@ def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
         text.append(f" · {verb} here", "bold")
     elif facts.in_use is False:
         text.append(" · nothing listens", "dim")
-    inside = " (inside)" if info.ephemeral else ""
+    inside = " (inside)" if facts.port in facts.ephemeral else ""
     text.append(f" · ephemeral {facts.ephemeral}{inside}", "dim")
     return text
 
@@ -79,13 +79,6 @@ LOOKUP_REUSE = 0.5
 
 class PortInfo(Static):
     """One line under a port field: range, service, privileges, in use."""
-
-    DEFAULT_CSS = """
-    PortInfo {
-        height: auto;
-        color: $text-muted;
-    }
-    """
 
     def __init__(self, *, for_server: bool, id: str | None = None) -> None:
         super().__init__("", id=id, markup=False)

@@ -89,28 +89,6 @@ class PortsTable(ScrollView, can_focus=True):
         Binding("end", "cursor_to(-1)", "Last", show=False),
     ]
 
-    DEFAULT_CSS = """
-    PortsTable {
-        background: $surface;
-    }
-    PortsTable > .ports-table--header {
-        text-style: bold;
-        color: $text-accent;
-        background: $panel;
-    }
-    PortsTable > .ports-table--odd {
-        background: $boost;
-    }
-    PortsTable > .ports-table--cursor {
-        background: $block-cursor-blurred-background;
-    }
-    PortsTable:focus > .ports-table--cursor {
-        background: $block-cursor-background;
-        color: $block-cursor-foreground;
-        text-style: bold;
-    }
-    """
-
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)

@@ -69,39 +69,8 @@ class PortsView(Widget):
         height: 1fr;
         layout: vertical;
     }
-    PortsView #ports-bar {
-        height: auto;
-    }
-    PortsView #ports-range {
-        width: 1fr;
-        min-width: 16;
-    }
-    PortsView #ports-host {
-        width: 18;
-    }
-    PortsView #ports-bar Button {
-        margin: 0 0 0 1;
-        min-width: 8;
-    }
-    PortsView #ports-status {
-        height: auto;
-        padding: 0 1;
-        color: $text-muted;
-    }
-    PortsView #ports-status.-error {
-        color: $error;
-        text-style: bold;
-    }
     PortsView #ports-table {
         height: 1fr;
-    }
-    PortsView #ports-common {
-        height: auto;
-        max-height: 16;
-    }
-    PortsView #ports-common DataTable {
-        height: auto;
-        max-height: 12;
     }
     """
 
@@ -141,7 +110,7 @@ class PortsView(Widget):
             yield Button("Scan", id="ports-scan", variant="primary")
             yield Button("Free port", id="ports-free",
                          tooltip="find a free port and hand it to the lab")
-        yield Static("", id="ports-status", markup=False)
+        yield Static("", id="ports-status", classes="status", markup=False)
         yield PortsTable(id="ports-table")
         tall = self.app.size.height >= 40  # room for both tables: open it
         with Collapsible(title="The lecture's common ports, corrected", id="ports-common",
