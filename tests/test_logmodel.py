@@ -165,3 +165,37 @@ def test_hex_opens_under_its_event_and_closes_again() -> None:
     assert buffer.toggle_hex(2)  # from a hex row: the same event's dump closes
     assert [r.kind for r in buffer.rows] == [MAIN, MAIN]
     assert not buffer.toggle_hex(1)  # close() carries no bytes
+
+
+# -- the widget over the model (Pilot) ----------------------------------------------------
+
+
+async def test_the_log_cursor_moves_by_row_page_and_end() -> None:
+    """↑ with no selection picks the newest row; PgUp moves a screen; Home, End,
+    Escape; the selected row stays on screen."""
+    from textual.app import App, ComposeResult
+
+    from socklab.ui.event_log import EventLog
+
+    class LogApp(App[None]):
+        def compose(self) -> ComposeResult:
+            yield EventLog()
+
+    app = LogApp()
+    async with app.run_test(size=(80, 12)) as pilot:
+        log = app.query_one(EventLog)
+        log.add_events([_event(seq=n, op="close") for n in range(1, 101)])
+        log.focus()
+        await pilot.pause()
+        assert log.cursor is None
+        await pilot.press("up")
+        assert log.cursor == 99
+        await pilot.press("pageup")
+        assert log.cursor == 99 - log.page and log.page == log.scrollable_content_region.height
+        assert log.scroll_y <= log.cursor < log.scroll_y + log.page
+        await pilot.press("home")
+        assert log.cursor == 0 and log.scroll_y == 0
+        await pilot.press("end", "down")
+        assert log.cursor == 99 and log.scroll_y == log.max_scroll_y
+        await pilot.press("escape")
+        assert log.cursor is None

@@ -28,12 +28,12 @@ from rich.style import Style
 from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Region, Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from ..events import Event
 from ..logformat import STYLE_NAMES, write_events
 from ..logmodel import MAIN, MAX_ROWS, LogBuffer, Row
+from .row_cursor import RowCursor
 
 __all__ = ["MAIN", "MAX_ROWS", "EventLog", "row_text", "write_log"]
 
@@ -63,24 +63,17 @@ def write_log(events: Iterable[Event], directory: Path, json_lines: bool) -> Pat
     return path
 
 
-class EventLog(ScrollView, can_focus=True):
+class EventLog(RowCursor, can_focus=True):
     """The live, ordered log of every socket call in the lab.
 
-    Focus it to move a cursor over the rows (↑/↓); ``x`` shows the selected
-    event's bytes as hex.  It follows new rows unless the learner scrolled up.
+    Focus it to move a cursor over the rows (↑/↓, PgUp/PgDn, Home/End); ``x``
+    shows the selected event's bytes as hex.  It follows new rows unless the
+    learner scrolled up.
     """
 
     COMPONENT_CLASSES = {f"event-log--{name}" for name in STYLE_NAMES} | {"event-log--cursor"}
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "cursor(-10)", "Page up", show=False),
-        Binding("pagedown", "cursor(10)", "Page down", show=False),
-        Binding("home", "cursor_to(0)", "First", show=False),
-        Binding("end", "cursor_to(-1)", "Last", show=False),
-        Binding("escape", "clear_cursor", "No selection", show=False),
-    ]
+    BINDINGS = [Binding("escape", "clear_cursor", "No selection", show=False)]
 
     def __init__(self, *, max_rows: int = MAX_ROWS, name: str | None = None,
                  id: str | None = None, classes: str | None = None) -> None:
@@ -172,33 +165,13 @@ class EventLog(ScrollView, can_focus=True):
         self.refresh()
         return True
 
-    def action_cursor(self, delta: int) -> None:
-        rows = len(self.buffer.rows)
-        if not rows:
-            return
-        start = self.cursor if self.cursor is not None else rows
-        self._set_cursor(max(0, min(rows - 1, start + delta)))
-
-    def action_cursor_to(self, index: int) -> None:
-        rows = len(self.buffer.rows)
-        if rows:
-            self._set_cursor(index % rows)
+    @property
+    def row_count(self) -> int:
+        return len(self.buffer.rows)
 
     def action_clear_cursor(self) -> None:
         self.cursor = None
         self.refresh()
-
-    def _set_cursor(self, index: int) -> None:
-        self.cursor = index
-        self.scroll_to_region_y(index)
-        self.refresh()
-
-    def scroll_to_region_y(self, index: int) -> None:
-        height = self.scrollable_content_region.height or 1
-        if index < self.scroll_y:
-            self.scroll_to(y=index, animate=False, immediate=True)
-        elif index >= self.scroll_y + height:
-            self.scroll_to(y=index - height + 1, animate=False, immediate=True)
 
     def save(self, directory: Path, json_lines: bool) -> Path:
         return write_log(self.buffer.events(), directory, json_lines)

@@ -24,12 +24,11 @@ from collections.abc import Iterable, Mapping
 
 from rich.segment import Segment
 from textual import events
-from textual.binding import Binding
 from textual.geometry import Size
-from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
 from .. import ports
+from .row_cursor import RowCursor
 
 COLUMNS = ("port", "class", "tcp", "udp", "privileged", "ephemeral", "listening")
 #: (column, fixed width): the table never measures a cell.
@@ -71,7 +70,7 @@ HEADER = MARGIN + GAP.join(_fit(COLUMN_LABELS.get(c, c), COLUMN_WIDTHS[c])
                            for c in COLUMNS) + " "
 
 
-class PortsTable(ScrollView, can_focus=True):
+class PortsTable(RowCursor, can_focus=True):
     """Every port of a range, one line each; only the visible lines are drawn.
 
     ↑/↓ PgUp/PgDn Home/End move the highlighted row; the wheel scrolls.
@@ -80,14 +79,7 @@ class PortsTable(ScrollView, can_focus=True):
     COMPONENT_CLASSES = {"ports-table--header", "ports-table--cursor",
                          "ports-table--odd"}
 
-    BINDINGS = [
-        Binding("up", "cursor(-1)", "Up", show=False),
-        Binding("down", "cursor(1)", "Down", show=False),
-        Binding("pageup", "page(-1)", "Page up", show=False),
-        Binding("pagedown", "page(1)", "Page down", show=False),
-        Binding("home", "cursor_to(0)", "First", show=False),
-        Binding("end", "cursor_to(-1)", "Last", show=False),
-    ]
+    HEADER_LINES = 1
 
     def __init__(self, *, name: str | None = None, id: str | None = None,
                  classes: str | None = None) -> None:
@@ -100,7 +92,7 @@ class PortsTable(ScrollView, can_focus=True):
         #: the ports the findings cover (others show nothing)
         self.scanned: ports.PortRange | None = None
         #: the highlighted row (an index into ``rows``)
-        self.cursor = 0
+        self.cursor: int | None = 0
 
     # -- data -------------------------------------------------------------------
 
@@ -157,33 +149,6 @@ class PortsTable(ScrollView, can_focus=True):
                                  for column, cell in zip(COLUMNS, cells, strict=True)) + " "
 
     # -- cursor and scrolling ----------------------------------------------------
-
-    @property
-    def _page(self) -> int:
-        return max(1, self.scrollable_content_region.height - 1)
-
-    def action_cursor(self, delta: int) -> None:
-        if self.rows:
-            self.move_cursor(self.cursor + delta)
-
-    def action_page(self, direction: int) -> None:
-        if self.rows:
-            self.move_cursor(self.cursor + direction * self._page)
-
-    def action_cursor_to(self, index: int) -> None:
-        if self.rows:
-            self.move_cursor(index % len(self.rows))
-
-    def move_cursor(self, index: int) -> None:
-        """Highlight row ``index`` (clamped) and scroll it into view."""
-        self.cursor = max(0, min(len(self.rows) - 1, index))
-        page = self._page
-        top = int(self.scroll_y)
-        if self.cursor < top:
-            self.scroll_to(y=self.cursor, animate=False, immediate=True)
-        elif self.cursor >= top + page:
-            self.scroll_to(y=self.cursor - page + 1, animate=False, immediate=True)
-        self.refresh()
 
     def on_click(self, event: events.Click) -> None:
         offset = event.get_content_offset(self)
