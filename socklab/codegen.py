@@ -44,22 +44,6 @@ def _q(text: str) -> str:
     return json.dumps(text)
 
 
-def _family(value: int | str) -> int:
-    if isinstance(value, str):
-        return parse_family(value)
-    if value not in (socket.AF_INET, socket.AF_INET6):
-        raise InputError(f"unknown family {value!r}: use inet (IPv4) or inet6 (IPv6)")
-    return int(value)
-
-
-def _kind(value: int | str) -> int:
-    if isinstance(value, str):
-        return parse_type(value)
-    if value not in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
-        raise InputError(f"unknown socket type {value!r}: use stream (TCP) or dgram (UDP)")
-    return int(value)
-
-
 def generate(
     role: str,
     family: int | str = socket.AF_INET,
@@ -73,7 +57,7 @@ def generate(
     (one sentence), never anything else."""
     if role not in ROLES:
         raise InputError(f"unknown role {role!r}: use server or client")
-    fam, knd = _family(family), _kind(kind)
+    fam, knd = parse_family(family), parse_type(kind)
     host = LOOPBACK[fam] if host is None else parse_host(str(host))
     number = parse_port(port, allow_zero=role == "server")
     depth = parse_backlog(backlog)

@@ -34,20 +34,33 @@ def type_name(kind: int) -> str:
     return "SOCK_DGRAM" if kind == socket.SOCK_DGRAM else "SOCK_STREAM"
 
 
-def parse_family(text: str) -> int:
-    key = text.strip().lower().removeprefix("af_")
-    key = {"ipv4": "inet", "4": "inet", "ipv6": "inet6", "6": "inet6"}.get(key, key)
-    if key not in FAMILIES:
-        raise InputError(f"unknown family {text!r}: use inet (IPv4) or inet6 (IPv6)")
-    return FAMILIES[key]
+def parse_family(text: str | int) -> int:
+    """An address family: ``inet``/``inet6`` as typed (``AF_INET6``, ``ipv6``,
+    ``6``…) or the socket module's constant itself."""
+    return _constant(text, FAMILIES, "af_", {"ipv4": "inet", "4": "inet", "ipv6": "inet6",
+                                            "6": "inet6"}, "family", "inet (IPv4) or inet6 (IPv6)")
 
 
-def parse_type(text: str) -> int:
-    key = text.strip().lower().removeprefix("sock_")
-    key = {"tcp": "stream", "udp": "dgram"}.get(key, key)
-    if key not in TYPES:
-        raise InputError(f"unknown socket type {text!r}: use stream (TCP) or dgram (UDP)")
-    return TYPES[key]
+def parse_type(text: str | int) -> int:
+    """A socket type: ``stream``/``dgram`` as typed (``SOCK_DGRAM``, ``udp``…)
+    or the socket module's constant itself."""
+    return _constant(text, TYPES, "sock_", {"tcp": "stream", "udp": "dgram"},
+                     "socket type", "stream (TCP) or dgram (UDP)")
+
+
+def _constant(text: str | int, names: dict[str, int], prefix: str, aliases: dict[str, str],
+              what: str, choices: str) -> int:
+    """One of the socket module's constants, given by name (any case, with or
+    without its prefix, or an alias) or as the constant itself."""
+    if isinstance(text, int) and not isinstance(text, bool):
+        if text in names.values():
+            return int(text)
+    else:
+        key = str(text).strip().lower().removeprefix(prefix)
+        key = aliases.get(key, key)
+        if key in names:
+            return names[key]
+    raise InputError(f"unknown {what} {text!r}: use {choices}")
 
 
 def parse_port(text: str | int, *, allow_zero: bool = True) -> int:

@@ -212,6 +212,23 @@ def test_parse_family_and_type_any_text(text: str) -> None:
             assert value in allowed
 
 
+@FAST
+@given(st.one_of(st.integers(-(2**40), 2**40), st.sampled_from(
+    [socket.AF_INET, socket.AF_INET6, socket.SOCK_STREAM, socket.SOCK_DGRAM, True])))
+def test_parse_family_and_type_take_the_constants_themselves(value: int) -> None:
+    """The socket module's constants are one more spelling (codegen and the
+    panes pass them); any other number is a one-line error."""
+    for parse, allowed in ((parse_family, {socket.AF_INET, socket.AF_INET6}),
+                           (parse_type, {socket.SOCK_STREAM, socket.SOCK_DGRAM})):
+        try:
+            parsed = parse(value)
+        except InputError as exc:
+            one_line_error(exc)
+            assert value not in allowed or isinstance(value, bool)
+        else:
+            assert parsed == value and parsed in allowed
+
+
 # -- --send escapes, and the log's escapes ---------------------------------------------------
 
 escapish = st.text(alphabet=st.sampled_from(list("\\xnrt0abfve'\"q1Fz9 é✓")), max_size=30)
