@@ -13,9 +13,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from benchmarks.scan import naive_scan
@@ -494,21 +496,34 @@ def test_cli_ports_imports_no_textual_or_rich() -> None:
 # -- the Ports view (Pilot) -------------------------------------------------------------
 
 
-async def _settle(app: object, view: object, pilot: object) -> None:
-    """Wait (bounded) for the view's workers to hand their rows to the table."""
-    for _ in range(400):
-        await app.workers.wait_for_complete()  # type: ignore[attr-defined]
-        await pilot.pause()  # type: ignore[attr-defined]
-        if not view.rows_pending:  # type: ignore[attr-defined]
-            return
-    pytest.fail("the ports table did not fill in time")
+@dataclass
+class PortsScreen:
+    """The Ports view alone in an app styled by the lab's stylesheet, its
+    table filled, and the free ports it announced."""
+
+    app: Any
+    pilot: Any
+    view: Any
+    table: Any
+    found: list[int]
+
+    async def settle(self) -> None:
+        """Wait (bounded) for the view's workers to hand their rows to the table."""
+        for _ in range(400):
+            await self.app.workers.wait_for_complete()
+            await self.pilot.pause()
+            if not self.view.rows_pending:
+                return
+        pytest.fail("the ports table did not fill in time")
 
 
-def _ports_app() -> tuple[type, list[int]]:
+@asynccontextmanager
+async def ports_screen() -> AsyncIterator[PortsScreen]:
     from textual.app import App, ComposeResult
 
     import socklab.ui.app
     from socklab.ui.app import SocklabApp
+    from socklab.ui.ports_table import PortsTable
     from socklab.ui.ports_view import PortsView
 
     found: list[int] = []
@@ -524,7 +539,12 @@ def _ports_app() -> tuple[type, list[int]]:
         def on_ports_view_free_port_found(self, message: PortsView.FreePortFound) -> None:
             found.append(message.port)
 
-    return PortsApp, found
+    app = PortsApp()
+    async with app.run_test(size=(100, 30)) as pilot:
+        view = app.query_one(PortsView)
+        screen = PortsScreen(app, pilot, view, view.query_one("#ports-table", PortsTable), found)
+        await screen.settle()
+        yield screen
 
 
 def _lines(table: object) -> list[str]:
@@ -536,15 +556,8 @@ def _lines(table: object) -> list[str]:
 async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
     from textual.widgets import DataTable, Input, Static
 
-    from socklab.ui.ports_table import PortsTable
-    from socklab.ui.ports_view import PortsView
-
-    app_class, _found = _ports_app()
-    app = app_class()
-    async with app.run_test(size=(100, 30)) as pilot:
-        view = app.query_one(PortsView)
-        await _settle(app, view, pilot)
-        table = view.query_one("#ports-table", PortsTable)
+    async with ports_screen() as screen:
+        pilot, view, table = screen.pilot, screen.view, screen.table
         assert table.row_count == 6
         assert table.column("port") == [str(p) for p in range(20, 26)]
         if HAVE_SERVICES:
@@ -563,7 +576,7 @@ async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
         field = view.query_one("#ports-range", Input)
         field.value = "abc$"
         await pilot.press("enter")
-        await _settle(app, view, pilot)
+        await screen.settle()
         assert field.has_class("-invalid")
         status = view.query_one("#ports-status", Static)
         assert "not a port" in str(status.render()) and status.has_class("-error")
@@ -571,7 +584,7 @@ async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
 
         field.value = "49152-49160"
         await pilot.press("enter")
-        await _settle(app, view, pilot)
+        await screen.settle()
         assert not field.has_class("-invalid")
         assert set(table.column("class")) == {"dynamic"} and table.row_count == 9
         assert table.column("port") == [str(p) for p in range(49152, 49161)]
@@ -580,18 +593,11 @@ async def test_ports_view_lists_a_range_and_flags_bad_input() -> None:
 async def test_ports_view_full_range_lists_every_port_and_renders_the_end() -> None:
     from textual.widgets import Input
 
-    from socklab.ui.ports_table import PortsTable
-    from socklab.ui.ports_view import PortsView
-
-    app_class, _found = _ports_app()
-    app = app_class()
-    async with app.run_test(size=(100, 30)) as pilot:
-        view = app.query_one(PortsView)
-        await _settle(app, view, pilot)
-        table = view.query_one("#ports-table", PortsTable)
+    async with ports_screen() as screen:
+        pilot, view, table = screen.pilot, screen.view, screen.table
         view.query_one("#ports-range", Input).value = "0-65535"
         await pilot.press("enter")
-        await _settle(app, view, pilot)
+        await screen.settle()
         assert table.row_count == 65536
         assert table.row_cells(0)[:2] == ("0", "well-known")
         assert table.row_cells(65535)[:2] == ("65535", "dynamic")
@@ -624,21 +630,14 @@ async def test_ports_view_full_range_lists_every_port_and_renders_the_end() -> N
 async def test_ports_view_scan_finds_our_listener_and_free_port() -> None:
     from textual.widgets import Input
 
-    from socklab.ui.ports_table import PortsTable
-    from socklab.ui.ports_view import PortsView
-
-    app_class, found = _ports_app()
-    app = app_class()
-    async with app.run_test(size=(100, 30)) as pilot:
-        view = app.query_one(PortsView)
-        await _settle(app, view, pilot)
-        table = view.query_one("#ports-table", PortsTable)
+    async with ports_screen() as screen:
+        pilot, view, table, found = screen.pilot, screen.view, screen.table, screen.found
 
         with listener() as port:
             lo, hi = max(1, port - 5), min(65535, port + 5)
             view.query_one("#ports-range", Input).value = f"{lo}-{hi}"
             await pilot.click("#ports-scan")
-            await _settle(app, view, pilot)
+            await screen.settle()
             assert view.result is not None
         assert table.row_count == hi - lo + 1
         assert table.column("port") == [str(p) for p in range(lo, hi + 1)]
@@ -651,7 +650,7 @@ async def test_ports_view_scan_finds_our_listener_and_free_port() -> None:
 
         # Showing the range again forgets the scan; scanning it updates in place.
         await pilot.click("#ports-show")
-        await _settle(app, view, pilot)
+        await screen.settle()
         assert table.row_count == hi - lo + 1 and set(table.column("listening")) == {""}
 
         await pilot.click("#ports-free")

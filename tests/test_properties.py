@@ -180,6 +180,11 @@ TYPE_SPELLINGS = {"stream": socket.SOCK_STREAM, "SOCK_STREAM": socket.SOCK_STREA
                   "sock_dgram": socket.SOCK_DGRAM, "udp": socket.SOCK_DGRAM}
 
 
+#: Each parser of a socket constant, and what it may return.
+CONSTANT_PARSERS = ((parse_family, {socket.AF_INET, socket.AF_INET6}),
+                    (parse_type, {socket.SOCK_STREAM, socket.SOCK_DGRAM}))
+
+
 def _recase(text: str, flips: list[bool]) -> str:
     flips = flips + [False] * len(text)
     return "".join(c.swapcase() if f else c for c, f in zip(text, flips[: len(text)], strict=True))
@@ -202,8 +207,7 @@ def test_parse_type_spellings(name: str, flips: list[bool], pad: str) -> None:
 @FAST
 @given(anything)
 def test_parse_family_and_type_any_text(text: str) -> None:
-    for parse, allowed in ((parse_family, {socket.AF_INET, socket.AF_INET6}),
-                           (parse_type, {socket.SOCK_STREAM, socket.SOCK_DGRAM})):
+    for parse, allowed in CONSTANT_PARSERS:
         try:
             value = parse(text)
         except InputError as exc:
@@ -218,8 +222,7 @@ def test_parse_family_and_type_any_text(text: str) -> None:
 def test_parse_family_and_type_take_the_constants_themselves(value: int) -> None:
     """The socket module's constants are one more spelling (codegen and the
     panes pass them); any other number is a one-line error."""
-    for parse, allowed in ((parse_family, {socket.AF_INET, socket.AF_INET6}),
-                           (parse_type, {socket.SOCK_STREAM, socket.SOCK_DGRAM})):
+    for parse, allowed in CONSTANT_PARSERS:
         try:
             parsed = parse(value)
         except InputError as exc:
