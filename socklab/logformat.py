@@ -189,10 +189,16 @@ def format_bytes(n: int) -> str:
     raise AssertionError("unreachable")
 
 
+def event_text(event: Event, json_lines: bool) -> str:
+    """One event as a saved log or a command prints it: its JSON line, or its
+    text line (and lesson).  No trailing newline."""
+    return event.to_json() if json_lines else format_line(event)
+
+
 def write_events(events: Iterable[Event], out: TextIO, json_lines: bool) -> int:
     """Write events as text lines or JSON Lines (the one writer); returns how many."""
     count = 0
     for event in events:
-        out.write((event.to_json() if json_lines else format_line(event)) + "\n")
+        out.write(event_text(event, json_lines) + "\n")
         count += 1
     return count
