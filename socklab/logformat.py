@@ -6,7 +6,7 @@ UI-free (no textual, no rich): the lab screen styles the same parts.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, TextIO
 
 from .events import WAIT, Event
@@ -95,21 +95,6 @@ def head_parts(event: Event) -> list[tuple[str, str]]:
     ]
 
 
-def head_width(event: Event) -> int:
-    """The cells `head_parts` take, counted without building them.
-
-    They are ASCII (numbers and a side name), so cells are characters; this
-    is most of what an arriving event costs the log view, so it is arithmetic.
-    """
-    seq = event.seq
-    width = 2 + (5 if 0 <= seq < 100_000 else len(str(seq)))
-    t = event.t
-    width += 10 if 0.0 <= t < 9999.0 else max(10, len(f"+{t:.3f}s"))
-    side = event.side
-    width_who = len(side) if event.conn is None else len(f"{side}[{event.conn}]")
-    return width + (width_who if width_who > 10 else 10) + 1
-
-
 def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
     """What follows the arrow: the result, and the payload a recv returned."""
     if event.phase == WAIT:
@@ -122,13 +107,24 @@ def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
     return parts
 
 
-def call_parts(event: Event, resolved: bool = False) -> Parts:
-    """A line after its fixed columns: ``op(args) → result``, as parts.
+class _Call:
+    """A call's parts after the fixed columns, and their width once measured."""
+
+    __slots__ = ("parts", "cells", "width")
+
+    def __init__(self, parts: Parts) -> None:
+        self.parts = parts
+        #: The width function ``width`` was counted with (None: not yet).
+        self.cells: Callable[[str], int] | None = None
+        self.width = 0
+
+
+def _call(event: Event, resolved: bool) -> _Call:
+    """``op(args) → result`` as parts, built once per distinct call.
 
     They depend on the call and its result, not on the sequence number or the
-    time, so they are built once per distinct call and the same tuple is
-    returned again: a flood repeats a few calls with new numbers, and the log
-    view takes (and measures) a batch without formatting them again.
+    time: a flood repeats a few calls with new numbers, and the log view takes
+    (and measures) a batch without formatting them again.
     """
     # The result's type too: True == 1 == 1.0 as keys, but they print
     # differently.  (Inside tuples the engine only puts str and int.)
@@ -136,21 +132,49 @@ def call_parts(event: Event, resolved: bool = False) -> Parts:
            type(event.result), event.error, event.errno, event.nbytes, event.data,
            event.count, resolved)
     try:
-        parts = _CALL_PARTS.get(key)
+        call = _CALLS.get(key)
     except TypeError:  # an unhashable argument or result: build it every time
-        key, parts = None, None
-    if parts is None:
-        parts = ((format_call(event), side_style(event)), (_ARROW, "dim"),
-                 *_tail_parts(event, resolved))
+        key, call = None, None
+    if call is None:
+        call = _Call(((format_call(event), side_style(event)), (_ARROW, "dim"),
+                      *_tail_parts(event, resolved)))
         if key is not None:
-            if len(_CALL_PARTS) >= 4096:
-                _CALL_PARTS.clear()
-            _CALL_PARTS[key] = parts
-    return parts
+            if len(_CALLS) >= 4096:
+                _CALLS.clear()
+            _CALLS[key] = call
+    return call
 
 
-#: `call_parts` by what decides them (bounded: emptied when full).
-_CALL_PARTS: dict[tuple, Parts] = {}
+#: `_call` by what decides it (bounded: emptied when full).
+_CALLS: dict[tuple, _Call] = {}
+
+
+def call_parts(event: Event, resolved: bool = False) -> Parts:
+    """A line after its fixed columns: ``op(args) → result``, as parts (the
+    same tuple again for the same call)."""
+    return _call(event, resolved).parts
+
+
+def line_width(event: Event, cells: Callable[[str], int], resolved: bool = False) -> int:
+    """The terminal cells `line_parts` take, counted without building the line.
+
+    ``cells`` measures a string (the lab passes the function it draws with, so
+    a peer's ``café`` or CJK text is counted as drawn).  This is all an event
+    costs the log view when it arrives: the fixed columns are ASCII (numbers
+    and a side name) and counted by arithmetic; the call and its result are
+    measured once per distinct call.
+    """
+    call = _call(event, resolved)
+    if call.cells is not cells:
+        call.width = sum(len(t) if t.isascii() else cells(t) for t, _ in call.parts)
+        call.cells = cells
+    seq = event.seq
+    width = call.width + 2 + (5 if 0 <= seq < 100_000 else len(str(seq)))
+    t = event.t
+    width += 10 if 0.0 <= t < 9999.0 else max(10, len(f"+{t:.3f}s"))
+    side = event.side
+    who_width = len(side) if event.conn is None else len(f"{side}[{event.conn}]")
+    return width + (who_width if who_width > 10 else 10) + 1
 
 
 def line_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:

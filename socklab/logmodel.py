@@ -10,8 +10,9 @@ drive it headless:
   under an event.
 * An event's main row keeps only the event: its ``(text, style-name)`` parts
   come from `socklab.logformat.line_parts` when the row is drawn.  Taking an
-  event costs one small object and its width, and the width of the part that
-  varies (the call and its result) is measured once per distinct call.
+  event costs one small object and its width (`socklab.logformat.line_width`:
+  the part that varies, the call and its result, is measured once per
+  distinct call).
 * `coalesce` is the view's own guard against a batch too large to show.
 
 Widths are terminal cells, counted by the function the view gives
@@ -26,15 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
 from .events import DONE, WAIT, Event
-from .logformat import (
-    LESSON_INDENT,
-    Parts,
-    call_parts,
-    head_width,
-    hex_dump,
-    lesson_text,
-    line_parts,
-)
+from .logformat import LESSON_INDENT, hex_dump, lesson_text, line_parts, line_width
 
 #: Rows kept in memory; older rows are dropped from the top.
 MAX_ROWS = 20_000
@@ -43,8 +36,6 @@ MAX_ROWS = 20_000
 VIEW_COALESCE_AT = 2_000
 #: Extra rows allowed before trimming, so trimming happens in chunks.
 _TRIM_SLACK = 1_000
-#: Distinct calls whose width is remembered (emptied when full).
-_MEASURED = 4_096
 
 #: What a row is: an event's main line, a line of its lesson, a line of its hex dump.
 MAIN, LESSON, HEX = 0, 1, 2
@@ -177,32 +168,12 @@ class LogBuffer:
     _serial: int = 0
     _waits: dict[int, Row] = field(default_factory=dict)
     _hex_open: set[int] = field(default_factory=set)
-    #: id(call parts) -> (those parts, their cells).  `call_parts` hands back
-    #: the same tuple for the same call, so a flood is measured once; the
-    #: entry holds the tuple, so its id cannot be reused while remembered.
-    _measured: dict[int, tuple[Parts, int]] = field(default_factory=dict)
 
     def _parts_width(self, parts: Sequence[tuple[str, str]]) -> int:
         # Part by part: every line has a " → ", so a joined line is never
         # ASCII, but the rest nearly always is, and there width is length.
         cells = self.cells
         return sum(len(p) if p.isascii() else cells(p) for p, _ in parts)
-
-    def main_width(self, event: Event, resolved: bool = False) -> int:
-        """The cells of an event's main row, without building the row's text."""
-        rest = call_parts(event, resolved)
-        measured = self._measured
-        known = measured.get(id(rest))
-        if known is not None and known[0] is rest:
-            width = known[1]
-        else:
-            width = self._parts_width(rest)
-            if len(measured) >= _MEASURED:
-                measured.clear()
-            measured[id(rest)] = (rest, width)
-        if event.raw and has_payload(event):
-            width += len(HEX_HINT[0])
-        return head_width(event) + width
 
     def _row(self, event: Event, kind: int, parts: list[tuple[str, str]]) -> Row:
         self._serial += 1
@@ -220,7 +191,8 @@ class LogBuffer:
         rows = self.rows
         append = rows.append
         waits = self._waits
-        main_width = self.main_width
+        cells = self.cells
+        hint = len(HEX_HINT[0])
         serial = self._serial
         widest = self.width
         # Per event: one Row and its width.  Its text is built only if drawn.
@@ -231,7 +203,9 @@ class LogBuffer:
                 waiting.resolved = True
                 changed.add(waiting.serial)
             serial += 1
-            width = main_width(event)
+            width = line_width(event, cells)
+            if event.raw and phase == DONE and event.count == 1:  # has_payload, inlined
+                width += hint
             if width > widest:
                 widest = width
             row = Row(serial, event, MAIN, None, width)
