@@ -250,8 +250,16 @@ class Endpoint:
         while True:
             try:
                 if causal:
-                    with self.lab.bus.lock, self._op_lock:
-                        value = attempt()
+                    with self.lab.bus.lock:
+                        try:
+                            with self._op_lock:
+                                value = attempt()
+                        except (BlockingIOError, InterruptedError):
+                            # Said under the lock the call was made under: a
+                            # connect's SYN may be accepted at once, and its
+                            # "wait" must be numbered before that accept.
+                            call = self._announce(op, args, call)
+                            raise
                         fields = report(value)
                         return value, self._done(op, args, call, **fields)
                 with self._op_lock:
@@ -266,6 +274,15 @@ class Endpoint:
             if failed is not None:
                 return None, failed
 
+    def _announce(self, op: str, args: tuple, call: int) -> int:
+        """The call would block: emit its "wait" once (not inside a flood).
+
+        Returns the call's id (0 when nothing was shown)."""
+        if not call and self._flood is None:
+            call = self.lab.bus.new_call()
+            self._emit(op, phase=WAIT, args=args, call=call)
+        return call
+
     def _blocked(self, op: str, args: tuple, call: int, want: int,
                  deadline: float | None) -> tuple[int, Event | None]:
         """The call would block: say so once (not inside a flood), then wait.
@@ -274,9 +291,8 @@ class Endpoint:
         """
         if call < 0:
             call = 0  # a quiet wait inside a flood (recvfrom_many): never shown
-        elif not call and self._flood is None:
-            call = self.lab.bus.new_call()
-            self._emit(op, phase=WAIT, args=args, call=call)
+        else:
+            call = self._announce(op, args, call)
         try:
             self._wait(want, deadline)
         except TimeoutError as exc:

@@ -25,7 +25,7 @@ from helpers import (
 )
 
 from socklab.engine import ALL_INTERFACES_WARNING, GREETING, Endpoint, Lab
-from socklab.events import DONE, WAIT
+from socklab.events import DONE, WAIT, Event
 from socklab.modes import ROMEO, Service
 
 AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
@@ -533,3 +533,57 @@ def test_socket_again_replaces_the_old_one(lab: Lab) -> None:
     endpoint.socket()
     assert len(socket_fds() - before) == 1
     assert lab.open_sockets == 1
+
+
+def _order_violations(events: list[Event]) -> list[str]:
+    """Where the log's order is not the order things really happened.
+
+    An accept numbered before the first event of the connect it pairs with (the
+    accept's peer port is the client's local port); a "done" before its "wait"
+    (same call id); a recv of bytes before their send (per connection).
+    """
+    found: list[str] = []
+    first_connect: dict[int, Event] = {}
+    local_port: dict[int, int] = {}
+    waits: dict[int, Event] = {}
+    for e in sorted(events, key=lambda e: e.seq):
+        if e.phase == WAIT:
+            waits[e.call] = e
+        elif e.call and (e.call not in waits or waits[e.call].seq > e.seq):
+            found.append(f"#{e.seq} {e.op} done without an earlier wait (call {e.call})")
+        if e.side == "client" and e.op == "connect":
+            first_connect.setdefault(e.conn, e)  # type: ignore[arg-type]
+            if e.phase == DONE and e.ok:
+                local_port[e.result[1]] = e.conn  # type: ignore[index]
+    for accept in (e for e in events if e.op == "accept" and e.phase == DONE and e.ok):
+        client = local_port.get(accept.result[1])
+        if client is None:
+            found.append(f"#{accept.seq} accept of port {accept.result[1]}: no such connect")
+        elif accept.seq < first_connect[client].seq:
+            found.append(f"#{accept.seq} accept numbered before #{first_connect[client].seq}, "
+                         f"the first event of client[{client}]'s connect")
+    for n in local_port.values():
+        try:
+            assert_causal(events, sender=("server", n), receiver=("client", n))
+        except AssertionError as exc:
+            found.append(str(exc))
+    return found
+
+
+def test_run_client_200_times_under_load_never_logs_out_of_order(busy_cores: int) -> None:
+    """Issue 9's order case: Run server once, Run client 200 times, both cores busy."""
+    from socklab.scenarios import ClientPlan, ServerPlan, run_client, run_server
+
+    rec = Recorder()
+    with Lab(connect_timeout=LIMIT) as lab:
+        lab.subscribe(rec)
+        server = lab.server()
+        service = run_server(lab, server, ServerPlan(port=0, mode="welcome"))
+        assert service is not None, rec.dump()
+        plan = ClientPlan(port=server.local[1], idle=LIMIT)
+        for _ in range(200):
+            assert run_client(lab, lab.client(), plan), rec.dump()
+    events = rec.snapshot()
+    accepts = [e for e in events if e.op == "accept" and e.phase == DONE and e.ok]
+    assert len(accepts) == 200
+    assert _order_violations(events) == []
