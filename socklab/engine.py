@@ -528,6 +528,9 @@ class Endpoint:
                     if address is not None:
                         sent = sock.sendto(data, address)
                     else:
+                        # At least one real send(), even of b'': the kernel's
+                        # answer (0, EPIPE, EBADF) is what the log shows.
+                        sent += sock.send(view[sent:])
                         while sent < total:
                             sent += sock.send(view[sent:])
                     self.bytes_out += sent

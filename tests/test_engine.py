@@ -587,3 +587,17 @@ def test_run_client_200_times_under_load_never_logs_out_of_order(busy_cores: int
     accepts = [e for e in events if e.op == "accept" and e.phase == DONE and e.ok]
     assert len(accepts) == 200
     assert _order_violations(events) == []
+
+
+def test_an_empty_send_is_a_real_call_with_the_kernels_answer(lab: Lab, rec: Recorder) -> None:
+    """send(b'') calls send(): 0 when connected, EPIPE after SHUT_WR, EBADF after close."""
+    _, conn, client = stream_pair(lab)
+    connected = client.send(b"")
+    assert connected is not None and connected.ok and connected.result == 0
+    assert client.shutdown(socket.SHUT_WR).ok
+    shut = client.send(b"")
+    assert shut is not None and not shut.ok and shut.error == "EPIPE" and shut.lesson
+    assert client.close().ok
+    closed = client.send(b"")
+    assert closed is not None and not closed.ok and closed.error == "EBADF"
+    assert conn.recv(16, timeout=LIMIT).nbytes == 0  # the peer saw only the FIN
