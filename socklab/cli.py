@@ -27,6 +27,7 @@ from .inputs import (
     parse_port,
     parse_type,
 )
+from .lessons import CTRL_C, STOPPED
 from .logformat import format_line
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
@@ -208,6 +209,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
               "can connect (use --host 127.0.0.1 to keep it to this machine)", file=sys.stderr)
     plan = ServerPlan(args.family, args.kind, host, args.port, args.backlog, args.mode,
                       reuseaddr=args.reuseaddr, count=args.count)
+    reason = STOPPED
     try:
         service = run_server(lab, lab.server(args.family, args.kind), plan)
         if service is None:
@@ -217,9 +219,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
         return EXIT_FAILED if service.failed else EXIT_OK
     except KeyboardInterrupt:
         print("socklab: stopped (Ctrl-C); closing every socket", file=sys.stderr)
+        reason = CTRL_C
         return EXIT_OK
     finally:
-        lab.close_all()
+        lab.close_all(reason)
 
 
 def cmd_connect(args: argparse.Namespace) -> int:
@@ -243,14 +246,16 @@ def cmd_connect(args: argparse.Namespace) -> int:
     lab.subscribe(printer)
     plan = ClientPlan(args.family, args.kind, args.host, args.port, tuple(payloads),
                       half_close=args.half_close, idle=args.idle, recv_size=65536)
+    reason = STOPPED
     try:
         ok = run_client(lab, lab.client(args.family, args.kind), plan)
         return EXIT_OK if ok else EXIT_FAILED
     except KeyboardInterrupt:
         print("socklab: stopped (Ctrl-C); closing every socket", file=sys.stderr)
+        reason = CTRL_C
         return EXIT_OK
     finally:
-        lab.close_all()
+        lab.close_all(reason)
 
 
 def cmd_demo(args: argparse.Namespace) -> int:

@@ -39,6 +39,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from . import lessons
 from .events import CLIENT, DATA_CAP, DONE, SERVER, WAIT, Event, EventBus, Sink, escape_bytes
 from .inputs import family_name, host_scope, type_name
 from .lessons import explain, lesson_for
@@ -132,6 +133,8 @@ class Endpoint:
         self.eof = False
         self._waiters = 0
         self._closing = False
+        #: Why the lab closed this socket itself (None: open, or closed by close()).
+        self.closed_by: str | None = None
         self._op_lock = threading.Lock()
         self._streak_op = ""
         self._streak = 0
@@ -151,9 +154,16 @@ class Endpoint:
         fields.setdefault("conn", self.conn)
         return self.lab.bus.emit(side=self.side, op=op, **fields)
 
-    def _fail(self, op: str, args: tuple, exc: BaseException, call: int) -> Event:
+    def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
+              lesson: str | None = None) -> Event:
         self._end_flood()
-        name, number, lesson = explain(exc, op)
+        name, number, default = explain(exc, op)
+        if lesson is not None:
+            pass
+        elif name == "EBADF" and self.closed_by is not None:
+            lesson = lessons.found_closed_by_lab(self.closed_by)
+        else:
+            lesson = default
         if name == "gaierror" and number == getattr(socket, "EAI_ADDRFAMILY", -9):
             lesson = lesson_for("EAFNOSUPPORT") or lesson
         elif name == "EPIPE" and self.peer is None and self.kind == socket.SOCK_STREAM:
@@ -300,9 +310,13 @@ class Endpoint:
         except Cancelled:
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look
-            # like the *peer* had closed.
+            # like the *peer* had closed.  Who closed it is said: the lab, or close().
+            reason = self.closed_by if self._closing else None
+            if reason is None and self.lab.stopping:
+                reason = self.lab.stop_reason
             closed = OSError(_errno.EBADF, "Bad file descriptor (closed while waiting)")
-            return call, self._fail(op, args, closed, call)
+            return call, self._fail(op, args, closed, call,
+                                    lesson=lessons.closed_while_waiting(reason))
         return call, None
 
     def _wait(self, want: int, deadline: float | None) -> None:
@@ -357,14 +371,14 @@ class Endpoint:
     def socket(self) -> Event:
         """socket(family, type): a new, unbound socket."""
         args = (family_name(self.family), type_name(self.kind))
-        if self.sock is not None and self.state != "closed":
-            self._close_quietly()
+        self.close_by_lab(lessons.SOCKET_AGAIN)
 
         def attempt() -> int:
             sock = socket.socket(self.family, self.kind)
             sock.setblocking(False)
             self.sock = sock
             self._closing = False
+            self.closed_by = None
             self.state = "open"
             self.listening = False
             self.eof = False
@@ -749,19 +763,27 @@ class Endpoint:
         return self._call("setsockopt", ("SOL_SOCKET", "SO_LINGER", (1, 0)),
                           attempt)[1]  # type: ignore[return-value]
 
-    def close(self) -> Event:
-        """close(): release the socket (TCP starts the FIN exchange)."""
-        self._closing = True
+    def close(self, reason: str | None = None) -> Event:
+        """close(): release the socket (TCP starts the FIN exchange).
+
+        ``reason`` given: the lab closes the socket itself (Reset, Ctrl-C, ...);
+        the event says so (``by`` "lab", and why), and so does any call that
+        was waiting on the socket.
+        """
         sock = self.sock
-        if sock is not None and self._waiters:
-            # Wake a thread blocked on this socket: poll() sees the hang-up.
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
 
         def attempt() -> None:
             if sock is None:
                 raise OSError(_errno.EBADF, "Bad file descriptor (no socket to close)")
             was_closed = sock.fileno() < 0
+            if not was_closed:
+                self._closing = True
+                self.closed_by = reason
+                if self._waiters:
+                    # Wake a thread blocked on this socket: poll() sees the hang-up
+                    # (its failure is numbered after this close: we hold the bus lock).
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
             with self._flood_lock:  # not while a counted sendto is in the kernel
                 sock.close()
             if was_closed:
@@ -770,7 +792,25 @@ class Endpoint:
             self.state = "closed"
             self.lab._unregister(self)
 
-        return self._call("close", (), attempt, causal=True)[1]  # type: ignore[return-value]
+        def report(_value: None) -> dict[str, Any]:
+            if reason is None:
+                return {"result": None}
+            return {"result": None, "by": "lab", "lesson": lessons.closed_by_lab(reason)}
+
+        return self._call("close", (), attempt, causal=True,
+                          report=report)[1]  # type: ignore[return-value]
+
+    def close_by_lab(self, reason: str) -> Event | None:
+        """The lab closes this socket itself, if it is open: a real, logged close()."""
+        with self.lab.bus.lock:  # no other close can come between the check and the call
+            if not self.is_open:
+                return None
+            return self.close(reason)
+
+    @property
+    def closing(self) -> bool:
+        """close() has begun on this socket (a waiting call is being ended)."""
+        return self._closing
 
     def close_refused(self) -> Event:
         """Close a connection accepted past the lab's limit, saying why."""
@@ -780,20 +820,6 @@ class Endpoint:
             "refuse", ok=False, error="CONNLIMIT",
             lesson=f"{lesson_for('CONNLIMIT')} (limit {self.lab.max_connections})",
         ) if event.ok else event
-
-    def _close_quietly(self) -> None:
-        """Close without an event (used on teardown when the lab stops)."""
-        self._closing = True
-        sock = self.sock
-        if sock is None:
-            return
-        if self._waiters:
-            with contextlib.suppress(OSError):
-                sock.shutdown(socket.SHUT_RDWR)
-        with self._op_lock, self._flood_lock:
-            sock.close()
-        self.state = "closed"
-        self.lab._unregister(self)
 
     @property
     def is_open(self) -> bool:
@@ -864,7 +890,10 @@ class Lab:
         self.connect_timeout = connect_timeout
         self.coalesce = coalesce
         self.stopping = False
-        self._open: set[Endpoint] = set()
+        #: Why the lab is stopping (the reason its own closes give).
+        self.stop_reason = lessons.STOPPED
+        #: Open endpoints, in the order they opened (a dict keeps it).
+        self._open: dict[Endpoint, None] = {}
         self._open_lock = threading.Lock()
         self._floods: set[Endpoint] = set()
         self._threads: list[threading.Thread] = []
@@ -884,11 +913,11 @@ class Lab:
 
     def _register(self, endpoint: Endpoint) -> None:
         with self._open_lock:
-            self._open.add(endpoint)
+            self._open[endpoint] = None
 
     def _unregister(self, endpoint: Endpoint) -> None:
         with self._open_lock:
-            self._open.discard(endpoint)
+            self._open.pop(endpoint, None)
 
     @property
     def open_sockets(self) -> int:
@@ -925,14 +954,13 @@ class Lab:
         thread.start()
         return thread
 
-    def close_all(self, timeout: float = 5.0) -> None:
-        """Close every socket, end every wait, join every thread."""
+    def close_all(self, reason: str = lessons.STOPPED, timeout: float = 5.0) -> None:
+        """Close every socket (each a logged close() by the lab, saying ``reason``),
+        end every wait, join every thread."""
+        self.stop_reason = reason
         self.stopping = True
         self.flush_floods()
-        with self._open_lock:
-            endpoints = list(self._open)
-        for endpoint in endpoints:
-            endpoint._close_quietly()
+        self._close_open(reason)
         deadline = time.monotonic() + timeout
         with self._open_lock:
             threads = list(self._threads)
@@ -940,15 +968,19 @@ class Lab:
             if thread is not threading.current_thread():
                 thread.join(max(0.0, deadline - time.monotonic()))
         # Threads may have accepted or opened a socket while we were closing.
-        with self._open_lock:
-            endpoints = list(self._open)
-        for endpoint in endpoints:
-            endpoint._close_quietly()
+        self._close_open(reason)
         self.flush_floods()
 
-    def reset(self) -> None:
+    def _close_open(self, reason: str) -> None:
+        """Close every open socket, newest first (connections before their listener)."""
+        with self._open_lock:
+            endpoints = list(self._open)
+        for endpoint in reversed(endpoints):
+            endpoint.close_by_lab(reason)
+
+    def reset(self, reason: str = lessons.RESET) -> None:
         """Close everything, then let the lab be used again."""
-        self.close_all()
+        self.close_all(reason)
         self.stopping = False
         with self._open_lock:
             self._threads = []

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 from .engine import Endpoint, Lab, Server
 from .events import Event
+from .lessons import run_stopped
 from .modes import Service
 
 LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
@@ -70,8 +71,7 @@ class ClientPlan:
 
 def stopped(endpoint: Endpoint, failed: Event) -> None:
     """A sequence stopped at ``failed``: close what it opened, saying why."""
-    if endpoint.is_open:
-        endpoint.close()
+    endpoint.close_by_lab(run_stopped(failed.op))
 
 
 def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:

@@ -469,27 +469,70 @@ def _fill_and_close_all(lab: Lab, rec: Recorder, before: set[int]) -> None:
     assert socket_fds() - before == set()
 
 
-def test_close_ends_a_wait_with_ebadf(lab: Lab, rec: Recorder) -> None:
-    server = listening(lab)
-    result = _in_thread(lab, lambda: server.accept(), "accept")  # no timeout: waits forever
-    wait = rec.wait_for(where(op="accept", phase=WAIT))
-    closed = server.close()
-    assert closed.ok
-    done = rec.wait_for(where(op="accept", phase=DONE))
-    _join_all(lab)
-    assert done.call == wait.call and not done.ok and done.error == "EBADF"
-    assert done.lesson and "closed" in done.lesson
-    assert result[0][0] is None  # type: ignore[index]
+def test_reset_logs_every_close_it_makes_as_the_labs(lab: Lab, rec: Recorder) -> None:
+    """Reset closes each open socket with a real close(), by the lab, saying why;
+    the accept it ends says the lab closed the socket, not "make a new one"."""
+    server, conn, client = stream_pair(lab)
+    service = Service(lab, server, "manual").start()
+    wait = rec.wait_for(where(op="accept", phase=WAIT), what="accept waiting")
+    assert lab.open_sockets == 3
+    lab.reset()
+    assert service.wait(LIMIT) and not service.failed  # the lab's close is no failure
+    closes = [e for e in rec.snapshot() if e.op == "close"]
+    assert [(e.side, e.conn) for e in closes] == [("server", 1), ("client", 1),
+                                                  ("server", None)]
+    assert all(e.ok and e.by == "lab" and e.lesson == "closed by the lab: Reset"
+               for e in closes), closes
+    assert all(e.to_dict()["by"] == "lab" for e in closes)
+    done = next(e for e in rec.snapshot() if e.call == wait.call and e.phase == DONE)
+    assert done.error == "EBADF" and done.seq > closes[-1].seq
+    assert "the lab closed" in done.lesson and "Reset" in done.lesson  # type: ignore[operator]
+    assert "socket()" not in done.lesson  # type: ignore[operator]
+    # stream_pair's accept, and the one the close ended: no accept after the close
+    assert rec.count(where(op="accept", phase=DONE)) == 2
+    assert not conn.is_open and not client.is_open
 
 
-def test_close_ends_a_recv_wait(lab: Lab, rec: Recorder) -> None:
-    _, conn, _client = stream_pair(lab)
-    _in_thread(lab, lambda: conn.recv(1024), "recv")
-    wait = rec.wait_for(where(op="recv", phase=WAIT))
-    conn.close()
-    done = rec.wait_for(where(op="recv", phase=DONE))
-    _join_all(lab)
-    assert done.call == wait.call and done.error == "EBADF"
+def test_socket_again_closes_the_old_one_in_the_log(lab: Lab, rec: Recorder) -> None:
+    before = socket_fds()
+    endpoint: Endpoint = lab.server()
+    assert endpoint.socket().ok
+    assert endpoint.socket().ok
+    assert len(socket_fds() - before) == 1 and lab.open_sockets == 1
+    assert [e.op for e in rec.done()] == ["socket", "close", "socket"]
+    close = rec.done()[1]
+    assert close.by == "lab" and close.lesson == "closed by the lab: socket() again"
+
+
+def test_a_call_on_a_socket_the_lab_closed_says_so(lab: Lab, rec: Recorder) -> None:
+    client = lab.client(kind=DGRAM)
+    assert client.socket().ok
+    assert client.close(reason="the socket's family or type changed").by == "lab"
+    late = client.sendto(b"x", "127.0.0.1", 9)
+    assert late is not None and late.error == "EBADF"
+    assert "the lab had closed" in late.lesson  # type: ignore[operator]
+    assert client.close().error == "EBADF"  # close() twice is still EBADF
+    with Lab() as other:
+        stopped = Recorder()
+        other.subscribe(stopped)
+        other.client().socket()
+    close = stopped.done()[-1]
+    assert close.op == "close" and close.lesson == "closed by the lab: the lab stopped"
+
+
+def test_run_server_stops_at_a_failed_bind_and_says_so(lab: Lab, rec: Recorder) -> None:
+    from socklab.scenarios import ServerPlan, run_server
+
+    first = listening(lab)
+    mark = rec.snapshot()[-1].seq
+    plan = ServerPlan(port=first.local[1], mode="welcome")
+    second = lab.server()
+    assert run_server(lab, second, plan) is None
+    mine = [e for e in rec.snapshot() if e.seq > mark]
+    assert [(e.op, e.ok) for e in mine] == [("socket", True), ("bind", False), ("close", True)]
+    assert mine[1].error == "EADDRINUSE"
+    assert mine[2].by == "lab" and mine[2].lesson == "closed by the lab: Run stopped: bind() failed"
+    assert not second.is_open and lab.open_sockets == 1
 
 
 def test_reset_makes_the_lab_reusable(lab: Lab, rec: Recorder) -> None:
@@ -524,15 +567,6 @@ def test_close_twice_says_ebadf(lab: Lab) -> None:
     assert server.close().ok
     again = server.close()
     assert not again.ok and again.error == "EBADF"
-
-
-def test_socket_again_replaces_the_old_one(lab: Lab) -> None:
-    before = socket_fds()
-    endpoint: Endpoint = lab.server()
-    endpoint.socket()
-    endpoint.socket()
-    assert len(socket_fds() - before) == 1
-    assert lab.open_sockets == 1
 
 
 def _order_violations(events: list[Event]) -> list[str]:
