@@ -37,7 +37,7 @@ def welcome(lab: Lab, family: int = socket.AF_INET) -> bool:
     conn.close()
     client.close()
     server.close()
-    return bool(sent and sent.ok and received and received.nbytes == len(GREETING))
+    return bool(sent and sent.ok and received.data == GREETING)
 
 
 def ipv6(lab: Lab) -> bool:
@@ -55,14 +55,13 @@ def echo(lab: Lab) -> bool:
     if conn is None:
         return False
     client.send(b"Hello, echo!\r\n")
-    conn.recv(1024)
-    conn.send(conn.last_data or b"")
+    conn.send(conn.recv(1024).data)
     reply = client.recv(1024)
     client.close()
     eof = conn.recv(1024)  # b'': the client closed
     conn.close()
     server.close()
-    return bool(reply and reply.nbytes == 14 and eof and eof.nbytes == 0)
+    return reply.data == b"Hello, echo!\r\n" and eof.eof
 
 
 def udp(lab: Lab) -> bool:
@@ -73,15 +72,14 @@ def udp(lab: Lab) -> bool:
         return False
     port = server.local[1]
     client.sendto(b"Hello, UDP!", "127.0.0.1", port)
-    server.recvfrom(65535)
-    if server.last_datagram is None:
+    got = server.recvfrom(65535)
+    if got.addr is None:
         return False
-    _, (host, peer_port) = server.last_datagram
-    server.sendto(GREETING, host, peer_port)
+    server.sendto(GREETING, *got.addr)
     reply = client.recvfrom(65535)
     client.close()
     server.close()
-    return bool(reply and reply.nbytes == len(GREETING))
+    return reply.data == GREETING
 
 
 def http(lab: Lab) -> bool:
@@ -98,10 +96,10 @@ def http(lab: Lab) -> bool:
     client.send(f"GET /romeo.txt HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
     page = b""
     for _ in range(10_000):
-        event = client.recv(512, timeout=10.0)
-        if event is None or not event.ok or client.eof:
+        got = client.recv(512, timeout=10.0)
+        if not got.ok or got.eof:
             break
-        page += client.last_data or b""
+        page += got.data
     client.close()
     service.wait(10.0)
     server.close()

@@ -28,6 +28,7 @@ the data path (see PERF-NOTES.md) while every byte is still accounted for.
 from __future__ import annotations
 
 import contextlib
+import enum
 import errno as _errno
 import os
 import resource
@@ -64,6 +65,35 @@ def default_max_connections() -> int:
     if soft == resource.RLIM_INFINITY:
         soft = 65536
     return max(8, min(4096, (soft - 64) // 3))
+
+
+class State(enum.StrEnum):
+    """Where an endpoint's socket is, as the lab shows it (compares equal to the text)."""
+
+    NEW = "new"
+    OPEN = "open"
+    CONNECTED = "connected"
+    PEER_CLOSED = "peer closed"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What recv/recvfrom handed back: the bytes, and the event that reported them.
+
+    ``event`` is None when the call was counted into a flood; ``addr`` is the
+    sender's address (recvfrom); ``eof`` is a stream's b'' (the peer closed).
+    """
+
+    event: Event | None
+    data: bytes
+    addr: tuple | None = None
+    eof: bool = False
+
+    @property
+    def ok(self) -> bool:
+        """The call did not fail (counted into a flood counts as done)."""
+        return self.event is None or self.event.ok
 
 
 class Cancelled(Exception):
@@ -128,7 +158,7 @@ class Endpoint:
         self.local: Any = None
         self.bytes_in = 0
         self.bytes_out = 0
-        self.state = "open" if sock is not None else "new"
+        self.state = State.OPEN if sock is not None else State.NEW
         self.listening = False
         self.eof = False
         self._waiters = 0
@@ -261,21 +291,16 @@ class Endpoint:
             try:
                 if causal:
                     with self.lab.bus.lock:
-                        try:
-                            with self._op_lock:
-                                value = attempt()
-                        except (BlockingIOError, InterruptedError):
-                            # Said under the lock the call was made under: a
-                            # connect's SYN may be accepted at once, and its
-                            # "wait" must be numbered before that accept.
-                            call = self._announce(op, args, call)
-                            raise
-                        fields = report(value)
-                        return value, self._done(op, args, call, **fields)
-                with self._op_lock:
-                    value = attempt()
-                fields = report(value)
-                return value, self._done(op, args, call, **fields)
+                        finished, value, call = self._attempt_causal(op, args, call,
+                                                                     attempt, want)
+                        if finished:
+                            fields = report(value)
+                            return value, self._done(op, args, call, **fields)
+                else:
+                    with self._op_lock:
+                        value = attempt()
+                    fields = report(value)
+                    return value, self._done(op, args, call, **fields)
             except (BlockingIOError, InterruptedError):
                 pass
             except Exception as exc:  # every failure is an event, never a crash
@@ -283,6 +308,34 @@ class Endpoint:
             call, failed = self._blocked(op, args, call, want, deadline)
             if failed is not None:
                 return None, failed
+
+    def _attempt_causal(self, op: str, args: tuple, call: int, attempt: Callable[[], Any],
+                        want: int) -> tuple[bool, Any, int]:
+        """``attempt`` under the bus lock (held by the caller), said before the lock goes.
+
+        A causal call's effect can be seen by the peer at once (a connect's SYN
+        accepted on loopback): so if it would block, it is tried once more when
+        the socket is ready already, else its "wait" is emitted, all under the
+        lock it was made under, so it is numbered before anything the peer does.
+        Returns ``(finished, value, call id)``; a failure raises.
+        """
+        for retry in (False, True):
+            try:
+                with self._op_lock:
+                    return True, attempt(), call
+            except (BlockingIOError, InterruptedError):
+                if retry or call or not self._ready_now(want):
+                    return False, None, self._announce(op, args, call)
+        return False, None, call  # not reached: the second try returns or raises
+
+    def _ready_now(self, want: int) -> bool:
+        """Is the socket ready for ``want`` (or in error) right now, without waiting?"""
+        sock = self.sock
+        if sock is None or sock.fileno() < 0:
+            return False
+        poller = select.poll()
+        poller.register(sock, want | select.POLLERR | select.POLLHUP)
+        return bool(poller.poll(0))
 
     def _announce(self, op: str, args: tuple, call: int) -> int:
         """The call would block: emit its "wait" once (not inside a flood).
@@ -379,7 +432,7 @@ class Endpoint:
             self.sock = sock
             self._closing = False
             self.closed_by = None
-            self.state = "open"
+            self.state = State.OPEN
             self.listening = False
             self.eof = False
             self.peer = self.local = None
@@ -478,8 +531,11 @@ class Endpoint:
             # already connected: a real error the learner should see.
             if code:
                 raise OSError(code, os.strerror(code))
-            self.peer = _address(sock.getpeername()) if self.kind == socket.SOCK_STREAM \
-                else (host, port)
+            if self.kind == socket.SOCK_STREAM:
+                self.peer = _address(sock.getpeername())
+                self.state = State.CONNECTED
+            else:
+                self.peer = (host, port)
             self.local = _address(sock.getsockname())
             return self.local
 
@@ -559,9 +615,8 @@ class Endpoint:
             if failed is not None:
                 return failed
 
-    def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Event | None:
+    def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
         """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
-        self.last_data: bytes | None = None
         args = (bufsize,)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = 0
@@ -573,26 +628,29 @@ class Endpoint:
             except (BlockingIOError, InterruptedError):
                 pass
             except Exception as exc:
-                return self._fail("recv", args, exc, call)
+                return Received(self._fail("recv", args, exc, call), b"")
             call, failed = self._blocked("recv", args, call, select.POLLIN, deadline)
             if failed is not None:
-                return failed
+                return Received(failed, b"")
         n = len(chunk)
         self.bytes_in += n
-        self.last_data = chunk
-        if n == 0 and self.kind == socket.SOCK_STREAM:
-            self.eof = True
-            self.state = "peer closed"
-        if n and self._counted("recv", n):  # EOF (b'') always gets its own event
-            return None
-        lesson = lesson_for("EOF", "recv") if self.eof and n == 0 else None
-        if lesson is not None:
-            return self._done("recv", args, call, data=chunk, result=n, nbytes=n,
-                              lesson=lesson)
-        return self._done("recv", args, call, data=chunk, result=n, nbytes=n)
+        if n:
+            if self._counted("recv", n):
+                return Received(None, chunk)
+            return Received(self._done("recv", args, call, data=chunk, result=n, nbytes=n),
+                            chunk)
+        if self.kind != socket.SOCK_STREAM:  # an empty datagram, not an end
+            return Received(self._done("recv", args, call, data=chunk, result=0, nbytes=0),
+                            chunk)
+        # EOF (b'') always gets its own event, with its lesson.
+        self.eof = True
+        self.state = State.PEER_CLOSED
+        event = self._done("recv", args, call, data=chunk, result=0, nbytes=0,
+                           lesson=lesson_for("EOF", "recv"))
+        return Received(event, chunk, None, True)
 
-    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Event | None:
-        self.last_datagram: tuple[bytes, Any] | None = None
+    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Received:
+        """recvfrom(bufsize): one datagram and the address it came from."""
         args = (bufsize,)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = 0
@@ -604,17 +662,17 @@ class Endpoint:
             except (BlockingIOError, InterruptedError):
                 pass
             except Exception as exc:
-                return self._fail("recvfrom", args, exc, call)
+                return Received(self._fail("recvfrom", args, exc, call), b"")
             call, failed = self._blocked("recvfrom", args, call, select.POLLIN, deadline)
             if failed is not None:
-                return failed
+                return Received(failed, b"")
         addr = _address(addr)
         n = len(chunk)
         self.bytes_in += n
-        self.last_datagram = (chunk, addr)
         if self._counted("recvfrom", n):
-            return None
-        return self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n)
+            return Received(None, chunk, addr)
+        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n),
+                        chunk, addr)
 
     def recvfrom_many(self, bufsize: int = 65535,
                       limit: int = 1024) -> tuple[list[tuple[bytes, Any]], Event | None]:
@@ -626,7 +684,7 @@ class Endpoint:
         kernel has nothing more: each is a real call, counted into the flood
         as one batch, so a datagram server pays its per-call bookkeeping per
         batch.  Returns the datagrams (as ``(data, (host, port))``, oldest
-        first; ``last_datagram`` is the last) and the event of the last call:
+        first) and the event of the last call:
         None when counted, a failure event if a call failed.
         """
         args = (bufsize,)
@@ -648,11 +706,11 @@ class Endpoint:
                     self._drained = False
                     return [], failed
             self._drained = False
-            event = self.recvfrom(bufsize)
-            first = self.last_datagram
-            if first is None:
+            got = self.recvfrom(bufsize)
+            event = got.event
+            if got.addr is None:
                 return [], event
-            datagrams.append(first)
+            datagrams.append((got.data, got.addr))
             flood = self._flood
             sock = self.sock
             if event is not None or flood is None or sock is None or limit <= 1:
@@ -678,7 +736,6 @@ class Endpoint:
         count = len(datagrams) - (not quick)
         if count:
             self.bytes_in += nbytes
-            self.last_datagram = datagrams[-1]
             self._count_batch(flood, "recvfrom", args, count, nbytes)  # type: ignore[arg-type]
         if failure is not None:
             return datagrams, self._fail("recvfrom", args, failure, 0)
@@ -789,7 +846,7 @@ class Endpoint:
             if was_closed:
                 # Python allows close() twice; the lab says what it means.
                 raise OSError(_errno.EBADF, "Bad file descriptor (already closed)")
-            self.state = "closed"
+            self.state = State.CLOSED
             self.lab._unregister(self)
 
         def report(_value: None) -> dict[str, Any]:
@@ -815,7 +872,7 @@ class Endpoint:
     def close_refused(self) -> Event:
         """Close a connection accepted past the lab's limit, saying why."""
         event = self.close()
-        self.state = "closed"
+        self.state = State.CLOSED
         return self._emit(
             "refuse", ok=False, error="CONNLIMIT",
             lesson=f"{lesson_for('CONNLIMIT')} (limit {self.lab.max_connections})",
@@ -844,7 +901,7 @@ class Server(Endpoint):
                                 self.kind, conn_sock)
             endpoint.peer = _address(addr)
             endpoint.local = _address(conn_sock.getsockname())
-            endpoint.state = "connected"
+            endpoint.state = State.CONNECTED
             self.connections[endpoint.conn] = endpoint  # type: ignore[index]
             self.lab._register(endpoint)
             holder.append(endpoint)
@@ -865,12 +922,12 @@ class Server(Endpoint):
 
     @property
     def open_connections(self) -> int:
-        return sum(1 for c in list(self.connections.values()) if c.state != "closed")
+        return sum(1 for c in list(self.connections.values()) if c.state != State.CLOSED)
 
     def forget_closed(self) -> None:
         """Drop closed connections from the list (they keep their numbers)."""
         for number, endpoint in list(self.connections.items()):
-            if endpoint.state == "closed":
+            if endpoint.state == State.CLOSED:
                 del self.connections[number]
 
 
@@ -1000,4 +1057,5 @@ def _somaxconn() -> int:
         return 4096
 
 
-__all__ = ["CLIENT", "DONE", "GREETING", "SERVER", "WAIT", "Endpoint", "Lab", "Server"]
+__all__ = ["CLIENT", "DONE", "GREETING", "SERVER", "WAIT", "Endpoint", "Lab", "Received",
+           "Server", "State"]

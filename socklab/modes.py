@@ -154,29 +154,28 @@ class Service:
 
     def _echo(self, conn: Endpoint) -> None:
         while not self.lab.stopping:
-            event = conn.recv(RECV_SIZE)
-            data = conn.last_data
-            if event is not None and not event.ok or not data:
+            got = conn.recv(RECV_SIZE)
+            if not got.ok or not got.data:
                 return
-            sent = conn.send(data)
+            sent = conn.send(got.data)
             if sent is not None and not sent.ok:
                 return
 
     def _drain(self, conn: Endpoint) -> None:
         while not self.lab.stopping:
-            event = conn.recv(RECV_SIZE)
-            if event is not None and not event.ok or not conn.last_data:
+            got = conn.recv(RECV_SIZE)
+            if not got.ok or not got.data:
                 return
 
     def _http(self, conn: Endpoint) -> None:
         request = b""
         while b"\r\n\r\n" not in request and b"\n\n" not in request:
-            event = conn.recv(4096, timeout=10.0)
-            if event is not None and not event.ok or not conn.last_data:
+            got = conn.recv(4096, timeout=10.0)
+            if not got.ok or not got.data:
                 if not request:
                     return
                 break
-            request += conn.last_data
+            request += got.data
             if len(request) > MAX_REQUEST:
                 break
         conn.send(http_response(request))

@@ -140,12 +140,12 @@ def _receive(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
         if lab.stopping:
             return True
         if plan.stream:
-            event = client.recv(plan.recv_size, timeout=plan.idle)
+            got = client.recv(plan.recv_size, timeout=plan.idle)
         else:
-            event = client.recvfrom(65535, timeout=plan.idle)
-        if event is not None and not event.ok:
-            return event.error == "TimeoutError"
-        if plan.stream and client.eof:
+            got = client.recvfrom(65535, timeout=plan.idle)
+        if not got.ok:
+            return got.event.error == "TimeoutError"  # type: ignore[union-attr]
+        if got.eof:
             return True
         received += 1
         if not plan.stream and plan.replies is not None and received >= plan.replies:

@@ -84,11 +84,11 @@ def test_stream_round_trip(lab: Lab, rec: Recorder, family: int) -> None:
     assert sent is not None and sent.ok
     assert (sent.result, sent.nbytes, sent.data) == (6, 6, "ping\\r\\n")
     got = client.recv(1024, timeout=LIMIT)
-    assert got is not None and got.ok and got.nbytes == 6 and got.data == "ping\\r\\n"
-    assert client.last_data == b"ping\r\n"
+    assert got.ok and got.data == b"ping\r\n" and got.addr is None and not got.eof
+    assert got.event is not None and got.event.nbytes == 6 and got.event.data == "ping\\r\\n"
     assert client.send(b"pong").ok  # type: ignore[union-attr]
     back = conn.recv(1024, timeout=LIMIT)
-    assert back is not None and back.data == "pong"
+    assert back.data == b"pong" and back.event.data == "pong"  # type: ignore[union-attr]
     assert (conn.bytes_out, conn.bytes_in, client.bytes_out, client.bytes_in) == (6, 4, 4, 6)
 
     for endpoint in (conn, client, server):
@@ -116,16 +116,17 @@ def test_datagram_round_trip_has_no_listen_or_accept(lab: Lab, rec: Recorder,
     sent = client.sendto(b"Hello, UDP!", host, port)
     assert sent is not None and sent.ok and sent.result == 11 and sent.args == ((host, port),)
     got = server.recvfrom(65535, timeout=LIMIT)
-    assert got is not None and got.ok and got.nbytes == 11 and got.data == "Hello, UDP!"
+    assert got.ok and got.event is not None and got.event.nbytes == 11
+    assert got.event.data == "Hello, UDP!"
     # recvfrom says who sent it: the client's implicitly bound port, on loopback
     client_address = (host, client.sock.getsockname()[1])
-    assert tuple(got.result) == client_address
-    assert server.last_datagram == (b"Hello, UDP!", client_address)
+    assert tuple(got.event.result) == client_address
+    assert (got.data, got.addr) == (b"Hello, UDP!", client_address)
 
-    assert server.sendto(GREETING, *client_address).ok  # type: ignore[union-attr]
+    assert server.sendto(GREETING, *got.addr).ok  # type: ignore[union-attr, misc]
     reply = client.recvfrom(65535, timeout=LIMIT)
-    assert reply is not None and reply.nbytes == len(GREETING)
-    assert tuple(reply.result) == (host, port)
+    assert reply.data == GREETING and reply.addr == (host, port)
+    assert tuple(reply.event.result) == (host, port)  # type: ignore[union-attr]
     client.close()
     server.close()
     ops = {e.op for e in rec.snapshot()}
@@ -160,8 +161,8 @@ def test_welcome_exchange_exact_sequence(lab: Lab, rec: Recorder) -> None:
 
     assert rec.ops(DONE) == WELCOME_DONE
     assert accepted.result[1] == connected.result[1]  # peer port = client's local port
-    assert received is not None and received.nbytes == 40 == len(GREETING)
-    assert received.data == GREETING.decode()
+    assert received.data == GREETING and received.event is not None
+    assert received.event.nbytes == 40 and received.event.data == GREETING.decode()
     assert all(e.ok for e in rec.done())
     assert_waits_precede_dones(rec.snapshot())
 
@@ -188,10 +189,10 @@ def _read_until(conn: Endpoint, total: int, tries: int) -> None:
     """recv until ``total`` bytes have come (or EOF, an error, ``tries`` calls)."""
     got = 0
     for _ in range(tries):
-        event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
-        if event is not None and not event.ok or not conn.last_data:
+        received = conn.recv(65536, timeout=LIMIT)  # .event None: counted into a flood
+        if not received.ok or not received.data:
             return
-        got += len(conn.last_data)
+        got += len(received.data)
         if got >= total:
             return
 
@@ -306,8 +307,7 @@ def test_several_clients_at_once(lab: Lab, rec: Recorder) -> None:
         assert event.ok
         locals_.append(tuple(event.result))
     for client in clients:
-        got = client.recv(1024, timeout=LIMIT)
-        assert got is not None and got.data == GREETING.decode()
+        assert client.recv(1024, timeout=LIMIT).data == GREETING
         client.close()
     assert service.wait(LIMIT)
     accepted = {tuple(e.result) for e in rec.done() if e.op == "accept"}
@@ -403,8 +403,7 @@ def test_mode_manual_keeps_the_connection_for_the_learner(lab: Lab) -> None:
     (conn,) = server.connections.values()
     assert conn.state == "connected" and conn.is_open
     assert conn.send(b"typed by hand").ok  # type: ignore[union-attr]
-    got = client.recv(1024, timeout=LIMIT)
-    assert got is not None and got.data == "typed by hand"
+    assert client.recv(1024, timeout=LIMIT).data == b"typed by hand"
 
 
 def test_count_stops_after_n_connections(lab: Lab, rec: Recorder) -> None:
@@ -548,8 +547,7 @@ def test_reset_makes_the_lab_reusable(lab: Lab, rec: Recorder) -> None:
     conn2, _ = server.accept(timeout=LIMIT)
     assert conn2 is not None and conn2.conn == 2  # connection numbers go on
     assert conn2.send(b"still works").ok  # type: ignore[union-attr]
-    got = again.recv(1024, timeout=LIMIT)
-    assert got is not None and got.data == "still works"
+    assert again.recv(1024, timeout=LIMIT).data == b"still works"
     assert all(e.seq > last_seq for e in rec.snapshot()[-8:])
     assert_seq_increasing(rec.snapshot())
 
@@ -634,4 +632,4 @@ def test_an_empty_send_is_a_real_call_with_the_kernels_answer(lab: Lab, rec: Rec
     assert client.close().ok
     closed = client.send(b"")
     assert closed is not None and not closed.ok and closed.error == "EBADF"
-    assert conn.recv(16, timeout=LIMIT).nbytes == 0  # the peer saw only the FIN
+    assert conn.recv(16, timeout=LIMIT).eof  # the peer saw only the FIN

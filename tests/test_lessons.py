@@ -21,7 +21,7 @@ import threading
 import pytest
 from helpers import LIMIT, REPO, Recorder, cli_env, closed_port, listening, stream_pair, where
 
-from socklab.engine import Lab
+from socklab.engine import Lab, Received
 from socklab.events import Event
 from socklab.lessons import error_name, explain, lesson_for
 
@@ -29,8 +29,10 @@ AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
 DGRAM = socket.SOCK_DGRAM
 
 
-def assert_lesson(event: Event | None, error: str, *phrases: str) -> Event:
+def assert_lesson(event: Event | Received | None, error: str, *phrases: str) -> Event:
     """The event failed with ``error`` and its lesson mentions every phrase."""
+    if isinstance(event, Received):
+        event = event.event
     assert event is not None
     assert not event.ok, event
     assert event.error == error, event
@@ -65,8 +67,7 @@ def _time_wait_port(lab: Lab) -> int:
     conn, _ = first.accept(timeout=LIMIT)
     assert conn is not None
     assert conn.close().ok  # the server closes first: its end goes to TIME_WAIT
-    eof = client.recv(1024, timeout=LIMIT)
-    assert eof is not None and eof.nbytes == 0
+    assert client.recv(1024, timeout=LIMIT).eof
     client.close()
     first.close()  # no listener any more; only the TIME_WAIT leftover owns the port
     return port
@@ -187,8 +188,7 @@ def test_econnreset_when_the_peer_closes_with_linger_zero(lab: Lab) -> None:
 def test_epipe_sending_after_the_peer_closed(lab: Lab) -> None:
     _, conn, client = stream_pair(lab)
     conn.close()
-    eof = client.recv(1024, timeout=LIMIT)  # the FIN has arrived
-    assert eof is not None and eof.nbytes == 0
+    assert client.recv(1024, timeout=LIMIT).eof  # the FIN has arrived
     # The first send is accepted by this kernel; the peer answers it with RST,
     # after which sending fails with EPIPE.
     failure = None
@@ -204,8 +204,7 @@ def test_epipe_sending_after_shutdown(lab: Lab) -> None:
     _, conn, client = stream_pair(lab)
     assert client.shutdown(socket.SHUT_WR).ok
     assert_lesson(client.send(b"too late"), "EPIPE", "shut it down")
-    eof = conn.recv(1024, timeout=LIMIT)  # the peer saw our FIN as EOF
-    assert eof is not None and eof.ok and eof.nbytes == 0
+    assert conn.recv(1024, timeout=LIMIT).eof  # the peer saw our FIN as EOF
 
 
 def test_enotconn_on_an_unconnected_stream_socket(lab: Lab) -> None:
@@ -271,8 +270,7 @@ def test_emsgsize_a_datagram_too_big(lab: Lab, family: int, limit: int) -> None:
     client.socket()
     fits = client.sendto(b"x" * limit, host, server.local[1])
     assert fits is not None and fits.ok and fits.result == limit
-    got = server.recvfrom(65535, timeout=LIMIT)
-    assert got is not None and got.nbytes == limit
+    assert len(server.recvfrom(65535, timeout=LIMIT).data) == limit
     too_big = client.sendto(b"x" * (limit + 1), host, server.local[1])
     assert_lesson(too_big, "EMSGSIZE", "65,507", "65,527", "TCP")
 
@@ -345,7 +343,9 @@ def test_recv_timeout_is_a_timeout_lesson(lab: Lab) -> None:
 def test_recv_returning_empty_bytes_is_eof_not_an_error(lab: Lab) -> None:
     _, conn, client = stream_pair(lab)
     client.close()
-    event = conn.recv(1024, timeout=LIMIT)
+    got = conn.recv(1024, timeout=LIMIT)
+    assert got.eof and got.data == b""
+    event = got.event
     assert event is not None and event.ok and event.error is None
     assert event.nbytes == 0 and event.result == 0
     assert event.lesson and "b''" in event.lesson and "peer closed" in event.lesson
