@@ -129,6 +129,34 @@ _LESSONS: dict[tuple[str, str | None], str] = {
 }
 
 
+ALL_INTERFACES_WARNING = (
+    "bound to every interface: anyone who can reach this machine over the network "
+    "can connect; use 127.0.0.1 / ::1 to keep it to this machine"
+)
+
+
+def listen_lesson(backlog: int, autobound: bool, somaxconn: int) -> str | None:
+    """What a successful listen(backlog) is worth a sentence about, if anything."""
+    if autobound:
+        return ("listen() without bind(): the kernel bound this socket to a random "
+                "port on every interface; bind() first to choose the address")
+    if backlog < 0:
+        return (f"a negative backlog makes no sense: Python raises {backlog} to 0 before "
+                "calling listen(), and backlog 0 still lets the kernel queue about one "
+                "connection until accept() takes it")
+    if backlog > somaxconn:
+        return f"the kernel caps the backlog at net.core.somaxconn ({somaxconn})"
+    if backlog == 0:
+        return ("backlog 0 still lets the kernel queue about one connection "
+                "until accept() takes it")
+    return None
+
+
+def connection_limit(limit: int) -> str:
+    """Why a connection was closed right after accept(): the lab's cap."""
+    return f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit})"
+
+
 #: Why the lab closes a socket itself (each close is logged, attributed to the lab).
 RESET = "Reset"
 CTRL_C = "Ctrl-C"

@@ -46,7 +46,7 @@ def _in_thread(lab: Lab, target: Callable[[], object], name: str) -> list[object
 
 
 def _join_all(lab: Lab) -> None:
-    for thread in list(lab._threads):
+    for thread in lab.threads():
         thread.join(LIMIT)
         assert not thread.is_alive(), f"{thread.name} still running"
 

@@ -331,7 +331,7 @@ def test_close_all_with_everything_waiting_joins_every_thread(rec: Recorder) -> 
         assert lab.open_sockets >= 21  # (more if a stranger is connected right now)
         lab.close_all()
         assert service.wait(LIMIT) and lab.open_sockets == 0
-        assert all(not t.is_alive() for t in lab._threads)
+        assert all(not t.is_alive() for t in lab.threads())
         for sock in clients:  # the lab's side is gone: each client sees the end
             sock.settimeout(LIMIT)
             try:
