@@ -74,14 +74,19 @@ def stopped(endpoint: Endpoint, failed: Event) -> None:
     endpoint.close_by_lab(run_stopped(failed.op))
 
 
-def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
-    """Make each call in turn; stop at the first that fails."""
+def first_failure(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> Event | None:
+    """Make each call in turn; stop at the first that fails and return its event."""
     for step in steps:
         event = step()
         if not event.ok:
             stopped(endpoint, event)
-            return False
-    return True
+            return event
+    return None
+
+
+def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
+    """Make each call in turn; stop at the first that fails: True when none did."""
+    return first_failure(endpoint, steps) is None
 
 
 def open_server(server: Server, plan: ServerPlan) -> bool:
@@ -105,16 +110,23 @@ def run_server(lab: Lab, server: Server, plan: ServerPlan,
     return Service(lab, server, plan.mode, plan.count, on_finished).start()
 
 
-def run_client(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
-    """socket, connect, send each payload, [shutdown], recv until EOF or idle, close.
-
-    Returns False when a call failed (an idle timeout that ends the receiving
-    is the normal way to stop, not a failure).
-    """
+def open_client(client: Endpoint, plan: ClientPlan) -> bool:
+    """socket, [connect] (stream): True when both succeeded."""
     steps: list[Callable[[], Event]] = [client.socket]
     if plan.stream:
         steps.append(lambda: client.connect(plan.host, plan.port))
-    if not run_steps(client, steps):
+    return run_steps(client, steps)
+
+
+def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
+               received: bytearray | None = None) -> bool:
+    """socket, connect, send each payload, [shutdown], recv until EOF or idle, close.
+
+    Returns False when a call failed (an idle timeout that ends the receiving
+    is the normal way to stop, not a failure).  The bytes that came are
+    appended to ``received`` when one is given.
+    """
+    if not open_client(client, plan):
         return False
     try:
         for payload in plan.payloads:
@@ -126,16 +138,17 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
             if not client.shutdown(socket.SHUT_WR).ok:
                 return False
         if plan.stream or plan.payloads:
-            return _receive(lab, client, plan)
+            return _receive(lab, client, plan, received)
         return True
     finally:
         if client.is_open and not lab.stopping:
             client.close()
 
 
-def _receive(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
+def _receive(lab: Lab, client: Endpoint, plan: ClientPlan,
+             received: bytearray | None) -> bool:
     """recv until the peer closes (or, for datagrams, the replies came) or idle."""
-    received = 0
+    replies = 0
     for _ in range(1_000_000):
         if lab.stopping:
             return True
@@ -147,7 +160,9 @@ def _receive(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
             return got.event.error == "TimeoutError"  # type: ignore[union-attr]
         if got.eof:
             return True
-        received += 1
-        if not plan.stream and plan.replies is not None and received >= plan.replies:
+        if received is not None:
+            received += got.data
+        replies += 1
+        if not plan.stream and plan.replies is not None and replies >= plan.replies:
             return True
     return True
