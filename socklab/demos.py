@@ -17,9 +17,9 @@ from collections.abc import Callable
 
 from .engine import GREETING, Lab, Server
 from .events import Sink
+from .inputs import LOOPBACK
 from .lessons import CTRL_C, STOPPED
 from .scenarios import (
-    LOOPBACK,
     ClientPlan,
     ServerPlan,
     first_failure,

@@ -22,7 +22,6 @@ from .events import Event
 from .lessons import run_stopped
 from .modes import Service
 
-LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 #: How long Run client waits for more data before it closes (a server that
 #: never closes, e.g. echo or manual, would otherwise keep it waiting).
 CLIENT_IDLE = 2.0
