@@ -14,7 +14,6 @@ import textwrap
 from helpers import LIMIT, REPO, cli_env
 
 
-
 def test_every_module_outside_the_ui_and_the_commands_never_import_textual_or_rich() -> None:
     script = textwrap.dedent("""
         import contextlib, importlib, io, json, pkgutil, sys
