@@ -2,9 +2,11 @@
 
 Each demo drives a server and a client in one process, step by step, in the
 order the lecture tells it, so its log is the same every run (only ports and
-times change).  Ports are chosen by the kernel (port 0), so a demo never
-collides with anything else on the machine.  Demos that show an error succeed
-(exit 0) when the error they teach really happens.
+times change).  Their servers and clients open through the scenarios' building
+blocks (`open_server`, `open_client`, `run_steps`), as Run server and Run
+client do.  Ports are chosen by the kernel (port 0), so a demo never collides
+with anything else on the machine.  Demos that show an error succeed (exit 0)
+when the error they teach really happens.
 """
 
 from __future__ import annotations
@@ -13,31 +15,48 @@ import socket
 import sys
 from collections.abc import Callable
 
-from .engine import GREETING, Lab
+from .engine import GREETING, Lab, Server
 from .events import Sink
+from .inputs import LOOPBACK
+from .lessons import CTRL_C, STOPPED
+from .scenarios import (
+    ClientPlan,
+    ServerPlan,
+    first_failure,
+    open_client,
+    open_server,
+    run_client,
+    run_server,
+    run_steps,
+)
 
 Demo = Callable[[Lab], bool]
+STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM
+
+
+def _served(lab: Lab, plan: ServerPlan) -> Server | None:
+    """A server opened on loopback, port 0 (the kernel's choice), or None."""
+    server = lab.server(plan.family, plan.kind)
+    return server if open_server(server, plan) else None
 
 
 def welcome(lab: Lab, family: int = socket.AF_INET) -> bool:
     """sockets_server.py + sockets_client.py: the greeting, over TCP."""
-    host = "::1" if family == socket.AF_INET6 else "127.0.0.1"
-    server = lab.server(family)
+    host = LOOPBACK[family]
+    server = _served(lab, ServerPlan(family, host=host, port=0))
     client = lab.client(family)
-    ok = server.socket().ok and server.bind(host, 0).ok and server.listen(5).ok
-    if not ok:
+    if server is None or not open_client(client, ClientPlan(family, host=host,
+                                                            port=server.local[1])):
         return False
-    port = server.local[1]
-    ok = client.socket().ok and client.connect(host, port).ok
     conn, _ = server.accept()
-    if not ok or conn is None:
+    if conn is None:
         return False
     sent = conn.send(GREETING)
     received = client.recv(1024)
     conn.close()
     client.close()
     server.close()
-    return bool(sent and sent.ok and received and received.nbytes == len(GREETING))
+    return bool(sent and sent.ok and received.data == GREETING)
 
 
 def ipv6(lab: Lab) -> bool:
@@ -46,99 +65,100 @@ def ipv6(lab: Lab) -> bool:
 
 def echo(lab: Lab) -> bool:
     """An echo server: what the client sends comes back; close → EOF."""
-    server, client = lab.server(), lab.client()
-    if not (server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen(5).ok):
-        return False
-    if not (client.socket().ok and client.connect("127.0.0.1", server.local[1]).ok):
+    server = _served(lab, ServerPlan(port=0))
+    client = lab.client()
+    if server is None or not open_client(client, ClientPlan(port=server.local[1])):
         return False
     conn, _ = server.accept()
     if conn is None:
         return False
     client.send(b"Hello, echo!\r\n")
-    conn.recv(1024)
-    conn.send(conn.last_data or b"")
+    conn.send(conn.recv(1024).data)
     reply = client.recv(1024)
     client.close()
     eof = conn.recv(1024)  # b'': the client closed
     conn.close()
     server.close()
-    return bool(reply and reply.nbytes == 14 and eof and eof.nbytes == 0)
+    return reply.data == b"Hello, echo!\r\n" and eof.eof
 
 
 def udp(lab: Lab) -> bool:
     """Datagrams: bind and recvfrom, sendto an address; no listen, no accept."""
-    server = lab.server(kind=socket.SOCK_DGRAM)
-    client = lab.client(kind=socket.SOCK_DGRAM)
-    if not (server.socket().ok and server.bind("127.0.0.1", 0).ok and client.socket().ok):
+    server = _served(lab, ServerPlan(kind=DGRAM, port=0))
+    client = lab.client(kind=DGRAM)
+    if server is None or not open_client(client, ClientPlan(kind=DGRAM)):
         return False
-    port = server.local[1]
-    client.sendto(b"Hello, UDP!", "127.0.0.1", port)
-    server.recvfrom(65535)
-    if server.last_datagram is None:
+    client.sendto(b"Hello, UDP!", "127.0.0.1", server.local[1])
+    got = server.recvfrom(65535)
+    if got.addr is None:
         return False
-    _, (host, peer_port) = server.last_datagram
-    server.sendto(GREETING, host, peer_port)
+    server.sendto(GREETING, *got.addr)
     reply = client.recvfrom(65535)
     client.close()
     server.close()
-    return bool(reply and reply.nbytes == len(GREETING))
+    return reply.data == GREETING
 
 
 def http(lab: Lab) -> bool:
     """py4e's socket1.py: a raw GET for /romeo.txt, read until the server closes."""
-    from .modes import Service
-
-    server, client = lab.server(), lab.client()
-    if not (server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen(5).ok):
+    server = lab.server()
+    service = run_server(lab, server, ServerPlan(port=0, mode="http", count=1))
+    if service is None:
         return False
     port = server.local[1]
-    service = Service(lab, server, "http", count=1).start()
-    if not (client.socket().ok and client.connect("127.0.0.1", port).ok):
-        return False
-    client.send(f"GET /romeo.txt HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
-    page = b""
-    for _ in range(10_000):
-        event = client.recv(512, timeout=10.0)
-        if event is None or not event.ok or client.eof:
-            break
-        page += client.last_data or b""
-    client.close()
+    request = f"GET /romeo.txt HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode()
+    page = bytearray()
+    run_client(lab, lab.client(), ClientPlan(port=port, payloads=(request,),
+                                             half_close=False, idle=10.0, recv_size=512),
+               page)
     service.wait(10.0)
     server.close()
     return page.startswith(b"HTTP/1.0 200 OK") and b"But soft what light" in page
 
 
+def _bind_error(lab: Lab, port: int, reuseaddr: bool = False) -> str | None:
+    """A new server: socket, [SO_REUSEADDR], bind to 127.0.0.1:port, close.
+
+    Returns the error bind met (None: it bound); a failed bind stops there and
+    the lab closes the socket, saying why.
+    """
+    server = lab.server()
+    steps = [server.socket]
+    if reuseaddr:
+        steps.append(lambda: server.setsockopt_reuseaddr(True))
+    steps.append(lambda: server.bind("127.0.0.1", port))
+    failed = first_failure(server, steps)
+    if failed is None:
+        server.close()
+        return None
+    return failed.error
+
+
 def refused(lab: Lab) -> bool:
     """Connect to a port nobody listens on: ECONNREFUSED."""
     probe = lab.server()
-    if not (probe.socket().ok and probe.bind("127.0.0.1", 0).ok):
+    if not run_steps(probe, [probe.socket, lambda: probe.bind("127.0.0.1", 0)]):
         return False
     port = probe.local[1]
     probe.close()  # now nothing owns the port: the kernel will answer RST
     client = lab.client()
-    client.socket()
-    event = client.connect("127.0.0.1", port)
-    client.close()
-    return event.error == "ECONNREFUSED"
+    failed = first_failure(client, [client.socket, lambda: client.connect("127.0.0.1", port)])
+    return failed is not None and failed.error == "ECONNREFUSED"
 
 
 def inuse(lab: Lab) -> bool:
     """EADDRINUSE twice: a port someone listens on, and a port in TIME_WAIT."""
-    first = lab.server()
     # The first server sets SO_REUSEADDR, as real servers do: its connections'
     # TIME_WAIT leftovers inherit it, which is what lets a restart rebind.
-    if not (first.socket().ok and first.setsockopt_reuseaddr(True).ok
-            and first.bind("127.0.0.1", 0).ok and first.listen(5).ok):
+    first = _served(lab, ServerPlan(port=0, reuseaddr=True))
+    if first is None:
         return False
     port = first.local[1]
-    second = lab.server()
-    second.socket()
-    busy = second.bind("127.0.0.1", port)
-    second.close()
+    busy = _bind_error(lab, port)
     # TIME_WAIT: the side that closes first keeps the port for a while.
     client = lab.client()
-    client.socket()
-    client.connect("127.0.0.1", port)
+    if not open_client(client, ClientPlan(port=port)):
+        return False
     conn, _ = first.accept()
     if conn is None:
         return False
@@ -146,16 +166,9 @@ def inuse(lab: Lab) -> bool:
     client.recv(1024)  # b''
     client.close()
     first.close()
-    again = lab.server()
-    again.socket()
-    waiting = again.bind("127.0.0.1", port)
-    again.close()
-    reuse = lab.server()
-    reuse.socket()
-    reuse.setsockopt_reuseaddr(True)
-    rebound = reuse.bind("127.0.0.1", port)
-    reuse.close()
-    return busy.error == "EADDRINUSE" and waiting.error == "EADDRINUSE" and rebound.ok
+    waiting = _bind_error(lab, port)
+    rebound = _bind_error(lab, port, reuseaddr=True)
+    return busy == "EADDRINUSE" and waiting == "EADDRINUSE" and rebound is None
 
 
 DEMOS: dict[str, Demo] = {
@@ -189,12 +202,13 @@ def run_demo(name: str, sink: Sink) -> int:
         return 0
     lab = Lab()
     lab.subscribe(sink)
+    reason = STOPPED
     try:
         ok = DEMOS[name](lab)
     except KeyboardInterrupt:
-        ok = True
+        ok, reason = True, CTRL_C
     finally:
-        lab.close_all()
+        lab.close_all(reason)
     if not ok:
         print(f"socklab: demo {name} did not go as the lecture says (see the log above)",
               file=sys.stderr)

@@ -99,6 +99,8 @@ class Event:
     count: int = 1
     errno: int | None = None
     call: int = 0
+    #: Who made the call when it was not the learner: "lab" for the lab's own closes.
+    by: str | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -119,6 +121,7 @@ class Event:
             "nbytes": self.nbytes,
             "data": self.data,
             "count": self.count,
+            "by": self.by,
         }
 
     def to_json(self) -> str:

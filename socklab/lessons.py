@@ -129,6 +129,65 @@ _LESSONS: dict[tuple[str, str | None], str] = {
 }
 
 
+ALL_INTERFACES_WARNING = (
+    "bound to every interface: anyone who can reach this machine over the network "
+    "can connect; use 127.0.0.1 / ::1 to keep it to this machine"
+)
+
+
+def listen_lesson(backlog: int, autobound: bool, somaxconn: int) -> str | None:
+    """What a successful listen(backlog) is worth a sentence about, if anything."""
+    if autobound:
+        return ("listen() without bind(): the kernel bound this socket to a random "
+                "port on every interface; bind() first to choose the address")
+    if backlog < 0:
+        return (f"a negative backlog makes no sense: Python raises {backlog} to 0 before "
+                "calling listen(), and backlog 0 still lets the kernel queue about one "
+                "connection until accept() takes it")
+    if backlog > somaxconn:
+        return f"the kernel caps the backlog at net.core.somaxconn ({somaxconn})"
+    if backlog == 0:
+        return ("backlog 0 still lets the kernel queue about one connection "
+                "until accept() takes it")
+    return None
+
+
+def connection_limit(limit: int) -> str:
+    """Why a connection was closed right after accept(): the lab's cap."""
+    return f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit})"
+
+
+#: Why the lab closes a socket itself (each close is logged, attributed to the lab).
+RESET = "Reset"
+CTRL_C = "Ctrl-C"
+SOCKET_AGAIN = "socket() again"
+STOPPED = "the lab stopped"
+TYPE_CHANGED = "the socket's family or type changed"
+
+
+def closed_by_lab(reason: str) -> str:
+    """The lesson of a close() the lab made itself, not the learner."""
+    return f"closed by the lab: {reason}"
+
+
+def run_stopped(op: str) -> str:
+    """Why a Run closes what it opened: the call that failed."""
+    return f"Run stopped: {op}() failed"
+
+
+def closed_while_waiting(reason: str | None) -> str:
+    """Why a waiting call ended: a close, by the lab (with its reason) or by close()."""
+    if reason is not None:
+        return (f"the lab closed this socket while the call waited ({reason}); "
+                "the call did not fail by itself")
+    return "close() closed this socket while the call waited, so the call ended"
+
+
+def found_closed_by_lab(reason: str) -> str:
+    """A call made on a socket the lab had closed (EBADF, not the learner's doing)."""
+    return f"the lab had closed this socket ({reason}); this call found it closed"
+
+
 def lesson_for(error: str, op: str | None = None) -> str | None:
     """The lesson for an error name raised by ``op``, or None if we have none."""
     return _LESSONS.get((error, op)) or _LESSONS.get((error, None))

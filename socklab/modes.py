@@ -107,18 +107,20 @@ class Service:
         accepted = 0
         try:
             while not self.lab.stopping and (self.count is None or accepted < self.count):
+                if self.server.closing:
+                    break  # closed (by the lab, or close()): nothing more to accept
                 conn, event = self.server.accept()
                 if conn is None:
+                    if self.server.closing or self.lab.stopping:
+                        break  # the listener was closed: the end, not a failure
                     if event.ok or event.error == "CONNLIMIT":
                         continue  # accepted past the limit and refused
                     if event.error in ("EMFILE", "ENFILE", "ENOBUFS", "ENOMEM"):
                         # Out of descriptors: wait for connections to close.
-                        if self.server._closing or self.lab.stopping:
-                            break
                         threading.Event().wait(0.05)
                         continue
                     if event.error not in ("ECONNABORTED", "EPROTO"):
-                        self.failed = event.error != "EBADF"
+                        self.failed = True
                         break
                     continue
                 accepted += 1
@@ -144,7 +146,7 @@ class Service:
                 self._drain(conn)
             elif self.mode == "http":
                 self._http(conn)
-            if conn.state != "closed":
+            if conn.is_open and not self.lab.stopping:
                 conn.close()
         finally:
             with self._lock:
@@ -152,29 +154,28 @@ class Service:
 
     def _echo(self, conn: Endpoint) -> None:
         while not self.lab.stopping:
-            event = conn.recv(RECV_SIZE)
-            data = conn.last_data
-            if event is not None and not event.ok or not data:
+            got = conn.recv(RECV_SIZE)
+            if not got.ok or not got.data:
                 return
-            sent = conn.send(data)
+            sent = conn.send(got.data)
             if sent is not None and not sent.ok:
                 return
 
     def _drain(self, conn: Endpoint) -> None:
         while not self.lab.stopping:
-            event = conn.recv(RECV_SIZE)
-            if event is not None and not event.ok or not conn.last_data:
+            got = conn.recv(RECV_SIZE)
+            if not got.ok or not got.data:
                 return
 
     def _http(self, conn: Endpoint) -> None:
         request = b""
         while b"\r\n\r\n" not in request and b"\n\n" not in request:
-            event = conn.recv(4096, timeout=10.0)
-            if event is not None and not event.ok or not conn.last_data:
+            got = conn.recv(4096, timeout=10.0)
+            if not got.ok or not got.data:
                 if not request:
                     return
                 break
-            request += conn.last_data
+            request += got.data
             if len(request) > MAX_REQUEST:
                 break
         conn.send(http_response(request))

@@ -19,9 +19,9 @@ from dataclasses import dataclass
 
 from .engine import Endpoint, Lab, Server
 from .events import Event
+from .lessons import run_stopped
 from .modes import Service
 
-LOOPBACK = {socket.AF_INET: "127.0.0.1", socket.AF_INET6: "::1"}
 #: How long Run client waits for more data before it closes (a server that
 #: never closes, e.g. echo or manual, would otherwise keep it waiting).
 CLIENT_IDLE = 2.0
@@ -70,18 +70,22 @@ class ClientPlan:
 
 def stopped(endpoint: Endpoint, failed: Event) -> None:
     """A sequence stopped at ``failed``: close what it opened, saying why."""
-    if endpoint.is_open:
-        endpoint.close()
+    endpoint.close_by_lab(run_stopped(failed.op))
 
 
-def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
-    """Make each call in turn; stop at the first that fails."""
+def first_failure(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> Event | None:
+    """Make each call in turn; stop at the first that fails and return its event."""
     for step in steps:
         event = step()
         if not event.ok:
             stopped(endpoint, event)
-            return False
-    return True
+            return event
+    return None
+
+
+def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
+    """Make each call in turn; stop at the first that fails: True when none did."""
+    return first_failure(endpoint, steps) is None
 
 
 def open_server(server: Server, plan: ServerPlan) -> bool:
@@ -105,16 +109,23 @@ def run_server(lab: Lab, server: Server, plan: ServerPlan,
     return Service(lab, server, plan.mode, plan.count, on_finished).start()
 
 
-def run_client(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
-    """socket, connect, send each payload, [shutdown], recv until EOF or idle, close.
-
-    Returns False when a call failed (an idle timeout that ends the receiving
-    is the normal way to stop, not a failure).
-    """
+def open_client(client: Endpoint, plan: ClientPlan) -> bool:
+    """socket, [connect] (stream): True when both succeeded."""
     steps: list[Callable[[], Event]] = [client.socket]
     if plan.stream:
         steps.append(lambda: client.connect(plan.host, plan.port))
-    if not run_steps(client, steps):
+    return run_steps(client, steps)
+
+
+def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
+               received: bytearray | None = None) -> bool:
+    """socket, connect, send each payload, [shutdown], recv until EOF or idle, close.
+
+    Returns False when a call failed (an idle timeout that ends the receiving
+    is the normal way to stop, not a failure).  The bytes that came are
+    appended to ``received`` when one is given.
+    """
+    if not open_client(client, plan):
         return False
     try:
         for payload in plan.payloads:
@@ -126,28 +137,31 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
             if not client.shutdown(socket.SHUT_WR).ok:
                 return False
         if plan.stream or plan.payloads:
-            return _receive(lab, client, plan)
+            return _receive(lab, client, plan, received)
         return True
     finally:
         if client.is_open and not lab.stopping:
             client.close()
 
 
-def _receive(lab: Lab, client: Endpoint, plan: ClientPlan) -> bool:
+def _receive(lab: Lab, client: Endpoint, plan: ClientPlan,
+             received: bytearray | None) -> bool:
     """recv until the peer closes (or, for datagrams, the replies came) or idle."""
-    received = 0
+    replies = 0
     for _ in range(1_000_000):
         if lab.stopping:
             return True
         if plan.stream:
-            event = client.recv(plan.recv_size, timeout=plan.idle)
+            got = client.recv(plan.recv_size, timeout=plan.idle)
         else:
-            event = client.recvfrom(65535, timeout=plan.idle)
-        if event is not None and not event.ok:
-            return event.error == "TimeoutError"
-        if plan.stream and client.eof:
+            got = client.recvfrom(65535, timeout=plan.idle)
+        if not got.ok:
+            return got.event.error == "TimeoutError"  # type: ignore[union-attr]
+        if got.eof:
             return True
-        received += 1
-        if not plan.stream and plan.replies is not None and received >= plan.replies:
+        if received is not None:
+            received += got.data
+        replies += 1
+        if not plan.stream and plan.replies is not None and replies >= plan.replies:
             return True
     return True

@@ -214,10 +214,18 @@ def test_ctrl_c_stops_serve_cleanly(serve: list[Live]) -> None:
     live, _ = _start_serve(serve, "--mode", "welcome", dev=True)
     live.wait_event(lambda e: e["op"] == "accept" and e["phase"] == "wait")
     live.proc.send_signal(signal.SIGINT)
-    status, _, err = live.finish()
+    status, out, err = live.finish()
     assert status == 0
     no_traceback(err)
     assert "Ctrl-C" in err
+    events = json_events(out)
+    # The lab's own close is in the log, saying why; the accept it ended says
+    # the lab closed the socket, not that the learner should make a new one.
+    close = next(e for e in events if e["op"] == "close")
+    assert close["ok"] and close["by"] == "lab" and "Ctrl-C" in close["lesson"], close
+    ended = next(e for e in events if e["op"] == "accept" and e["phase"] == "done")
+    assert ended["seq"] > close["seq"] and "the lab closed" in ended["lesson"], ended
+    assert "socket()" not in ended["lesson"]
 
 
 # -- connect -----------------------------------------------------------------------------------

@@ -94,6 +94,8 @@ def test_refused(lab: Lab, rec: Recorder) -> None:
     ]
     connect = next(e for e in rec.done() if e.op == "connect")
     assert connect.error == "ECONNREFUSED" and connect.lesson
+    close = rec.done()[-1]  # the sequence stopped there, and the log says why
+    assert close.by == "lab" and close.lesson == "closed by the lab: Run stopped: connect() failed"
 
 
 def test_inuse_shows_both_cases(lab: Lab, rec: Recorder) -> None:

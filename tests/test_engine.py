@@ -25,7 +25,7 @@ from helpers import (
 )
 
 from socklab.engine import ALL_INTERFACES_WARNING, GREETING, Endpoint, Lab
-from socklab.events import DONE, WAIT
+from socklab.events import DONE, WAIT, Event
 from socklab.modes import ROMEO, Service
 
 AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
@@ -46,7 +46,7 @@ def _in_thread(lab: Lab, target: Callable[[], object], name: str) -> list[object
 
 
 def _join_all(lab: Lab) -> None:
-    for thread in list(lab._threads):
+    for thread in lab.threads():
         thread.join(LIMIT)
         assert not thread.is_alive(), f"{thread.name} still running"
 
@@ -84,11 +84,11 @@ def test_stream_round_trip(lab: Lab, rec: Recorder, family: int) -> None:
     assert sent is not None and sent.ok
     assert (sent.result, sent.nbytes, sent.data) == (6, 6, "ping\\r\\n")
     got = client.recv(1024, timeout=LIMIT)
-    assert got is not None and got.ok and got.nbytes == 6 and got.data == "ping\\r\\n"
-    assert client.last_data == b"ping\r\n"
+    assert got.ok and got.data == b"ping\r\n" and got.addr is None and not got.eof
+    assert got.event is not None and got.event.nbytes == 6 and got.event.data == "ping\\r\\n"
     assert client.send(b"pong").ok  # type: ignore[union-attr]
     back = conn.recv(1024, timeout=LIMIT)
-    assert back is not None and back.data == "pong"
+    assert back.data == b"pong" and back.event.data == "pong"  # type: ignore[union-attr]
     assert (conn.bytes_out, conn.bytes_in, client.bytes_out, client.bytes_in) == (6, 4, 4, 6)
 
     for endpoint in (conn, client, server):
@@ -116,16 +116,17 @@ def test_datagram_round_trip_has_no_listen_or_accept(lab: Lab, rec: Recorder,
     sent = client.sendto(b"Hello, UDP!", host, port)
     assert sent is not None and sent.ok and sent.result == 11 and sent.args == ((host, port),)
     got = server.recvfrom(65535, timeout=LIMIT)
-    assert got is not None and got.ok and got.nbytes == 11 and got.data == "Hello, UDP!"
+    assert got.ok and got.event is not None and got.event.nbytes == 11
+    assert got.event.data == "Hello, UDP!"
     # recvfrom says who sent it: the client's implicitly bound port, on loopback
     client_address = (host, client.sock.getsockname()[1])
-    assert tuple(got.result) == client_address
-    assert server.last_datagram == (b"Hello, UDP!", client_address)
+    assert tuple(got.event.result) == client_address
+    assert (got.data, got.addr) == (b"Hello, UDP!", client_address)
 
-    assert server.sendto(GREETING, *client_address).ok  # type: ignore[union-attr]
+    assert server.sendto(GREETING, *got.addr).ok  # type: ignore[union-attr, misc]
     reply = client.recvfrom(65535, timeout=LIMIT)
-    assert reply is not None and reply.nbytes == len(GREETING)
-    assert tuple(reply.result) == (host, port)
+    assert reply.data == GREETING and reply.addr == (host, port)
+    assert tuple(reply.event.result) == (host, port)  # type: ignore[union-attr]
     client.close()
     server.close()
     ops = {e.op for e in rec.snapshot()}
@@ -160,8 +161,8 @@ def test_welcome_exchange_exact_sequence(lab: Lab, rec: Recorder) -> None:
 
     assert rec.ops(DONE) == WELCOME_DONE
     assert accepted.result[1] == connected.result[1]  # peer port = client's local port
-    assert received is not None and received.nbytes == 40 == len(GREETING)
-    assert received.data == GREETING.decode()
+    assert received.data == GREETING and received.event is not None
+    assert received.event.nbytes == 40 and received.event.data == GREETING.decode()
     assert all(e.ok for e in rec.done())
     assert_waits_precede_dones(rec.snapshot())
 
@@ -188,10 +189,10 @@ def _read_until(conn: Endpoint, total: int, tries: int) -> None:
     """recv until ``total`` bytes have come (or EOF, an error, ``tries`` calls)."""
     got = 0
     for _ in range(tries):
-        event = conn.recv(65536, timeout=LIMIT)  # None: counted into a flood
-        if event is not None and not event.ok or not conn.last_data:
+        received = conn.recv(65536, timeout=LIMIT)  # .event None: counted into a flood
+        if not received.ok or not received.data:
             return
-        got += len(conn.last_data)
+        got += len(received.data)
         if got >= total:
             return
 
@@ -306,8 +307,7 @@ def test_several_clients_at_once(lab: Lab, rec: Recorder) -> None:
         assert event.ok
         locals_.append(tuple(event.result))
     for client in clients:
-        got = client.recv(1024, timeout=LIMIT)
-        assert got is not None and got.data == GREETING.decode()
+        assert client.recv(1024, timeout=LIMIT).data == GREETING
         client.close()
     assert service.wait(LIMIT)
     accepted = {tuple(e.result) for e in rec.done() if e.op == "accept"}
@@ -403,8 +403,7 @@ def test_mode_manual_keeps_the_connection_for_the_learner(lab: Lab) -> None:
     (conn,) = server.connections.values()
     assert conn.state == "connected" and conn.is_open
     assert conn.send(b"typed by hand").ok  # type: ignore[union-attr]
-    got = client.recv(1024, timeout=LIMIT)
-    assert got is not None and got.data == "typed by hand"
+    assert client.recv(1024, timeout=LIMIT).data == b"typed by hand"
 
 
 def test_count_stops_after_n_connections(lab: Lab, rec: Recorder) -> None:
@@ -469,27 +468,70 @@ def _fill_and_close_all(lab: Lab, rec: Recorder, before: set[int]) -> None:
     assert socket_fds() - before == set()
 
 
-def test_close_ends_a_wait_with_ebadf(lab: Lab, rec: Recorder) -> None:
-    server = listening(lab)
-    result = _in_thread(lab, lambda: server.accept(), "accept")  # no timeout: waits forever
-    wait = rec.wait_for(where(op="accept", phase=WAIT))
-    closed = server.close()
-    assert closed.ok
-    done = rec.wait_for(where(op="accept", phase=DONE))
-    _join_all(lab)
-    assert done.call == wait.call and not done.ok and done.error == "EBADF"
-    assert done.lesson and "closed" in done.lesson
-    assert result[0][0] is None  # type: ignore[index]
+def test_reset_logs_every_close_it_makes_as_the_labs(lab: Lab, rec: Recorder) -> None:
+    """Reset closes each open socket with a real close(), by the lab, saying why;
+    the accept it ends says the lab closed the socket, not "make a new one"."""
+    server, conn, client = stream_pair(lab)
+    service = Service(lab, server, "manual").start()
+    wait = rec.wait_for(where(op="accept", phase=WAIT), what="accept waiting")
+    assert lab.open_sockets == 3
+    lab.reset()
+    assert service.wait(LIMIT) and not service.failed  # the lab's close is no failure
+    closes = [e for e in rec.snapshot() if e.op == "close"]
+    assert [(e.side, e.conn) for e in closes] == [("server", 1), ("client", 1),
+                                                  ("server", None)]
+    assert all(e.ok and e.by == "lab" and e.lesson == "closed by the lab: Reset"
+               for e in closes), closes
+    assert all(e.to_dict()["by"] == "lab" for e in closes)
+    done = next(e for e in rec.snapshot() if e.call == wait.call and e.phase == DONE)
+    assert done.error == "EBADF" and done.seq > closes[-1].seq
+    assert "the lab closed" in done.lesson and "Reset" in done.lesson  # type: ignore[operator]
+    assert "socket()" not in done.lesson  # type: ignore[operator]
+    # stream_pair's accept, and the one the close ended: no accept after the close
+    assert rec.count(where(op="accept", phase=DONE)) == 2
+    assert not conn.is_open and not client.is_open
 
 
-def test_close_ends_a_recv_wait(lab: Lab, rec: Recorder) -> None:
-    _, conn, _client = stream_pair(lab)
-    _in_thread(lab, lambda: conn.recv(1024), "recv")
-    wait = rec.wait_for(where(op="recv", phase=WAIT))
-    conn.close()
-    done = rec.wait_for(where(op="recv", phase=DONE))
-    _join_all(lab)
-    assert done.call == wait.call and done.error == "EBADF"
+def test_socket_again_closes_the_old_one_in_the_log(lab: Lab, rec: Recorder) -> None:
+    before = socket_fds()
+    endpoint: Endpoint = lab.server()
+    assert endpoint.socket().ok
+    assert endpoint.socket().ok
+    assert len(socket_fds() - before) == 1 and lab.open_sockets == 1
+    assert [e.op for e in rec.done()] == ["socket", "close", "socket"]
+    close = rec.done()[1]
+    assert close.by == "lab" and close.lesson == "closed by the lab: socket() again"
+
+
+def test_a_call_on_a_socket_the_lab_closed_says_so(lab: Lab, rec: Recorder) -> None:
+    client = lab.client(kind=DGRAM)
+    assert client.socket().ok
+    assert client.close(reason="the socket's family or type changed").by == "lab"
+    late = client.sendto(b"x", "127.0.0.1", 9)
+    assert late is not None and late.error == "EBADF"
+    assert "the lab had closed" in late.lesson  # type: ignore[operator]
+    assert client.close().error == "EBADF"  # close() twice is still EBADF
+    with Lab() as other:
+        stopped = Recorder()
+        other.subscribe(stopped)
+        other.client().socket()
+    close = stopped.done()[-1]
+    assert close.op == "close" and close.lesson == "closed by the lab: the lab stopped"
+
+
+def test_run_server_stops_at_a_failed_bind_and_says_so(lab: Lab, rec: Recorder) -> None:
+    from socklab.scenarios import ServerPlan, run_server
+
+    first = listening(lab)
+    mark = rec.snapshot()[-1].seq
+    plan = ServerPlan(port=first.local[1], mode="welcome")
+    second = lab.server()
+    assert run_server(lab, second, plan) is None
+    mine = [e for e in rec.snapshot() if e.seq > mark]
+    assert [(e.op, e.ok) for e in mine] == [("socket", True), ("bind", False), ("close", True)]
+    assert mine[1].error == "EADDRINUSE"
+    assert mine[2].by == "lab" and mine[2].lesson == "closed by the lab: Run stopped: bind() failed"
+    assert not second.is_open and lab.open_sockets == 1
 
 
 def test_reset_makes_the_lab_reusable(lab: Lab, rec: Recorder) -> None:
@@ -505,8 +547,7 @@ def test_reset_makes_the_lab_reusable(lab: Lab, rec: Recorder) -> None:
     conn2, _ = server.accept(timeout=LIMIT)
     assert conn2 is not None and conn2.conn == 2  # connection numbers go on
     assert conn2.send(b"still works").ok  # type: ignore[union-attr]
-    got = again.recv(1024, timeout=LIMIT)
-    assert got is not None and got.data == "still works"
+    assert again.recv(1024, timeout=LIMIT).data == b"still works"
     assert all(e.seq > last_seq for e in rec.snapshot()[-8:])
     assert_seq_increasing(rec.snapshot())
 
@@ -526,10 +567,69 @@ def test_close_twice_says_ebadf(lab: Lab) -> None:
     assert not again.ok and again.error == "EBADF"
 
 
-def test_socket_again_replaces_the_old_one(lab: Lab) -> None:
-    before = socket_fds()
-    endpoint: Endpoint = lab.server()
-    endpoint.socket()
-    endpoint.socket()
-    assert len(socket_fds() - before) == 1
-    assert lab.open_sockets == 1
+def _order_violations(events: list[Event]) -> list[str]:
+    """Where the log's order is not the order things really happened.
+
+    An accept numbered before the first event of the connect it pairs with (the
+    accept's peer port is the client's local port); a "done" before its "wait"
+    (same call id); a recv of bytes before their send (per connection).
+    """
+    found: list[str] = []
+    first_connect: dict[int, Event] = {}
+    local_port: dict[int, int] = {}
+    waits: dict[int, Event] = {}
+    for e in sorted(events, key=lambda e: e.seq):
+        if e.phase == WAIT:
+            waits[e.call] = e
+        elif e.call and (e.call not in waits or waits[e.call].seq > e.seq):
+            found.append(f"#{e.seq} {e.op} done without an earlier wait (call {e.call})")
+        if e.side == "client" and e.op == "connect":
+            first_connect.setdefault(e.conn, e)  # type: ignore[arg-type]
+            if e.phase == DONE and e.ok:
+                local_port[e.result[1]] = e.conn  # type: ignore[index]
+    for accept in (e for e in events if e.op == "accept" and e.phase == DONE and e.ok):
+        client = local_port.get(accept.result[1])
+        if client is None:
+            found.append(f"#{accept.seq} accept of port {accept.result[1]}: no such connect")
+        elif accept.seq < first_connect[client].seq:
+            found.append(f"#{accept.seq} accept numbered before #{first_connect[client].seq}, "
+                         f"the first event of client[{client}]'s connect")
+    for n in local_port.values():
+        try:
+            assert_causal(events, sender=("server", n), receiver=("client", n))
+        except AssertionError as exc:
+            found.append(str(exc))
+    return found
+
+
+def test_run_client_200_times_under_load_never_logs_out_of_order(busy_cores: int) -> None:
+    """Issue 9's order case: Run server once, Run client 200 times, both cores busy."""
+    from socklab.scenarios import ClientPlan, ServerPlan, run_client, run_server
+
+    rec = Recorder()
+    with Lab(connect_timeout=LIMIT) as lab:
+        lab.subscribe(rec)
+        server = lab.server()
+        service = run_server(lab, server, ServerPlan(port=0, mode="welcome"))
+        assert service is not None, rec.dump()
+        plan = ClientPlan(port=server.local[1], idle=LIMIT)
+        for _ in range(200):
+            assert run_client(lab, lab.client(), plan), rec.dump()
+    events = rec.snapshot()
+    accepts = [e for e in events if e.op == "accept" and e.phase == DONE and e.ok]
+    assert len(accepts) == 200
+    assert _order_violations(events) == []
+
+
+def test_an_empty_send_is_a_real_call_with_the_kernels_answer(lab: Lab, rec: Recorder) -> None:
+    """send(b'') calls send(): 0 when connected, EPIPE after SHUT_WR, EBADF after close."""
+    _, conn, client = stream_pair(lab)
+    connected = client.send(b"")
+    assert connected is not None and connected.ok and connected.result == 0
+    assert client.shutdown(socket.SHUT_WR).ok
+    shut = client.send(b"")
+    assert shut is not None and not shut.ok and shut.error == "EPIPE" and shut.lesson
+    assert client.close().ok
+    closed = client.send(b"")
+    assert closed is not None and not closed.ok and closed.error == "EBADF"
+    assert conn.recv(16, timeout=LIMIT).eof  # the peer saw only the FIN

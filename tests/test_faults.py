@@ -313,6 +313,10 @@ def test_close_ends_a_waiting_accept_and_recv(lab: Lab, rec: Recorder) -> None:
         done = rec.wait_for(lambda e, c=wait.call: e.call == c and e.phase == DONE,
                             what=f"{op} finishing")
         assert not done.ok and done.error == "EBADF" and done.lesson, done
+        # The learner's own close() ended it, and the log says so (after that close).
+        assert "close() closed this socket" in done.lesson, done
+        close = next(e for e in rec.snapshot() if e.op == "close" and e.side == wait.side)
+        assert close.by is None and close.seq < done.seq
 
 
 def test_close_all_with_everything_waiting_joins_every_thread(rec: Recorder) -> None:
@@ -327,7 +331,7 @@ def test_close_all_with_everything_waiting_joins_every_thread(rec: Recorder) -> 
         assert lab.open_sockets >= 21  # (more if a stranger is connected right now)
         lab.close_all()
         assert service.wait(LIMIT) and lab.open_sockets == 0
-        assert all(not t.is_alive() for t in lab._threads)
+        assert all(not t.is_alive() for t in lab.threads())
         for sock in clients:  # the lab's side is gone: each client sees the end
             sock.settimeout(LIMIT)
             try:
@@ -344,6 +348,7 @@ def test_reset_then_the_lab_works_again(lab: Lab, rec: Recorder) -> None:
     assert echo_once(server.local) == b"ping\r\n"
     lab.reset()
     assert service.wait(LIMIT) and lab.open_sockets == 0 and not lab.stopping
+    assert not service.failed  # the lab closed its listener: that is no failure
     server2, service2 = echo_service(lab)
     assert echo_once(server2.local, b"after reset") == b"after reset"
     assert not service2.failed

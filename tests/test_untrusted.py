@@ -177,11 +177,11 @@ def test_engine_client_receives_hostile_bytes_escaped(lab: Lab, rec: Recorder,
     assert client.connect("127.0.0.1", hostile_peer.port).ok
     got = b""
     for _ in range(100):
-        event = client.recv(65536, timeout=LIMIT)
-        assert event is not None and event.ok
-        if client.eof:
+        received = client.recv(65536, timeout=LIMIT)
+        assert received.ok
+        if received.eof:
             break
-        got += client.last_data or b""
+        got += received.data
     assert got == HOSTILE  # the bytes themselves are untouched
     received = _received(rec, "client")
     for event in received:
@@ -226,9 +226,10 @@ def test_big_hostile_payload_is_capped_in_the_event(lab: Lab, rec: Recorder) -> 
         client.connect("127.0.0.1", peer.port)
         total = 0
         for _ in range(1000):
-            event = client.recv(len(payload), timeout=LIMIT)
+            received = client.recv(len(payload), timeout=LIMIT)
+            event = received.event
             assert event is not None and event.ok
-            if client.eof:
+            if received.eof:
                 break
             total += event.nbytes or 0
             assert event.data is not None

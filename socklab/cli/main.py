@@ -1,0 +1,48 @@
+"""``socklab``: the lab with no arguments, a headless command else.
+
+Each command is a module of this package with a ``run(args)``, imported only
+when chosen.  Exit status: 0 success, 1 a socket call failed (the event says
+why), 2 bad usage (one line on stderr, never a traceback).
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import threading
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .parser import EXIT_OK, EXIT_USAGE, UsageError, build_parser
+
+#: The headless commands, each the module of this package that runs it.
+COMMANDS = ("serve", "connect", "demo", "ports", "code")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        if args.command is None:
+            from ..ui.app import run_app
+            return run_app(theme=args.theme)
+        command = importlib.import_module(f"{__package__}.{args.command}")
+        return int(command.run(args))
+    except UsageError as exc:
+        print(f"socklab: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+    except BrokenPipeError:
+        return EXIT_OK
+
+
+def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
+    # An unexpected error in a lab thread is one line, never a traceback.
+    print(f"socklab: internal error in {hook_args.thread.name if hook_args.thread else '?'}: "
+          f"{hook_args.exc_type.__name__}: {hook_args.exc_value}", file=sys.stderr)
+
+
+def entry() -> NoReturn:
+    threading.excepthook = _thread_excepthook
+    sys.exit(main())

@@ -1,0 +1,38 @@
+"""What the headless commands print: events as human lines or JSON Lines, and notes.
+
+Events go to stdout (one line each, flushed, so another program can follow
+along); notes for the person at the terminal go to stderr as one line each.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TextIO
+
+from ..events import DONE, Event
+from ..logformat import format_line
+
+
+class Printer:
+    """A sink that prints each event as it happens and remembers failures."""
+
+    def __init__(self, json_lines: bool, out: TextIO | None = None) -> None:
+        self.json = json_lines
+        self.out = out or sys.stdout
+        self.failures: list[Event] = []
+        self.events = 0
+
+    def __call__(self, event: Event) -> None:
+        self.events += 1
+        if event.phase == DONE and not event.ok:
+            self.failures.append(event)
+        try:
+            self.out.write((event.to_json() if self.json else format_line(event)) + "\n")
+            self.out.flush()
+        except (BrokenPipeError, ValueError):
+            pass  # the reader went away (``| head``): keep going quietly
+
+
+def note(text: str) -> None:
+    """One line for the person at the terminal (stderr), never mixed with events."""
+    print(f"socklab: {text}", file=sys.stderr)

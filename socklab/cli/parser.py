@@ -1,0 +1,164 @@
+"""The ``socklab`` command line: its options, each checked by socklab.inputs' parsers.
+
+Bad usage raises `UsageError`: one line on stderr and exit status 2, never a
+traceback.  The server modes and the demos are listed once, in socklab.modes
+and socklab.demos; the options offer exactly those.
+"""
+
+from __future__ import annotations
+
+import argparse
+import socket
+from collections.abc import Callable
+from typing import NoReturn
+
+from .. import __version__
+from ..inputs import (
+    InputError,
+    family_name,
+    parse_backlog,
+    parse_family,
+    parse_host,
+    parse_port,
+    parse_type,
+)
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+class UsageError(Exception):
+    """Bad usage: printed as one line, exit status 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise UsageError(message)
+
+
+def _port(text: str, allow_zero: bool = True) -> int:
+    try:
+        return parse_port(text, allow_zero=allow_zero)
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _checked(parse: Callable[[str], object]) -> Callable[[str], object]:
+    def check(text: str) -> object:
+        try:
+            return parse(text)
+        except InputError as exc:
+            raise argparse.ArgumentTypeError(str(exc)) from None
+    check.__name__ = parse.__name__.removeprefix("parse_")
+    return check
+
+
+def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None) -> None:
+    p.add_argument("--family", type=_checked(parse_family), default=socket.AF_INET,
+                   metavar="inet|inet6", help="address family (default inet)")
+    p.add_argument("--type", dest="kind", type=_checked(parse_type), default=socket.SOCK_STREAM,
+                   metavar="stream|dgram", help="socket type (default stream)")
+    p.add_argument("--json", action="store_true", help="print JSON Lines, one event per line")
+    if port_default is not None:
+        p.add_argument("--host", type=_checked(parse_host), default=None,
+                       help="address to bind (default 127.0.0.1, or ::1 for inet6)")
+        p.add_argument("--port", type=_port, default=int(port_default),
+                       help=f"port to bind, 0 = let the kernel choose (default {port_default})")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="socklab",
+        description="An interactive lab for learning network sockets with real calls. "
+        "With no command, opens the lab.",
+    )
+    parser.add_argument("--version", action="version", version=f"socklab {__version__}")
+    parser.add_argument("--theme", help="the lab's theme (e.g. projector)")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    serve = sub.add_parser("serve", help="run a server and print every call it makes")
+    _add_endpoint_options(serve, "1024")
+    serve.add_argument("--backlog", type=_checked(parse_backlog), default=5,
+                       help="listen() backlog (default 5)")
+    from ..modes import MODES
+    serve.add_argument("--mode", choices=MODES, default="welcome",
+                       help="what the server does (default welcome)")
+    serve.add_argument("--count", type=_checked(_positive), default=None,
+                       help="stop after N connections (or datagrams)")
+    serve.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR before bind")
+    serve.add_argument("--max-connections", type=_checked(_positive), default=None,
+                       help="connections kept open at once; more are refused")
+
+    connect = sub.add_parser("connect", help="connect to HOST PORT, send, print the reply")
+    connect.add_argument("host", type=_checked(parse_host), help="host to connect to")
+    connect.add_argument("port", type=lambda t: _port(t, allow_zero=False), help="port")
+    _add_endpoint_options(connect, None)
+    connect.add_argument("--send", action="append", default=[], metavar="TEXT",
+                         help=r"text to send; \r\n \t \xNN escapes work; repeatable")
+    connect.add_argument("--send-file", metavar="FILE", help="send this file's bytes")
+    connect.add_argument("--idle", type=_checked(_seconds), default=2.0, metavar="SECONDS",
+                         help="stop waiting for data after this long with none (default 2)")
+    connect.add_argument("--timeout", type=_checked(_seconds), default=10.0, metavar="SECONDS",
+                         help="connect timeout (default 10)")
+    connect.add_argument("--half-close", action="store_true",
+                         help="shutdown(SHUT_WR) after sending, so the peer sees EOF")
+
+    from ..demos import DEMOS
+    demo = sub.add_parser("demo", help="run a lecture demo: " + ", ".join(DEMOS))
+    demo.add_argument("name", nargs="?", default="welcome", choices=list(DEMOS),
+                      help="which demo (default welcome)")
+    demo.add_argument("--json", action="store_true", help="print JSON Lines")
+
+    ports = sub.add_parser("ports", help="port ranges, service names, and what listens here")
+    ports.add_argument("range", nargs="?", default=None, metavar="RANGE",
+                       help="a port (80), a range (1-1024) or a service name (http); "
+                       "default: the lecture's table of common ports")
+    ports.add_argument("--scan", action="store_true",
+                       help="check which ports listen on this machine (loopback only)")
+    ports.add_argument("--host", default="127.0.0.1",
+                       help="scan target: 127.0.0.1 or ::1 (default 127.0.0.1)")
+    ports.add_argument("--all", action="store_true",
+                       help="list every port of a big range, not only the interesting ones")
+    ports.add_argument("--json", action="store_true", help="print JSON Lines, one port per line")
+
+    code = sub.add_parser("code", help="print the lecture's server or client program "
+                          "for these settings")
+    code.add_argument("role", choices=("server", "client"), help="which program")
+    _add_endpoint_options(code, "1024")
+    code.add_argument("--backlog", type=_checked(parse_backlog), default=5,
+                      help="listen() backlog (default 5)")
+    code.add_argument("--mode", choices=MODES, default="welcome",
+                      help="what the server does (default welcome)")
+    code.add_argument("--output", "-o", metavar="FILE", help="write the program to FILE")
+    return parser
+
+
+def _positive(text: str) -> int:
+    raw = text.strip()
+    if not raw.isascii() or not raw.isdigit() or int(raw) < 1:
+        raise InputError(f"{text!r} is not a whole number of 1 or more")
+    return int(raw)
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not a number of seconds") from None
+    if not 0 < value <= 3600:
+        raise InputError(f"{text!r}: give between 0 and 3600 seconds")
+    return value
+
+
+def resolve_or_usage(host: str, port: int, family: int, kind: int) -> None:
+    """An unknown host is bad usage (exit 2), said in one line."""
+    try:
+        socket.getaddrinfo(host, port, family, kind)
+    except socket.gaierror as exc:
+        raise UsageError(
+            f"host {host!r} does not resolve for {family_name(family)} ({exc.strerror}); "
+            "try 127.0.0.1, ::1 or localhost"
+        ) from None
+    except (UnicodeError, ValueError) as exc:
+        raise UsageError(f"host {host!r} is not a valid name: {exc}") from None
+
+

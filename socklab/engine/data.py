@@ -1,0 +1,223 @@
+"""The data calls: send, sendto, recv, recvfrom (and recvfrom_many for a datagram server).
+
+They are the hot path of a flood, so they are written out rather than built
+from closures on `Calls._call`: a call counted into a flood costs the syscall,
+a lock or two and a counter (see floods.py and PERF-NOTES.md).
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import time
+from typing import Any
+
+from ..events import Event
+from ..lessons import lesson_for
+from .calls import Calls, Received, State, address
+from .floods import COALESCE_SECONDS, flood_of
+
+#: Builds a `Received` from its four fields without a Python-level call: a
+#: flood makes one per recv.
+_received = tuple.__new__
+
+
+class DataCalls(Calls):
+    """send/recv and sendto/recvfrom on one socket, each a real call."""
+
+    #: The last `recvfrom_many` batch ended with nothing left to read.
+    _drained = False
+
+    def send(self, data: bytes) -> Event | None:
+        """send(data), all of it (like sendall): the result is the bytes sent."""
+        return self._send("send", data, None)
+
+    def sendto(self, data: bytes, host: str, port: int) -> Event | None:
+        """sendto(data, (host, port)): one datagram; None when counted into a flood."""
+        flood = flood_of(self.tally, "sendto")
+        sock = self.sock
+        if flood is not None and sock is not None:
+            try:
+                sent = self.tally.count_call(flood, sock.sendto, data, (host, port))
+            except Exception as exc:  # every failure is an event, never a crash
+                return self._fail("sendto", ((host, port),), exc, 0)
+            if sent >= 0:
+                self.bytes_out += sent
+                return None
+        return self._send("sendto", data, (host, port))
+
+    def _send(self, op: str, data: bytes, to: tuple | None) -> Event | None:
+        args: tuple = ((to[0], to[1]),) if to else ()
+        view = memoryview(data)
+        total = len(data)
+        sent = call = 0
+        lock = self.lab.bus.lock
+        while True:
+            try:
+                # Held across the call and its event: the log stays causal.
+                with lock, self._op_lock:
+                    sock = self._need_socket()
+                    if to is not None:
+                        sent = sock.sendto(data, to)
+                    else:
+                        # At least one real send(), even of b'': the kernel's
+                        # answer (0, EPIPE, EBADF) is what the log shows.
+                        sent += sock.send(view[sent:])
+                        while sent < total:
+                            sent += sock.send(view[sent:])
+                    self.bytes_out += sent
+                    if self.tally.counted(op, sent):
+                        return None
+                    return self._done(op, args, call, result=sent, nbytes=sent, data=data)
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:  # every failure is an event, never a crash
+                return self._fail(op, args, exc, call)
+            call, failed = self._blocked(op, args, call, select.POLLOUT, None)
+            if failed is not None:
+                return failed
+
+    # recv and recvfrom repeat their retry loop on purpose: a shared helper
+    # cost a tenth of the flood's per-call time (measured on 64 KiB recvs).
+
+    def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
+        """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
+        args = (bufsize,)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = 0
+        while True:
+            try:
+                with self._op_lock:
+                    chunk = self._need_socket().recv(bufsize)
+                break
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:
+                return Received(self._fail("recv", args, exc, call), b"")
+            call, failed = self._blocked("recv", args, call, select.POLLIN, deadline)
+            if failed is not None:
+                return Received(failed, b"")
+        n = len(chunk)
+        self.bytes_in += n
+        if n:
+            if self.tally.counted("recv", n):
+                return _received(Received, (None, chunk, None, False))
+            return Received(self._done("recv", args, call, data=chunk, result=n, nbytes=n),
+                            chunk)
+        if self.kind != socket.SOCK_STREAM:  # an empty datagram, not an end
+            return Received(self._done("recv", args, call, data=chunk, result=0, nbytes=0),
+                            chunk)
+        # EOF (b'') always gets its own event, with its lesson.
+        self.eof = True
+        self.state = State.PEER_CLOSED
+        event = self._done("recv", args, call, data=chunk, result=0, nbytes=0,
+                           lesson=lesson_for("EOF", "recv"))
+        return Received(event, chunk, None, True)
+
+    def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Received:
+        """recvfrom(bufsize): one datagram and the address it came from."""
+        args = (bufsize,)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        call = 0
+        while True:
+            try:
+                with self._op_lock:
+                    chunk, addr = self._need_socket().recvfrom(bufsize)
+                break
+            except (BlockingIOError, InterruptedError):
+                pass
+            except Exception as exc:
+                return Received(self._fail("recvfrom", args, exc, call), b"")
+            call, failed = self._blocked("recvfrom", args, call, select.POLLIN, deadline)
+            if failed is not None:
+                return Received(failed, b"")
+        addr = address(addr)
+        n = len(chunk)
+        self.bytes_in += n
+        if self.tally.counted("recvfrom", n):
+            return _received(Received, (None, chunk, addr, False))
+        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n),
+                        chunk, addr)
+
+    def recvfrom_many(self, bufsize: int = 65535,
+                      limit: int = 1024) -> tuple[list[tuple[bytes, Any]], Event | None]:
+        """recvfrom, then, inside a flood, every datagram already waiting.
+
+        The first datagram is an ordinary `recvfrom` (it may wait, and is
+        reported as usual).  If it was counted into a flood, more non-blocking
+        recvfrom calls follow, up to ``limit`` datagrams in all, until the
+        kernel has nothing more: each is a real call, counted into the flood
+        as one batch, so a datagram server pays its per-call bookkeeping per
+        batch.  Returns the datagrams (as ``(data, (host, port))``, oldest
+        first) and the event of the last call: None when counted, a failure
+        event if a call failed.
+        """
+        args = (bufsize,)
+        flood = flood_of(self.tally, "recvfrom")
+        sock = self.sock
+        # The last batch emptied the queue and the flood goes on: wait for the
+        # next datagram, then go straight to the batch (a call inside a flood
+        # shows no "wait" event, so none is skipped).
+        running = self._drained and flood is not None and sock is not None
+        quick = running and self._flood_wait(sock)  # type: ignore[arg-type]
+        datagrams: list[tuple[bytes, Any]] = []
+        if not quick:
+            if running:
+                # Still waiting (the flood may have been reported meanwhile):
+                # quiet, as the wait of a call made inside a flood is.
+                _call, failed = self._blocked("recvfrom", args, -1, select.POLLIN, None)
+                if failed is not None:
+                    self._drained = False
+                    return [], failed
+            self._drained = False
+            got = self.recvfrom(bufsize)
+            event = got.event
+            if got.addr is None:
+                return [], event
+            datagrams.append((got.data, got.addr))
+            flood = self.tally.flood
+            sock = self.sock
+            if event is not None or flood is None or sock is None or limit <= 1:
+                return datagrams, event
+        self._drained = False
+        recvfrom = sock.recvfrom  # type: ignore[union-attr]
+        append = datagrams.append
+        inet = self.family == socket.AF_INET
+        nbytes = 0
+        failure: Exception | None = None
+        with self._op_lock:
+            for _ in range(limit - len(datagrams)):
+                try:
+                    chunk, addr = recvfrom(bufsize)
+                except (BlockingIOError, InterruptedError):
+                    self._drained = True
+                    break
+                except Exception as exc:
+                    failure = exc
+                    break
+                append((chunk, addr if inet else address(addr)))
+                nbytes += len(chunk)
+        count = len(datagrams) - (not quick)
+        if count:
+            self.bytes_in += nbytes
+            self.tally.count_batch(flood, "recvfrom", args, count, nbytes)  # type: ignore[arg-type]
+        if failure is not None:
+            return datagrams, self._fail("recvfrom", args, failure, 0)
+        if not datagrams:
+            self._drained = False  # woken for nothing: the ordinary way, once
+            return self.recvfrom_many(bufsize, limit)
+        return datagrams, None
+
+    def _flood_wait(self, sock: socket.socket) -> bool:
+        """Inside a flood: wait until ``sock`` is readable.
+
+        True when it is; False when the wait should go the ordinary way (closing,
+        or nothing came for `COALESCE_SECONDS`: then the paused flood is reported).
+        """
+        ready = self.waiter.wait_once(sock, select.POLLIN, COALESCE_SECONDS)
+        if self._cancelled():
+            return False
+        if not ready:
+            self.tally.end()
+            return False
+        return True

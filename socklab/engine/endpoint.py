@@ -1,0 +1,209 @@
+"""An endpoint: one socket of the lab, and the calls a learner makes on it.
+
+socket, setsockopt, bind, listen, connect, shutdown and close are here; the
+data calls are in data.py, the mechanics every call shares in calls.py.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno as _errno
+import os
+import select
+import socket
+import struct
+from typing import Any
+
+from .. import lessons
+from ..events import Event
+from ..inputs import family_name, host_scope, type_name
+from .calls import State, address
+from .data import DataCalls
+
+_SHUT_WR = socket.SHUT_WR
+_SHUT_NAMES = {socket.SHUT_RD: "SHUT_RD", socket.SHUT_WR: "SHUT_WR",
+               socket.SHUT_RDWR: "SHUT_RDWR"}
+
+
+def somaxconn() -> int:
+    """The kernel's cap on a listen backlog (net.core.somaxconn)."""
+    try:
+        with open("/proc/sys/net/core/somaxconn") as f:
+            return int(f.read())
+    except (OSError, ValueError):
+        return 4096
+
+
+class Endpoint(DataCalls):
+    """One socket of the lab, and the calls a learner can make on it."""
+
+    def socket(self) -> Event:
+        """socket(family, type): a new, unbound socket (the lab closes an open one first)."""
+        args = (family_name(self.family), type_name(self.kind))
+        self.close_by_lab(lessons.SOCKET_AGAIN)
+
+        def attempt() -> int:
+            sock = socket.socket(self.family, self.kind)
+            sock.setblocking(False)
+            self.sock = sock
+            self._closing = False
+            self.closed_by = None
+            self.state = State.OPEN
+            self.listening = False
+            self.eof = False
+            self.peer = self.local = None
+            self.lab.opened(self)
+            return sock.fileno()
+
+        return self._call("socket", args, attempt)[1]  # type: ignore[return-value]
+
+    def setsockopt_reuseaddr(self, on: bool = True) -> Event:
+        args = ("SOL_SOCKET", "SO_REUSEADDR", int(on))
+
+        def attempt() -> None:
+            self._need_socket().setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(on))
+
+        return self._call("setsockopt", args, attempt)[1]  # type: ignore[return-value]
+
+    def set_linger_zero(self) -> Event:
+        """SO_LINGER (on, 0 s): close() then sends RST instead of FIN."""
+        def attempt() -> None:
+            self._need_socket().setsockopt(
+                socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        return self._call("setsockopt", ("SOL_SOCKET", "SO_LINGER", (1, 0)),
+                          attempt)[1]  # type: ignore[return-value]
+
+    def bind(self, host: str, port: int) -> Event:
+        """bind((host, port)): the result is the address the kernel gave."""
+        args = ((host, port),)
+
+        def attempt() -> Any:
+            sock = self._need_socket()
+            sock.bind((host, port))
+            self.local = address(sock.getsockname())
+            return self.local
+
+        def report(value: Any) -> dict[str, Any]:
+            fields: dict[str, Any] = {"result": value}
+            if host_scope(host, self.family) == "all":
+                fields["lesson"] = lessons.ALL_INTERFACES_WARNING
+            return fields
+
+        return self._call("bind", args, attempt, report=report)[1]  # type: ignore[return-value]
+
+    def listen(self, backlog: int = 5) -> Event:
+        args = (backlog,)
+
+        def attempt() -> bool:
+            """listen(); True when it had to bind the socket itself first."""
+            sock = self._need_socket()
+            was_bound = sock.getsockname()[1] != 0
+            sock.listen(backlog)
+            self.listening = True
+            self.local = address(sock.getsockname())
+            return not was_bound
+
+        def report(autobound: bool) -> dict[str, Any]:
+            fields: dict[str, Any] = {"result": self.local}
+            lesson = lessons.listen_lesson(backlog, autobound, somaxconn())
+            if lesson is not None:
+                fields["lesson"] = lesson
+            return fields
+
+        return self._call("listen", args, attempt, report=report)[1]  # type: ignore[return-value]
+
+    def connect(self, host: str, port: int, timeout: float | None = None) -> Event:
+        """connect((host, port)): the result is the local address it used."""
+        args = ((host, port),)
+        timeout = self.lab.connect_timeout if timeout is None else timeout
+        started = [False]
+
+        def attempt() -> Any:
+            sock = self._need_socket()
+            if not started[0]:
+                started[0] = True
+                code = sock.connect_ex((host, port))
+                if code in (_errno.EINPROGRESS, _errno.EAGAIN):
+                    raise BlockingIOError(code, "in progress")
+            else:
+                code = sock.getsockopt(socket.SOL_SOCKET, socket.SO_ERROR)
+                if code == 0:
+                    # Finish the connect as a blocking socket does; otherwise Linux
+                    # lets a later connect() to any address "succeed" once.
+                    code = sock.connect_ex((host, port))
+                    if code == _errno.EISCONN:
+                        code = 0
+            # EISCONN from the first try means connect() on a socket that is
+            # already connected: a real error the learner should see.
+            if code:
+                raise OSError(code, os.strerror(code))
+            if self.kind == socket.SOCK_STREAM:
+                self.peer = address(sock.getpeername())
+                self.state = State.CONNECTED
+            else:
+                self.peer = (host, port)
+            self.local = address(sock.getsockname())
+            return self.local
+
+        return self._call("connect", args, attempt, want=select.POLLOUT,
+                          timeout=timeout, causal=True)[1]  # type: ignore[return-value]
+
+    def shutdown(self, how: int = _SHUT_WR) -> Event:
+        def attempt() -> None:
+            self._need_socket().shutdown(how)
+
+        return self._call("shutdown", (_SHUT_NAMES.get(how, how),), attempt,
+                          causal=True)[1]  # type: ignore[return-value]
+
+    def close(self, reason: str | None = None) -> Event:
+        """close(): release the socket (TCP starts the FIN exchange).
+
+        ``reason`` given: the lab closes the socket itself (Reset, Ctrl-C, ...);
+        the event says so (``by`` "lab", and why), and so does any call that
+        was waiting on the socket.
+        """
+        sock = self.sock
+
+        def attempt() -> None:
+            if sock is None:
+                raise OSError(_errno.EBADF, "Bad file descriptor (no socket to close)")
+            was_closed = sock.fileno() < 0
+            if not was_closed:
+                self._closing = True
+                self.closed_by = reason
+                if self.waiter.waiting:
+                    # Wake a thread blocked on this socket: poll() sees the hang-up
+                    # (its failure is numbered after this close: we hold the bus lock).
+                    with contextlib.suppress(OSError):
+                        sock.shutdown(socket.SHUT_RDWR)
+            with self.tally.lock:  # not while a counted sendto is in the kernel
+                sock.close()
+            if was_closed:
+                # Python allows close() twice; the lab says what it means.
+                raise OSError(_errno.EBADF, "Bad file descriptor (already closed)")
+            self.state = State.CLOSED
+            self.lab.closed(self)
+
+        def report(_value: None) -> dict[str, Any]:
+            if reason is None:
+                return {"result": None}
+            return {"result": None, "by": "lab", "lesson": lessons.closed_by_lab(reason)}
+
+        return self._call("close", (), attempt, causal=True,
+                          report=report)[1]  # type: ignore[return-value]
+
+    def close_by_lab(self, reason: str) -> Event | None:
+        """The lab closes this socket itself, if it is open: a real, logged close()."""
+        with self.lab.bus.lock:  # no other close can come between the check and the call
+            if not self.is_open:
+                return None
+            return self.close(reason)
+
+    def close_refused(self) -> Event:
+        """Close a connection accepted past the lab's limit, saying why."""
+        event = self.close()
+        self.state = State.CLOSED
+        if not event.ok:
+            return event
+        return self._emit("refuse", ok=False, error="CONNLIMIT",
+                          lesson=lessons.connection_limit(self.lab.max_connections))

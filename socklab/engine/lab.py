@@ -1,0 +1,144 @@
+"""The lab: all the sockets of one session, their event bus, threads and cleanup.
+
+The lab's lifecycle lives here: which sockets are open (in the order they
+opened), the threads it runs (and joins), the cap on connections kept open,
+and closing everything — each close a real, logged close() by the lab that
+says why (Reset, Ctrl-C, the lab stopped).
+"""
+
+from __future__ import annotations
+
+import resource
+import socket
+import threading
+import time
+from collections.abc import Callable
+
+from .. import lessons
+from ..events import CLIENT, EventBus, Sink
+from .endpoint import Endpoint
+from .floods import Floods
+from .server import Server
+
+DEFAULT_CONNECT_TIMEOUT = 10.0
+
+
+def default_max_connections() -> int:
+    """Connections kept open at once: well below the descriptor limit."""
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft == resource.RLIM_INFINITY:
+        soft = 65536
+    return max(8, min(4096, (soft - 64) // 3))
+
+
+class Lab:
+    """All the sockets of one session, their event bus, and their cleanup."""
+
+    def __init__(
+        self,
+        clock: Callable[[], float] | None = None,
+        *,
+        max_connections: int | None = None,
+        connect_timeout: float = DEFAULT_CONNECT_TIMEOUT,
+        coalesce: bool = True,
+    ) -> None:
+        self.bus = EventBus(clock)
+        self.max_connections = max_connections or default_max_connections()
+        self.connect_timeout = connect_timeout
+        #: The floods running on the lab's sockets (each socket counts into its own).
+        self.floods = Floods(self.bus.lock, coalesce)
+        self.stopping = False
+        #: Why the lab is stopping (the reason its own closes give).
+        self.stop_reason = lessons.STOPPED
+        #: Open endpoints, in the order they opened (a dict keeps it).
+        self._open: dict[Endpoint, None] = {}
+        self._open_lock = threading.Lock()
+        self._threads: list[threading.Thread] = []
+        self._next_client = 0
+
+    @property
+    def coalesce(self) -> bool:
+        """Floods are counted, not logged call by call."""
+        return self.floods.enabled
+
+    def subscribe(self, sink: Sink) -> Callable[[], None]:
+        return self.bus.subscribe(sink)
+
+    # -- endpoints -------------------------------------------------------------
+
+    def server(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> Server:
+        return Server(self, family, kind)
+
+    def client(self, family: int = socket.AF_INET, kind: int = socket.SOCK_STREAM) -> Endpoint:
+        self._next_client += 1
+        return Endpoint(self, CLIENT, self._next_client, family, kind)
+
+    def opened(self, endpoint: Endpoint) -> None:
+        """``endpoint`` has a new open socket: the lab will close it when it stops."""
+        with self._open_lock:
+            self._open[endpoint] = None
+
+    def closed(self, endpoint: Endpoint) -> None:
+        """``endpoint``'s socket was closed."""
+        with self._open_lock:
+            self._open.pop(endpoint, None)
+
+    @property
+    def open_sockets(self) -> int:
+        with self._open_lock:
+            return sum(1 for e in self._open if e.is_open)
+
+    def flush_floods(self, keep_streaks: bool = False) -> None:
+        """Report every counted flood now (see `Floods.flush`)."""
+        self.floods.flush(keep_streaks)
+
+    # -- threads and teardown -------------------------------------------------------
+
+    def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
+        """Run ``target`` in a thread the lab joins on stop."""
+        thread = threading.Thread(target=target, name=f"socklab-{name}", daemon=True)
+        with self._open_lock:
+            self._threads = [t for t in self._threads if t.is_alive()]
+            self._threads.append(thread)
+        thread.start()
+        return thread
+
+    def threads(self) -> list[threading.Thread]:
+        """The lab's threads (alive or finished since the last reset)."""
+        with self._open_lock:
+            return list(self._threads)
+
+    def close_all(self, reason: str = lessons.STOPPED, timeout: float = 5.0) -> None:
+        """Close every socket (each a logged close() by the lab, saying ``reason``),
+        end every wait, join every thread."""
+        self.stop_reason = reason
+        self.stopping = True
+        self.floods.flush()
+        self._close_open(reason)
+        deadline = time.monotonic() + timeout
+        for thread in self.threads():
+            if thread is not threading.current_thread():
+                thread.join(max(0.0, deadline - time.monotonic()))
+        # Threads may have accepted or opened a socket while we were closing.
+        self._close_open(reason)
+        self.floods.flush()
+
+    def _close_open(self, reason: str) -> None:
+        """Close every open socket, newest first (connections before their listener)."""
+        with self._open_lock:
+            endpoints = list(self._open)
+        for endpoint in reversed(endpoints):
+            endpoint.close_by_lab(reason)
+
+    def reset(self, reason: str = lessons.RESET) -> None:
+        """Close everything, then let the lab be used again."""
+        self.close_all(reason)
+        self.stopping = False
+        with self._open_lock:
+            self._threads = []
+
+    def __enter__(self) -> Lab:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close_all()
