@@ -28,8 +28,9 @@ Scene = Callable[[SocklabApp, Pilot], Awaitable[None]]
 
 async def settle(app: SocklabApp, pilot: Pilot) -> None:
     for _ in range(3):
-        await app.workers.wait_for_complete()
         await pilot.pause()
+        await asyncio.to_thread(app.session.wait_idle, 30)
+        await app.workers.wait_for_complete()
     app.drain_now()
     await pilot.pause()
 

@@ -8,6 +8,7 @@ a leaked socket fails the test.
 
 from __future__ import annotations
 
+import asyncio
 import socket
 import threading
 from pathlib import Path
@@ -27,8 +28,9 @@ SIZE = (120, 36)
 async def settle(app: SocklabApp, pilot: Pilot) -> None:
     """Let workers finish, messages be handled, and queued events reach the log."""
     for _ in range(3):
-        await app.workers.wait_for_complete()
         await pilot.pause()
+        await asyncio.to_thread(app.session.wait_idle, 30)
+        await app.workers.wait_for_complete()
     app.drain_now()
     await pilot.pause()
 
@@ -120,7 +122,7 @@ async def test_welcome_exchange_over_tcp() -> None:
         # The log shows the greeting as text on the recv line.
         shown = [r for r in app.event_log.buffer.rows if r.event is greeting]
         assert GREETING.decode() in "".join(p for p, _ in shown[0].parts)
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_welcome_exchange_over_udp() -> None:
@@ -141,7 +143,7 @@ async def test_welcome_exchange_over_udp() -> None:
         assert received.data == "hello"
         assert answer.data == GREETING.decode()
         assert not [e for e in events if e.op in ("listen", "accept", "connect")]
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 @pytest.mark.skipif(not ipv6_available(), reason="this machine cannot bind ::1")
@@ -158,7 +160,7 @@ async def test_welcome_exchange_over_ipv6() -> None:
         assert first(events, "server", "socket").args == ("AF_INET6", "SOCK_STREAM")
         assert first(events, "server", "bind").result[0] == "::1"
         assert first(events, "client", "recv", nbytes=len(GREETING)).data == GREETING.decode()
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_bad_port_never_reaches_the_engine() -> None:
@@ -166,7 +168,7 @@ async def test_bad_port_never_reaches_the_engine() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await click(pilot, "#server-socket")
         await settle(app, pilot)
-        before = app.lab.bus._seq
+        before = app.session.lab.bus._seq
         app.server_pane.input("port").value = "70000"
         await pilot.pause()
         error = app.query_one("#server-field-error")
@@ -174,7 +176,7 @@ async def test_bad_port_never_reaches_the_engine() -> None:
         await click(pilot, "#server-bind")
         await click(pilot, "#server-run")
         await settle(app, pilot)
-        assert app.lab.bus._seq == before  # no call was made
+        assert app.session.lab.bus._seq == before  # no call was made
         messages = [n.message for n in app._notifications]
         assert any("port 70000 is out of range" in m for m in messages)
         # Fixing the field clears the error and the call goes through.
@@ -294,7 +296,7 @@ async def test_peer_bytes_are_shown_escaped_and_never_run() -> None:
             await pilot.press("x")
             hexes = " ".join("".join(p for p, _ in r.parts) for r in log.buffer.rows)
             assert "1b 5b 33 31 6d" in hexes
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_connect_many_clients_fills_the_list() -> None:
@@ -313,14 +315,14 @@ async def test_connect_many_clients_fills_the_list() -> None:
         await pilot.pause()
         connects = [e for e in done(app) if e.op == "connect"]
         assert len(connects) == 3 and all(e.ok for e in connects)
-        assert len(app.server_pane.server.connections) == 3
-        assert len(app.client_pane.clients) == 3
+        assert len(app.session.server.connections) == 3
+        assert len(app.session.clients) == 3
         # The newest connection is selected: send() on it reaches one client.
         await click(pilot, "#server-send")
         await settle(app, pilot)
         send = first(done(app), "server", "send")
         assert send.ok and send.conn == 3
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_reset_closes_every_socket() -> None:
@@ -329,15 +331,15 @@ async def test_reset_closes_every_socket() -> None:
         app.server_pane.input("port").value = "0"
         await click(pilot, "#server-run")
         await settle(app, pilot)
-        assert app.lab.open_sockets == 1
+        assert app.session.open_sockets == 1
         await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert app.lab.open_sockets == 0
+        assert app.session.open_sockets == 0
         assert any("Reset" in n.message for n in app._notifications)
         # The lab is usable again after a reset.
         await click(pilot, "#server-run")
         await settle(app, pilot)
-        assert app.lab.open_sockets == 1
+        assert app.session.open_sockets == 1
 
 
 async def test_save_log_as_text_and_json_lines(tmp_path: Path) -> None:

@@ -21,6 +21,7 @@ How these pictures stay the same from run to run, while every call is real:
 
 from __future__ import annotations
 
+import asyncio
 import socket
 
 import pytest
@@ -60,8 +61,9 @@ def make_app() -> SocklabApp:
 
 async def settle(app: SocklabApp, pilot: Pilot) -> None:
     for _ in range(3):
-        await app.workers.wait_for_complete()
         await pilot.pause()
+        await asyncio.to_thread(app.session.wait_idle, 30)
+        await app.workers.wait_for_complete()
     app.drain_now()
     await pilot.pause()
 

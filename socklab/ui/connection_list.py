@@ -15,8 +15,8 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ..engine import Endpoint
 from ..logformat import format_bytes
+from ..viewstate import SocketView
 from .numbers import RealNumbers
 
 #: Rows shown at most (the newest); a flood of connections stays cheap.
@@ -49,24 +49,18 @@ class ConnectionRow:
         return text
 
 
-def endpoint_row(key: str, label: str, endpoint: Endpoint, *, listener: bool = False,
-                 numbers: RealNumbers | None = None) -> ConnectionRow:
-    """Describe one endpoint: addresses, bytes in and out, state."""
+def socket_row(label: str, view: SocketView, *, listener: bool = False,
+               numbers: RealNumbers | None = None) -> ConnectionRow:
+    """Describe one socket as the log described it: addresses, bytes in and out, state."""
     numbers = numbers or RealNumbers()
     if listener:
-        where = _address(endpoint.local, numbers) if endpoint.local else "not bound"
-        state = "listening" if endpoint.listening else endpoint.state
-        if endpoint.state == "closed":
-            state = "closed"
-        return ConnectionRow(key, label, where, state)
-    peer = _address(endpoint.peer, numbers)
-    local = _address(endpoint.local, numbers)
-    detail = f"{local} ⇄ {peer}" if endpoint.local else peer
-    detail += f"  in {format_bytes(endpoint.bytes_in)} out {format_bytes(endpoint.bytes_out)}"
-    state = endpoint.state
-    if state == "open" and endpoint.peer is not None:
-        state = "connected"
-    return ConnectionRow(key, label, detail, state)
+        where = _address(view.local, numbers) if view.local else "not bound"
+        state = "listening" if view.listening else view.state
+        return ConnectionRow(view.key, label, where, state)
+    peer = _address(view.peer, numbers)
+    detail = f"{_address(view.local, numbers)} ⇄ {peer}" if view.local else peer
+    detail += f"  in {format_bytes(view.bytes_in)} out {format_bytes(view.bytes_out)}"
+    return ConnectionRow(view.key, label, detail, view.state)
 
 
 class ConnectionList(OptionList):

@@ -1,0 +1,139 @@
+"""Every event of a session, kept on disk so that saving writes all of them.
+
+The screen keeps a bounded view (a storm of calls shows its newest events and
+counts the rest as not shown), but a saved log must be the whole truth.  The
+bridge hands every event to `Spool.add` in batches; a writer thread of its own
+turns each batch into compact tuples and appends it, pickled, to an unnamed
+temporary file.  Memory stays bounded by what the writer has not yet written
+(a tick or two of events), and the file disappears with the process, even if
+it is killed: it never has a name.
+
+UI-free (no textual, no rich).  The payload's first bytes (``Event.raw``,
+used only by the live hex view) are not kept: no saved format has them.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import queue
+import struct
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import fields
+from operator import attrgetter
+from typing import IO
+
+from .events import Event
+
+#: The Event's fields, in order; a new field (the contract only grows) is kept too.
+_NAMES = tuple(f.name for f in fields(Event))
+_RAW = _NAMES.index("raw")
+_KEPT = _NAMES[:_RAW] + _NAMES[_RAW + 1 :]
+_as_tuple = attrgetter(*_KEPT)
+#: Each record: its length (4 bytes, little-endian), then a pickled list of tuples.
+_HEADER = struct.Struct("<I")
+
+
+class Spool:
+    """An append-only file of events, written by a thread of its own."""
+
+    def __init__(self, directory: str | None = None) -> None:
+        self._file: IO[bytes] = tempfile.TemporaryFile(prefix="socklab-spool-", dir=directory)
+        self._fd = self._file.fileno()
+        self._queue: queue.SimpleQueue[list[Event] | threading.Event | None] = \
+            queue.SimpleQueue()
+        #: Events handed to `add` (UI thread) and bytes written (writer thread).
+        self.added = 0
+        self._size = 0
+        self._written = 0
+        #: What each flush marker saw: marker -> (events, bytes) on disk when reached.
+        self._marks: dict[threading.Event, tuple[int, int]] = {}
+        self.error: BaseException | None = None
+        self._writer = threading.Thread(target=self._write_loop, name="socklab-spool",
+                                        daemon=True)
+        self._writer.start()
+
+    def add(self, events: Sequence[Event]) -> None:
+        """Queue a batch for the writer: O(1) for the caller, never blocks."""
+        if events:
+            self.added += len(events)
+            self._queue.put(list(events))
+
+    def _write_loop(self) -> None:
+        dumps, pack, write, fd = pickle.dumps, _HEADER.pack, os.write, self._fd
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            if isinstance(item, threading.Event):
+                self._marks[item] = (self._written, self._size)
+                item.set()
+                continue
+            if self.error is not None:
+                continue  # the disk failed once: keep draining, saving will say so
+            try:
+                rows = [_as_tuple(event) for event in item]
+                blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
+            except Exception:  # something in an event did not pickle: keep it as text
+                rows = [_safe_tuple(event) for event in item]
+                blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
+            try:
+                data = pack(len(blob)) + blob
+                view = memoryview(data)
+                while view:
+                    view = view[write(fd, view):]
+            except OSError as exc:
+                self.error = exc
+                continue
+            self._size += len(data)
+            self._written += len(rows)
+
+    def written(self, timeout: float | None = None) -> tuple[int, int]:
+        """Wait until every event added so far is on disk: ``(events, bytes)``.
+
+        Call it from a worker thread, never the UI thread (it waits for the writer).
+        """
+        mark = threading.Event()
+        self._queue.put(mark)
+        if not mark.wait(timeout):
+            raise TimeoutError("the session's spool did not catch up")
+        if self.error is not None:
+            raise OSError(f"the session's spool could not be written: {self.error}")
+        return self._marks.pop(mark)
+
+    def events(self, size: int | None = None) -> Iterator[Event]:
+        """Read back every event in the first ``size`` bytes (default: all written)."""
+        end = self._size if size is None else size
+        offset = 0
+        while offset + _HEADER.size <= end:
+            (length,) = _HEADER.unpack(os.pread(self._fd, _HEADER.size, offset))
+            offset += _HEADER.size
+            blob = os.pread(self._fd, length, offset)
+            offset += length
+            for row in pickle.loads(blob):
+                yield Event(*row[:_RAW], None, *row[_RAW:])
+
+    def close(self) -> None:
+        """Stop the writer and release the file (it has no name: nothing remains)."""
+        if self._file.closed:
+            return
+        self._queue.put(None)
+        self._writer.join(5.0)
+        self._file.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._file.closed
+
+
+def _safe_tuple(event: Event) -> tuple:
+    """The event's fields with anything unpicklable replaced by its text."""
+    row = list(_as_tuple(event))
+    for i, value in enumerate(row):
+        try:
+            pickle.dumps(value)
+        except Exception:
+            row[i] = str(value)
+    return tuple(row)
