@@ -1,9 +1,11 @@
 """The lab screen, driven with Pilot over real loopback sockets.
 
 Every test binds port 0 (the kernel picks a free port; the client follows the
-server's bound port) and waits for workers instead of sleeping.  The app's lab
-is closed when the app exits, and ResourceWarning is an error (pyproject), so
-a leaked socket fails the test.
+server's bound port) and waits for what it needs instead of sleeping: for the
+session's calls to end (`settle`) or for an event to reach the screen (`Watch`,
+a subscriber of the app's bridge).  A generous guard only ends a hang.  The
+app's lab is closed when the app exits, and ResourceWarning is an error
+(pyproject), so a leaked socket fails the test.
 """
 
 from __future__ import annotations
@@ -11,6 +13,9 @@ from __future__ import annotations
 import asyncio
 import socket
 import threading
+import weakref
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -20,19 +25,76 @@ from textual.widgets import Select
 from socklab.engine import GREETING
 from socklab.events import Event
 from socklab.ui.app import SocklabApp, run_app
+from socklab.ui.bridge import Batch
 from socklab.ui.event_log import MAIN
 
 SIZE = (120, 36)
+#: Only ends a hang: every wait below ends as soon as what it waits for happens.
+HANG_GUARD = 60.0
 
 
 async def settle(app: SocklabApp, pilot: Pilot) -> None:
-    """Let workers finish, messages be handled, and queued events reach the log."""
+    """Let the session's calls end, messages be handled, and events reach the screen."""
     for _ in range(3):
         await pilot.pause()
-        await asyncio.to_thread(app.session.wait_idle, 30)
+        assert await asyncio.to_thread(app.session.wait_idle, HANG_GUARD), "a call hung"
         await app.workers.wait_for_complete()
     app.drain_now()
     await pilot.pause()
+
+
+@dataclass
+class _Wait:
+    match: Callable[[Event], bool]
+    count: int
+    seen: int
+    flag: asyncio.Event = field(default_factory=asyncio.Event)
+
+
+class Watch:
+    """Every event the app's bridge publishes, and waits that end on a matching one."""
+
+    def __init__(self, app: SocklabApp) -> None:
+        self.events: list[Event] = list(app.event_log.buffer.events())
+        self._waits: list[_Wait] = []
+        app.bridge.subscribe(self._batch)
+
+    def _batch(self, batch: Batch) -> None:
+        self.events.extend(batch.events)
+        for wait in self._waits:
+            wait.seen += sum(1 for e in batch.events if wait.match(e))
+            if wait.seen >= wait.count:
+                wait.flag.set()
+
+    async def until(self, match: Callable[[Event], bool], count: int = 1) -> Event:
+        """Wait until ``count`` published events match; returns the last that did."""
+        wait = _Wait(match, count, sum(1 for e in self.events if match(e)))
+        if wait.seen < count:
+            self._waits.append(wait)
+            try:
+                await asyncio.wait_for(wait.flag.wait(), HANG_GUARD)
+            except TimeoutError:
+                raise AssertionError(f"after {HANG_GUARD}s, {wait.seen} of {count} "
+                                     "expected events had come") from None
+            finally:
+                self._waits.remove(wait)
+        return next(e for e in reversed(self.events) if match(e))
+
+
+_WATCHES: weakref.WeakKeyDictionary[SocklabApp, Watch] = weakref.WeakKeyDictionary()
+
+
+def watch(app: SocklabApp) -> Watch:
+    """The app's Watch (made on first use, from what the log already shows)."""
+    if app not in _WATCHES:
+        _WATCHES[app] = Watch(app)
+    return _WATCHES[app]
+
+
+def is_(side: str, op: str, phase: str = "done", **fields: object) -> Callable[[Event], bool]:
+    """A match for ``side op`` (and any other fields) in ``phase``."""
+    return lambda e: e.side == side and e.op == op and e.phase == phase and all(
+        getattr(e, k) == v for k, v in fields.items())
 
 
 async def click(pilot: Pilot, selector: str) -> None:
@@ -54,16 +116,6 @@ def first(events: list[Event], side: str, op: str, **match: object) -> Event:
     raise AssertionError(f"no {side} {op} {match} in {[(e.side, e.op) for e in events]}")
 
 
-async def wait_for(app: SocklabApp, pilot: Pilot, predicate, tries: int = 100) -> None:
-    """Poll the log (a few ms per try) until a lab thread has done its part."""
-    for _ in range(tries):
-        app.drain_now()
-        if predicate(app.event_log.buffer.events()):
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the expected event never arrived")
-
-
 def set_select(app: SocklabApp, widget_id: str, value: int | str) -> None:
     app.query_one(f"#{widget_id}", Select).value = value
 
@@ -83,13 +135,10 @@ async def run_welcome(app: SocklabApp, pilot: Pilot) -> list[Event]:
     """Run the server (welcome mode), wait until it accepts, run the client."""
     app.server_pane.input("port").value = "0"
     await click(pilot, "#server-run")
-    await settle(app, pilot)
-    await wait_for(app, pilot, lambda evs: any(
-        e.op in ("accept", "recvfrom") and e.phase == "wait" for e in evs))
+    await watch(app).until(lambda e: e.op in ("accept", "recvfrom") and e.phase == "wait")
     await click(pilot, "#client-run")
+    await watch(app).until(is_("client", "close"))
     await settle(app, pilot)
-    await wait_for(app, pilot, lambda evs: any(
-        e.side == "client" and e.op == "close" for e in evs))
     return done(app)
 
 
@@ -309,10 +358,8 @@ async def test_connect_many_clients_fills_the_list() -> None:
         app.client_pane.input("count").value = "3"
         await click(pilot, "#client-connect-n")
         await settle(app, pilot)
-        await wait_for(app, pilot, lambda evs: sum(
-            1 for e in evs if e.op == "accept" and e.ok and e.phase == "done") == 3)
-        app.drain_now()
-        await pilot.pause()
+        await watch(app).until(lambda e: is_("server", "accept")(e) and e.ok, count=3)
+        await settle(app, pilot)
         connects = [e for e in done(app) if e.op == "connect"]
         assert len(connects) == 3 and all(e.ok for e in connects)
         assert len(app.session.server.connections) == 3

@@ -60,7 +60,7 @@ class ClientPane(EndpointPane):
     # -- state ---------------------------------------------------------------------
 
     def next_steps(self) -> set[str]:
-        return self.view.client_next(self.connections.selected_key, self.stream)
+        return self.view.client_next(self.socket_list.selected_key, self.stream)
 
     def rows(self) -> list[ConnectionRow]:
         return [socket_row(f"client[{key}]", socket, numbers=self.numbers)

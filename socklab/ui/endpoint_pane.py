@@ -224,12 +224,12 @@ class EndpointPane(VerticalScroll):
     # -- asking for calls -------------------------------------------------------
 
     @property
-    def connections(self) -> ConnectionList:
+    def socket_list(self) -> ConnectionList:
         return self.query_one(f"#{self.wid('connections')}", ConnectionList)
 
     def selected_number(self) -> int | None:
         """The number of the connection or client chosen in the list, if any."""
-        key = self.connections.selected_key
+        key = self.socket_list.selected_key
         return int(key) if key and key.isdigit() else None
 
     def ask_for(self, call: str, *, reply_to: tuple[str, int] | None = None) -> bool:
@@ -275,7 +275,7 @@ class EndpointPane(VerticalScroll):
         if side.version != self._shown_version:
             self._shown_version = side.version
             try:
-                connections = self.connections
+                connections = self.socket_list
             except Exception:
                 return  # not composed yet
             keys = set(side.sockets)

@@ -84,7 +84,7 @@ class ServerPane(EndpointPane):
     # -- state ---------------------------------------------------------------------
 
     def next_steps(self) -> set[str]:
-        return self.view.server_next(self.connections.selected_key, self.stream)
+        return self.view.server_next(self.socket_list.selected_key, self.stream)
 
     def rows(self) -> list[ConnectionRow]:
         rows = []
