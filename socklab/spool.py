@@ -32,6 +32,8 @@ _NAMES = tuple(f.name for f in fields(Event))
 _RAW = _NAMES.index("raw")
 _KEPT = _NAMES[:_RAW] + _NAMES[_RAW + 1 :]
 _as_tuple = attrgetter(*_KEPT)
+#: Events pickled per record, at most.
+_SLICE = 1000
 #: Each record: its length (4 bytes, little-endian), then a pickled list of tuples.
 _HEADER = struct.Struct("<I")
 
@@ -59,7 +61,7 @@ class Spool:
         """Queue a batch for the writer: O(1) for the caller, never blocks."""
         if events:
             self.added += len(events)
-            self._queue.put(list(events))
+            self._queue.put(events if isinstance(events, list) else list(events))
 
     def _write_loop(self) -> None:
         dumps, pack, write, fd = pickle.dumps, _HEADER.pack, os.write, self._fd
@@ -73,22 +75,26 @@ class Spool:
                 continue
             if self.error is not None:
                 continue  # the disk failed once: keep draining, saving will say so
-            try:
-                rows = [_as_tuple(event) for event in item]
-                blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
-            except Exception:  # something in an event did not pickle: keep it as text
-                rows = [_safe_tuple(event) for event in item]
-                blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
-            try:
-                data = pack(len(blob)) + blob
-                view = memoryview(data)
-                while view:
-                    view = view[write(fd, view):]
-            except OSError as exc:
-                self.error = exc
-                continue
-            self._size += len(data)
-            self._written += len(rows)
+            # Pickled in slices: each dumps holds the GIL for its whole slice,
+            # and the UI thread must not wait long for it.
+            for start in range(0, len(item), _SLICE):
+                part = item[start : start + _SLICE]
+                try:
+                    rows = list(map(_as_tuple, part))
+                    blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
+                except Exception:  # something in an event did not pickle: keep it as text
+                    rows = [_safe_tuple(event) for event in part]
+                    blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
+                try:
+                    data = pack(len(blob)) + blob
+                    view = memoryview(data)
+                    while view:
+                        view = view[write(fd, view):]
+                except OSError as exc:
+                    self.error = exc
+                    break
+                self._size += len(data)
+                self._written += len(rows)
 
     def written(self, timeout: float | None = None) -> tuple[int, int]:
         """Wait until every event added so far is on disk: ``(events, bytes)``.

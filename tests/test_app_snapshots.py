@@ -21,10 +21,10 @@ How these pictures stay the same from run to run, while every call is real:
 
 from __future__ import annotations
 
-import asyncio
 import socket
 
 import pytest
+from pilot import settle
 from textual.pilot import Pilot
 from textual.widgets import Select
 
@@ -57,15 +57,6 @@ class TickClock:
 
 def make_app() -> SocklabApp:
     return SocklabApp(clock=TickClock(), numbers=StableNumbers())
-
-
-async def settle(app: SocklabApp, pilot: Pilot) -> None:
-    for _ in range(3):
-        await pilot.pause()
-        await asyncio.to_thread(app.session.wait_idle, 30)
-        await app.workers.wait_for_complete()
-    app.drain_now()
-    await pilot.pause()
 
 
 async def step(app: SocklabApp, pilot: Pilot, side: str, *ops: str) -> None:

@@ -94,6 +94,8 @@ async def measure(n: int = FLOOD_EVENTS) -> dict[str, float]:
         taken = time.perf_counter() - started
         await pilot.pause(0.1)
         late = [(b - a) - PROBE_INTERVAL for a, b in zip(ticks, ticks[1:], strict=False)]
+        probes = len(ticks)
+        flood_peak = memory_mib("VmHWM")
         ticks.clear()
         save_started = time.perf_counter()
         app.action_save_log(True)
@@ -115,12 +117,13 @@ async def measure(n: int = FLOOD_EVENTS) -> dict[str, float]:
             "rows": len(log.buffer.rows),
             "produce_seconds": produced,
             "seconds": taken,
-            "probes": len(ticks),
+            "probes": probes,
             "p50_ms": percentile(late, 0.50) * 1000,
             "p99_ms": percentile(late, 0.99) * 1000,
             "max_ms": max(late) * 1000,
             "idle_mib": idle,
             "peak_mib": peak,
+            "flood_peak_mib": flood_peak,
             "saved": saved_lines,
             "saved_complete": complete,
             "save_seconds": saved_seconds,
