@@ -140,6 +140,13 @@ class LabSession:
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
+    def _recv(self, target: Endpoint, stream: bool) -> None:
+        """recv (stream) or recvfrom (datagram) on ``target``: it may wait."""
+        if stream:
+            self._blocking("recv()", lambda: target.recv(RECV_SIZE))
+        else:
+            self._blocking("recvfrom()", lambda: target.recvfrom(DGRAM_RECV))
+
     # -- requests ------------------------------------------------------------------
 
     def request(self, req: Request) -> None:
@@ -253,11 +260,7 @@ class LabSession:
             self._blocking("sendto()", lambda: target.sendto(message, host, port))
 
     def _server_recv(self, req: Request) -> None:
-        target = self._server_target(req)
-        if req.settings.stream:
-            self._blocking("recv()", lambda: target.recv(RECV_SIZE))
-        else:
-            self._blocking("recvfrom()", lambda: target.recvfrom(DGRAM_RECV))
+        self._recv(self._server_target(req), req.settings.stream)
 
     def _server_close(self, req: Request) -> None:
         target = self._server_target(req)
@@ -329,11 +332,7 @@ class LabSession:
             self._blocking("sendto()", lambda: client.sendto(s.message, s.host, s.port))
 
     def _client_recv(self, req: Request) -> None:
-        client = self._client_target(req)
-        if req.settings.stream:
-            self._blocking("recv()", lambda: client.recv(RECV_SIZE))
-        else:
-            self._blocking("recvfrom()", lambda: client.recvfrom(DGRAM_RECV))
+        self._recv(self._client_target(req), req.settings.stream)
 
     def _client_shutdown(self, req: Request) -> None:
         self._quick(CLIENT, "shutdown()", self._client_target(req).shutdown)

@@ -94,3 +94,13 @@ async def click(pilot: Pilot, selector: str) -> None:
     assert await pilot.click(selector), f"the click missed {selector}"
 
 
+
+
+async def run_server(app: SocklabApp, pilot: Pilot) -> Watch:
+    """Press the server's Run on port 0; return once it waits for a client."""
+    seen = watch(app)
+    app.server_pane.input("port").value = "0"
+    await click(pilot, "#server-run")
+    await seen.until(lambda e: e.side == "server" and e.op in ("accept", "recvfrom")
+                     and e.phase == "wait")
+    return seen

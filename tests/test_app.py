@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pilot import SIZE, click, is_, settle, watch
+from pilot import SIZE, click, is_, run_server, settle, watch
 from textual.pilot import Pilot
 from textual.widgets import Select
 
@@ -55,9 +55,7 @@ def ipv6_available() -> bool:
 
 async def run_welcome(app: SocklabApp, pilot: Pilot) -> list[Event]:
     """Run the server (welcome mode), wait until it accepts, run the client."""
-    app.server_pane.input("port").value = "0"
-    await click(pilot, "#server-run")
-    await watch(app).until(lambda e: e.op in ("accept", "recvfrom") and e.phase == "wait")
+    await run_server(app, pilot)
     await click(pilot, "#client-run")
     await watch(app).until(is_("client", "close"))
     await settle(app, pilot)

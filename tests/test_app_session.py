@@ -13,7 +13,7 @@ from dataclasses import fields
 from pathlib import Path
 
 import pytest
-from pilot import SIZE, click, is_, settle, watch
+from pilot import SIZE, click, is_, run_server, settle
 from textual.message import Message
 from textual.notifications import Notify
 
@@ -37,10 +37,7 @@ async def test_saving_writes_every_event_of_a_session_bigger_than_the_view(
             told.append(message.notification.message)
 
     async with app.run_test(size=SIZE, message_hook=hook) as pilot:
-        seen = watch(app)
-        app.server_pane.input("port").value = "0"
-        await click(pilot, "#server-run")
-        await seen.until(is_("server", "accept", "wait"))
+        seen = await run_server(app, pilot)
         await click(pilot, "#client-run")
         await seen.until(is_("client", "close"))
         await settle(app, pilot)
@@ -127,10 +124,7 @@ async def test_two_hundred_runs_under_load_keep_the_order(busy_cores: int) -> No
     """Run server once, then Run client 200 times with both cores busy: the log is causal."""
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
-        seen = watch(app)
-        app.server_pane.input("port").value = "0"
-        await click(pilot, "#server-run")
-        await seen.until(is_("server", "accept", "wait"))
+        seen = await run_server(app, pilot)
         for run in range(1, RUNS + 1):
             app.client_pane.press("run")
             await seen.until(is_("client", "close"), count=run)
@@ -146,10 +140,7 @@ async def test_two_hundred_runs_under_load_keep_the_order(busy_cores: int) -> No
 async def test_reset_logs_its_closes_and_port_info_follows(tmp_path: Path) -> None:
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
-        seen = watch(app)
-        app.server_pane.input("port").value = "0"
-        await click(pilot, "#server-run")
-        await seen.until(is_("server", "accept", "wait"))
+        seen = await run_server(app, pilot)
         await settle(app, pilot)
         client_info = app.client_pane.query_one(PortInfo)
         assert "listening here" in str(client_info.render())  # the client followed the port

@@ -25,13 +25,13 @@ import socket
 
 import pytest
 from pilot import settle
+from stable_numbers import StableNumbers
 from textual.pilot import Pilot
 from textual.widgets import Select
 
 from socklab import ports
 from socklab.ui import port_info
 from socklab.ui.app import SocklabApp
-from socklab.ui.numbers import StableNumbers
 
 
 @pytest.fixture(autouse=True)

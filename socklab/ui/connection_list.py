@@ -66,13 +66,6 @@ def socket_row(label: str, view: SocketView, *, listener: bool = False,
 class ConnectionList(OptionList):
     """A short list of sockets; the highlighted one is what the buttons act on."""
 
-    DEFAULT_CSS = """
-    ConnectionList {
-        height: auto;
-        max-height: 6;
-    }
-    """
-
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, markup=False, compact=True)
         self._rows: tuple[ConnectionRow, ...] = ()
