@@ -2,15 +2,20 @@
 
 Engine threads report every call as an event on the lab's bus; the bus calls
 `Bridge.sink` under its lock, on whatever thread made the call, so the sink
-only appends to a deque (O(1), never blocks, never touches a widget).  A 20 Hz
-timer on the UI thread then takes everything that arrived and
+only appends the event to two deques (O(1), never blocks, never touches a
+widget): one for the spool, one bounded for the screen.  A 20 Hz timer on the
+UI thread then
 
-1. hands *every* event to the session's `Spool` (a file written by a thread of
-   its own), so that saving writes the whole session;
+1. hands *every* event that arrived to the session's `Spool` (a file written
+   by a thread of its own), so that saving writes the whole session;
 2. publishes a bounded `Batch` to each subscriber (the log, the view-state
    model, the port-info rechecks, ...): at most `DRAIN_MAX` events per tick;
    a storm that outruns the screen keeps its newest `VIEW_MAX` events and
    counts the rest as not shown, so memory stays bounded.
+
+The two deques hold the same event objects: what waits for the spool is the
+newest events, which the screen's deque holds anyway, so the spool costs
+(almost) no memory while the screen keeps up.
 
 Lab threads that must tell the learner something (an unexpected failure, a
 saved file) use `Bridge.tell`, which queues the message for the same timer.
@@ -74,7 +79,8 @@ class Bridge:
     def __init__(self, app: App, spool: Spool | None = None) -> None:
         self._app = app
         self.spool = spool or Spool()
-        #: Filled by the sink (any thread), emptied by the tick (UI thread).
+        #: Filled by the sink (any thread), emptied by the tick (UI thread):
+        #: every event, for the spool, and the newest, for the screen.
         self._arrived: deque[Event] = deque()
         self._view: deque[Event] = deque(maxlen=VIEW_MAX)
         self._notes: deque[Note] = deque()
@@ -88,6 +94,7 @@ class Bridge:
     def sink(self, event: Event) -> None:
         """Called by the bus under its lock, from any thread: only queue the event."""
         self._arrived.append(event)
+        self._view.append(event)
 
     def tell(self, message: str, *, title: str = "socklab",
              severity: str = "information") -> None:
@@ -110,14 +117,12 @@ class Bridge:
         self._app.set_interval(DRAIN_INTERVAL, self.tick)
 
     def _take(self) -> None:
-        """Move what arrived to the spool (all of it) and the view (bounded)."""
+        """Hand every event that arrived to the spool."""
         arrived = self._arrived
         count = len(arrived)
         if count:
             popleft = arrived.popleft
-            taken = [popleft() for _ in range(count)]
-            self.spool.add(taken)
-            self._view.extend(taken)
+            self.spool.add([popleft() for _ in range(count)])
 
     def tick(self) -> None:
         """Take what arrived and publish one bounded batch."""
@@ -145,7 +150,6 @@ class Bridge:
 
     def flush(self) -> None:
         """Publish everything that has arrived, now (after a Reset; tests)."""
-        self._take()
         for _ in range(VIEW_MAX // DRAIN_MAX + 2):
             if not self._view:
                 break
