@@ -53,6 +53,7 @@ class Spool:
         #: What each flush marker saw: marker -> (events, bytes) on disk when reached.
         self._marks: dict[threading.Event, tuple[int, int]] = {}
         self.error: BaseException | None = None
+        self._closing = False
         self._writer = threading.Thread(target=self._write_loop, name="socklab-spool",
                                         daemon=True)
         self._writer.start()
@@ -73,8 +74,8 @@ class Spool:
                 self._marks[item] = (self._written, self._size)
                 item.set()
                 continue
-            if self.error is not None:
-                continue  # the disk failed once: keep draining, saving will say so
+            if self.error is not None or self._closing:
+                continue  # the disk failed once (saving will say so), or closing
             # Pickled in slices: each dumps holds the GIL for its whole slice,
             # and the UI thread must not wait long for it.
             for start in range(0, len(item), _SLICE):
@@ -125,6 +126,7 @@ class Spool:
         """Stop the writer and release the file (it has no name: nothing remains)."""
         if self._file.closed:
             return
+        self._closing = True  # what is still queued is not written: nobody will read it
         self._queue.put(None)
         self._writer.join(5.0)
         self._file.close()

@@ -279,9 +279,11 @@ class SocklabApp(App[int]):
         self.exit(0)
 
     async def on_unmount(self) -> None:
-        await asyncio.to_thread(self.session.close)  # never a blocking close on the UI thread
+        # Closing sockets (and the spool, after a save still writing) waits:
+        # never on the UI thread.
+        await asyncio.to_thread(self.session.close)
         self._unsubscribe()
-        self.bridge.close()
+        await asyncio.to_thread(self.bridge.close)
 
     # -- command palette -------------------------------------------------------
 
