@@ -3,7 +3,7 @@
 The screen keeps a bounded view (a storm of calls shows its newest events and
 counts the rest as not shown), but a saved log must be the whole truth.  The
 bridge hands every event to `Spool.add` in batches; a writer thread of its own
-turns each batch into compact tuples and appends it, pickled, to an unnamed
+appends each batch, pickled by column (one list per field), to an unnamed
 temporary file.  Memory stays bounded by what the writer has not yet written
 (a tick or two of events), and the file disappears with the process, even if
 it is killed: it never has a name.
@@ -32,6 +32,8 @@ _NAMES = tuple(f.name for f in fields(Event))
 _RAW = _NAMES.index("raw")
 _KEPT = _NAMES[:_RAW] + _NAMES[_RAW + 1 :]
 _as_tuple = attrgetter(*_KEPT)
+#: One getter per field: a record is stored by column (see `Spool._write`).
+_GETTERS = tuple(attrgetter(name) for name in _KEPT)
 #: Events pickled per record, at most.
 _SLICE = 1000
 #: Each record: its length (4 bytes, little-endian), then a pickled list of tuples.
@@ -65,7 +67,6 @@ class Spool:
             self._queue.put(events if isinstance(events, list) else list(events))
 
     def _write_loop(self) -> None:
-        dumps, pack, write, fd = pickle.dumps, _HEADER.pack, os.write, self._fd
         while True:
             item = self._queue.get()
             if item is None:
@@ -74,28 +75,36 @@ class Spool:
                 self._marks[item] = (self._written, self._size)
                 item.set()
                 continue
-            if self.error is not None or self._closing:
-                continue  # the disk failed once (saving will say so), or closing
             # Pickled in slices: each dumps holds the GIL for its whole slice,
             # and the UI thread must not wait long for it.
             for start in range(0, len(item), _SLICE):
-                part = item[start : start + _SLICE]
-                try:
-                    rows = list(map(_as_tuple, part))
-                    blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
-                except Exception:  # something in an event did not pickle: keep it as text
-                    rows = [_safe_tuple(event) for event in part]
-                    blob = dumps(rows, pickle.HIGHEST_PROTOCOL)
-                try:
-                    data = pack(len(blob)) + blob
-                    view = memoryview(data)
-                    while view:
-                        view = view[write(fd, view):]
-                except OSError as exc:
-                    self.error = exc
-                    break
-                self._size += len(data)
-                self._written += len(rows)
+                if self.error is not None or self._closing:
+                    break  # the disk failed once (saving will say so), or closing
+                self._write(item[start : start + _SLICE])
+            # Hold nothing while waiting for the next batch: this loop may be
+            # all that keeps these events alive.
+            del item
+
+    def _write(self, events: list[Event]) -> None:
+        """Append one record: the events' fields, pickled."""
+        # By column (one list per field): no new small object per event, so
+        # the writer does not fragment the memory the events themselves live in.
+        columns = [list(map(get, events)) for get in _GETTERS]
+        try:
+            blob = pickle.dumps(columns, pickle.HIGHEST_PROTOCOL)
+        except Exception:  # something in an event did not pickle: keep it as text
+            rows = [_safe_tuple(event) for event in events]
+            blob = pickle.dumps([list(column) for column in zip(*rows, strict=True)],
+                                pickle.HIGHEST_PROTOCOL)
+        data = memoryview(_HEADER.pack(len(blob)) + blob)
+        try:
+            while data:
+                data = data[os.write(self._fd, data):]
+        except OSError as exc:
+            self.error = exc
+            return
+        self._size += _HEADER.size + len(blob)
+        self._written += len(events)
 
     def written(self, timeout: float | None = None) -> tuple[int, int]:
         """Wait until every event added so far is on disk: ``(events, bytes)``.
@@ -119,7 +128,7 @@ class Spool:
             offset += _HEADER.size
             blob = os.pread(self._fd, length, offset)
             offset += length
-            for row in pickle.loads(blob):
+            for row in zip(*pickle.loads(blob), strict=True):
                 yield Event(*row[:_RAW], None, *row[_RAW:])
 
     def close(self) -> None:

@@ -37,6 +37,41 @@ from .server_pane import ServerPane
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
+#: While events keep coming, the panes redraw and port info looks again at most
+#: this often (a storm must not rebuild lists 20 times a second); a lone change
+#: is shown at once.
+REFRESH_EVERY = 0.25
+
+
+class Coalesced:
+    """Run an action at once, then at most once per ``interval`` while asked again."""
+
+    def __init__(self, app: App, interval: float, action: Callable[[], None]) -> None:
+        self._app = app
+        self._interval = interval
+        self._action = action
+        self._cooling = False
+        self._asked = False
+
+    def ask(self) -> None:
+        self._asked = True
+        if not self._cooling:
+            self.run_now()
+
+    def run_now(self) -> None:
+        """Run now if asked (a settled moment: after a Reset, in tests)."""
+        if not self._asked:
+            return
+        self._asked = False
+        self._action()
+        if not self._cooling:
+            self._cooling = True
+            self._app.set_timer(self._interval, self._cooled)
+
+    def _cooled(self) -> None:
+        self._cooling = False
+        if self._asked:
+            self.run_now()
 
 PROJECTOR = Theme(
     name="projector",
@@ -101,6 +136,9 @@ class SocklabApp(App[int]):
         self.view_state = ViewState()
         #: The server's bound port the client's port field last followed.
         self._followed: BoundPort | None = None
+        self._changed: set[str] = set()
+        self._pane_refresh = Coalesced(self, REFRESH_EVERY, self._refresh_panes)
+        self._port_recheck = Coalesced(self, REFRESH_EVERY, self._recheck_port_info)
         self._previous_theme = "textual-dark"
         self.register_theme(PROJECTOR)
 
@@ -168,12 +206,16 @@ class SocklabApp(App[int]):
 
     def _show_in_panes(self, batch: Batch) -> None:
         changed = self.view_state.apply(batch.events)
-        if not changed:
-            return
+        if changed:
+            self._changed |= changed
+            self._pane_refresh.ask()
+
+    def _refresh_panes(self) -> None:
+        changed, self._changed = self._changed, set()
         try:
             panes = {"server": self.server_pane, "client": self.client_pane}
         except NoMatches:
-            return
+            return  # the app is closing: its widgets are gone
         for side in changed:
             panes[side].refresh_state()
         bound = self.view_state.bound
@@ -184,8 +226,11 @@ class SocklabApp(App[int]):
     def _recheck_ports(self, batch: Batch) -> None:
         if batch.gap or any(event.op in _PORT_CHANGES and event.ok and event.phase == "done"
                             for event in batch.events):
-            for info in self.query(PortInfo):
-                info.recheck()
+            self._port_recheck.ask()
+
+    def _recheck_port_info(self) -> None:
+        for info in self.query(PortInfo):
+            info.recheck()
 
     def _follow_server_port(self, bound: BoundPort, previous: BoundPort | None) -> None:
         """Let the client follow the server's port while it still points at it."""
@@ -202,8 +247,10 @@ class SocklabApp(App[int]):
             client.auto_port = client.input("port").value
 
     def drain_now(self) -> None:
-        """Publish everything that has arrived without waiting for the timer."""
+        """Publish everything that has arrived, and show it, without waiting for timers."""
         self.bridge.flush()
+        self._pane_refresh.run_now()
+        self._port_recheck.run_now()
 
     def on_input_changed(self, message: Input.Changed) -> None:
         self._update_code()
@@ -268,7 +315,7 @@ class SocklabApp(App[int]):
     async def action_reset(self) -> None:
         """Close every socket (each a logged close) and stop every server thread; keep the log."""
         closed = await asyncio.to_thread(self.session.reset)
-        self.bridge.flush()  # the closes reach the log, the panes and port info
+        self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
             pane.refresh_state()
