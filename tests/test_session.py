@@ -10,6 +10,7 @@ from __future__ import annotations
 import socket
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import pytest
 from helpers import LIMIT, Recorder
@@ -102,10 +103,10 @@ def test_run_server_again_closes_the_old_server_first(session: LabSession,
 
 
 def test_reset_logs_a_close_for_every_open_socket(session: LabSession, rec: Recorder) -> None:
-    ask(session, "server", "run", settings=Settings(**{**STREAM.__dict__, "mode": "manual"}))
+    ask(session, "server", "run", settings=replace(STREAM, mode="manual"))
     rec.wait_for(lambda e: e.op == "accept" and e.phase == "wait")
     port = next(e for e in rec.done() if e.op == "bind").result[1]
-    to_server = Settings(**{**STREAM.__dict__, "port": port, "count": 2})
+    to_server = replace(STREAM, port=port, count=2)
     ask(session, "client", "connect-n", settings=to_server)
     rec.wait_for(lambda e: e.op == "accept" and e.phase == "done" and e.conn == 2)
     assert session.open_sockets == 5
@@ -148,7 +149,7 @@ def test_an_unexpected_failure_is_told_not_raised() -> None:
     told: list[str] = []
     session = LabSession(tell=told.append)
     try:
-        bad = Settings(**{**STREAM.__dict__, "mode": "no-such-mode"})
+        bad = replace(STREAM, mode="no-such-mode")
         session.request(Request("server", "run", bad))
         assert session.wait_idle(LIMIT)
         assert told and "Run server failed unexpectedly" in told[0]

@@ -273,11 +273,11 @@ class EndpointPane(VerticalScroll):
         """Show the model: the connection list (a new socket is chosen) and highlights."""
         side = self.view.sides[self.SIDE]
         if side.version != self._shown_version:
-            self._shown_version = side.version
             try:
                 connections = self.socket_list
             except Exception:
-                return  # not composed yet
+                return  # not composed yet: shown once it is
+            self._shown_version = side.version
             keys = set(side.sockets)
             fresh = keys - self._known
             self._known = keys
