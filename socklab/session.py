@@ -43,6 +43,28 @@ RECV_SIZE = 1024
 DGRAM_RECV = 65535
 
 
+class Pending:
+    """The jobs one request started: `wait` returns when all of them have ended."""
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._done = threading.Condition()
+
+    def started(self) -> None:
+        with self._done:
+            self._left += 1
+
+    def ended(self) -> None:
+        with self._done:
+            self._left -= 1
+            self._done.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block (never on the UI thread) until the request's calls ended; False on timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: self._left == 0, timeout)
+
+
 class _Serial:
     """Jobs run one after another on a lab thread, in the order they came."""
 
@@ -89,6 +111,8 @@ class LabSession:
         self._busy = 0
         self._idle = threading.Condition()
         self._closed = False
+        #: The request being turned into jobs (under ``_lock``): each job counts in it.
+        self._pending = Pending()
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         """Have ``sink`` receive every event (under the bus lock, on any thread)."""
@@ -128,11 +152,25 @@ class LabSession:
             if not self.lab.stopping:
                 self.tell(f"{what} failed unexpectedly: {type(exc).__name__}: {exc}")
 
+    def _counted(self, job: Callable[[], object]) -> Callable[[], object]:
+        """``job``, counted in the request that started it until it ends."""
+        pending = self._pending
+        pending.started()
+
+        def run() -> object:
+            try:
+                return job()
+            finally:
+                pending.ended()
+
+        return run
+
     def _quick(self, side: str, what: str, job: Callable[[], object]) -> None:
-        self._serial[side].add(what, job)
+        self._serial[side].add(what, self._counted(job))
 
     def _blocking(self, what: str, job: Callable[[], object]) -> None:
-        self._spawn(lambda: self._guarded(what, job), what)
+        counted = self._counted(job)
+        self._spawn(lambda: self._guarded(what, counted), what)
 
     def wait_idle(self, timeout: float) -> bool:
         """Wait until every job started by a request has ended (not the Service's
@@ -149,13 +187,16 @@ class LabSession:
 
     # -- requests ------------------------------------------------------------------
 
-    def request(self, req: Request) -> None:
-        """Make the call a pane asked for (returns at once; the call runs on a lab thread)."""
+    def request(self, req: Request) -> Pending:
+        """Make the call a pane asked for: returns at once (the calls run on lab
+        threads) with what to wait on for them to end."""
         handler = getattr(self, f"_{req.side}_{req.call.replace('-', '_')}", None)
         if handler is None:
             raise ValueError(f"no {req.side} call {req.call!r}")
         with self._lock:
+            self._pending = pending = Pending()
             handler(req)
+        return pending
 
     # -- the lab's own closes -----------------------------------------------------------
 

@@ -24,6 +24,8 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
+from ..engine import Lab
+from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge
@@ -152,8 +154,8 @@ class SocklabApp(App[int]):
         with TabbedContent(id="tabs"):
             with TabPane("Lab", id="lab"):
                 with Horizontal(id="panes"):
-                    yield ServerPane(self.session.request, self.view_state, id="server")
-                    yield ClientPane(self.session.request, self.view_state, id="client")
+                    yield ServerPane(self._ask, self.view_state, id="server")
+                    yield ClientPane(self._ask, self.view_state, id="client")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -187,6 +189,19 @@ class SocklabApp(App[int]):
     @property
     def event_log(self) -> EventLog:
         return self.query_one("#log", EventLog)
+
+    @property
+    def lab(self) -> Lab:
+        """The session's lab (tests subscribe to it and count its open sockets)."""
+        return self.session.lab
+
+    def _ask(self, request: Request) -> None:
+        """Hand a pane's request to the session.  A worker waits (off the UI
+        thread) until its calls end, so ``app.workers.wait_for_complete()``
+        means what it always did: the calls pressed so far have returned."""
+        pending = self.session.request(request)
+        self.run_worker(pending.wait, thread=True, group="calls", exit_on_error=False,
+                        name=f"{request.side} {request.call}")
 
     @property
     def skipped(self) -> int:
