@@ -28,7 +28,7 @@ from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
-from .bridge import Batch, Bridge
+from .bridge import REFRESH_EVERY, Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -39,42 +39,6 @@ from .server_pane import ServerPane
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
-#: While events keep coming, the panes redraw and port info looks again at most
-#: this often (a storm must not rebuild lists 20 times a second); a lone change
-#: is shown at once.
-REFRESH_EVERY = 0.25
-
-
-class Coalesced:
-    """Run an action at once, then at most once per ``interval`` while asked again."""
-
-    def __init__(self, app: App, interval: float, action: Callable[[], None]) -> None:
-        self._app = app
-        self._interval = interval
-        self._action = action
-        self._cooling = False
-        self._asked = False
-
-    def ask(self) -> None:
-        self._asked = True
-        if not self._cooling:
-            self.run_now()
-
-    def run_now(self) -> None:
-        """Run now if asked (a settled moment: after a Reset, in tests)."""
-        if not self._asked:
-            return
-        self._asked = False
-        self._action()
-        if not self._cooling:
-            self._cooling = True
-            self._app.set_timer(self._interval, self._cooled)
-
-    def _cooled(self) -> None:
-        self._cooling = False
-        if self._asked:
-            self.run_now()
-
 PROJECTOR = Theme(
     name="projector",
     primary="#00d7ff",

@@ -50,6 +50,47 @@ VIEW_MAX = 20_000
 SAVE_WAIT = 120.0
 
 
+#: While events keep coming, the panes redraw and port info looks again at most
+#: this often (a storm must not rebuild lists 20 times a second); a lone change
+#: is shown at once.
+REFRESH_EVERY = 0.25
+
+
+class Coalesced:
+    """Run an action at once, then at most once per ``interval`` while asked again.
+
+    For a subscriber whose work is costly (rebuilding a list, a lookup): it
+    takes every batch, and paces what it redraws.
+    """
+
+    def __init__(self, app: App, interval: float, action: Callable[[], None]) -> None:
+        self._app = app
+        self._interval = interval
+        self._action = action
+        self._cooling = False
+        self._asked = False
+
+    def ask(self) -> None:
+        self._asked = True
+        if not self._cooling:
+            self.run_now()
+
+    def run_now(self) -> None:
+        """Run now if asked (a settled moment: after a Reset, in tests)."""
+        if not self._asked:
+            return
+        self._asked = False
+        self._action()
+        if not self._cooling:
+            self._cooling = True
+            self._app.set_timer(self._interval, self._cooled)
+
+    def _cooled(self) -> None:
+        self._cooling = False
+        if self._asked:
+            self.run_now()
+
+
 @dataclass(frozen=True, slots=True)
 class Batch:
     """What one tick publishes: events in the order they happened."""
