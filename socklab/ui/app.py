@@ -28,7 +28,7 @@ from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
-from .bridge import REFRESH_EVERY, Batch, Bridge, Coalesced
+from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -103,8 +103,8 @@ class SocklabApp(App[int]):
         #: The server's bound port the client's port field last followed.
         self._followed: BoundPort | None = None
         self._changed: set[str] = set()
-        self._pane_refresh = Coalesced(self, REFRESH_EVERY, self._refresh_panes)
-        self._port_recheck = Coalesced(self, REFRESH_EVERY, self._recheck_port_info)
+        self._pane_refresh = Coalesced(self, self._refresh_panes)
+        self._port_recheck = Coalesced(self, self._recheck_port_info)
         self._previous_theme = "textual-dark"
         self.register_theme(PROJECTOR)
 

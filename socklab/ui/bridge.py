@@ -50,23 +50,27 @@ VIEW_MAX = 20_000
 SAVE_WAIT = 120.0
 
 
-#: While events keep coming, the panes redraw and port info looks again at most
-#: this often (a storm must not rebuild lists 20 times a second); a lone change
-#: is shown at once.
+#: A lone change is shown at once; while events keep coming, the panes redraw
+#: and port info looks again after this pause, doubling up to `REFRESH_SLOWEST`
+#: while the storm lasts (restyling a pane's buttons costs a frame or two).
 REFRESH_EVERY = 0.25
+REFRESH_SLOWEST = 1.0
 
 
 class Coalesced:
-    """Run an action at once, then at most once per ``interval`` while asked again.
+    """Run an action at once, then, while asked again, after a pause that grows.
 
-    For a subscriber whose work is costly (rebuilding a list, a lookup): it
-    takes every batch, and paces what it redraws.
+    For a subscriber whose work is costly (restyling buttons, a lookup): it
+    takes every batch, and paces what it redraws.  A learner's clicks are
+    shown at once; a storm is shown about once a second.
     """
 
-    def __init__(self, app: App, interval: float, action: Callable[[], None]) -> None:
+    def __init__(self, app: App, action: Callable[[], None], pause: float = REFRESH_EVERY,
+                 slowest: float = REFRESH_SLOWEST) -> None:
         self._app = app
-        self._interval = interval
         self._action = action
+        self._first = self._pause = pause
+        self._slowest = slowest
         self._cooling = False
         self._asked = False
 
@@ -83,12 +87,15 @@ class Coalesced:
         self._action()
         if not self._cooling:
             self._cooling = True
-            self._app.set_timer(self._interval, self._cooled)
+            self._app.set_timer(self._pause, self._cooled)
 
     def _cooled(self) -> None:
         self._cooling = False
-        if self._asked:
+        if self._asked:  # still busy: wait longer next time
+            self._pause = min(self._pause * 2, self._slowest)
             self.run_now()
+        else:
+            self._pause = self._first
 
 
 @dataclass(frozen=True, slots=True)

@@ -82,7 +82,14 @@ class ConnectionList(OptionList):
         """Show these rows, keeping the selection on the same key if it is there."""
         rows = tuple(rows[-MAX_SHOWN:])
         want = select or self.selected_key
-        if rows != self._rows:
+        if [row.key for row in rows] == [row.key for row in self._rows]:
+            # The same sockets, some with new figures (bytes, state): only those
+            # rows are drawn again, with no new layout (a storm redraws often).
+            for index, (old, new) in enumerate(zip(self._rows, rows, strict=True)):
+                if old != new:
+                    self.replace_option_prompt_at_index(index, new.prompt())
+            self._rows = rows
+        elif rows != self._rows:
             self._rows = rows
             self.clear_options()
             self.add_options([Option(row.prompt(), id=row.key) for row in rows])
