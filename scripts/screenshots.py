@@ -19,6 +19,9 @@ from textual.pilot import Pilot
 from textual.widgets import Select
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
+
+from pilot import is_, settle, watch  # noqa: E402
 
 from socklab.ui.app import SocklabApp  # noqa: E402
 
@@ -26,22 +29,9 @@ SIZE = (120, 36)
 Scene = Callable[[SocklabApp, Pilot], Awaitable[None]]
 
 
-async def settle(app: SocklabApp, pilot: Pilot) -> None:
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    app.drain_now()
-    await pilot.pause()
-
-
 async def until(app: SocklabApp, pilot: Pilot, op: str, side: str, phase: str = "done") -> None:
-    """Wait (briefly) until a lab thread has reported ``side op``."""
-    for _ in range(150):
-        app.drain_now()
-        if any(e.op == op and e.side == side and e.phase == phase
-               for e in app.event_log.buffer.events()):
-            break
-        await pilot.pause(0.02)
+    """Wait until a lab thread has reported ``side op`` (and it reached the screen)."""
+    await watch(app).until(is_(side, op, phase))
     await settle(app, pilot)
 
 
@@ -54,10 +44,10 @@ async def welcome(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
     app.server_pane.press("run")
     await until(app, pilot, "accept", "server", "wait")
-    for _ in range(2):  # two runs of the lecture's client: two connections
+    for runs in (1, 2):  # two runs of the lecture's client: two connections
         app.client_pane.press("run")
-        await until(app, pilot, "close", "client")
-        app.drain_now()
+        await watch(app).until(is_("client", "close"), count=runs)
+        await settle(app, pilot)
     app.event_log.focus()
     await settle(app, pilot)
 

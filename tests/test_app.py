@@ -1,9 +1,11 @@
 """The lab screen, driven with Pilot over real loopback sockets.
 
 Every test binds port 0 (the kernel picks a free port; the client follows the
-server's bound port) and waits for workers instead of sleeping.  The app's lab
-is closed when the app exits, and ResourceWarning is an error (pyproject), so
-a leaked socket fails the test.
+server's bound port) and waits for what it needs instead of sleeping: for the
+session's calls to end (`settle`) or for an event to reach the screen (`Watch`,
+a subscriber of the app's bridge).  A generous guard only ends a hang.  The
+app's lab is closed when the app exits, and ResourceWarning is an error
+(pyproject), so a leaked socket fails the test.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from pilot import SIZE, click, is_, run_server, settle, watch
 from textual.pilot import Pilot
 from textual.widgets import Select
 
@@ -20,23 +23,6 @@ from socklab.engine import GREETING
 from socklab.events import Event
 from socklab.ui.app import SocklabApp, run_app
 from socklab.ui.event_log import MAIN
-
-SIZE = (120, 36)
-
-
-async def settle(app: SocklabApp, pilot: Pilot) -> None:
-    """Let workers finish, messages be handled, and queued events reach the log."""
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    app.drain_now()
-    await pilot.pause()
-
-
-async def click(pilot: Pilot, selector: str) -> None:
-    """Click a button once the layout has settled (fields change its height)."""
-    await pilot.pause()
-    assert await pilot.click(selector), f"the click missed {selector}"
 
 
 def done(app: SocklabApp) -> list[Event]:
@@ -50,16 +36,6 @@ def first(events: list[Event], side: str, op: str, **match: object) -> Event:
         ):
             return event
     raise AssertionError(f"no {side} {op} {match} in {[(e.side, e.op) for e in events]}")
-
-
-async def wait_for(app: SocklabApp, pilot: Pilot, predicate, tries: int = 100) -> None:
-    """Poll the log (a few ms per try) until a lab thread has done its part."""
-    for _ in range(tries):
-        app.drain_now()
-        if predicate(app.event_log.buffer.events()):
-            return
-        await pilot.pause(0.02)
-    raise AssertionError("the expected event never arrived")
 
 
 def set_select(app: SocklabApp, widget_id: str, value: int | str) -> None:
@@ -79,15 +55,10 @@ def ipv6_available() -> bool:
 
 async def run_welcome(app: SocklabApp, pilot: Pilot) -> list[Event]:
     """Run the server (welcome mode), wait until it accepts, run the client."""
-    app.server_pane.input("port").value = "0"
-    await click(pilot, "#server-run")
-    await settle(app, pilot)
-    await wait_for(app, pilot, lambda evs: any(
-        e.op in ("accept", "recvfrom") and e.phase == "wait" for e in evs))
+    await run_server(app, pilot)
     await click(pilot, "#client-run")
+    await watch(app).until(is_("client", "close"))
     await settle(app, pilot)
-    await wait_for(app, pilot, lambda evs: any(
-        e.side == "client" and e.op == "close" for e in evs))
     return done(app)
 
 
@@ -99,12 +70,14 @@ async def test_welcome_exchange_over_tcp() -> None:
         port = bind.result[1]
         assert bind.ok and port != 0
         assert app.client_pane.input("port").value == str(port)  # followed the server
+        # (The client's connect and the server's accept both return once the
+        # handshake is done: either may be reported first.  That connect
+        # *begins* before its accept is the order test's, in test_app_session.)
         order = [
             first(events, "server", "socket"),
             bind,
             first(events, "server", "listen"),
             first(events, "client", "socket"),
-            first(events, "client", "connect"),
             first(events, "server", "accept"),
             first(events, "server", "send"),
             first(events, "client", "recv", nbytes=len(GREETING)),
@@ -120,7 +93,7 @@ async def test_welcome_exchange_over_tcp() -> None:
         # The log shows the greeting as text on the recv line.
         shown = [r for r in app.event_log.buffer.rows if r.event is greeting]
         assert GREETING.decode() in "".join(p for p, _ in shown[0].parts)
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_welcome_exchange_over_udp() -> None:
@@ -141,7 +114,7 @@ async def test_welcome_exchange_over_udp() -> None:
         assert received.data == "hello"
         assert answer.data == GREETING.decode()
         assert not [e for e in events if e.op in ("listen", "accept", "connect")]
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 @pytest.mark.skipif(not ipv6_available(), reason="this machine cannot bind ::1")
@@ -158,7 +131,7 @@ async def test_welcome_exchange_over_ipv6() -> None:
         assert first(events, "server", "socket").args == ("AF_INET6", "SOCK_STREAM")
         assert first(events, "server", "bind").result[0] == "::1"
         assert first(events, "client", "recv", nbytes=len(GREETING)).data == GREETING.decode()
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_bad_port_never_reaches_the_engine() -> None:
@@ -166,7 +139,7 @@ async def test_bad_port_never_reaches_the_engine() -> None:
     async with app.run_test(size=SIZE) as pilot:
         await click(pilot, "#server-socket")
         await settle(app, pilot)
-        before = app.lab.bus._seq
+        before = app.session.lab.bus._seq
         app.server_pane.input("port").value = "70000"
         await pilot.pause()
         error = app.query_one("#server-field-error")
@@ -174,7 +147,7 @@ async def test_bad_port_never_reaches_the_engine() -> None:
         await click(pilot, "#server-bind")
         await click(pilot, "#server-run")
         await settle(app, pilot)
-        assert app.lab.bus._seq == before  # no call was made
+        assert app.session.lab.bus._seq == before  # no call was made
         messages = [n.message for n in app._notifications]
         assert any("port 70000 is out of range" in m for m in messages)
         # Fixing the field clears the error and the call goes through.
@@ -294,7 +267,7 @@ async def test_peer_bytes_are_shown_escaped_and_never_run() -> None:
             await pilot.press("x")
             hexes = " ".join("".join(p for p, _ in r.parts) for r in log.buffer.rows)
             assert "1b 5b 33 31 6d" in hexes
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_connect_many_clients_fills_the_list() -> None:
@@ -307,20 +280,18 @@ async def test_connect_many_clients_fills_the_list() -> None:
         app.client_pane.input("count").value = "3"
         await click(pilot, "#client-connect-n")
         await settle(app, pilot)
-        await wait_for(app, pilot, lambda evs: sum(
-            1 for e in evs if e.op == "accept" and e.ok and e.phase == "done") == 3)
-        app.drain_now()
-        await pilot.pause()
+        await watch(app).until(lambda e: is_("server", "accept")(e) and e.ok, count=3)
+        await settle(app, pilot)
         connects = [e for e in done(app) if e.op == "connect"]
         assert len(connects) == 3 and all(e.ok for e in connects)
-        assert len(app.server_pane.server.connections) == 3
-        assert len(app.client_pane.clients) == 3
+        assert len(app.session.server.connections) == 3
+        assert len(app.session.clients) == 3
         # The newest connection is selected: send() on it reaches one client.
         await click(pilot, "#server-send")
         await settle(app, pilot)
         send = first(done(app), "server", "send")
         assert send.ok and send.conn == 3
-    assert app.lab.open_sockets == 0
+    assert app.session.open_sockets == 0
 
 
 async def test_reset_closes_every_socket() -> None:
@@ -329,15 +300,15 @@ async def test_reset_closes_every_socket() -> None:
         app.server_pane.input("port").value = "0"
         await click(pilot, "#server-run")
         await settle(app, pilot)
-        assert app.lab.open_sockets == 1
+        assert app.session.open_sockets == 1
         await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert app.lab.open_sockets == 0
+        assert app.session.open_sockets == 0
         assert any("Reset" in n.message for n in app._notifications)
         # The lab is usable again after a reset.
         await click(pilot, "#server-run")
         await settle(app, pilot)
-        assert app.lab.open_sockets == 1
+        assert app.session.open_sockets == 1
 
 
 async def test_save_log_as_text_and_json_lines(tmp_path: Path) -> None:

@@ -24,13 +24,14 @@ from __future__ import annotations
 import socket
 
 import pytest
+from pilot import settle
+from stable_numbers import StableNumbers
 from textual.pilot import Pilot
 from textual.widgets import Select
 
 from socklab import ports
 from socklab.ui import port_info
 from socklab.ui.app import SocklabApp
-from socklab.ui.numbers import StableNumbers
 
 
 @pytest.fixture(autouse=True)
@@ -56,14 +57,6 @@ class TickClock:
 
 def make_app() -> SocklabApp:
     return SocklabApp(clock=TickClock(), numbers=StableNumbers())
-
-
-async def settle(app: SocklabApp, pilot: Pilot) -> None:
-    for _ in range(3):
-        await app.workers.wait_for_complete()
-        await pilot.pause()
-    app.drain_now()
-    await pilot.pause()
 
 
 async def step(app: SocklabApp, pilot: Pilot, side: str, *ops: str) -> None:

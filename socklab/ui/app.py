@@ -1,10 +1,11 @@
 """The lab screen: server pane and client pane side by side, one live log below.
 
-This module is wiring only.  The panes make the calls (in thread workers),
-the engine reports each call as an event, and the event bus hands every event
-to `_sink`, which only appends it to a deque (it runs under the bus lock, on
-any thread, so it must never block).  A 20 Hz timer drains the deque in one
-batch into the `EventLog` and refreshes the panes' state.
+This module is wiring only.  A pane's button becomes a request to the
+`LabSession`, which makes the real calls on the lab's threads.  Every call is
+an event on the lab's bus; the `Bridge` (the one place those threads meet the
+screen) batches them, spools all of them for saving, and publishes each batch
+to the subscribers wired here: the log, the view-state model the panes show,
+the port-info rechecks and the client's port following the server's.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ from __future__ import annotations
 import asyncio
 import gc
 import sys
-from collections import deque
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
@@ -25,7 +25,10 @@ from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
 from ..engine import Lab
-from ..events import Event
+from ..labcalls import Request
+from ..session import LabSession
+from ..viewstate import BoundPort, ViewState
+from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -34,16 +37,8 @@ from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
 
-#: How often queued events are moved into the log (a batch per tick).
-DRAIN_INTERVAL = 1 / 20
-#: Events moved into the log per tick at most, so a storm of calls never
-#: makes one tick long; a burst bigger than this is shown over a few ticks.
-DRAIN_MAX = 500
-#: Events kept waiting for the log.  A storm that outruns it (the engine
-#: coalesces data floods, so only a storm of distinct calls gets here) keeps
-#: its newest events and counts the rest as not shown: memory stays bounded.
-INBOX_MAX = 20_000
-
+#: Calls whose success can change what listens on a port (port info looks again).
+_PORT_CHANGES = frozenset({"bind", "listen", "close"})
 PROJECTOR = Theme(
     name="projector",
     primary="#00d7ff",
@@ -98,14 +93,18 @@ class SocklabApp(App[int]):
         save_dir: Path | None = None,
     ) -> None:
         super().__init__()
-        self.lab = Lab(clock=clock)
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
-        self._inbox: deque[Event] = deque(maxlen=INBOX_MAX)
-        self._last_seq = 0
-        #: Events a storm pushed out of the inbox before the log could show them.
-        self.skipped = 0
-        self._unsubscribe = self.lab.subscribe(self._sink)
+        self.bridge = Bridge(self)
+        self.session = LabSession(
+            clock, tell=lambda message: self.bridge.tell(message, severity="error"))
+        self._unsubscribe = self.session.subscribe(self.bridge.sink)
+        self.view_state = ViewState()
+        #: The server's bound port the client's port field last followed.
+        self._followed: BoundPort | None = None
+        self._changed: set[str] = set()
+        self._pane_refresh = Coalesced(self, self._refresh_panes)
+        self._port_recheck = Coalesced(self, self._recheck_port_info)
         self._previous_theme = "textual-dark"
         self.register_theme(PROJECTOR)
 
@@ -119,8 +118,8 @@ class SocklabApp(App[int]):
         with TabbedContent(id="tabs"):
             with TabPane("Lab", id="lab"):
                 with Horizontal(id="panes"):
-                    yield ServerPane(self.lab, id="server")
-                    yield ClientPane(self.lab, id="client")
+                    yield ServerPane(self._ask, self.view_state, id="server")
+                    yield ClientPane(self._ask, self.view_state, id="client")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -134,7 +133,9 @@ class SocklabApp(App[int]):
         log = self.event_log
         log.border_title = "Event log"
         log.border_subtitle = "↑↓ select · x hex · s save"
-        self.set_interval(DRAIN_INTERVAL, self._drain)
+        for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
+            self.bridge.subscribe(subscriber)
+        self.bridge.start()
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
@@ -153,53 +154,82 @@ class SocklabApp(App[int]):
     def event_log(self) -> EventLog:
         return self.query_one("#log", EventLog)
 
-    # -- events from the engine ----------------------------------------------
+    @property
+    def lab(self) -> Lab:
+        """The session's lab (tests subscribe to it and count its open sockets)."""
+        return self.session.lab
 
-    def _sink(self, event: Event) -> None:
-        """Called under the bus lock from any thread: only queue the event."""
-        self._inbox.append(event)
+    def _ask(self, request: Request) -> None:
+        """Hand a pane's request to the session.  A worker waits (off the UI
+        thread) until its calls end, so ``app.workers.wait_for_complete()``
+        means what it always did: the calls pressed so far have returned."""
+        pending = self.session.request(request)
+        self.run_worker(pending.wait, thread=True, group="calls", exit_on_error=False,
+                        name=f"{request.side} {request.call}")
 
-    def _drain(self) -> None:
-        """Move every queued event into the log in one batch."""
-        inbox = self._inbox
-        if not inbox:
-            return
+    @property
+    def skipped(self) -> int:
+        """Events a storm kept from the log (saving still writes them)."""
+        return self.bridge.skipped
+
+    # -- the bridge's subscribers ---------------------------------------------
+
+    def _show_in_log(self, batch: Batch) -> None:
         try:
-            log, server, client = self.event_log, self.server_pane, self.client_pane
+            log = self.event_log
         except NoMatches:
-            return  # the app is closing: its widgets are gone, but the timer may fire once more
-        batch = [inbox.popleft() for _ in range(min(len(inbox), DRAIN_MAX))]
-        # seq is one global order: a gap means the bounded inbox let events go.
-        gap = batch[0].seq - self._last_seq - 1
-        self._last_seq = batch[-1].seq
-        if gap > 0:
-            self.skipped += gap
-            log.border_title = f"Event log · {self.skipped:,} not shown (storm of calls)"
-        shown = [self.numbers.event(event) for event in batch]
-        log.add_events(shown)
-        server.refresh_state()
-        client.refresh_state()
-        if gap > 0 or any(event.op in ("bind", "listen", "close") and event.ok
-                          for event in batch):
-            for info in self.query(PortInfo):
-                info.recheck()
+            return  # the app is closing: its widgets are gone
+        if batch.gap:
+            log.border_title = f"Event log · {batch.skipped:,} not shown (storm of calls)"
+        log.add_events([self.numbers.event(event) for event in batch.events])
 
-    def drain_now(self) -> None:
-        """Drain without waiting for the timer (tests and screenshots)."""
-        self._drain()
+    def _show_in_panes(self, batch: Batch) -> None:
+        changed = self.view_state.apply(batch.events)
+        if changed:
+            self._changed |= changed
+            self._pane_refresh.ask()
 
-    def on_server_pane_bound(self, message: ServerPane.Bound) -> None:
+    def _refresh_panes(self) -> None:
+        changed, self._changed = self._changed, set()
+        try:
+            panes = {"server": self.server_pane, "client": self.client_pane}
+        except NoMatches:
+            return  # the app is closing: its widgets are gone
+        for side in changed:
+            panes[side].refresh_state()
+        bound = self.view_state.bound
+        if bound is not None and bound is not self._followed:
+            previous, self._followed = self._followed, bound
+            self._follow_server_port(bound, previous)
+
+    def _recheck_ports(self, batch: Batch) -> None:
+        if batch.gap or any(event.op in _PORT_CHANGES and event.ok and event.phase == "done"
+                            for event in batch.events):
+            self._port_recheck.ask()
+
+    def _recheck_port_info(self) -> None:
+        for info in self.query(PortInfo):
+            info.recheck()
+
+    def _follow_server_port(self, bound: BoundPort, previous: BoundPort | None) -> None:
         """Let the client follow the server's port while it still points at it."""
         client = self.client_pane
         client_port = client.input("port").value.strip()
-        requested = str(self.numbers.port(message.requested))
         # Follow while the learner has not typed a port of their own: the field
         # still holds its default, the port the server asked for, or the port a
         # previous bind gave.
-        if client_port in (requested, self.server_pane.last_bound, client.auto_port):
-            client.set_port(message.port)
+        pointing = {str(self.numbers.port(bound.requested)), client.auto_port}
+        if previous is not None:
+            pointing.add(str(self.numbers.port(previous.port)))
+        if client_port in pointing:
+            client.set_port(bound.port)
             client.auto_port = client.input("port").value
-        self.server_pane.last_bound = str(self.numbers.port(message.port))
+
+    def drain_now(self) -> None:
+        """Publish everything that has arrived, and show it, without waiting for timers."""
+        self.bridge.flush()
+        self._pane_refresh.run_now()
+        self._port_recheck.run_now()
 
     def on_input_changed(self, message: Input.Changed) -> None:
         self._update_code()
@@ -248,13 +278,8 @@ class SocklabApp(App[int]):
                         severity="warning", markup=False)
 
     def action_save_log(self, json_lines: bool) -> None:
-        directory = self.save_dir or Path.cwd()
-        try:
-            path = self.event_log.save(directory, json_lines)
-        except OSError as exc:
-            self.notify(f"Could not save the log: {exc}", severity="error", markup=False)
-            return
-        self.notify(f"Log saved to {path}", title="Saved", markup=False)
+        """Save every event of the session (not only those in view), in a worker."""
+        self.bridge.save(self.save_dir or Path.cwd(), json_lines)
 
     def action_focus_log(self) -> None:
         self.event_log.focus()
@@ -267,21 +292,24 @@ class SocklabApp(App[int]):
             self.theme = "projector"
 
     async def action_reset(self) -> None:
-        """Close every socket and stop every server thread; keep the log."""
-        open_before = self.lab.open_sockets
-        await asyncio.to_thread(self.lab.reset)
-        self.server_pane.after_reset()
-        self.client_pane.after_reset()
-        self._drain()
-        self.notify(f"Reset: closed {open_before} socket(s); the log is kept", markup=False)
+        """Close every socket (each a logged close) and stop every server thread; keep the log."""
+        closed = await asyncio.to_thread(self.session.reset)
+        self.drain_now()  # the closes reach the log, the panes and port info
+        self.view_state.forget_closed()
+        for pane in (self.server_pane, self.client_pane):
+            pane.refresh_state()
+        self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
     async def action_quit(self) -> None:
-        await asyncio.to_thread(self.lab.close_all)
+        await asyncio.to_thread(self.session.close)
         self.exit(0)
 
-    def on_unmount(self) -> None:
+    async def on_unmount(self) -> None:
+        # Closing sockets (and the spool, after a save still writing) waits:
+        # never on the UI thread.
+        await asyncio.to_thread(self.session.close)
         self._unsubscribe()
-        self.lab.close_all()
+        await asyncio.to_thread(self.bridge.close)
 
     # -- command palette -------------------------------------------------------
 

@@ -15,8 +15,8 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
-from ..engine import Endpoint
 from ..logformat import format_bytes
+from ..viewstate import SocketView
 from .numbers import RealNumbers
 
 #: Rows shown at most (the newest); a flood of connections stays cheap.
@@ -49,35 +49,22 @@ class ConnectionRow:
         return text
 
 
-def endpoint_row(key: str, label: str, endpoint: Endpoint, *, listener: bool = False,
-                 numbers: RealNumbers | None = None) -> ConnectionRow:
-    """Describe one endpoint: addresses, bytes in and out, state."""
+def socket_row(label: str, view: SocketView, *, listener: bool = False,
+               numbers: RealNumbers | None = None) -> ConnectionRow:
+    """Describe one socket as the log described it: addresses, bytes in and out, state."""
     numbers = numbers or RealNumbers()
     if listener:
-        where = _address(endpoint.local, numbers) if endpoint.local else "not bound"
-        state = "listening" if endpoint.listening else endpoint.state
-        if endpoint.state == "closed":
-            state = "closed"
-        return ConnectionRow(key, label, where, state)
-    peer = _address(endpoint.peer, numbers)
-    local = _address(endpoint.local, numbers)
-    detail = f"{local} ⇄ {peer}" if endpoint.local else peer
-    detail += f"  in {format_bytes(endpoint.bytes_in)} out {format_bytes(endpoint.bytes_out)}"
-    state = endpoint.state
-    if state == "open" and endpoint.peer is not None:
-        state = "connected"
-    return ConnectionRow(key, label, detail, state)
+        where = _address(view.local, numbers) if view.local else "not bound"
+        state = "listening" if view.listening else view.state
+        return ConnectionRow(view.key, label, where, state)
+    peer = _address(view.peer, numbers)
+    detail = f"{_address(view.local, numbers)} ⇄ {peer}" if view.local else peer
+    detail += f"  in {format_bytes(view.bytes_in)} out {format_bytes(view.bytes_out)}"
+    return ConnectionRow(view.key, label, detail, view.state)
 
 
 class ConnectionList(OptionList):
     """A short list of sockets; the highlighted one is what the buttons act on."""
-
-    DEFAULT_CSS = """
-    ConnectionList {
-        height: auto;
-        max-height: 6;
-    }
-    """
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id, markup=False, compact=True)
@@ -95,7 +82,14 @@ class ConnectionList(OptionList):
         """Show these rows, keeping the selection on the same key if it is there."""
         rows = tuple(rows[-MAX_SHOWN:])
         want = select or self.selected_key
-        if rows != self._rows:
+        if [row.key for row in rows] == [row.key for row in self._rows]:
+            # The same sockets, some with new figures (bytes, state): only those
+            # rows are drawn again, with no new layout (a storm redraws often).
+            for index, (old, new) in enumerate(zip(self._rows, rows, strict=True)):
+                if old != new:
+                    self.replace_option_prompt_at_index(index, new.prompt())
+            self._rows = rows
+        elif rows != self._rows:
             self._rows = rows
             self.clear_options()
             self.add_options([Option(row.prompt(), id=row.key) for row in rows])

@@ -1,37 +1,27 @@
-"""What the server and client panes share: fields, checking them, running calls.
+"""What the server and client panes share: fields, checking them, asking for calls.
 
-Why calls run the way they do:
+A pane makes no call itself and reads no socket.  A pressed button becomes a
+`Request` (the call, the fields checked and converted, which socket) handed to
+``ask`` — the app passes the session's ``request``, which makes the real call
+on a lab thread.  What the pane shows (its sockets, what to press next) comes
+from the view-state model, which the app feeds from the bridge's batches.
 
-* Every engine call runs in a thread worker, never on the UI thread: even a
-  "quick" call can block (bind resolves a host name, send waits for buffer
-  space), and blocking calls (accept, connect, recv, recvfrom) wait by design.
-* Quick calls go through one *serial* queue per pane, so pressing Socket,
-  Bind, Listen fast still makes them in that order.  Blocking calls and the
-  Run sequences get workers of their own, so a recv that waits never holds up
-  the Close that would end it.
-* Each worker body is wrapped: an unexpected exception becomes a notification,
-  never a crash.  Socket errors are not exceptions here at all: the engine
-  reports them as events with their lesson.
-* A field is parsed again right before a call; if it is bad, the call is not
-  made and the learner is told why.
+A field is parsed again right before a call; if it is bad, the call is not
+made and the learner is told why.
 """
 
 from __future__ import annotations
 
 import socket
-import threading
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, Select, Static
+from textual.widgets import Button, Input, Label, OptionList, Select, Static
 
-from ..engine import Lab
 from ..inputs import (
     LOOPBACK,
     InputError,
@@ -39,9 +29,13 @@ from ..inputs import (
     parse_host,
     parse_port,
 )
-from .connection_list import ConnectionList
+from ..labcalls import Request, Settings
+from ..viewstate import ViewState
+from .connection_list import ConnectionList, ConnectionRow
 from .numbers import RealNumbers
 from .port_info import PortInfo
+
+Ask = Callable[[Request], None]
 
 FAMILY_OPTIONS = [("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6)]
 TYPE_OPTIONS = [("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM)]
@@ -74,21 +68,6 @@ class ParseValidator(Validator):
         return self.success()
 
 
-@dataclass(frozen=True)
-class Settings:
-    """A pane's fields, checked and converted."""
-
-    family: int
-    kind: int
-    host: str
-    port: int
-    message: bytes
-
-    @property
-    def stream(self) -> bool:
-        return self.kind == socket.SOCK_STREAM
-
-
 class EndpointPane(VerticalScroll):
     """One side of the lab: its fields, its call buttons, its sockets."""
 
@@ -97,13 +76,14 @@ class EndpointPane(VerticalScroll):
     #: (button id suffix, label) for each call, in the order they are shown.
     CALLS: tuple[tuple[str, str], ...] = ()
 
-    def __init__(self, lab: Lab, *, id: str | None = None) -> None:
+    def __init__(self, ask: Ask, view: ViewState, *, id: str | None = None) -> None:
         super().__init__(id=id, classes=f"pane {self.SIDE}-pane")
-        self.lab = lab
+        self.ask = ask
+        self.view = view
         self.numbers = RealNumbers()
-        self._jobs: deque[tuple[str, Callable[[], None]]] = deque()
-        self._jobs_lock = threading.Lock()
-        self._draining = False
+        #: The model's version last shown, and a key to select once shown.
+        self._shown_version = -1
+        self._known: set[str] = set()
         self.border_title = self.TITLE
 
     # -- layout --------------------------------------------------------------
@@ -187,15 +167,16 @@ class EndpointPane(VerticalScroll):
             host = str(self.parse_field("host", parse_host))
             port = self.numbers.real_port(int(self.parse_field("port", parse_port)))  # type: ignore[arg-type]
             message = self.parse_field("message", decode_escapes)
-            self.check_extra_fields()
+            extra = self.extra_settings()
         except InputError as exc:
             self.app.notify(str(exc), title="Not sent to the kernel", severity="error",
                             markup=False)
             return None
-        return Settings(self.family, self.kind, host, port, message)  # type: ignore[arg-type]
+        return Settings(self.family, self.kind, host, port, message, **extra)  # type: ignore[arg-type]
 
-    def check_extra_fields(self) -> None:
-        """Raise InputError for a bad field of a subclass."""
+    def extra_settings(self) -> dict[str, object]:
+        """A subclass's own fields, checked (raise InputError for a bad one)."""
+        return {}
 
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
@@ -240,45 +221,24 @@ class EndpointPane(VerticalScroll):
         """Put a (real) port in the port field, as the display shows it."""
         self.input("port").value = str(self.numbers.port(port))
 
-    # -- running calls -------------------------------------------------------
+    # -- asking for calls -------------------------------------------------------
 
-    def serial(self, what: str, job: Callable[[], None]) -> None:
-        """Run ``job`` after every earlier serial job of this pane (in a worker)."""
-        with self._jobs_lock:
-            self._jobs.append((what, job))
-            if self._draining:
-                return
-            self._draining = True
-        self.run_worker(self._drain_jobs, thread=True, group=f"{self.SIDE}-serial",
-                        exit_on_error=False, name=f"{self.SIDE} calls")
+    @property
+    def socket_list(self) -> ConnectionList:
+        return self.query_one(f"#{self.wid('connections')}", ConnectionList)
 
-    def _drain_jobs(self) -> None:
-        while True:
-            with self._jobs_lock:
-                if not self._jobs:
-                    self._draining = False
-                    return
-                what, job = self._jobs.popleft()
-            self.guarded(what, job)
+    def selected_number(self) -> int | None:
+        """The number of the connection or client chosen in the list, if any."""
+        key = self.socket_list.selected_key
+        return int(key) if key and key.isdigit() else None
 
-    def background(self, what: str, job: Callable[[], None]) -> None:
-        """Run a call that may block in a worker of its own."""
-        self.run_worker(lambda: self.guarded(what, job), thread=True,
-                        group=f"{self.SIDE}-blocking", exit_on_error=False, name=what)
-
-    def guarded(self, what: str, job: Callable[[], None]) -> None:
-        """Run ``job``; an unexpected exception is a notification, not a crash."""
-        try:
-            job()
-        except Exception as exc:
-            if self.lab.stopping:
-                return
-            try:
-                self.app.call_from_thread(
-                    self.app.notify, f"{what} failed unexpectedly: {type(exc).__name__}: {exc}",
-                    title="socklab", severity="error", markup=False)
-            except Exception:
-                pass  # the app is closing; nothing left to tell
+    def ask_for(self, call: str, *, reply_to: tuple[str, int] | None = None) -> bool:
+        """Check the fields and ask for ``call``; False (the learner told why) if not asked."""
+        settings = self.settings()
+        if settings is None:
+            return False
+        self.ask(Request(self.SIDE, call, settings, self.selected_number(), reply_to))
+        return True
 
     @on(Button.Pressed, ".call")
     def _call_pressed(self, event: Button.Pressed) -> None:
@@ -287,10 +247,17 @@ class EndpointPane(VerticalScroll):
         self.press(op)
 
     def press(self, op: str) -> None:
-        """Make the call a button stands for (also used by the app's actions)."""
+        """Ask for the call a button stands for (also used by the app's actions)."""
         handler = getattr(self, f"call_{op.replace('-', '_')}", None)
         if handler is not None:
             handler()
+        elif any(op == suffix for suffix, _label in self.CALLS):
+            self.ask_for(op)
+
+    @on(OptionList.OptionHighlighted)
+    def _chosen(self, event: OptionList.OptionHighlighted) -> None:
+        """Another socket chosen in the list: what to press next follows it."""
+        self._highlight_next()
 
     # -- state ---------------------------------------------------------------
 
@@ -298,8 +265,29 @@ class EndpointPane(VerticalScroll):
         """The buttons that are the natural next step (highlighted)."""
         return set()
 
+    def rows(self) -> list[ConnectionRow]:
+        """The connection list's rows, from the view-state model."""
+        return []
+
     def refresh_state(self) -> None:
-        """Update labels, highlights and the connection list from the sockets."""
+        """Show the model: the connection list (a new socket is chosen) and highlights."""
+        side = self.view.sides[self.SIDE]
+        if side.version != self._shown_version:
+            try:
+                connections = self.socket_list
+            except Exception:
+                return  # not composed yet: shown once it is
+            self._shown_version = side.version
+            keys = set(side.sockets)
+            fresh = keys - self._known
+            self._known = keys
+            select = side.newest if side.newest in fresh else None
+            rows = self.rows()
+            connections.show(rows, select=select)
+            connections.display = bool(rows)
+        self._highlight_next()
+
+    def _highlight_next(self) -> None:
         nexts = self.next_steps()
         for suffix, label in self.CALLS:
             try:
@@ -322,4 +310,4 @@ class EndpointPane(VerticalScroll):
         return label
 
     def on_resize(self) -> None:
-        self.refresh_state()
+        self._highlight_next()

@@ -1,0 +1,392 @@
+"""The lab behind the screen: each pane request becomes real calls on lab threads.
+
+`LabSession` owns the `Lab`, the server's endpoint and the `Service` that Run
+server starts, and the clients.  The screen reaches the engine only through
+it (`request`, `reset`, `close`), and learns what happened only from events.
+
+Why calls run the way they do:
+
+* No call runs on the caller's (the UI's) thread: even a "quick" call can
+  block (bind resolves a host name), and accept, connect, recv wait by design.
+* Quick calls (socket, bind, listen, shutdown, close) go through one *serial*
+  queue per side, so pressing socket, bind, listen fast makes them in that
+  order.  Calls that may block, and the Run sequences, get a thread of their
+  own, so a recv that waits never holds up the close that would end it.
+* Which socket a request acts on is decided when it is made (creating a
+  client is no system call), so socket() then connect() pressed fast act on
+  the same client.
+* Every close the lab makes itself (Reset, Run again on an open server,
+  socket() again, a family/type change, quit) goes through `_lab_close`, so
+  the log shows each as a real close() and says why.
+* An unexpected exception in a job is told to the learner (``tell``), never a
+  crash; socket errors are not exceptions here at all, but events.
+
+UI-free: no textual, no rich.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import deque
+from collections.abc import Callable
+
+from .engine import Endpoint, Lab, Server
+from .events import CLIENT, SERVER, Event, Sink
+from .labcalls import Request, Settings
+from .modes import Service
+from .scenarios import ClientPlan, ServerPlan, run_client, run_server
+
+#: What Run sends over UDP when the message field is empty (a datagram is
+#: what tells a UDP server who to answer).
+UDP_DEFAULT = b"hello"
+RECV_SIZE = 1024
+DGRAM_RECV = 65535
+
+
+class Pending:
+    """The jobs one request started: `wait` returns when all of them have ended."""
+
+    def __init__(self) -> None:
+        self._left = 0
+        self._done = threading.Condition()
+
+    def started(self) -> None:
+        with self._done:
+            self._left += 1
+
+    def ended(self) -> None:
+        with self._done:
+            self._left -= 1
+            self._done.notify_all()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block (never on the UI thread) until the request's calls ended; False on timeout."""
+        with self._done:
+            return self._done.wait_for(lambda: self._left == 0, timeout)
+
+
+class _Serial:
+    """Jobs run one after another on a lab thread, in the order they came."""
+
+    def __init__(self, session: LabSession, side: str) -> None:
+        self._session = session
+        self._side = side
+        self._jobs: deque[tuple[str, Callable[[], object]]] = deque()
+        self._lock = threading.Lock()
+        self._running = False
+
+    def add(self, what: str, job: Callable[[], object]) -> None:
+        with self._lock:
+            self._jobs.append((what, job))
+            if self._running:
+                return
+            self._running = True
+        self._session._spawn(self._run, f"{self._side}-calls")
+
+    def _run(self) -> None:
+        while True:
+            with self._lock:
+                if not self._jobs:
+                    self._running = False
+                    return
+                what, job = self._jobs.popleft()
+            self._session._guarded(what, job)
+
+
+class LabSession:
+    """The lab, its server and clients, and the calls the panes ask for."""
+
+    def __init__(self, clock: Callable[[], float] | None = None, *,
+                 tell: Callable[[str], None] | None = None) -> None:
+        self.lab = Lab(clock=clock)
+        self.server: Server | None = None
+        self.service: Service | None = None
+        self.clients: dict[int, Endpoint] = {}
+        #: The client made last: what a client call acts on when none is chosen.
+        self.current: Endpoint | None = None
+        #: Tells the learner about an unexpected failure (any thread).
+        self.tell = tell or (lambda message: None)
+        self._serial = {SERVER: _Serial(self, SERVER), CLIENT: _Serial(self, CLIENT)}
+        self._lock = threading.Lock()
+        self._busy = 0
+        self._idle = threading.Condition()
+        self._closed = False
+        #: The request being turned into jobs (under ``_lock``): each job counts in it.
+        self._pending = Pending()
+
+    def subscribe(self, sink: Sink) -> Callable[[], None]:
+        """Have ``sink`` receive every event (under the bus lock, on any thread)."""
+        return self.lab.subscribe(sink)
+
+    @property
+    def open_sockets(self) -> int:
+        return self.lab.open_sockets
+
+    # -- running jobs ------------------------------------------------------------
+
+    def _spawn(self, target: Callable[[], None], name: str) -> None:
+        with self._idle:
+            self._busy += 1
+
+        def run() -> None:
+            try:
+                target()
+            finally:
+                with self._idle:
+                    self._busy -= 1
+                    self._idle.notify_all()
+
+        try:
+            self.lab.spawn(run, name)
+        except RuntimeError:  # no thread could be started: not busy after all
+            with self._idle:
+                self._busy -= 1
+                self._idle.notify_all()
+            raise
+
+    def _guarded(self, what: str, job: Callable[[], object]) -> None:
+        """Run ``job``; an unexpected exception is told, not raised."""
+        try:
+            job()
+        except Exception as exc:
+            if not self.lab.stopping:
+                self.tell(f"{what} failed unexpectedly: {type(exc).__name__}: {exc}")
+
+    def _counted(self, job: Callable[[], object]) -> Callable[[], object]:
+        """``job``, counted in the request that started it until it ends."""
+        pending = self._pending
+        pending.started()
+
+        def run() -> object:
+            try:
+                return job()
+            finally:
+                pending.ended()
+
+        return run
+
+    def _quick(self, side: str, what: str, job: Callable[[], object]) -> None:
+        self._serial[side].add(what, self._counted(job))
+
+    def _blocking(self, what: str, job: Callable[[], object]) -> None:
+        counted = self._counted(job)
+        self._spawn(lambda: self._guarded(what, counted), what)
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Wait until every job started by a request has ended (not the Service's
+        own threads, which serve until stopped); False if ``timeout`` passed first."""
+        with self._idle:
+            return self._idle.wait_for(lambda: self._busy == 0, timeout)
+
+    def _recv(self, target: Endpoint, stream: bool) -> None:
+        """recv (stream) or recvfrom (datagram) on ``target``: it may wait."""
+        if stream:
+            self._blocking("recv()", lambda: target.recv(RECV_SIZE))
+        else:
+            self._blocking("recvfrom()", lambda: target.recvfrom(DGRAM_RECV))
+
+    # -- requests ------------------------------------------------------------------
+
+    def request(self, req: Request) -> Pending:
+        """Make the call a pane asked for: returns at once (the calls run on lab
+        threads) with what to wait on for them to end."""
+        handler = getattr(self, f"_{req.side}_{req.call.replace('-', '_')}", None)
+        if handler is None:
+            raise ValueError(f"no {req.side} call {req.call!r}")
+        with self._lock:
+            self._pending = pending = Pending()
+            handler(req)
+        return pending
+
+    # -- the lab's own closes -----------------------------------------------------------
+
+    def _lab_close(self, endpoint: Endpoint, reason: str) -> Event | None:
+        """Close a socket the learner did not ask to close, as a logged close().
+
+        The one place the lab closes a socket itself; ``reason`` says why
+        (Reset, Run again, socket() again, a family/type change, quit).
+        """
+        if not endpoint.is_open:
+            return None
+        return endpoint.close()  # merge: endpoint.close(reason=reason)
+
+    def _close_everything(self, reason: str) -> int:
+        """Close every socket the session holds, listener first; returns how many were open."""
+        open_before = self.lab.open_sockets
+        with self._lock:
+            server, clients = self.server, list(self.clients.values())
+        endpoints: list[Endpoint] = []
+        if server is not None:
+            endpoints = [server, *list(server.connections.values())]
+        for endpoint in [*endpoints, *clients]:
+            self._lab_close(endpoint, reason)
+        return open_before
+
+    def reset(self) -> int:
+        """Close every socket, end every wait, and let the lab be used again.
+
+        Blocking (it joins the lab's threads): call it from a worker.  Returns
+        how many sockets were open.
+        """
+        closed = self._close_everything("Reset")
+        self.lab.reset()
+        with self._lock:
+            self.service = None
+            if self.server is not None:
+                self.server.forget_closed()
+            self.clients = {n: c for n, c in self.clients.items() if c.is_open}
+            if self.current is not None and not self.current.is_open:
+                self.current = None
+        return closed
+
+    def close(self) -> None:
+        """Quit: close every socket and join every thread (blocking; once)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._close_everything("quit")
+        self.lab.close_all()
+
+    # -- the server -------------------------------------------------------------------
+
+    def _server_for(self, settings: Settings) -> Server:
+        """The server endpoint for these settings (a new one if family/type changed)."""
+        server = self.server
+        if server is None or (server.family, server.kind) != (settings.family, settings.kind):
+            if server is not None:
+                old = server
+                self._quick(SERVER, "close()",
+                            lambda: self._lab_close(old, "family or type changed"))
+            server = self.lab.server(settings.family, settings.kind)
+            self.server = server
+            self.service = None
+        return server
+
+    def _server_target(self, req: Request) -> Endpoint:
+        """The socket send/recv/close act on: a chosen connection, or the server's own."""
+        server = self._server_for(req.settings)
+        if req.target is not None:
+            conn = server.connections.get(req.target)
+            if conn is not None:
+                return conn
+        return server
+
+    def _server_socket(self, req: Request) -> None:
+        server = self._server_for(req.settings)
+
+        def socket_again() -> None:
+            self._lab_close(server, "socket() again")
+            server.socket()
+
+        self._quick(SERVER, "socket()", socket_again)
+
+    def _server_bind(self, req: Request) -> None:
+        server, s = self._server_for(req.settings), req.settings
+        self._quick(SERVER, "bind()", lambda: server.bind(s.host, s.port))
+
+    def _server_listen(self, req: Request) -> None:
+        server, backlog = self._server_for(req.settings), req.settings.backlog
+        self._quick(SERVER, "listen()", lambda: server.listen(backlog))
+
+    def _server_accept(self, req: Request) -> None:
+        server = self._server_for(req.settings)
+        self._blocking("accept()", server.accept)
+
+    def _server_send(self, req: Request) -> None:
+        target, message = self._server_target(req), req.settings.message
+        if req.settings.stream:
+            self._blocking("send()", lambda: target.send(message))
+        elif req.reply_to is not None:
+            host, port = req.reply_to
+            self._blocking("sendto()", lambda: target.sendto(message, host, port))
+
+    def _server_recv(self, req: Request) -> None:
+        self._recv(self._server_target(req), req.settings.stream)
+
+    def _server_close(self, req: Request) -> None:
+        target = self._server_target(req)
+        self._quick(SERVER, "close()", target.close)
+
+    def _server_run(self, req: Request) -> None:
+        """socket, bind, listen (stream), then serve with the chosen mode."""
+        s = req.settings
+        old, server = self.server, self.lab.server(s.family, s.kind)
+        self.server, self.service = server, None
+        plan = ServerPlan(s.family, s.kind, s.host, s.port, s.backlog, s.mode)
+
+        def run() -> None:
+            if old is not None:
+                self._lab_close(old, "Run server again")
+            if server is not self.server:
+                return  # Run was pressed again meanwhile
+            service = run_server(self.lab, server, plan)
+            with self._lock:
+                if server is self.server:
+                    self.service = service
+
+        self._blocking("Run server", run)
+
+    # -- the clients --------------------------------------------------------------------
+
+    def _new_client(self, settings: Settings) -> Endpoint:
+        client = self.lab.client(settings.family, settings.kind)
+        self.clients[client.conn or 0] = client
+        self.current = client
+        return client
+
+    def _client_target(self, req: Request) -> Endpoint:
+        """The chosen client, else the one made last, else a new one."""
+        if req.target is not None and req.target in self.clients:
+            return self.clients[req.target]
+        return self.current if self.current is not None else self._new_client(req.settings)
+
+    def _client_socket(self, req: Request) -> None:
+        """socket() on the chosen client if it has no open socket and fits; else a new client."""
+        s = req.settings
+        client = self.clients.get(req.target) if req.target is not None else self.current
+        if client is None or client.is_open or (client.family, client.kind) != (s.family, s.kind):
+            client = self._new_client(s)
+        self.current = client
+        self._quick(CLIENT, "socket()", client.socket)
+
+    def _client_connect(self, req: Request) -> None:
+        client, s = self._client_target(req), req.settings
+        self._blocking("connect()", lambda: client.connect(s.host, s.port))
+
+    def _client_connect_n(self, req: Request) -> None:
+        """N new clients, each socket + connect on its own thread (to fill a backlog)."""
+        s = req.settings
+
+        def open_one(client: Endpoint) -> None:
+            if client.socket().ok:
+                client.connect(s.host, s.port)
+
+        for _ in range(s.count):
+            client = self._new_client(s)
+            self._blocking("connect ×N", lambda c=client: open_one(c))
+
+    def _client_send(self, req: Request) -> None:
+        client, s = self._client_target(req), req.settings
+        if s.stream:
+            self._blocking("send()", lambda: client.send(s.message))
+        else:
+            self._blocking("sendto()", lambda: client.sendto(s.message, s.host, s.port))
+
+    def _client_recv(self, req: Request) -> None:
+        self._recv(self._client_target(req), req.settings.stream)
+
+    def _client_shutdown(self, req: Request) -> None:
+        self._quick(CLIENT, "shutdown()", self._client_target(req).shutdown)
+
+    def _client_close(self, req: Request) -> None:
+        self._quick(CLIENT, "close()", self._client_target(req).close)
+
+    def _client_run(self, req: Request) -> None:
+        """The lecture's client: socket, connect, send, recv until EOF, close."""
+        s = req.settings
+        client = self._new_client(s)
+        payloads = (s.message,) if s.message else ()
+        if not s.stream:
+            payloads = payloads or (UDP_DEFAULT,)  # a datagram tells the server who to answer
+        plan = ClientPlan(s.family, s.kind, s.host, s.port, payloads, replies=1)
+        self._blocking("Run client", lambda: run_client(self.lab, client, plan))

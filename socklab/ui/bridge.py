@@ -1,0 +1,249 @@
+"""The one place the lab's threads meet the screen.
+
+Engine threads report every call as an event on the lab's bus; the bus calls
+`Bridge.sink` under its lock, on whatever thread made the call, so the sink
+only appends the event to two deques (O(1), never blocks, never touches a
+widget): one for the spool, one bounded for the screen.  A 20 Hz timer on the
+UI thread then
+
+1. hands *every* event that arrived to the session's `Spool` (a file written
+   by a thread of its own), so that saving writes the whole session;
+2. publishes a bounded `Batch` to each subscriber (the log, the view-state
+   model, the port-info rechecks, ...): at most `DRAIN_MAX` events per tick;
+   a storm that outruns the screen keeps its newest `VIEW_MAX` events and
+   counts the rest as not shown, so memory stays bounded.
+
+The two deques hold the same event objects: what waits for the spool is the
+newest events, which the screen's deque holds anyway, so the spool costs
+(almost) no memory while the screen keeps up.
+
+Lab threads that must tell the learner something (an unexpected failure, a
+saved file) use `Bridge.tell`, which queues the message for the same timer.
+Nothing here names a subscriber: a new view subscribes, the bridge is unchanged.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from textual.app import App
+
+from ..events import Event
+from ..spool import Spool
+from .event_log import write_log
+
+#: How often arrived events are published (a batch per tick).
+DRAIN_INTERVAL = 1 / 20
+#: Events published per tick at most, so a storm of calls never makes one tick
+#: long; a burst bigger than this is shown over a few ticks.
+DRAIN_MAX = 500
+#: Events kept waiting for the screen.  A storm that outruns it (the engine
+#: coalesces data floods, so only a storm of distinct calls gets here) keeps
+#: its newest events and counts the rest as not shown.  The spool has them all.
+VIEW_MAX = 20_000
+#: How long a save waits for the spool's writer to catch up (a hang guard).
+SAVE_WAIT = 120.0
+
+
+#: A lone change is shown at once; while events keep coming, the panes redraw
+#: and port info looks again after this pause, doubling up to `REFRESH_SLOWEST`
+#: while the storm lasts (restyling a pane's buttons costs a frame or two).
+REFRESH_EVERY = 0.25
+REFRESH_SLOWEST = 1.0
+
+
+class Coalesced:
+    """Run an action at once, then, while asked again, after a pause that grows.
+
+    For a subscriber whose work is costly (restyling buttons, a lookup): it
+    takes every batch, and paces what it redraws.  A learner's clicks are
+    shown at once; a storm is shown about once a second.
+    """
+
+    def __init__(self, app: App, action: Callable[[], None], pause: float = REFRESH_EVERY,
+                 slowest: float = REFRESH_SLOWEST) -> None:
+        self._app = app
+        self._action = action
+        self._first = self._pause = pause
+        self._slowest = slowest
+        self._cooling = False
+        self._asked = False
+
+    def ask(self) -> None:
+        self._asked = True
+        if not self._cooling:
+            self.run_now()
+
+    def run_now(self) -> None:
+        """Run now if asked (a settled moment: after a Reset, in tests)."""
+        if not self._asked:
+            return
+        self._asked = False
+        self._action()
+        if not self._cooling:
+            self._cooling = True
+            self._app.set_timer(self._pause, self._cooled)
+
+    def _cooled(self) -> None:
+        self._cooling = False
+        if self._asked:  # still busy: wait longer next time
+            self._pause = min(self._pause * 2, self._slowest)
+            self.run_now()
+        else:
+            self._pause = self._first
+
+
+@dataclass(frozen=True, slots=True)
+class Batch:
+    """What one tick publishes: events in the order they happened."""
+
+    events: list[Event]
+    #: Events a storm kept from the screen just before this batch.
+    gap: int
+    #: Events kept from the screen so far in the session (all are in the spool).
+    skipped: int
+
+
+Subscriber = Callable[[Batch], None]
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    """A message for the learner, from any thread."""
+
+    message: str
+    title: str = "socklab"
+    severity: str = "information"
+
+
+class Bridge:
+    """Batches the bus's events for the screen and spools all of them."""
+
+    def __init__(self, app: App, spool: Spool | None = None) -> None:
+        self._app = app
+        self.spool = spool or Spool()
+        #: Filled by the sink (any thread), emptied by the tick (UI thread):
+        #: every event, for the spool, and the newest, for the screen.
+        self._arrived: deque[Event] = deque()
+        self._view: deque[Event] = deque(maxlen=VIEW_MAX)
+        self._notes: deque[Note] = deque()
+        self._subscribers: list[Subscriber] = []
+        self._last_seq = 0
+        self.skipped = 0
+        self._saving = threading.Lock()
+
+    # -- any thread ------------------------------------------------------------
+
+    def sink(self, event: Event) -> None:
+        """Called by the bus under its lock, from any thread: only queue the event."""
+        self._arrived.append(event)
+        self._view.append(event)
+
+    def tell(self, message: str, *, title: str = "socklab",
+             severity: str = "information") -> None:
+        """Show ``message`` as a notification at the next tick (any thread)."""
+        self._notes.append(Note(message, title, severity))
+
+    # -- the UI thread ---------------------------------------------------------
+
+    def subscribe(self, callback: Subscriber) -> Callable[[], None]:
+        """Have ``callback`` receive every published batch; returns an unsubscribe."""
+        self._subscribers.append(callback)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._subscribers.remove(callback)
+
+        return unsubscribe
+
+    def start(self) -> None:
+        self._app.set_interval(DRAIN_INTERVAL, self.tick)
+
+    def _take(self) -> None:
+        """Hand every event that arrived to the spool."""
+        arrived = self._arrived
+        count = len(arrived)
+        if count:
+            popleft = arrived.popleft
+            self.spool.add([popleft() for _ in range(count)])
+
+    def tick(self) -> None:
+        """Take what arrived and publish one bounded batch."""
+        self._take()
+        notes = self._notes
+        while notes:
+            note = notes.popleft()
+            self._app.notify(note.message, title=note.title,
+                             severity=note.severity, markup=False)  # type: ignore[arg-type]
+        view = self._view
+        if not view:
+            return
+        popleft = view.popleft
+        events = [popleft() for _ in range(min(len(view), DRAIN_MAX))]
+        # seq is one global order: a gap means the bounded view let events go.
+        gap = max(0, events[0].seq - self._last_seq - 1)
+        self._last_seq = events[-1].seq
+        self.skipped += gap
+        batch = Batch(events, gap, self.skipped)
+        for callback in tuple(self._subscribers):
+            try:
+                callback(batch)
+            except Exception as exc:  # one broken view must not stop the others
+                self._app.log.error(f"a subscriber failed on a batch: {exc!r}")
+
+    def flush(self) -> None:
+        """Publish everything that has arrived, now (after a Reset; tests)."""
+        for _ in range(VIEW_MAX // DRAIN_MAX + 2):
+            if not self._view:
+                break
+            self.tick()
+        self.tick()  # notes queued meanwhile
+
+    # -- saving the whole session ------------------------------------------------
+
+    def save(self, directory: Path, json_lines: bool) -> None:
+        """Write every event of the session to a file, in a worker; a note says where."""
+        self._take()  # everything emitted before the key press is in the spool
+        kind = "JSON Lines" if json_lines else "text"
+        self._app.run_worker(lambda: self._save(directory, json_lines, kind), thread=True,
+                             group="save", exit_on_error=False, name=f"save {kind}")
+
+    def _save(self, directory: Path, json_lines: bool, kind: str) -> None:
+        with self._saving:
+            try:
+                _count, size = self.spool.written(SAVE_WAIT)
+                counted = _Counted(self.spool.events(size))
+                path = write_log(counted, directory, json_lines)
+            except (OSError, TimeoutError) as exc:
+                self.tell(f"Could not save the log: {exc}", severity="error")
+                return
+        self.tell(f"{counted.count:,} events saved to {path}", title=f"Saved ({kind})")
+
+    def close(self) -> None:
+        """The app is ending: stop publishing and remove the spool (after a save
+        still writing, bounded by `SAVE_WAIT`, so its file is never cut short)."""
+        self._subscribers.clear()
+        got = self._saving.acquire(timeout=SAVE_WAIT)
+        try:
+            self.spool.close()
+        finally:
+            if got:
+                self._saving.release()
+
+
+class _Counted:
+    """An iterable of events that counts what it gave."""
+
+    def __init__(self, events: Iterable[Event]) -> None:
+        self._events = events
+        self.count = 0
+
+    def __iter__(self) -> Iterator[Event]:
+        for event in self._events:
+            self.count += 1
+            yield event

@@ -1,0 +1,226 @@
+"""What the panes show, derived from events alone.
+
+The screen never reads the engine's objects (engine threads write them while
+the UI thread would read them).  Everything a pane shows — each socket with
+its addresses, bytes in and out and state, what to press next, who sent the
+last datagram, which port the server got — is what the log has already said,
+folded into this small model.  It is fed the bridge's batches, in order, on
+the UI thread.
+
+UI-free (no textual, no rich), so it is tested with real events from a real Lab.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from .events import CLIENT, DONE, SERVER, WAIT, Event
+from .inputs import ALL_INTERFACES
+
+#: The key of the server's own socket (its connections are keyed by number).
+LISTENER = "listener"
+_WILDCARDS = frozenset(ALL_INTERFACES.values())
+
+
+@dataclass
+class SocketView:
+    """One socket as the log has described it."""
+
+    key: str
+    stream: bool = True
+    local: tuple | None = None
+    peer: tuple | None = None
+    bytes_in: int = 0
+    bytes_out: int = 0
+    #: "new", "open", "connected", "peer closed" or "closed".
+    state: str = "new"
+    listening: bool = False
+    #: Calls waiting on this socket right now: call id -> op.
+    waiting: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def is_open(self) -> bool:
+        return self.state not in ("new", "closed")
+
+
+@dataclass
+class SideView:
+    """One pane's sockets, in the order they appeared."""
+
+    sockets: dict[str, SocketView] = field(default_factory=dict)
+    #: The socket that appeared last (a pane selects a new connection or client).
+    newest: str | None = None
+    #: Who sent the last datagram this side received: where its sendto() replies.
+    last_sender: tuple[str, int] | None = None
+    #: Bumped on every change, so a pane redraws only when something changed.
+    version: int = 0
+
+
+@dataclass
+class BoundPort:
+    """The port the server's socket got, and the port it asked for."""
+
+    port: int
+    requested: int
+
+
+class ViewState:
+    """Both sides of the lab, folded from events."""
+
+    def __init__(self) -> None:
+        self.sides = {SERVER: SideView(), CLIENT: SideView()}
+        #: The server's bound port, once a bind (or an implicit bind) said so.
+        self.bound: BoundPort | None = None
+        self._waits: dict[int, SocketView] = {}
+
+    # -- feeding --------------------------------------------------------------
+
+    def apply(self, events: Iterable[Event]) -> set[str]:
+        """Fold a batch of events in; returns the sides that changed."""
+        changed: set[str] = set()
+        for event in events:
+            if event.side in self.sides and self._apply(event):
+                changed.add(event.side)
+        for side in changed:
+            self.sides[side].version += 1
+        return changed
+
+    def _socket(self, event: Event, create: bool = False) -> SocketView | None:
+        side = self.sides[event.side]
+        key = LISTENER if event.side == SERVER and event.conn is None else str(event.conn)
+        view = side.sockets.get(key)
+        if view is None and create:
+            view = side.sockets[key] = SocketView(key)
+            side.newest = key
+        return view
+
+    def _apply(self, event: Event) -> bool:
+        op = event.op
+        if event.phase == WAIT:
+            view = self._socket(event)
+            if view is None:
+                return False
+            view.waiting[event.call] = op
+            self._waits[event.call] = view
+            return True
+        if event.phase != DONE:
+            return False
+        waited = self._waits.pop(event.call, None) if event.call else None
+        if waited is not None:
+            waited.waiting.pop(event.call, None)
+        if not event.ok:
+            return waited is not None
+        if op == "accept":
+            return self._accepted(event)
+        view = self._socket(event, create=op == "socket")
+        if view is None:
+            return waited is not None
+        if op == "socket":
+            view.stream = len(event.args) < 2 or event.args[1] != "SOCK_DGRAM"
+            view.state, view.local, view.peer, view.listening = "open", None, None, False
+        elif op in ("bind", "listen"):
+            view.local = _address(event.result)
+            view.listening = view.listening or op == "listen"
+            self._bound(event, view)
+        elif op == "connect":
+            view.local = _address(event.result)
+            view.peer = _address(event.args[0]) if event.args else None
+            view.state = "connected"
+        elif op in ("send", "sendto"):
+            view.bytes_out += event.nbytes or 0
+        elif op in ("recv", "recvfrom"):
+            self._received(event, view)
+        elif op in ("close", "refuse"):
+            view.state, view.listening = "closed", False
+            view.waiting.clear()
+        else:
+            return waited is not None
+        return True
+
+    def _accepted(self, event: Event) -> bool:
+        view = self._socket(event)
+        if view is not None:
+            self.sides[SERVER].sockets.pop(view.key)  # a number used again: a new connection
+        view = self._socket(event, create=True)
+        assert view is not None
+        listener = self.sides[SERVER].sockets.get(LISTENER)
+        local = listener.local if listener is not None else None
+        # The connection's own address is the listener's, unless the listener
+        # took every interface: then the log has not said which one was used.
+        view.local = local if local and local[0] not in _WILDCARDS else None
+        view.peer = _address(event.result)
+        view.state = "connected"
+        return True
+
+    def _received(self, event: Event, view: SocketView) -> None:
+        view.bytes_in += event.nbytes or 0
+        if event.count != 1:
+            return
+        if event.op == "recvfrom":
+            sender = _address(event.result)
+            if sender is not None:
+                self.sides[event.side].last_sender = sender  # type: ignore[assignment]
+        elif event.nbytes == 0 and view.stream:
+            view.state = "peer closed"  # recv returned b'': the peer closed its side
+
+    def _bound(self, event: Event, view: SocketView) -> None:
+        if event.side != SERVER or view.key != LISTENER or view.local is None:
+            return
+        port = int(view.local[1])
+        if self.bound is not None and self.bound.port == port:
+            return
+        requested = port
+        if event.op == "bind" and event.args and isinstance(event.args[0], (tuple, list)):
+            requested = int(event.args[0][1])
+        self.bound = BoundPort(port, requested)
+
+    def forget_closed(self) -> None:
+        """After a Reset: drop the closed sockets from both sides (the server's own stays)."""
+        for name, side in self.sides.items():
+            kept = {key: view for key, view in side.sockets.items()
+                    if view.is_open or (name == SERVER and key == LISTENER)}
+            if kept.keys() != side.sockets.keys():
+                side.sockets = kept
+                side.version += 1
+
+    # -- what to press next ----------------------------------------------------------
+
+    def server_next(self, selected: str | None, stream: bool) -> set[str]:
+        """The server's natural next calls, with ``selected`` chosen in its list."""
+        side = self.sides[SERVER]
+        listener = side.sockets.get(LISTENER)
+        if listener is None or not listener.is_open:
+            return {"run", "socket"}
+        if listener.local is None:
+            return {"bind"}
+        if stream and not listener.listening:
+            return {"listen"}
+        chosen = side.sockets.get(selected) if selected and selected != LISTENER else None
+        if chosen is not None:
+            if chosen.state == "connected":
+                return {"send", "recv"}
+            return {"close"} if chosen.state == "peer closed" else set()
+        if listener.waiting:
+            return set()  # an accept (or recvfrom) already waits: a client is next
+        return {"accept" if stream else "recv"}
+
+    def client_next(self, selected: str | None, stream: bool) -> set[str]:
+        """The client's natural next calls, for the chosen client (else the newest)."""
+        side = self.sides[CLIENT]
+        client = side.sockets.get(selected or "") or side.sockets.get(side.newest or "")
+        if client is None or not client.is_open:
+            return {"run", "socket"}
+        if client.state == "peer closed":
+            return {"close"}
+        if stream and client.peer is None:
+            return {"connect"}
+        return {"send", "recv"}
+
+
+def _address(value: Any) -> tuple | None:
+    """(host, port) from an event's result or argument, or None."""
+    if isinstance(value, (tuple, list)) and len(value) >= 2:
+        return (value[0], value[1])
+    return None
