@@ -162,6 +162,8 @@ RESET = "Reset"
 CTRL_C = "Ctrl-C"
 SOCKET_AGAIN = "socket() again"
 STOPPED = "the lab stopped"
+QUIT = "quit"
+RUN_AGAIN = "Run server again"
 TYPE_CHANGED = "the socket's family or type changed"
 
 

@@ -16,8 +16,9 @@ Why calls run the way they do:
   client is no system call), so socket() then connect() pressed fast act on
   the same client.
 * Every close the lab makes itself (Reset, Run again on an open server,
-  socket() again, a family/type change, quit) goes through `_lab_close`, so
-  the log shows each as a real close() and says why.
+  socket() again, a family/type change, quit) is a real, logged close()
+  attributed to the lab (``by: "lab"``) that says why: the engine's own for
+  Reset, quit and socket() again, `_lab_close` for the rest.
 * An unexpected exception in a job is told to the learner (``tell``), never a
   crash; socket errors are not exceptions here at all, but events.
 
@@ -30,6 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
+from . import lessons
 from .engine import Endpoint, Lab, Server
 from .events import CLIENT, SERVER, Event, Sink
 from .labcalls import Request, Settings
@@ -203,24 +205,12 @@ class LabSession:
     def _lab_close(self, endpoint: Endpoint, reason: str) -> Event | None:
         """Close a socket the learner did not ask to close, as a logged close().
 
-        The one place the lab closes a socket itself; ``reason`` says why
-        (Reset, Run again, socket() again, a family/type change, quit).
+        The one place the session closes a socket itself; ``reason`` says why
+        (Run again, a family/type change).  Reset, quit and socket() again are
+        the engine's own (`Lab.reset`, `Lab.close_all`, `Endpoint.socket`),
+        logged the same way.
         """
-        if not endpoint.is_open:
-            return None
-        return endpoint.close()  # merge: endpoint.close(reason=reason)
-
-    def _close_everything(self, reason: str) -> int:
-        """Close every socket the session holds, listener first; returns how many were open."""
-        open_before = self.lab.open_sockets
-        with self._lock:
-            server, clients = self.server, list(self.clients.values())
-        endpoints: list[Endpoint] = []
-        if server is not None:
-            endpoints = [server, *list(server.connections.values())]
-        for endpoint in [*endpoints, *clients]:
-            self._lab_close(endpoint, reason)
-        return open_before
+        return endpoint.close_by_lab(reason)
 
     def reset(self) -> int:
         """Close every socket, end every wait, and let the lab be used again.
@@ -228,8 +218,8 @@ class LabSession:
         Blocking (it joins the lab's threads): call it from a worker.  Returns
         how many sockets were open.
         """
-        closed = self._close_everything("Reset")
-        self.lab.reset()
+        closed = self.lab.open_sockets
+        self.lab.reset(lessons.RESET)
         with self._lock:
             self.service = None
             if self.server is not None:
@@ -244,8 +234,7 @@ class LabSession:
         if self._closed:
             return
         self._closed = True
-        self._close_everything("quit")
-        self.lab.close_all()
+        self.lab.close_all(lessons.QUIT)
 
     # -- the server -------------------------------------------------------------------
 
@@ -256,7 +245,7 @@ class LabSession:
             if server is not None:
                 old = server
                 self._quick(SERVER, "close()",
-                            lambda: self._lab_close(old, "family or type changed"))
+                            lambda: self._lab_close(old, lessons.TYPE_CHANGED))
             server = self.lab.server(settings.family, settings.kind)
             self.server = server
             self.service = None
@@ -274,11 +263,7 @@ class LabSession:
     def _server_socket(self, req: Request) -> None:
         server = self._server_for(req.settings)
 
-        def socket_again() -> None:
-            self._lab_close(server, "socket() again")
-            server.socket()
-
-        self._quick(SERVER, "socket()", socket_again)
+        self._quick(SERVER, "socket()", server.socket)
 
     def _server_bind(self, req: Request) -> None:
         server, s = self._server_for(req.settings), req.settings
@@ -316,7 +301,7 @@ class LabSession:
 
         def run() -> None:
             if old is not None:
-                self._lab_close(old, "Run server again")
+                self._lab_close(old, lessons.RUN_AGAIN)
             if server is not self.server:
                 return  # Run was pressed again meanwhile
             service = run_server(self.lab, server, plan)

@@ -12,7 +12,6 @@ import threading
 from dataclasses import fields
 from pathlib import Path
 
-import pytest
 from pilot import SIZE, click, is_, run_server, settle
 from textual.message import Message
 from textual.notifications import Notify
@@ -119,7 +118,6 @@ def order_violations(events: list[Event]) -> dict[str, list[str]]:
     return found
 
 
-@pytest.mark.xfail(strict=True, reason="connect order fix lands with the engine branch")
 async def test_two_hundred_runs_under_load_keep_the_order(busy_cores: int) -> None:
     """Run server once, then Run client 200 times with both cores busy: the log is causal."""
     app = SocklabApp()
