@@ -6,9 +6,8 @@ import argparse
 
 from ..engine import Lab
 from ..inputs import InputError, decode_escapes
-from ..lessons import CTRL_C, STOPPED
 from ..scenarios import ClientPlan, run_client
-from .output import Printer, note
+from .output import Printer, closing
 from .parser import EXIT_FAILED, EXIT_OK, UsageError, resolve_or_usage
 
 
@@ -35,13 +34,7 @@ def run(args: argparse.Namespace) -> int:
     lab.subscribe(printer)
     plan = ClientPlan(args.family, args.kind, args.host, args.port, tuple(payloads),
                       half_close=args.half_close, idle=args.idle, recv_size=65536)
-    reason = STOPPED
-    try:
+    with closing(lab):
         ok = run_client(lab, lab.client(args.family, args.kind), plan)
         return EXIT_OK if ok else EXIT_FAILED
-    except KeyboardInterrupt:
-        note("stopped (Ctrl-C); closing every socket")
-        reason = CTRL_C
-        return EXIT_OK
-    finally:
-        lab.close_all(reason)
+    return EXIT_OK  # stopped with Ctrl-C: every socket closed, each logged

@@ -7,9 +7,13 @@ along); notes for the person at the terminal go to stderr as one line each.
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import TextIO
 
+from ..engine import Lab
 from ..events import DONE, Event
+from ..lessons import CTRL_C, STOPPED
 from ..logformat import format_line
 
 
@@ -36,3 +40,21 @@ class Printer:
 def note(text: str) -> None:
     """One line for the person at the terminal (stderr), never mixed with events."""
     print(f"socklab: {text}", file=sys.stderr)
+
+
+@contextmanager
+def closing(lab: Lab) -> Iterator[None]:
+    """Run a command's calls; whatever ends them, the lab closes every socket.
+
+    Each close is logged, attributed to the lab and saying why: Ctrl-C (which
+    ends the block quietly: the code after the ``with`` runs) or the lab
+    stopping at the command's end.
+    """
+    reason = STOPPED
+    try:
+        yield
+    except KeyboardInterrupt:
+        note("stopped (Ctrl-C); closing every socket")
+        reason = CTRL_C
+    finally:
+        lab.close_all(reason)

@@ -7,10 +7,9 @@ import socket
 
 from ..engine import Lab
 from ..inputs import LOOPBACK, host_scope
-from ..lessons import CTRL_C, STOPPED
 from ..modes import STREAM_ONLY
 from ..scenarios import ServerPlan, run_server
-from .output import Printer, note
+from .output import Printer, closing, note
 from .parser import EXIT_FAILED, EXIT_OK, UsageError, resolve_or_usage
 
 
@@ -29,17 +28,11 @@ def run(args: argparse.Namespace) -> int:
              "can connect (use --host 127.0.0.1 to keep it to this machine)")
     plan = ServerPlan(args.family, args.kind, host, args.port, args.backlog, args.mode,
                       reuseaddr=args.reuseaddr, count=args.count)
-    reason = STOPPED
-    try:
+    with closing(lab):
         service = run_server(lab, lab.server(args.family, args.kind), plan)
         if service is None:
             return EXIT_FAILED
         while not service.wait(0.2):
             pass
         return EXIT_FAILED if service.failed else EXIT_OK
-    except KeyboardInterrupt:
-        note("stopped (Ctrl-C); closing every socket")
-        reason = CTRL_C
-        return EXIT_OK
-    finally:
-        lab.close_all(reason)
+    return EXIT_OK  # stopped with Ctrl-C: every socket closed, each logged
