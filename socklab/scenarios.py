@@ -132,9 +132,12 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
             sent = (client.send(payload) if plan.stream
                     else client.sendto(payload, plan.host, plan.port))
             if sent is not None and not sent.ok:
+                stopped(client, sent)
                 return False
         if plan.stream and plan.half_close and plan.payloads:
-            if not client.shutdown(socket.SHUT_WR).ok:
+            shut = client.shutdown(socket.SHUT_WR)
+            if not shut.ok:
+                stopped(client, shut)
                 return False
         if plan.stream or plan.payloads:
             return _receive(lab, client, plan, received)
