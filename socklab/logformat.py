@@ -6,7 +6,9 @@ UI-free (no textual, no rich): the lab screen styles the same parts.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Iterable
+from pathlib import Path
 from typing import Any, TextIO
 
 from .events import WAIT, Event
@@ -226,3 +228,17 @@ def write_events(events: Iterable[Event], out: TextIO, json_lines: bool) -> int:
         out.write(event_text(event, json_lines) + "\n")
         count += 1
     return count
+
+
+def write_log(events: Iterable[Event], directory: Path, json_lines: bool) -> Path:
+    """Save events as text lines or JSON Lines; returns the file written."""
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    suffix = "jsonl" if json_lines else "txt"
+    path = directory / f"socklab-log-{stamp}.{suffix}"
+    counter = 1
+    while path.exists():
+        counter += 1
+        path = directory / f"socklab-log-{stamp}-{counter}.{suffix}"
+    with path.open("w", encoding="utf-8") as f:
+        write_events(events, f, json_lines)
+    return path

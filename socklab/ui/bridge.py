@@ -34,8 +34,8 @@ from pathlib import Path
 from textual.app import App
 
 from ..events import Event
+from ..logformat import write_log
 from ..spool import Spool
-from .event_log import write_log
 
 #: How often arrived events are published (a batch per tick).
 DRAIN_INTERVAL = 1 / 20

@@ -18,9 +18,7 @@ nothing.
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterable, Sequence
-from pathlib import Path
+from collections.abc import Sequence
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -31,11 +29,11 @@ from textual.geometry import Region, Size
 from textual.strip import Strip
 
 from ..events import Event
-from ..logformat import STYLE_NAMES, write_events
+from ..logformat import STYLE_NAMES
 from ..logmodel import MAIN, MAX_ROWS, LogBuffer, Row
 from .row_cursor import RowCursor
 
-__all__ = ["MAIN", "MAX_ROWS", "EventLog", "row_text", "write_log"]
+__all__ = ["MAIN", "MAX_ROWS", "EventLog", "row_text"]
 
 #: Drawn rows kept ready (a few screens' worth).
 _STRIP_CACHE = 1_024
@@ -47,20 +45,6 @@ def row_text(row: Row, styles: dict[str, Style]) -> Text:
     for chunk, name in row.parts:
         text.append(chunk, styles.get(name))
     return text
-
-
-def write_log(events: Iterable[Event], directory: Path, json_lines: bool) -> Path:
-    """Save events as text lines or JSON Lines; returns the file written."""
-    stamp = time.strftime("%Y%m%d-%H%M%S")
-    suffix = "jsonl" if json_lines else "txt"
-    path = directory / f"socklab-log-{stamp}.{suffix}"
-    counter = 1
-    while path.exists():
-        counter += 1
-        path = directory / f"socklab-log-{stamp}-{counter}.{suffix}"
-    with path.open("w", encoding="utf-8") as f:
-        write_events(events, f, json_lines)
-    return path
 
 
 class EventLog(RowCursor, can_focus=True):
@@ -172,9 +156,6 @@ class EventLog(RowCursor, can_focus=True):
     def action_clear_cursor(self) -> None:
         self.cursor = None
         self.refresh()
-
-    def save(self, directory: Path, json_lines: bool) -> Path:
-        return write_log(self.buffer.events(), directory, json_lines)
 
     # -- rendering --------------------------------------------------------------
 
