@@ -32,10 +32,12 @@ from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
+from .guarded import StopAndReport, run_guarded
 from .numbers import RealNumbers
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .textual_fixes import install as install_textual_fixes
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
@@ -62,7 +64,7 @@ PROJECTOR = Theme(
 )
 
 
-class SocklabApp(App[int]):
+class SocklabApp(StopAndReport, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -141,6 +143,7 @@ class SocklabApp(App[int]):
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
         self.call_after_refresh(gc.freeze)
         self._update_code()
+        self.stop_if_signalled()
 
     @property
     def server_pane(self) -> ServerPane:
@@ -343,7 +346,8 @@ class SocklabApp(App[int]):
 
 
 def run_app(theme: str | None = None) -> int:
-    """Open the lab; returns the exit status."""
+    """Open the lab; returns the exit status (see `run_guarded`)."""
+    install_textual_fixes()
     app = SocklabApp()
     if theme is not None:
         if theme not in app.available_themes:
@@ -352,5 +356,4 @@ def run_app(theme: str | None = None) -> int:
                   file=sys.stderr)
             return 2
         app.theme = theme
-    result = app.run()
-    return result if isinstance(result, int) else 0
+    return run_guarded(app)
