@@ -43,6 +43,9 @@ def _typed_bytes(error: UnicodeError) -> tuple[str, int]:
     return text, error.end
 
 
+codecs.register_error(TYPED_BYTES, _typed_bytes)
+
+
 def lenient_decoder_factory(encoding: str) -> Callable[[], codecs.IncrementalDecoder]:
     """What the driver calls as ``getincrementaldecoder(encoding)``: the same
     decoder class, made with the lenient error handler."""
@@ -51,7 +54,6 @@ def lenient_decoder_factory(encoding: str) -> Callable[[], codecs.IncrementalDec
 
 def install() -> None:
     """Make the Linux driver's input decoder lenient (idempotent)."""
-    codecs.register_error(TYPED_BYTES, _typed_bytes)
     try:
         from textual.drivers import linux_driver
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
