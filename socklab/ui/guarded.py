@@ -1,12 +1,13 @@
 """The lab screen's ending, whatever ends it (issue 15 items 3 and 4).
 
-`StopAndReport` is mixed into the app: SIGTERM and SIGHUP close every socket
+`StopAndReport` is mixed into the app.  SIGTERM and SIGHUP close every socket
 (each a logged close saying which signal) and exit with 128 + the signal's
-number, as Ctrl+Q closes with "quit"; an unexpected error's traceback, which
+number, as Ctrl+Q closes with "quit".  An unexpected error's traceback, which
 Textual would print on the screen, goes to a report file, with one line saying
-where.  `run_guarded` runs the app with the stop signals caught and the
-terminal kept (socklab/guard.py has the UI-free parts, shared with the
-headless commands).
+where.  One more repair: a full repaint after any resize, so a fast shrink and
+grow never leaves a cut screen.  `run_guarded` runs the app with the stop
+signals caught and the terminal kept (socklab/guard.py has the UI-free parts,
+shared with the headless commands).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import signal
 import traceback
 
 from rich.console import Console
+from textual import events
 from textual.app import App
 
 from .. import lessons
@@ -76,6 +78,13 @@ class StopAndReport:
         summary = next((line for line in reversed(lines) if ":" in line), "unexpected error")
         self.crashed = True
         report_crash(summary, report)
+
+    def on_resize(self, event: events.Resize) -> None:
+        """Repaint the whole screen after any resize.  Textual repaints only what
+        changed when the size it reads is the one it had; a terminal that went
+        through a smaller size in between (tmux cuts its lines to it) then kept
+        a stale, cut screen until something else changed."""
+        self._app().screen.refresh()
 
     def _app(self) -> App[int]:
         assert isinstance(self, App)
