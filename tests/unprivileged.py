@@ -83,9 +83,11 @@ def as_nobody() -> Iterator[Nobody]:
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": folder,
                "PYTHONIOENCODING": "utf-8", "HOME": folder, "PYTHONDONTWRITEBYTECODE": "1"}
         tried = []
-        # this interpreter, then the one it was made from (a venv inside a 0700 folder)
+        # this interpreter, then the one it was made from
+        # (a venv or pyenv inside a 0700 folder), then the system's
         for python in dict.fromkeys([sys.executable, getattr(sys, "_base_executable", ""),
-                                     shutil.which("python3") or ""]):
+                                     shutil.which("python3") or "", "/usr/bin/python3",
+                                     "/usr/local/bin/python3"]):
             if not python:
                 continue
             probe = subprocess.run(
