@@ -303,6 +303,10 @@ class SocklabApp(StopAndReport, App[int]):
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
+    def close_lab(self, reason: str) -> None:
+        """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
+        self.session.close(reason)
+
     async def action_quit(self) -> None:
         await asyncio.to_thread(self.session.close)
         self.exit(0)

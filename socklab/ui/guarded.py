@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import asyncio
 import io
+import os
 import signal
+import threading
 import traceback
 
 from rich.console import Console
@@ -23,17 +25,25 @@ from textual.app import App
 
 from .. import lessons
 from ..guard import EXIT_CRASH, TerminalGuard, exit_status, report_crash, signal_name, stop_signals
-from ..session import LabSession
+
+#: Seconds a stop signal gives the screen to end before the process ends anyway.
+STOP_GRACE = 10.0
 
 
 class StopAndReport:
     """Stop signals and crash reports for an `App` that has a `LabSession`."""
 
-    session: LabSession
     #: The stop signal (SIGTERM, SIGHUP) that ended the lab, if one did.
     stopped_by: int | None = None
     #: Whether an unexpected error ended the lab (its report is in a file).
     crashed = False
+    #: Whether a stop signal ends the process after `STOP_GRACE` seconds if the
+    #: screen has not ended (`run_guarded` arms it; tests in-process do not).
+    watchdog = False
+
+    def close_lab(self, reason: str) -> None:
+        """Close every socket, each a logged close saying ``reason`` (blocking)."""
+        raise NotImplementedError  # the app closes its session
 
     def stop_by_signal(self, signum: int) -> None:
         """Close every socket, then exit 128 + ``signum``.  Called by the signal
@@ -56,10 +66,21 @@ class StopAndReport:
 
         async def stop() -> None:
             reason = lessons.stopped_by_signal(signal_name(signum))
-            await asyncio.to_thread(self.session.close, reason)
+            await asyncio.to_thread(self.close_lab, reason)
             app.exit(exit_status(signum), return_code=exit_status(signum))
 
         app.run_worker(stop(), group="stop", exclusive=True)
+        if self.watchdog:
+            threading.Thread(target=self._last_resort, args=(signum,), daemon=True,
+                             name="stop watchdog").start()
+
+    def _last_resort(self, signum: int) -> None:
+        """If the screen has not ended after `STOP_GRACE` seconds (a hung-up
+        terminal has left Textual's threads waiting on each other for ever),
+        close every socket and end the process: it must not outlive its terminal."""
+        threading.Event().wait(STOP_GRACE)  # a normal exit ends this daemon thread first
+        self.close_lab(lessons.stopped_by_signal(signal_name(signum)))
+        os._exit(exit_status(signum))
 
     def _print_error_renderables(self) -> None:
         """Write the error Textual would print to a report file; say one line."""
@@ -99,12 +120,13 @@ def run_guarded(app: App[int]) -> int:
     """
     assert isinstance(app, StopAndReport)
     terminal = TerminalGuard()
+    app.watchdog = True
     try:
         with stop_signals(app.stop_by_signal):
             result = app.run()
     except Exception as exc:  # escaped Textual itself: its own restore may not have run
         terminal.restore(screen_left_on=True)
-        app.session.close(lessons.STOPPED)
+        app.close_lab(lessons.STOPPED)
         return report_crash(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     terminal.restore(screen_left_on=False)
     if app.crashed:
