@@ -57,11 +57,33 @@ def format_result(event: Event) -> str:
     return _format_value(event.result)
 
 
+def payload_repr(event: Event) -> str | None:
+    """The event's bytes as Python's ``repr(bytes)`` writes them (None: no bytes).
+
+    A log saved before ``bytes_repr`` existed has only ``data``: it is shown as
+    it was then."""
+    if event.bytes_repr is not None:
+        return event.bytes_repr
+    return None if event.data is None else f"b'{event.data}'"
+
+
+def decoded_text(event: Event) -> str | None:
+    """The bytes decoded as UTF-8 (errors escaped), when that reads differently
+    from their repr (non-ASCII, quotes): offered beside it.  None otherwise."""
+    if event.data is None or event.bytes_repr is None:
+        return None
+    return None if event.bytes_repr == f"b'{event.data}'" else event.data
+
+
+#: Before the decoded text beside a payload.
+DECODED_LABEL = "  utf-8: "
+
+
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
     args = format_args(event.args)
-    if event.op in ("send", "sendto") and event.data is not None and event.count == 1:
-        payload = f"b'{event.data}'"
+    payload = payload_repr(event)
+    if event.op in ("send", "sendto") and payload is not None and event.count == 1:
         args = f"{payload}, {args}" if args else payload
     times = f" ×{event.count}" if event.count > 1 else ""
     return f"{event.op}({args}){times}"
@@ -104,8 +126,13 @@ def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
     if not event.ok:
         return [(format_result(event), "error")]
     parts = [(format_result(event), "ok")]
-    if event.op in ("recv", "recvfrom") and event.data and event.count == 1:
-        parts.append((f"  b'{event.data}'", "data"))
+    if event.count != 1 or not event.data:
+        return parts
+    if event.op in ("recv", "recvfrom"):
+        parts.append((f"  {payload_repr(event)}", "data"))
+    text = decoded_text(event)
+    if text is not None:
+        parts.extend(((DECODED_LABEL, "dim"), (text, "data")))
     return parts
 
 
@@ -132,7 +159,7 @@ def _call(event: Event, resolved: bool) -> _Call:
     # differently.  (Inside tuples the engine only puts str and int.)
     key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
            type(event.result), event.error, event.errno, event.nbytes, event.data,
-           event.count, resolved)
+           event.bytes_repr, event.count, resolved)
     try:
         call = _CALLS.get(key)
     except TypeError:  # an unhashable argument or result: build it every time
