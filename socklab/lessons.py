@@ -217,3 +217,43 @@ def explain(exc: BaseException, op: str) -> tuple[str, int | None, str]:
         detail = getattr(exc, "strerror", None) or str(exc) or name
         lesson = f"the call failed: {detail}"
     return name, number, lesson
+
+
+# -- socket options and timeouts (issue 12: no hidden timeouts) ------------------
+
+
+def timeout_set(op: str, seconds: float | None) -> str:
+    """What settimeout / setblocking just changed."""
+    if seconds is None:
+        return "blocking: every call waits as long as it takes (no timeout)"
+    if seconds == 0.0:
+        return ("non-blocking: a call that would wait fails at once with "
+                "BlockingIOError instead (EAGAIN; EINPROGRESS for connect)")
+    return (f"each blocking call now waits at most {seconds:g} s, then raises "
+            "TimeoutError (socket.timeout)")
+
+
+def would_block(op: str) -> str:
+    """A call on a non-blocking socket that would have waited."""
+    if op == "connect":
+        return ("the socket is non-blocking (setblocking(False)): the handshake goes on "
+                "in the kernel, but connect() returns at once; select() tells when it is done")
+    return (f"the socket is non-blocking (setblocking(False)): {op}() would have had to "
+            "wait, so it raised instead; try again when select() says it is ready")
+
+
+def socket_timeout(op: str, seconds: float | None) -> str:
+    """A call ended by the timeout the learner set."""
+    return (f"settimeout({seconds:g}) was set on this socket: {op}() waited that long "
+            "and gave up (Python raises TimeoutError, also known as socket.timeout)")
+
+
+def lab_timeout(op: str, connect_seconds: float) -> str:
+    """A call ended by a limit of the lab's own, not Python's: said, with its control."""
+    if op == "connect":
+        return (f"socklab's own limit, not Python's: the lab stops a connect() after "
+                f"{connect_seconds:g} s (Python would wait ~2 min for the kernel). "
+                "Choose your own with the pane's timeout option: settimeout(t)")
+    return (f"socklab's own limit for this {op}(): Run client stops after 2 s of silence, "
+            "the http server waits 10 s for a request. Choose your own with the pane's "
+            "timeout option: settimeout(t)")

@@ -101,6 +101,11 @@ class Calls:
         self._closing = False
         #: Why the lab closed this socket itself (None: open, or closed by close()).
         self.closed_by: str | None = None
+        #: The timeout the learner set (`settimeout` / `setblocking`): None
+        #: waits for ever (blocking), 0.0 never waits (non-blocking).  The lab
+        #: keeps the kernel socket non-blocking and applies it itself, as
+        #: Python does, so every wait can still be shown.
+        self.timeout: float | None = None
         self._op_lock = threading.Lock()
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
@@ -216,15 +221,16 @@ class Calls:
                 with self._op_lock:
                     return True, attempt(), call
             except (BlockingIOError, InterruptedError):
-                if retry or call or not ready_now(self.sock, want):
+                if retry or call or self.timeout == 0.0 or not ready_now(self.sock, want):
                     return False, None, self._announce(op, args, call)
         return False, None, call  # not reached: the second try returns or raises
 
     def _announce(self, op: str, args: tuple, call: int) -> int:
         """The call would block: emit its "wait" once (not inside a flood).
 
-        Returns the call's id (0 when nothing was shown)."""
-        if not call and self.tally.flood is None:
+        Returns the call's id (0 when nothing was shown).  A non-blocking
+        socket never waits: `_blocked` fails the call instead."""
+        if not call and self.tally.flood is None and self.timeout != 0.0:
             call = self.lab.bus.new_call()
             self._emit(op, phase=WAIT, args=args, call=call)
         return call
@@ -234,8 +240,21 @@ class Calls:
         """The call would block: say so once (not inside a flood), then wait.
 
         Returns the call's id and, when the wait timed out or a close ended
-        it, the failure event.
+        it, the failure event.  The learner's timeout applies here as Python
+        applies it: 0.0 (setblocking(False)) fails at once with
+        BlockingIOError, t (settimeout(t)) raises TimeoutError after t
+        seconds; a limit of the lab's own (``deadline``) says it is the lab's.
         """
+        own = self.timeout
+        if own == 0.0:
+            code = _errno.EINPROGRESS if op == "connect" else _errno.EAGAIN
+            blocked = BlockingIOError(code, "the socket is non-blocking: the call would wait")
+            return max(call, 0), self._fail(op, args, blocked, max(call, 0),
+                                            lesson=lessons.would_block(op))
+        lab_limit = deadline is not None and (own is None
+                                              or deadline <= time.monotonic() + own)
+        if not lab_limit and own is not None:
+            deadline = time.monotonic() + own
         if call < 0:
             call = 0  # a quiet wait inside a flood (recvfrom_many): never shown
         else:
@@ -247,7 +266,9 @@ class Calls:
                              COALESCE_SECONDS if paused else None,
                              tally.end if paused else None)
         except TimeoutError as exc:
-            return call, self._fail(op, args, exc, call)
+            lesson = (lessons.lab_timeout(op, self.lab.connect_timeout) if lab_limit
+                      else lessons.socket_timeout(op, own))
+            return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look

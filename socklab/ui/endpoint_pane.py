@@ -20,7 +20,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 
 from ..inputs import (
     LOOPBACK,
@@ -41,6 +41,15 @@ FAMILY_OPTIONS = [("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6)]
 TYPE_OPTIONS = [("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM)]
 DEFAULT_PORT = 1024
 MAX_CLIENTS_AT_ONCE = 64
+#: The "wait" option: what is called after socket() (each a real, logged call).
+#: Blocking is the default (no call); the rest name the call they make.
+TIMEOUT_OPTIONS: list[tuple[str, str]] = [
+    ("blocking", ""),
+    ("setblocking(False)", "0"),
+    ("settimeout(1.0)", "1.0"),
+    ("settimeout(5.0)", "5.0"),
+    ("settimeout(30.0)", "30.0"),
+]
 
 
 def parse_count(text: str) -> int:
@@ -118,9 +127,28 @@ class EndpointPane(VerticalScroll):
     def compose_extra_fields(self) -> ComposeResult:
         yield from ()
 
+    def compose_options(self) -> ComposeResult:
+        """Socket options, each a real call made right after socket()."""
+        with Horizontal(classes="row options"):
+            yield Label("options", classes="field-label")
+            if self.SIDE == "server":
+                yield Checkbox("SO_REUSEADDR", compact=True, id=self.wid("reuseaddr"),
+                               classes="field-check",
+                               tooltip="setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) before "
+                                       "bind(): Run again at once, even while the old "
+                                       "port sits in TIME_WAIT")
+            yield Select(TIMEOUT_OPTIONS, value="", allow_blank=False, compact=True,
+                         id=self.wid("timeout"), classes="field-select field-timeout",
+                         type_to_search=False,
+                         tooltip="blocking waits for ever; setblocking(False) never "
+                                 "waits (BlockingIOError); settimeout(t) waits t s "
+                                 "(TimeoutError). It also replaces the lab's own 10 s "
+                                 "limit on connect()")
+
     def compose(self) -> ComposeResult:
         yield from self.compose_fields()
         yield from self.compose_extra_fields()
+        yield from self.compose_options()
         yield PortInfo(for_server=self.SIDE == "server", id=self.wid("port-info"))
         yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
         with Grid(classes="calls"):
@@ -172,7 +200,18 @@ class EndpointPane(VerticalScroll):
             self.app.notify(str(exc), title="Not sent to the kernel", severity="error",
                             markup=False)
             return None
-        return Settings(self.family, self.kind, host, port, message, **extra)  # type: ignore[arg-type]
+        return Settings(self.family, self.kind, host, port, message,  # type: ignore[arg-type]
+                        **self.option_settings(), **extra)
+
+    def option_settings(self) -> dict[str, object]:
+        """The options row: SO_REUSEADDR (server) and the timeout (None: blocking)."""
+        value = self.query_one(f"#{self.wid('timeout')}", Select).value
+        options: dict[str, object] = {
+            "timeout": float(value) if isinstance(value, str) and value else None}
+        if self.SIDE == "server":
+            options["reuseaddr"] = self.query_one(f"#{self.wid('reuseaddr')}",
+                                                  Checkbox).value
+        return options
 
     def extra_settings(self) -> dict[str, object]:
         """A subclass's own fields, checked (raise InputError for a bad one)."""
