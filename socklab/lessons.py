@@ -257,3 +257,20 @@ def lab_timeout(op: str, connect_seconds: float) -> str:
     return (f"socklab's own limit for this {op}(): Run client stops after 2 s of silence, "
             "the http server waits 10 s for a request. Choose your own with the pane's "
             "timeout option: settimeout(t)")
+
+
+# -- the host field (issue 15 item 13) ----------------------------------------------
+
+#: What an emptied host field says before anything is typed: not 127.0.0.1.
+EMPTY_HOST_PLACEHOLDER = "'' = every interface"
+
+
+def host_note(side: str, host: str, family: int) -> str:
+    """Said under the host field before the call when it means every interface."""
+    shown = repr(host)
+    any_address = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    if side == "server":
+        return (f"⚠ host {shown} = every interface ({any_address}): anyone who can "
+                "reach this machine can connect; 127.0.0.1 / ::1 keeps it here")
+    return (f"⚠ host {shown} = {any_address}: connect() reaches this machine, but say "
+            "127.0.0.1 / ::1 (or the server's address) to be clear")

@@ -83,6 +83,10 @@ class SocklabApp(App[int]):
         Binding("l", "focus_log", "Log", show=False),
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
+        Binding("ctrl+l", "clear_log", "Clear log", show=False),
+        Binding("f2", "toggle_fields", "Fields", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("ctrl+e", "export_code", "Export code", show=False),
     ]
 
     def __init__(
@@ -191,6 +195,8 @@ class SocklabApp(App[int]):
 
     def _refresh_panes(self) -> None:
         changed, self._changed = self._changed, set()
+        if "server" in changed:
+            changed.add("client")  # the client's Run is lit once a server is up
         try:
             panes = {"server": self.server_pane, "client": self.client_pane}
         except NoMatches:
@@ -291,6 +297,32 @@ class SocklabApp(App[int]):
             self._previous_theme = self.theme
             self.theme = "projector"
 
+    def action_clear_log(self) -> None:
+        """Empty the log view; the session is kept (saving still writes every event)."""
+        self.event_log.clear()
+        self.notify("Log cleared (s / j still save the whole session)", markup=False)
+
+    def action_toggle_fields(self) -> None:
+        """Fold the panes' fields away (buttons and sockets stay): the log gets the room."""
+        panes = self.query_one("#panes")
+        panes.set_class(not panes.has_class("-folded"), "-folded")
+
+    def action_leave_field(self) -> None:
+        """Esc in a text field: back to the pane's Run button, so keys are keys again."""
+        focused = self.focused
+        if not isinstance(focused, Input):
+            return
+        for pane in (self.server_pane, self.client_pane):
+            if focused in pane.query(Input):
+                pane.query_one(f"#{pane.wid('run')}").focus()
+                return
+        self.screen.set_focus(None)
+
+    def action_export_code(self) -> None:
+        """Ctrl+E on the Code tab exports, wherever the focus is."""
+        if self.query_one("#tabs", TabbedContent).active == "code":
+            self.query_one("#code-view", CodeView).action_export()
+
     async def action_reset(self) -> None:
         """Close every socket (each a logged close) and stop every server thread; keep the log."""
         closed = await asyncio.to_thread(self.session.reset)
@@ -338,6 +370,10 @@ class SocklabApp(App[int]):
                             lambda: self.action_save_log(True))
         yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
                             self.action_hex)
+        yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
+                            self.action_clear_log)
+        yield SystemCommand("Fold the fields", "more room for the log (F2)",
+                            self.action_toggle_fields)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
 

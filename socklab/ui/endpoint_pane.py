@@ -26,10 +26,12 @@ from ..inputs import (
     LOOPBACK,
     InputError,
     decode_escapes,
+    host_scope,
     parse_host,
     parse_port,
 )
 from ..labcalls import Request, Settings
+from ..lessons import EMPTY_HOST_PLACEHOLDER, host_note
 from ..viewstate import ViewState
 from .connection_list import ConnectionList, ConnectionRow
 from .numbers import RealNumbers
@@ -114,7 +116,8 @@ class EndpointPane(VerticalScroll):
                          type_to_search=False)
         with Horizontal(classes="row"):
             yield Label("host", classes="field-label")
-            yield Input(LOOPBACK[socket.AF_INET], placeholder="127.0.0.1", compact=True,
+            yield Input(LOOPBACK[socket.AF_INET], placeholder=EMPTY_HOST_PLACEHOLDER,
+                        compact=True,
                         id=self.wid("host"), classes="field-host",
                         validators=[ParseValidator(parse_host)], valid_empty=False,
                         tooltip=f"{side}: an address or name; 127.0.0.1 / ::1 = this machine")
@@ -149,6 +152,7 @@ class EndpointPane(VerticalScroll):
         yield from self.compose_fields()
         yield from self.compose_extra_fields()
         yield from self.compose_options()
+        yield Static("", id=self.wid("host-note"), classes="host-note", markup=False)
         yield PortInfo(for_server=self.SIDE == "server", id=self.wid("port-info"))
         yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
         with Grid(classes="calls"):
@@ -158,6 +162,7 @@ class EndpointPane(VerticalScroll):
         yield ConnectionList(id=self.wid("connections"))
 
     def on_mount(self) -> None:
+        self._show_host_note()
         self._show_port_info()
         self.refresh_state()
 
@@ -222,6 +227,19 @@ class EndpointPane(VerticalScroll):
         self._show_errors()
         if event.input.id == self.wid("port"):
             self._show_port_info()
+        if event.input.id == self.wid("host"):
+            self._show_host_note()
+
+    def _show_host_note(self) -> None:
+        """Before the call: an empty host (or 0.0.0.0, ::) is every interface."""
+        host = self.input("host").value
+        try:
+            note = self.query_one(f"#{self.wid('host-note')}", Static)
+        except Exception:
+            return  # not composed yet
+        text = host_note(self.SIDE, host, self.family) if host_scope(host) == "all" else ""
+        note.update(Text(text))
+        note.set_class(bool(text), "-shown")
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
@@ -232,6 +250,7 @@ class EndpointPane(VerticalScroll):
                     host.value = LOOPBACK[self.family]
                     break
         if event.select.id in (self.wid("family"), self.wid("type")):
+            self._show_host_note()
             self._show_port_info()
             self.refresh_state()
 
