@@ -28,6 +28,9 @@ DONE = "done"
 
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
+#: Payload bytes an event keeps for the detail and hex views (not in JSON):
+#: enough for every recv the lab's own buttons and modes make (1024 or 4096).
+RAW_CAP = 4096
 
 #: Unicode categories shown as escapes: controls, format characters (bidi
 #: overrides such as U+202E live here), line/paragraph separators, surrogates,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .events import WAIT, Event
+from .events import WAIT, Event, escape_bytes
 
 
 def hex_dump(data: bytes, width: int = 16) -> list[str]:
@@ -23,6 +23,13 @@ def hex_dump(data: bytes, width: int = 16) -> list[str]:
         text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
         lines.append(f"{offset:08x}  {hexes:<{width * 3 - 1}}  {text}")
     return lines
+
+
+def decoded_lines(data: bytes) -> str:
+    """The bytes as the receiving program would print them after decode():
+    UTF-8, line breaks kept, every other control character and every byte
+    that is not UTF-8 shown as an escape (``\\r``, ``\\x1b``, ``\\xff``)."""
+    return "\n".join(escape_bytes(line, cap=len(line)) for line in data.split(b"\n"))
 
 
 def format_args(args: Iterable[Any]) -> str:

@@ -6,11 +6,12 @@ from __future__ import annotations
 from pathlib import Path
 
 from pilot import SIZE, click, is_, run_server, settle, watch
-from textual.widgets import Button, Static, TabbedContent
+from textual.widgets import Button, Select, Static, TabbedContent
 
 from socklab.ui.app import SocklabApp
 from socklab.ui.code_view import CodeView
 from socklab.ui.event_log import TWO_COLUMNS_AT
+from socklab.ui.payload_view import PayloadView
 
 
 async def test_at_start_only_the_servers_run_is_lit_and_focus_shows_on_it() -> None:
@@ -123,3 +124,38 @@ async def test_a_wide_terminal_shows_the_server_left_and_the_client_right() -> N
     async with narrow.run_test(size=SIZE) as pilot:
         await pilot.pause()
         assert narrow.event_log.columns == 0
+
+
+async def test_the_detail_view_shows_the_whole_payload_three_ways_and_copies() -> None:
+    """A payload longer than the pane (d): decoded text, repr, hex; Copy fills
+    the clipboard with the same escaped text."""
+    app = SocklabApp()
+    message = "héllo ✓ " + "x" * 300 + "\x1b[2J end"
+    async with app.run_test(size=SIZE) as pilot:
+        app.server_pane.query_one("#server-mode", Select).value = "echo"
+        app.client_pane.input("message").value = message.replace("\x1b", r"\x1b")
+        seen = await run_server(app, pilot)
+        await click(pilot, "#client-run")
+        await seen.until(is_("client", "close"))
+        await settle(app, pilot)
+        log = app.event_log
+        rows = log.buffer.rows
+        index = next(i for i, r in enumerate(rows)
+                     if r.event.side == "client" and r.event.op == "recv" and r.event.nbytes)
+        log.focus()
+        log.move_cursor(index)
+        await pilot.press("d")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, PayloadView)
+        payload = message.encode()
+        text = str(screen.query_one("#payload-text", Static).render())
+        assert text == "héllo ✓ " + "x" * 300 + r"\x1b[2J end"  # whole, control escaped
+        assert str(screen.query_one("#payload-repr", Static).render()) == repr(payload)
+        hexed = str(screen.query_one("#payload-hex", Static).render())
+        assert hexed.startswith("00000000  68 c3 a9 6c 6c 6f")
+        await click(pilot, "#copy-repr")
+        assert app.clipboard == repr(payload)
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, PayloadView)

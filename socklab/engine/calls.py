@@ -25,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import lessons
-from ..events import DATA_CAP, WAIT, Event, bytes_repr, escape_bytes
+from ..events import RAW_CAP, WAIT, Event, bytes_repr, escape_bytes
 from ..lessons import explain, lesson_for
 from .floods import COALESCE_SECONDS, Tally
 from .waiting import Cancelled, Waiter, ready_now
@@ -157,7 +157,7 @@ class Calls:
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["bytes_repr"] = bytes_repr(data)
-            fields["raw"] = data[:DATA_CAP]
+            fields["raw"] = data[:RAW_CAP]
         if op in ("recv", "recvfrom"):
             with self.lab.bus.lock:
                 if self.lab.floods:

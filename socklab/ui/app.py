@@ -33,6 +33,7 @@ from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
 from .numbers import RealNumbers
+from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
@@ -84,6 +85,7 @@ class SocklabApp(App[int]):
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
         Binding("ctrl+l", "clear_log", "Clear log", show=False),
+        Binding("d", "detail", "Detail"),
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
@@ -136,7 +138,7 @@ class SocklabApp(App[int]):
             pane.numbers = self.numbers
         log = self.event_log
         log.border_title = "Event log"
-        log.border_subtitle = "↑↓ select · x hex · s save"
+        log.border_subtitle = "↑↓ select · d detail · x hex · s save"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
         self.bridge.start()
@@ -297,6 +299,18 @@ class SocklabApp(App[int]):
             self._previous_theme = self.theme
             self.theme = "projector"
 
+    def action_detail(self) -> None:
+        """The selected event's whole payload (or the newest with bytes): text, repr, hex."""
+        log = self.event_log
+        buffer = log.buffer
+        index = log.cursor if log.cursor is not None else buffer.last_with_payload()
+        event = buffer.rows[buffer.event_index(index)].event if index is not None else None
+        if event is None or not event.raw:
+            self.notify("No event with bytes to show: select a send or recv (↑/↓)",
+                        severity="warning", markup=False)
+            return
+        self.push_screen(PayloadView(event))
+
     def action_clear_log(self) -> None:
         """Empty the log view; the session is kept (saving still writes every event)."""
         self.event_log.clear()
@@ -370,6 +384,8 @@ class SocklabApp(App[int]):
                             lambda: self.action_save_log(True))
         yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
                             self.action_hex)
+        yield SystemCommand("Payload detail", "the selected event's bytes: text, repr, hex, "
+                            "copyable (d)", self.action_detail)
         yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
                             self.action_clear_log)
         yield SystemCommand("Fold the fields", "more room for the log (F2)",
