@@ -21,7 +21,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
 from ..engine import Lab
@@ -37,31 +36,10 @@ from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .themes import DEFAULT_VARIABLES, PROJECTOR
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
-PROJECTOR = Theme(
-    name="projector",
-    primary="#00d7ff",
-    secondary="#ffd700",
-    accent="#ffd700",
-    warning="#ffd700",
-    error="#ff5f5f",
-    success="#5fff5f",
-    foreground="#ffffff",
-    background="#000000",
-    surface="#000000",
-    panel="#1c1c1c",
-    boost="#303030",
-    dark=True,
-    variables={
-        "server-color": "#ffaf00",
-        "client-color": "#00ffff",
-        "footer-key-foreground": "#ffd700",
-        "input-selection-background": "#00d7ff 40%",
-    },
-)
-
 
 class SocklabApp(App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
@@ -115,7 +93,7 @@ class SocklabApp(App[int]):
         self.register_theme(PROJECTOR)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        return {"server-color": "#ff9f43", "client-color": "#48c9ff"}
+        return dict(DEFAULT_VARIABLES)
 
     # -- layout --------------------------------------------------------------
 
