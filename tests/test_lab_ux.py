@@ -159,3 +159,22 @@ async def test_the_detail_view_shows_the_whole_payload_three_ways_and_copies() -
         await pilot.press("escape")
         await pilot.pause()
         assert not isinstance(app.screen, PayloadView)
+
+
+async def test_at_80x24_the_connect_result_is_not_cut() -> None:
+    """The peer port must be comparable at 80×24: the time column gives way."""
+    app = SocklabApp()
+    async with app.run_test(size=(80, 24)) as pilot:
+        seen = await run_server(app, pilot)
+        await click(pilot, "#client-run")
+        connect = await seen.until(is_("client", "connect"))
+        await seen.until(is_("client", "close"))
+        await settle(app, pilot)
+        log = app.event_log
+        assert log.compact
+        index = next(i for i, r in enumerate(log.buffer.rows) if r.event is connect)
+        log.scroll_to(y=index, animate=False, immediate=True)
+        await pilot.pause()
+        drawn = log.render_line(index - int(log.scroll_y)).text
+        host, port = connect.result
+        assert f"→ ('{host}', {port})" in drawn

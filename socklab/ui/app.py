@@ -116,7 +116,7 @@ class SocklabApp(App[int]):
             pane.numbers = self.numbers
         log = self.event_log
         log.border_title = "Event log"
-        log.border_subtitle = "↑↓ select · d detail · x hex · s save"
+        log.border_subtitle = "↑↓ select · d detail · x hex · s save · F2 fields"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
         self.bridge.start()
