@@ -123,6 +123,9 @@ class Event:
     #: The payload as Python's repr(bytes) writes it (capped; see `bytes_repr`).
     #: ``data`` keeps its meaning: the bytes decoded as UTF-8, errors escaped.
     bytes_repr: str | None = None
+    #: accept(): the lab's number of the client at the other end (client[n]),
+    #: when the connection came from one of the lab's own clients.
+    peer_conn: int | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -145,6 +148,7 @@ class Event:
             "count": self.count,
             "by": self.by,
             "bytes_repr": self.bytes_repr,
+            "peer_conn": self.peer_conn,
         }
 
     def to_json(self) -> str:

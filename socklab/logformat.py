@@ -133,6 +133,8 @@ def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
     if not event.ok:
         return [(format_result(event), "error")]
     parts = [(format_result(event), "ok")]
+    if event.peer_conn is not None:
+        parts.append((f" = client[{event.peer_conn}]", "client"))
     if event.count != 1 or not event.data:
         return parts
     if event.op in ("recv", "recvfrom"):
@@ -166,7 +168,7 @@ def _call(event: Event, resolved: bool) -> _Call:
     # differently.  (Inside tuples the engine only puts str and int.)
     key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
            type(event.result), event.error, event.errno, event.nbytes, event.data,
-           event.bytes_repr, event.count, resolved)
+           event.bytes_repr, event.peer_conn, event.count, resolved)
     try:
         call = _CALLS.get(key)
     except TypeError:  # an unhashable argument or result: build it every time

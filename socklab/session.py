@@ -33,6 +33,7 @@ from collections.abc import Callable
 
 from . import lessons
 from .engine import Endpoint, Lab, Server
+from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
 from .labcalls import Request, Settings
 from .modes import Service
@@ -220,10 +221,11 @@ class LabSession:
         """
         closed = self.lab.open_sockets
         self.lab.reset(lessons.RESET)
+        client_ports(self.lab).forget()
         with self._lock:
             self.service = None
-            if self.server is not None:
-                self.server.forget_closed()
+            # A new server endpoint: its connections are numbered from [1] again.
+            self.server = None
             self.clients = {n: c for n, c in self.clients.items() if c.is_open}
             if self.current is not None and not self.current.is_open:
                 self.current = None

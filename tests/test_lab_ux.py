@@ -8,6 +8,7 @@ from pathlib import Path
 from pilot import SIZE, click, is_, run_server, settle, watch
 from textual.widgets import Button, Select, Static, TabbedContent
 
+from socklab.logformat import line_parts as accept_parts
 from socklab.ui.app import SocklabApp
 from socklab.ui.code_view import CodeView
 from socklab.ui.event_log import TWO_COLUMNS_AT
@@ -178,3 +179,41 @@ async def test_at_80x24_the_connect_result_is_not_cut() -> None:
         drawn = log.render_line(index - int(log.scroll_y)).text
         host, port = connect.result
         assert f"→ ('{host}', {port})" in drawn
+
+
+async def test_numbers_pair_and_start_again_after_reset() -> None:
+    """server[k] names client[n] (log and lists); Reset starts numbering at 1."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.server_pane.query_one("#server-mode", Select).value = "manual"
+        seen = await run_server(app, pilot)
+        await click(pilot, "#client-run")  # client[1], so numbers differ below
+        await seen.until(is_("client", "close"))
+        await click(pilot, "#client-connect-n")
+        await seen.until(is_("server", "accept"), count=4)
+        await settle(app, pilot)
+        accepts = [e for e in seen.events if e.op == "accept" and e.phase == "done"]
+        connects = {tuple(e.result): e.conn for e in seen.events
+                    if e.op == "connect" and e.phase == "done" and e.ok}
+        for accept in accepts:
+            assert accept.peer_conn == connects[tuple(accept.result)]
+            line = "".join(t for t, _ in accept_parts(accept))
+            assert line.endswith(f" = client[{accept.peer_conn}]")
+        labels = [row.label for row in app.server_pane.rows()]
+        for accept in accepts:
+            assert f"[{accept.conn}] ⇄ client[{accept.peer_conn}]" in labels
+        client_labels = [row.label for row in app.client_pane.rows()]
+        assert f"client[{accepts[-1].peer_conn}] ⇄ server[{accepts[-1].conn}]" in client_labels
+        await pilot.press("ctrl+r")
+        await settle(app, pilot)
+        assert app.server_pane.pairs == {} and app.client_pane.pairs == {}
+        before = len(seen.events)
+        app.server_pane.input("port").value = "0"
+        await click(pilot, "#server-run")
+        await seen.until(is_("server", "accept", phase="wait"), count=2)
+        await click(pilot, "#client-run")
+        await seen.until(is_("client", "close"), count=2)
+        await settle(app, pilot)
+        fresh = seen.events[before:]
+        assert {e.conn for e in fresh if e.side == "client"} == {1}
+        assert {e.conn for e in fresh if e.side == "server" and e.conn is not None} == {1}

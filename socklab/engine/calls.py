@@ -21,6 +21,7 @@ import select
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -71,6 +72,42 @@ def address(addr: Any) -> Any:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return (addr[0], addr[1])
     return addr
+
+
+class ClientPorts:
+    """Which of the lab's clients uses which local address, so an accept can
+    say who connected: ``server[1]`` is ``client[3]`` (issue 12: numbers
+    that pair).  Bounded: it forgets everything when it grows large."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._by_address: dict[tuple, int] = {}
+
+    def note(self, local: Any, conn: int | None) -> None:
+        if conn is None or not isinstance(local, tuple):
+            return
+        if len(self._by_address) >= self.LIMIT:
+            self._by_address.clear()
+        self._by_address[address(local)] = conn
+
+    def client_at(self, peer: Any) -> int | None:
+        return self._by_address.get(address(peer)) if isinstance(peer, tuple) else None
+
+    def forget(self) -> None:
+        self._by_address.clear()
+
+
+#: Each lab's `ClientPorts` (kept beside the lab, gone with it).
+_CLIENT_PORTS: weakref.WeakKeyDictionary[Any, ClientPorts] = weakref.WeakKeyDictionary()
+
+
+def client_ports(lab: Lab) -> ClientPorts:
+    """The lab's record of its clients' local addresses."""
+    ports = _CLIENT_PORTS.get(lab)
+    if ports is None:
+        ports = _CLIENT_PORTS.setdefault(lab, ClientPorts())
+    return ports
 
 
 class Calls:
@@ -154,6 +191,8 @@ class Calls:
                 return None
         else:
             tally.interrupt()
+        if op == "accept" and "result" in fields:
+            fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["bytes_repr"] = bytes_repr(data)

@@ -17,7 +17,7 @@ from typing import Any
 from .. import lessons
 from ..events import Event
 from ..inputs import family_name, host_scope, type_name
-from .calls import State, address
+from .calls import State, address, client_ports
 from .data import DataCalls
 
 _SHUT_WR = socket.SHUT_WR
@@ -155,6 +155,11 @@ class Endpoint(DataCalls):
             if not started[0]:
                 started[0] = True
                 code = sock.connect_ex((host, port))
+                if self.kind == socket.SOCK_STREAM:
+                    # Known before the handshake ends: the accept it pairs
+                    # with can then name this client (under the bus lock).
+                    with contextlib.suppress(OSError):
+                        client_ports(self.lab).note(sock.getsockname(), self.conn)
                 if code in (_errno.EINPROGRESS, _errno.EAGAIN):
                     raise BlockingIOError(code, "in progress")
             else:

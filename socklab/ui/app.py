@@ -169,9 +169,22 @@ class SocklabApp(App[int]):
 
     def _show_in_panes(self, batch: Batch) -> None:
         changed = self.view_state.apply(batch.events)
+        for event in batch.events:
+            if event.peer_conn is not None and event.op == "accept":
+                self._pair(event.conn, event.peer_conn)
+                changed = changed | {"server", "client"}
         if changed:
             self._changed |= changed
             self._pane_refresh.ask()
+
+    def _pair(self, server_conn: int | None, client_conn: int) -> None:
+        """server[k] ⇄ client[n]: each pane names the other's socket."""
+        if server_conn is None:
+            return
+        self.server_pane.pairs[str(server_conn)] = client_conn
+        self.client_pane.pairs[str(client_conn)] = server_conn
+        for pane in (self.server_pane, self.client_pane):
+            pane.view.sides[pane.SIDE].version += 1  # the rows say something new
 
     def _refresh_panes(self) -> None:
         changed, self._changed = self._changed, set()
@@ -321,6 +334,7 @@ class SocklabApp(App[int]):
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
+            pane.pairs.clear()  # numbering starts again after Reset
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 

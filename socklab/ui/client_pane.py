@@ -68,5 +68,6 @@ class ClientPane(EndpointPane):
         return steps
 
     def rows(self) -> list[ConnectionRow]:
-        return [socket_row(f"client[{key}]", socket, numbers=self.numbers)
+        return [socket_row(f"client[{key}]{self.peer_label(key)}", socket,
+                           numbers=self.numbers)
                 for key, socket in self.view.sides[self.SIDE].sockets.items()]

@@ -92,6 +92,9 @@ class EndpointPane(VerticalScroll):
         self.ask = ask
         self.view = view
         self.numbers = RealNumbers()
+        #: Which socket of the other pane each of this pane's sockets is
+        #: connected to (its number): ``server[1]`` ⇄ ``client[3]``.
+        self.pairs: dict[str, int] = {}
         #: The model's version last shown, and a key to select once shown.
         self._shown_version = -1
         self._known: set[str] = set()
@@ -326,6 +329,13 @@ class EndpointPane(VerticalScroll):
     def rows(self) -> list[ConnectionRow]:
         """The connection list's rows, from the view-state model."""
         return []
+
+    def peer_label(self, key: str) -> str:
+        """`` ⇄ client[3]``: the lab's socket at the other end of ``key``, if known."""
+        other = self.pairs.get(key)
+        if other is None:
+            return ""
+        return f" ⇄ {'client' if self.SIDE == 'server' else 'server'}[{other}]"
 
     def refresh_state(self) -> None:
         """Show the model: the connection list (a new socket is chosen) and highlights."""
