@@ -192,7 +192,10 @@ class Calls:
         else:
             tally.interrupt()
         if op == "accept" and "result" in fields:
-            fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
+            # Under the bus lock: a lab client's connect notes its address under
+            # it too, so the connect this accept pairs with has been noted.
+            with self.lab.bus.lock:
+                fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["bytes_repr"] = bytes_repr(data)
