@@ -81,11 +81,11 @@ async def udp(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
-async def projector(app: SocklabApp, pilot: Pilot) -> None:
-    app.theme = "projector"
+async def echo(app: SocklabApp, pilot: Pilot, message: str) -> None:
+    """Run an echo server, then the client sending ``message`` (escapes work)."""
     app.query_one("#server-mode", Select).value = "echo"
     app.server_pane.input("port").value = "0"
-    app.client_pane.input("message").value = r"hello, echo\r\n"
+    app.client_pane.input("message").value = message
     await settle(app, pilot)
     app.server_pane.press("run")
     await until(app, pilot, "accept", "server", "wait")
@@ -93,6 +93,11 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
     await until(app, pilot, "close", "client")
     app.event_log.focus()
     await settle(app, pilot)
+
+
+async def projector(app: SocklabApp, pilot: Pilot) -> None:
+    app.theme = "projector"
+    await echo(app, pilot, r"hello, echo\r\n")
 
 
 async def options(app: SocklabApp, pilot: Pilot) -> None:
@@ -107,17 +112,9 @@ async def options(app: SocklabApp, pilot: Pilot) -> None:
 
 async def payload(app: SocklabApp, pilot: Pilot) -> None:
     """A non-ASCII message echoed: repr(bytes) in the log, the detail view open."""
-    app.query_one("#server-mode", Select).value = "echo"
-    app.server_pane.input("port").value = "0"
-    app.client_pane.input("message").value = r"héllo ✓ [31m"
-    await settle(app, pilot)
-    app.server_pane.press("run")
-    await until(app, pilot, "accept", "server", "wait")
-    app.client_pane.press("run")
-    await until(app, pilot, "close", "client")
+    await echo(app, pilot, r"héllo ✓ \x1b[31m")
     log = app.event_log
     rows = log.buffer.rows
-    log.focus()
     log.move_cursor(next(i for i, r in enumerate(rows) if r.event.side == "client"
                          and r.event.op == "recv" and r.event.nbytes))
     app.action_detail()
