@@ -152,6 +152,12 @@ def listen_lesson(backlog: int, autobound: bool, somaxconn: int) -> str | None:
     return None
 
 
+def send_stalled(seconds: float) -> str:
+    """Why a file send gave up: the peer stopped reading."""
+    return (f"the send made no progress for {seconds:g} s: the peer is not reading, so "
+            "its receive buffer and our send buffer are full (--timeout sets how long)")
+
+
 def connection_limit(limit: int) -> str:
     """Why a connection was closed right after accept(): the lab's cap."""
     return f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit})"
