@@ -130,7 +130,8 @@ class Service:
         self.failed = False
         self.finished = threading.Event()
         self._on_finished = on_finished
-        self._handlers: list[threading.Thread] = []
+        #: Handler threads still running (each forgets itself when it ends).
+        self._handlers: dict[threading.Thread, None] = {}
         self._lock = threading.Lock()
 
     def start(self) -> Service:
@@ -161,9 +162,9 @@ class Service:
                         break
                     continue
                 accepted += 1
-                thread = self.lab.spawn(lambda c=conn: self._handle(c), f"conn{conn.conn}")
                 with self._lock:
-                    self._handlers.append(thread)
+                    thread = self.lab.spawn(lambda c=conn: self._handle(c), f"conn{conn.conn}")
+                    self._handlers[thread] = None
             with self._lock:
                 handlers = list(self._handlers)
             for thread in handlers:
@@ -188,6 +189,7 @@ class Service:
         finally:
             with self._lock:
                 self.handled += 1
+                self._handlers.pop(threading.current_thread(), None)
 
     def _echo(self, conn: Endpoint) -> None:
         while not self.lab.stopping:

@@ -235,19 +235,31 @@ class Calls:
         Returns the call's id and, when the wait timed out or a close ended
         it, the failure event.
         """
-        if call < 0:
+        quiet = call < 0
+        if quiet:
             call = 0  # a quiet wait inside a flood (recvfrom_many): never shown
         else:
             call = self._announce(op, args, call)
         tally = self.tally
         paused = tally.flood is not None  # a paused flood is reported soon
+        shown = [call]
+
+        def pause() -> None:
+            # Nothing came for a while: report the flood, and say this call waits.
+            tally.end()
+            if not quiet:
+                shown[0] = self._announce(op, args, shown[0])
+
         try:
             self.waiter.wait(self.sock, want, deadline,
                              COALESCE_SECONDS if paused else None,
-                             tally.end if paused else None)
+                             pause if paused else None)
+            call = shown[0]
         except TimeoutError as exc:
+            call = shown[0]
             return call, self._fail(op, args, exc, call)
         except Cancelled:
+            call = shown[0]
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look
             # like the *peer* had closed.  Who closed it is said: the lab, or close().

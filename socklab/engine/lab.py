@@ -53,7 +53,9 @@ class Lab:
         #: Open endpoints, in the order they opened (a dict keeps it).
         self._open: dict[Endpoint, None] = {}
         self._open_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        #: Running threads (each forgets itself when it ends: a long-running
+        #: server does not keep one per connection it ever had).
+        self._threads: dict[threading.Thread, None] = {}
         self._next_client = 0
 
     @property
@@ -79,9 +81,13 @@ class Lab:
             self._open[endpoint] = None
 
     def closed(self, endpoint: Endpoint) -> None:
-        """``endpoint``'s socket was closed."""
+        """``endpoint``'s socket was closed (a server's connection: its server counts it)."""
         with self._open_lock:
             self._open.pop(endpoint, None)
+        listener = getattr(endpoint, "listener", None)
+        if listener is not None:
+            endpoint.listener = None  # counted once, whatever closes it again
+            listener.connection_closed(endpoint)
 
     @property
     def open_sockets(self) -> int:
@@ -96,15 +102,21 @@ class Lab:
 
     def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         """Run ``target`` in a thread the lab joins on stop."""
-        thread = threading.Thread(target=target, name=f"socklab-{name}", daemon=True)
+        def run() -> None:
+            try:
+                target()
+            finally:
+                with self._open_lock:
+                    self._threads.pop(thread, None)
+
+        thread = threading.Thread(target=run, name=f"socklab-{name}", daemon=True)
         with self._open_lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
+            self._threads[thread] = None
         thread.start()
         return thread
 
     def threads(self) -> list[threading.Thread]:
-        """The lab's threads (alive or finished since the last reset)."""
+        """The lab's threads still running (or just ending)."""
         with self._open_lock:
             return list(self._threads)
 
@@ -135,7 +147,7 @@ class Lab:
         self.close_all(reason)
         self.stopping = False
         with self._open_lock:
-            self._threads = []
+            self._threads = {}
 
     def __enter__(self) -> Lab:
         return self
