@@ -168,8 +168,14 @@ def send_stalled(seconds: float) -> str:
 
 
 def connection_limit(limit: int) -> str:
-    """Why a connection was closed right after accept(): the lab's cap."""
-    return f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit})"
+    """Why a connection was closed right after accept(): the lab's cap, and where it
+    came from (--max-connections, or a third of the descriptor limit)."""
+    import resource
+
+    soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    return (f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit} connections at once: "
+            f"--max-connections, else about a third of the descriptor limit "
+            f"RLIMIT_NOFILE, {soft} here)")
 
 
 #: Why the lab closes a socket itself (each close is logged, attributed to the lab).

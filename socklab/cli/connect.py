@@ -6,6 +6,7 @@ import argparse
 import socket
 
 from ..engine import Lab
+from ..engine.lab import raise_descriptor_limit
 from ..inputs import InputError, decode_escapes
 from ..scenarios import ClientPlan, run_client
 from .output import Printer, closing
@@ -43,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
     payloads = _payloads(args)
     resolve_or_usage(args.host, args.port, args.family, args.kind)
     printer = Printer(args.json)
+    raise_descriptor_limit()
     lab = Lab(connect_timeout=args.timeout)
     lab.subscribe(printer)
     stream_file = args.send_file if args.kind == socket.SOCK_STREAM else None

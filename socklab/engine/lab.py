@@ -23,6 +23,29 @@ from .server import Server
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
+#: The most descriptors `raise_descriptor_limit` asks for (the hard limit may be
+#: "unlimited" or a million: a lab needs far fewer).
+DESCRIPTORS_WANTED = 65536
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit, as servers do at start.
+
+    The common soft limit of 1,024 would cap a server near 320 connections;
+    the hard limit is what the administrator allows.  Returns (soft, hard) after.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = DESCRIPTORS_WANTED if hard == resource.RLIM_INFINITY else min(hard,
+                                                                         DESCRIPTORS_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (OSError, ValueError):
+            pass  # not allowed here: keep the limit we have
+    return soft, hard
+
+
 def default_max_connections() -> int:
     """Connections kept open at once: well below the descriptor limit."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
