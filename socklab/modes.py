@@ -22,6 +22,9 @@ from .engine import GREETING, Endpoint, Lab, Server
 MODES = ("manual", "welcome", "echo", "http", "discard")
 STREAM_ONLY = frozenset({"http"})
 RECV_SIZE = 65536
+#: What discard asks of each recv: a sink drops the bytes, so one call may take
+#: everything the kernel has (fewer calls for the same bytes).
+DISCARD_RECV_SIZE = 1 << 20
 #: Datagrams a datagram server takes in one call, at most, when many are waiting.
 BATCH = 1024
 
@@ -238,7 +241,7 @@ class Service:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and (left <= 0 or drained > DRAIN_BYTES):
                 return
-            got = conn.recv(RECV_SIZE, timeout=left)
+            got = conn.recv(DISCARD_RECV_SIZE, timeout=left)
             if not got.ok or not got.data:
                 return
             drained += len(got.data)
