@@ -35,6 +35,10 @@ class Settings:
     mode: str = "welcome"
     #: How many clients "connect ×N" opens.
     count: int = 1
+    #: setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) after socket() (the server).
+    reuseaddr: bool = False
+    #: settimeout(t) after socket(); 0.0 is setblocking(False); None: no call.
+    timeout: float | None = None
 
     @property
     def stream(self) -> bool:
