@@ -109,7 +109,8 @@ def test_connections_past_the_cap_are_refused_clearly(rec: Recorder) -> None:
                                 what=f"the refusal of #{n}") for n in late_conns]
         for event in refused:
             assert not event.ok and event.error == "CONNLIMIT"
-            assert event.lesson == f"{lesson_for('CONNLIMIT')} (limit {cap})"
+            assert event.lesson.startswith(f"{lesson_for('CONNLIMIT')} (limit {cap} ")
+            assert "RLIMIT_NOFILE" in event.lesson  # which limit was hit
             assert "file descriptors" in event.lesson
         assert server.open_connections == cap
         # close one kept connection: once the server has closed its side, a

@@ -80,8 +80,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run a server and print every call it makes")
     _add_endpoint_options(serve, "1024")
-    serve.add_argument("--backlog", type=_checked(parse_backlog), default=5,
-                       help="listen() backlog (default 5)")
+    from ..engine.endpoint import somaxconn
+    serve.add_argument("--backlog", type=_checked(parse_backlog), default=None,
+                       help="listen() backlog (default: the kernel's cap, net.core.somaxconn, "
+                       f"{somaxconn()} here, as servers such as Go's do: a burst of a "
+                       "thousand clients waits in the queue instead of timing out; the "
+                       "lab's panes keep the lecture's listen(5))")
     from ..modes import MODES
     serve.add_argument("--mode", choices=MODES, default="welcome",
                        help="what the server does (default welcome)")

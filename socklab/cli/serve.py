@@ -6,6 +6,8 @@ import argparse
 import socket
 
 from ..engine import Lab
+from ..engine.endpoint import somaxconn
+from ..engine.lab import raise_descriptor_limit
 from ..inputs import LOOPBACK, host_scope
 from ..modes import STREAM_ONLY
 from ..scenarios import ServerPlan, run_server
@@ -21,12 +23,14 @@ def run(args: argparse.Namespace) -> int:
     if not everywhere:
         resolve_or_usage(host, args.port, args.family, args.kind)
     printer = Printer(args.json)
+    raise_descriptor_limit()
     lab = Lab(max_connections=args.max_connections)
     lab.subscribe(printer)
     if everywhere:
         note("warning: listening on every interface: anyone on your network "
              "can connect (use --host 127.0.0.1 to keep it to this machine)")
-    plan = ServerPlan(args.family, args.kind, host, args.port, args.backlog, args.mode,
+    backlog = somaxconn() if args.backlog is None else args.backlog
+    plan = ServerPlan(args.family, args.kind, host, args.port, backlog, args.mode,
                       reuseaddr=args.reuseaddr, count=args.count)
     with closing(lab):
         service = run_server(lab, lab.server(args.family, args.kind), plan)

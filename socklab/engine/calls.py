@@ -299,17 +299,28 @@ class Calls:
                                               or deadline <= time.monotonic() + own)
         if not lab_limit and own is not None:
             deadline = time.monotonic() + own
-        if call < 0:
+        quiet = call < 0
+        if quiet:
             call = 0  # a quiet wait inside a flood (recvfrom_many): never shown
         else:
             call = self._announce(op, args, call)
         tally = self.tally
         paused = tally.flood is not None  # a paused flood is reported soon
+        shown = [call]
+
+        def pause() -> None:
+            # Nothing came for a while: report the flood, and say this call waits.
+            tally.end()
+            if not quiet:
+                shown[0] = self._announce(op, args, shown[0])
+
         try:
             self.waiter.wait(self.sock, want, deadline,
                              COALESCE_SECONDS if paused else None,
-                             tally.end if paused else None)
+                             pause if paused else None)
+            call = shown[0]
         except TimeoutError as exc:
+            call = shown[0]
             lesson = None  # a limit the caller chose: the table's lesson
             if not lab_limit:
                 lesson = lessons.socket_timeout(op, own)
@@ -317,6 +328,7 @@ class Calls:
                 lesson = f"{explain(exc, op)[2]}. {self.limit_note}"
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
+            call = shown[0]
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look
             # like the *peer* had closed.  Who closed it is said: the lab, or close().

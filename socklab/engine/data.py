@@ -14,15 +14,16 @@ from typing import Any
 
 from ..events import Event
 from ..lessons import lesson_for
-from .calls import Calls, Received, State, address
+from .calls import Received, State, address
 from .floods import COALESCE_SECONDS, flood_of
+from .sendfile import FileSending
 
 #: Builds a `Received` from its four fields without a Python-level call: a
 #: flood makes one per recv.
 _received = tuple.__new__
 
 
-class DataCalls(Calls):
+class DataCalls(FileSending):
     """send/recv and sendto/recvfrom on one socket, each a real call."""
 
     #: The last `recvfrom_many` batch ended with nothing left to read.
@@ -175,7 +176,7 @@ class DataCalls(Calls):
             if got.addr is None:
                 return [], event
             datagrams.append((got.data, got.addr))
-            flood = self.tally.flood
+            flood = flood_of(self.tally, "recvfrom")
             sock = self.sock
             if event is not None or flood is None or sock is None or limit <= 1:
                 return datagrams, event

@@ -23,6 +23,29 @@ from .server import Server
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
 
+#: The most descriptors `raise_descriptor_limit` asks for (the hard limit may be
+#: "unlimited" or a million: a lab needs far fewer).
+DESCRIPTORS_WANTED = 65536
+
+
+def raise_descriptor_limit() -> tuple[int, int]:
+    """Raise the soft RLIMIT_NOFILE toward the hard limit, as servers do at start.
+
+    The common soft limit of 1,024 would cap a server near 320 connections;
+    the hard limit is what the administrator allows.  Returns (soft, hard) after.
+    """
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    want = DESCRIPTORS_WANTED if hard == resource.RLIM_INFINITY else min(hard,
+                                                                         DESCRIPTORS_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < want:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (want, hard))
+            soft = want
+        except (OSError, ValueError):
+            pass  # not allowed here: keep the limit we have
+    return soft, hard
+
+
 def default_max_connections() -> int:
     """Connections kept open at once: well below the descriptor limit."""
     soft, _hard = resource.getrlimit(resource.RLIMIT_NOFILE)
@@ -53,7 +76,9 @@ class Lab:
         #: Open endpoints, in the order they opened (a dict keeps it).
         self._open: dict[Endpoint, None] = {}
         self._open_lock = threading.Lock()
-        self._threads: list[threading.Thread] = []
+        #: Running threads (each forgets itself when it ends: a long-running
+        #: server does not keep one per connection it ever had).
+        self._threads: dict[threading.Thread, None] = {}
         self._next_client = 0
 
     @property
@@ -79,9 +104,13 @@ class Lab:
             self._open[endpoint] = None
 
     def closed(self, endpoint: Endpoint) -> None:
-        """``endpoint``'s socket was closed."""
+        """``endpoint``'s socket was closed (a server's connection: its server counts it)."""
         with self._open_lock:
             self._open.pop(endpoint, None)
+        listener = getattr(endpoint, "listener", None)
+        if listener is not None:
+            endpoint.listener = None  # counted once, whatever closes it again
+            listener.connection_closed(endpoint)
 
     @property
     def open_sockets(self) -> int:
@@ -96,15 +125,21 @@ class Lab:
 
     def spawn(self, target: Callable[[], None], name: str) -> threading.Thread:
         """Run ``target`` in a thread the lab joins on stop."""
-        thread = threading.Thread(target=target, name=f"socklab-{name}", daemon=True)
+        def run() -> None:
+            try:
+                target()
+            finally:
+                with self._open_lock:
+                    self._threads.pop(thread, None)
+
+        thread = threading.Thread(target=run, name=f"socklab-{name}", daemon=True)
         with self._open_lock:
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
+            self._threads[thread] = None
         thread.start()
         return thread
 
     def threads(self) -> list[threading.Thread]:
-        """The lab's threads (alive or finished since the last reset)."""
+        """The lab's threads still running (or just ending)."""
         with self._open_lock:
             return list(self._threads)
 
@@ -136,7 +171,7 @@ class Lab:
         self._next_client = 0  # numbering starts again: client[1] after Reset
         self.stopping = False
         with self._open_lock:
-            self._threads = []
+            self._threads = {}
 
     def __enter__(self) -> Lab:
         return self

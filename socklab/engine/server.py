@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import socket
+import threading
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from ..events import SERVER, Event
@@ -13,14 +15,28 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 
+#: Closed connections a server still lists (the newest), so a learner can still
+#: pick one and see what a call on a closed socket says; older ones are forgotten
+#: (the log keeps their story), so a long-running server does not grow.
+KEEP_CLOSED = 64
+
+
 class Server(Endpoint):
-    """The server side: a listening (or datagram) socket and its connections."""
+    """The server side: a listening (or datagram) socket and its connections.
+
+    ``connections`` holds the open ones and the `KEEP_CLOSED` newest closed;
+    how many are open is counted as they open and close, so accept() does the
+    same work whether a thousand or none came before.
+    """
 
     def __init__(self, lab: Lab, family: int = socket.AF_INET,
                  kind: int = socket.SOCK_STREAM) -> None:
         super().__init__(lab, SERVER, None, family, kind)
         self.connections: dict[int, Endpoint] = {}
         self._next_conn = 0
+        self._open_count = 0
+        self._closed: deque[int] = deque()
+        self._count_lock = threading.Lock()
 
     def accept(self, timeout: float | None = None) -> tuple[Endpoint | None, Event]:
         """accept(): the next connection, as a new endpoint numbered server[k].
@@ -37,7 +53,10 @@ class Server(Endpoint):
             endpoint.peer = address(addr)
             endpoint.local = address(conn_sock.getsockname())
             endpoint.state = State.CONNECTED
-            self.connections[self._next_conn] = endpoint
+            endpoint.listener = self
+            with self._count_lock:
+                self.connections[self._next_conn] = endpoint
+                self._open_count += 1
             self.lab.opened(endpoint)
             holder.append(endpoint)
             return endpoint.peer
@@ -57,10 +76,24 @@ class Server(Endpoint):
 
     @property
     def open_connections(self) -> int:
-        return sum(1 for c in list(self.connections.values()) if c.state != State.CLOSED)
+        """Connections accepted and not yet closed (counted, not searched)."""
+        return self._open_count
+
+    def connection_closed(self, endpoint: Endpoint) -> None:
+        """One of this server's connections was closed (the lab tells us)."""
+        with self._count_lock:
+            self._open_count -= 1
+            self._closed.append(endpoint.conn)  # type: ignore[arg-type]
+            while len(self._closed) > KEEP_CLOSED:
+                number = self._closed.popleft()
+                old = self.connections.get(number)
+                if old is not None and not old.is_open:
+                    del self.connections[number]
 
     def forget_closed(self) -> None:
         """Drop closed connections from the list (they keep their numbers)."""
-        for number, endpoint in list(self.connections.items()):
-            if endpoint.state == State.CLOSED:
-                del self.connections[number]
+        with self._count_lock:
+            for number, endpoint in list(self.connections.items()):
+                if endpoint.state == State.CLOSED:
+                    del self.connections[number]
+            self._closed.clear()

@@ -64,8 +64,24 @@ def _scan(quick: bool) -> list[Figure]:
     return scan.scan_figures(1 if quick else 3)
 
 
+def _bulk(quick: bool) -> list[Figure]:
+    from . import bulk
+    return [bulk.whole_process_figure(3 if quick else 5)]
+
+
+def _huge(quick: bool) -> list[Figure]:
+    from . import bulk
+    return [bulk.huge_file_figure()]
+
+
+def _cycles(quick: bool) -> list[Figure]:
+    from . import bulk
+    return bulk.cycles_figures(20_000 if quick else 50_000)
+
+
 FIGURES: dict[int, Callable[[bool], list[Figure]]] = {
     1: _tcp, 2: _udp, 3: _ingest, 4: _flood, 5: _startup, 6: _scan,
+    7: _bulk, 8: _huge, 9: _cycles,
 }
 
 
