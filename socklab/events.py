@@ -160,6 +160,9 @@ class EventBus:
         self._seq = 0
         self._call = 0
         self._sinks: list[Sink] = []
+        #: Run after every sink saw an event (still under the lock, same thread):
+        #: what they emit comes after that event for every sink.
+        self._after: list[Sink] = []
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         with self.lock:
@@ -171,6 +174,18 @@ class EventBus:
                     self._sinks.remove(sink)
 
         return unsubscribe
+
+    def after_emit(self, hook: Sink) -> Callable[[], None]:
+        """Have ``hook`` see each event once every sink has (the kernel view's moments)."""
+        with self.lock:
+            self._after.append(hook)
+
+        def remove() -> None:
+            with self.lock:
+                if hook in self._after:
+                    self._after.remove(hook)
+
+        return remove
 
     def new_call(self) -> int:
         with self.lock:
@@ -186,4 +201,6 @@ class EventBus:
             event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
             for sink in self._sinks:
                 sink(event)
+            for hook in self._after:
+                hook(event)
             return event

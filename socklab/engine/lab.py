@@ -83,6 +83,11 @@ class Lab:
         with self._open_lock:
             self._open.pop(endpoint, None)
 
+    def endpoints(self) -> list[Endpoint]:
+        """The endpoints with an open socket, oldest first (the kernel view reads them)."""
+        with self._open_lock:
+            return list(self._open)
+
     @property
     def open_sockets(self) -> int:
         with self._open_lock:
