@@ -95,12 +95,30 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def backlog(app: SocklabApp, pilot: Pilot) -> None:
+    """listen(2), five clients, no accept(): the kernel's accept queue, full."""
+    app.server_pane.input("port").value = "0"
+    app.server_pane.input("backlog").value = "2"
+    app.client_pane.input("count").value = "5"
+    await settle(app, pilot)
+    for op in ("socket", "bind", "listen"):
+        app.server_pane.press(op)
+        await until(app, pilot, op, "server")
+    app.client_pane.press("connect-n")
+    full = is_("server", "state", result={"state": "LISTEN", "queue": 3, "backlog": 2})
+    await watch(app).until(full)
+    await watch(app).until(is_("client", "state", conn=5))  # the last one waits: SYN_SENT
+    for _ in range(3):  # not settle(): the waiting connects would end first
+        await pilot.pause()
+
+
 SCENES: dict[str, Scene] = {
     "lab-fresh": fresh,
     "lab-welcome": welcome,
     "lab-error": error,
     "lab-udp": udp,
     "lab-projector": projector,
+    "lab-backlog": backlog,
 }
 
 
@@ -113,13 +131,15 @@ async def shoot(name: str, scene: Scene, out: Path) -> Path:
     return path
 
 
-async def main(out: Path) -> None:
+async def main(out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, scene in SCENES.items():
+        if names and name not in names:
+            continue
         print(await shoot(name, scene, out))
 
 
 if __name__ == "__main__":
     default = Path(__file__).resolve().parent.parent / "screenshots"
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
-    asyncio.run(main(target))
+    asyncio.run(main(target, sys.argv[2:]))  # scene names after the folder: only those

@@ -224,7 +224,7 @@ def explain(exc: BaseException, op: str) -> tuple[str, int | None, str]:
 _STATE_LESSONS: dict[str, str] = {
     "SYN_SENT": (
         "no SYN/ACK yet: the server's accept queue is full, so its kernel dropped this "
-        "SYN; the client's kernel sends it again (after 1 s, then 2 s, 4 s …) until "
+        "SYN; the client's kernel sends it again on a timer (1 s at first) until "
         "accept() makes room or connect() times out"
     ),
     "FIN_WAIT2": (

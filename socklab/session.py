@@ -34,6 +34,7 @@ from collections.abc import Callable
 from . import lessons
 from .engine import Endpoint, Lab, Server
 from .events import CLIENT, SERVER, Event, Sink
+from .kernel.poller import KernelView
 from .labcalls import Request, Settings
 from .modes import Service
 from .scenarios import ClientPlan, ServerPlan, run_client, run_server
@@ -101,6 +102,8 @@ class LabSession:
     def __init__(self, clock: Callable[[], float] | None = None, *,
                  tell: Callable[[str], None] | None = None) -> None:
         self.lab = Lab(clock=clock)
+        #: The kernel's view of the lab's TCP sockets: "state" events (issue 10).
+        self.kernel = KernelView(self.lab).start()
         self.server: Server | None = None
         self.service: Service | None = None
         self.clients: dict[int, Endpoint] = {}
@@ -235,6 +238,7 @@ class LabSession:
             return
         self._closed = True
         self.lab.close_all(lessons.QUIT)
+        self.kernel.stop()
 
     # -- the server -------------------------------------------------------------------
 

@@ -43,8 +43,8 @@ if TYPE_CHECKING:
 _VIEWS: weakref.WeakKeyDictionary[Lab, KernelView] = weakref.WeakKeyDictionary()
 
 #: Calls after which the kernel's view is read at once.
-MOMENTS = frozenset({"listen", "connect", "accept", "send", "recv", "shutdown", "close",
-                     "refuse", "sendall"})
+MOMENTS = frozenset({"listen", "connect", "accept", "shutdown", "close", "refuse"})
+CLOSES = frozenset({"close", "shutdown", "refuse"})
 #: Sockets read in the caller's thread at a moment; more wait for the timer.
 SYNC_LIMIT = 32
 #: Closed connections followed in the tables; a storm's leftovers are not.
@@ -136,14 +136,20 @@ class KernelView:
     def _moment(self, event: Event) -> None:
         if event.op in MOMENTS and event.phase == DONE and len(self._live) <= SYNC_LIMIT:
             try:
-                self.poll(tables=len(self._gone) <= 4)
+                # The tables cost milliseconds: read them only where a connection
+                # just lost its descriptor, and only for a few.
+                self.poll(tables=None if event.op in CLOSES else False)
             except OSError:
                 pass  # the kernel view never breaks a call; the timer reads again
 
     # -- reading ---------------------------------------------------------------
 
-    def poll(self, tables: bool = True) -> None:
-        """Read every lab TCP socket now and report what changed (any thread)."""
+    def poll(self, tables: bool | None = True) -> None:
+        """Read every lab TCP socket now and report what changed (any thread).
+
+        ``tables``: also follow closed connections in the kernel's tables
+        (milliseconds); None: only if a descriptor went away just now (a few).
+        """
         with self.lab.bus.lock:
             seen: set[socket.socket] = set()
             for endpoint in self.lab.endpoints():
@@ -161,8 +167,11 @@ class KernelView:
                 watched.local = endpoint.local or watched.local
                 watched.peer = endpoint.peer or watched.peer
                 self._report(watched, info)
-            for sock in [s for s in self._live if s not in seen]:
+            ended = [s for s in self._live if s not in seen]
+            for sock in ended:
                 self._closed(self._live.pop(sock))
+            if tables is None:
+                tables = 0 < len(ended) <= 4
             if self._gone and tables:
                 self._follow_gone()
 
