@@ -7,7 +7,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
 
-from ..inputs import decode_escapes, parse_backlog
+from ..inputs import decode_escapes, parse_backlog, parse_recv_size
 from ..kernel.describe import queue_gauge
 from ..labcalls import GREETING, MODES, STREAM_ONLY
 from ..viewstate import LISTENER
@@ -40,6 +40,11 @@ class ServerPane(EndpointPane):
                         max_length=8, validators=[ParseValidator(parse_backlog)],
                         tooltip="listen(backlog): how many finished handshakes may wait "
                                 "for accept()")
+            yield Label("recv", classes="field-label")
+            yield Input("1024", compact=True, id=self.wid("recv-size"), classes="field-recv",
+                        max_length=7, validators=[ParseValidator(parse_recv_size)],
+                        tooltip="recv(n) / recvfrom(n): up to n bytes of the stream, or one "
+                                "datagram (a smaller buffer loses the rest)")
             yield Label("mode", classes="field-label")
             yield Select([(m, m) for m in MODES], value="welcome", allow_blank=False,
                          compact=True, id=self.wid("mode"), classes="field-select",
@@ -63,6 +68,7 @@ class ServerPane(EndpointPane):
 
     def extra_settings(self) -> dict[str, object]:
         return {"backlog": int(self.parse_field("backlog", parse_backlog)),  # type: ignore[arg-type]
+                "recv_size": int(self.parse_field("recv-size", parse_recv_size)),  # type: ignore[arg-type]
                 "mode": self.mode}
 
     # -- the calls that need more than the fields ---------------------------------
