@@ -1,23 +1,24 @@
 """The kernel view: each lab TCP socket's state, reported as "state" events.
 
 A `KernelView` reads the kernel's own view of every TCP socket the lab owns
-(getsockopt TCP_INFO: about a microsecond a socket, no privilege) and, for
+(getsockopt TCP_INFO: a few microseconds a socket, no privilege) and, for
 connections whose descriptor is gone (FIN_WAIT2, TIME_WAIT, LAST_ACK after
-close()), the kernel's tables matched by 4-tuple.  When what it reads changes
-it emits an event through the lab's bus, like every call:
+close()), asks the kernel's socket tables for that 4-tuple (inet_diag, as
+``ss`` does; /proc/net/tcp where netlink is refused).  When what it reads
+changes it emits an event through the lab's bus, like every call:
 
     {"op": "state", "side": "server", "conn": 1, "result": {"state": "CLOSE_WAIT"}}
 
 and for a listener the result also has "queue" (connections waiting for
 accept()) and "backlog" (its limit).
 
-It reads at two kinds of moment.  Right after each call that can change a
-state (connect, accept, send, recv, shutdown, close...), in the caller's
-thread, still under the bus lock: so the log says "close() → then the peer is
-in CLOSE_WAIT" in the same order every run.  And on a timer (20 Hz, slower if
-there are many sockets: it never takes more than 1/20 of a core), for what
-changes by itself: a SYN retransmitted, TIME_WAIT ending.  An idle lab with
-no sockets costs one wake-up per tick.
+It reads at two kinds of moment.  Right after each call that changes a state
+(listen, connect, accept, shutdown, close), in the caller's thread, after
+every sink saw the call and still under the bus lock: so the log says
+"close() → then the peer is in CLOSE_WAIT" right under the close.  And on a
+timer (20 Hz, slower if there are many sockets: it never takes more than 1/20
+of a core), for what changes by itself: a SYN sent again, the peer's FIN,
+TIME_WAIT ending.  A demo that must show a state waits for it (`wait_for`).
 """
 
 from __future__ import annotations
@@ -33,8 +34,9 @@ from typing import TYPE_CHECKING, Any
 
 from .. import lessons
 from ..events import DONE, Event
+from .diag import lookup
 from .tables import Table, read_table
-from .tcpinfo import TcpInfo, read_tcp_info
+from .tcpinfo import read_state, read_tcp_info
 
 if TYPE_CHECKING:
     from ..engine import Endpoint, Lab
@@ -156,7 +158,7 @@ class KernelView:
                 sock = endpoint.sock
                 if sock is None or endpoint.kind != socket.SOCK_STREAM:
                     continue
-                info = read_tcp_info(sock)
+                info = read_state(sock)
                 if info is None:
                     continue
                 seen.add(sock)
@@ -175,11 +177,12 @@ class KernelView:
             if self._gone and tables:
                 self._follow_gone()
 
-    def _report(self, watched: Watched, info: TcpInfo) -> None:
-        state = info.state
+    def _report(self, watched: Watched, info: tuple[str, int, int, int]) -> None:
+        state, retransmits, unacked, sacked = info
         listening = state == "LISTEN"
-        now = (state, info.queue if listening else 0, info.backlog if listening else 0,
-               info.retransmits if state == "SYN_SENT" else 0)
+        # A listener's unacked/sacked are its accept queue and backlog (tcpinfo.py).
+        now = (state, unacked if listening else 0, sacked if listening else 0,
+               retransmits if state == "SYN_SENT" else 0)
         if now == watched.last:
             return
         was, watched.last = watched.state, now
@@ -205,10 +208,14 @@ class KernelView:
 
     def _follow_gone(self) -> None:
         self._tables_read = time.monotonic()
-        families = {key[0] for key in self._gone}
         table: Table = {}
-        for family in families:
-            table.update(read_table(family))
+        for family in {key[0] for key in self._gone}:
+            wanted = [(key[1], key[2]) for key in self._gone if key[0] == family]
+            found = lookup(family, wanted)  # type: ignore[arg-type]
+            if found is None:  # no netlink here: the whole table, from /proc
+                table.update(read_table(family))
+            else:
+                table.update({k: v for k, v in found.items() if v is not None})
         for key, watched in list(self._gone.items()):
             state = table.get((key[1], key[2]))
             if state is None or time.monotonic() - watched.closed_at > GONE_FOR:
