@@ -40,11 +40,6 @@ class ServerPane(EndpointPane):
                         max_length=8, validators=[ParseValidator(parse_backlog)],
                         tooltip="listen(backlog): how many finished handshakes may wait "
                                 "for accept()")
-            yield Label("recv", classes="field-label")
-            yield Input("1024", compact=True, id=self.wid("recv-size"), classes="field-recv",
-                        max_length=7, validators=[ParseValidator(parse_recv_size)],
-                        tooltip="recv(n) / recvfrom(n): up to n bytes of the stream, or one "
-                                "datagram (a smaller buffer loses the rest)")
             yield Label("mode", classes="field-label")
             yield Select([(m, m) for m in MODES], value="welcome", allow_blank=False,
                          compact=True, id=self.wid("mode"), classes="field-select",
@@ -58,6 +53,11 @@ class ServerPane(EndpointPane):
             yield Input(GREETING.decode(), compact=True, id=self.wid("message"),
                         classes="field-message", validators=[ParseValidator(decode_escapes)],
                         tooltip=r"what send() sends: \r \n \t \xNN escapes work")
+            yield Label("recv", classes="field-label field-after")
+            yield Input("1024", compact=True, id=self.wid("recv-size"), classes="field-recv",
+                        max_length=7, validators=[ParseValidator(parse_recv_size)],
+                        tooltip="recv(n) / recvfrom(n): up to n bytes of the stream, or one "
+                                "datagram (a smaller buffer loses the rest)")
 
     # -- fields ---------------------------------------------------------------
 
