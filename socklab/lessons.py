@@ -245,6 +245,12 @@ _STATE_LESSONS: dict[str, str] = {
     ),
 }
 
+SECOND_CLOSE_DONE = (
+    "this side closed second: close() sent its FIN, and the connection waited in "
+    "LAST_ACK for the peer's ACK — one round trip, microseconds on loopback — then "
+    "the kernel freed it; the side that closes second has no TIME_WAIT"
+)
+
 RESET_STATE = (
     "a RST arrived: the kernel dropped the connection at once (no FIN exchange); "
     "this socket's next call fails with ECONNRESET"
@@ -266,7 +272,9 @@ def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: i
     if state == "SYN_SENT":
         return _STATE_LESSONS["SYN_SENT"] if retransmits else None
     if state == "CLOSE":
-        reset = open_socket and was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
+        if not open_socket:
+            return SECOND_CLOSE_DONE if was in ("CLOSE_WAIT", "LAST_ACK") else None
+        reset = was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
         return RESET_STATE if reset else None
     return _STATE_LESSONS.get(state)
 

@@ -76,6 +76,9 @@ def test_close_client_fin_wait2_then_time_wait_server_close_wait(
     assert client_close < _seq(events, "server", 1, "state", state="CLOSE_WAIT") < eof
     assert _seq(events, "client", 1, "state", state="FIN_WAIT2") < server_close
     assert server_close < _seq(events, "client", 1, "state", state="TIME_WAIT")
+    freed = next(e for e in events if e.op == "state" and (e.side, e.conn) == ("server", 1)
+                 and e.result == {"state": "CLOSE"})
+    assert freed.lesson and "LAST_ACK" in freed.lesson and "no TIME_WAIT" in freed.lesson
 
 
 def test_reset_close_with_unread_data_sends_rst_and_the_peer_gets_econnreset(

@@ -222,8 +222,9 @@ class KernelView:
                 del self._gone[key]
                 self._end(watched)
                 if state is None:
-                    watched.last = ("CLOSE", 0, 0, 0)
-                    self._emit(watched, {"state": "CLOSE"}, None)
+                    was, watched.last = watched.state, ("CLOSE", 0, 0, 0)
+                    self._emit(watched, {"state": "CLOSE"},
+                               lessons.state_lesson("CLOSE", was=was, open_socket=False))
                 continue
             if state != watched.state:
                 was, watched.last = watched.state, (state, 0, 0, 0)
