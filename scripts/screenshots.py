@@ -21,7 +21,7 @@ from textual.widgets import Select
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from pilot import is_, settle, watch  # noqa: E402
+from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
 from socklab.ui.app import SocklabApp  # noqa: E402
 
@@ -97,13 +97,7 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
 
 async def backlog(app: SocklabApp, pilot: Pilot) -> None:
     """listen(2), five clients, no accept(): the kernel's accept queue, full."""
-    app.server_pane.input("port").value = "0"
-    app.server_pane.input("backlog").value = "2"
-    app.client_pane.input("count").value = "5"
-    await settle(app, pilot)
-    for op in ("socket", "bind", "listen"):
-        app.server_pane.press(op)
-        await until(app, pilot, op, "server")
+    await listen_with_backlog(app, pilot, 2, 5)
     app.client_pane.press("connect-n")
     full = is_("server", "state", result={"state": "LISTEN", "queue": 3, "backlog": 2})
     await watch(app).until(full)

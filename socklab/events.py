@@ -165,27 +165,23 @@ class EventBus:
         self._after: list[Sink] = []
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
-        with self.lock:
-            self._sinks.append(sink)
-
-        def unsubscribe() -> None:
-            with self.lock:
-                if sink in self._sinks:
-                    self._sinks.remove(sink)
-
-        return unsubscribe
+        return self._join(self._sinks, sink)
 
     def after_emit(self, hook: Sink) -> Callable[[], None]:
         """Have ``hook`` see each event once every sink has (the kernel view's moments)."""
+        return self._join(self._after, hook)
+
+    def _join(self, hooks: list[Sink], hook: Sink) -> Callable[[], None]:
+        """Add ``hook`` to ``hooks``; returns what removes it."""
         with self.lock:
-            self._after.append(hook)
+            hooks.append(hook)
 
-        def remove() -> None:
+        def unsubscribe() -> None:
             with self.lock:
-                if hook in self._after:
-                    self._after.remove(hook)
+                if hook in hooks:
+                    hooks.remove(hook)
 
-        return remove
+        return unsubscribe
 
     def new_call(self) -> int:
         with self.lock:

@@ -6,7 +6,7 @@ real app); every wait is for an event to reach the screen, never a sleep.
 
 from __future__ import annotations
 
-from pilot import SIZE, is_, settle, watch
+from pilot import SIZE, is_, listen_with_backlog, settle, watch
 from textual.widgets import Static
 
 from socklab.ui.app import SocklabApp
@@ -20,15 +20,7 @@ async def test_the_queue_gauge_fills_to_backlog_plus_one_and_accept_drains_it() 
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
         assert not _gauge(app).display  # no listener yet: no queue to show
-        app.server_pane.input("port").value = "0"
-        app.server_pane.input("backlog").value = "2"
-        app.client_pane.input("count").value = "3"
-        await settle(app, pilot)
-        for op in ("socket", "bind", "listen"):
-            app.server_pane.press(op)
-            await watch(app).until(is_("server", op))
-        await watch(app).until(is_("server", "state"))
-        await pilot.pause()
+        await listen_with_backlog(app, pilot, 2, 3)
         assert _gauge(app).display
         assert "accept queue" in str(_gauge(app).render()) and "FULL" not in str(
             _gauge(app).render())
