@@ -63,3 +63,27 @@ async def test_closing_shows_the_kernels_states_in_the_lists() -> None:
         await settle(app, pilot)
         server_rows = [str(row.prompt()) for row in app.server_pane.socket_list._rows]
         assert any("CLOSE_WAIT" in row for row in server_rows), server_rows
+
+
+async def test_reset_in_the_lab_rst_then_econnreset_with_its_lesson() -> None:
+    """The server closes with the client's bytes unread: RST, then the client's recv fails."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await listen_with_backlog(app, pilot, 5, 1)
+        app.client_pane.input("message").value = "unread"
+        for op in ("socket", "connect"):
+            app.client_pane.press(op)
+            await watch(app).until(is_("client", op))
+        app.server_pane.press("accept")
+        await watch(app).until(is_("server", "accept"))
+        app.client_pane.press("send")
+        await watch(app).until(is_("client", "send"))
+        await settle(app, pilot)
+        app.server_pane.press("close")  # server[1] is selected: closed unread
+        await watch(app).until(is_("client", "state", result={"state": "CLOSE"}))
+        app.client_pane.press("recv")
+        failed = await watch(app).until(is_("client", "recv"))
+        await settle(app, pilot)
+        assert failed.error == "ECONNRESET" and failed.lesson
+        rows = [str(row.prompt()) for row in app.client_pane.socket_list._rows]
+        assert any("CLOSE" in row for row in rows), rows

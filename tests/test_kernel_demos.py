@@ -6,14 +6,21 @@ the states of each socket and where the calls fall among them, never timings.
 
 from __future__ import annotations
 
+import os
+import shutil
 import socket
+import subprocess
+import sys
 
 import pytest
 from helpers import (
     LIMIT,
+    REPO,
     Recorder,
     assert_seq_increasing,
     assert_waits_precede_dones,
+    cli_command,
+    cli_env,
     json_events,
     no_traceback,
     run_cli,
@@ -144,3 +151,29 @@ def test_serve_json_reports_the_kernels_states_of_each_connection() -> None:
     finally:
         live.stop()
     assert status == 0, err
+
+
+def _as_nobody() -> list[str]:
+    """A prefix running a command as ``nobody`` (root drops it), or a skip saying why."""
+    if os.geteuid() != 0:
+        return []  # already unprivileged
+    if shutil.which("setpriv") is None:
+        pytest.skip("running as root without setpriv to drop to nobody")
+    prefix = ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups",
+              "--inh-caps=-all"]
+    probe = subprocess.run([*prefix, sys.executable, "-c", "import socklab"],
+                           capture_output=True, text=True, env=cli_env(), cwd=REPO,
+                           timeout=LIMIT, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot run this checkout: {probe.stderr.strip()[-200:]}")
+    return prefix
+
+
+def test_the_kernel_view_needs_no_privilege() -> None:
+    """TCP_INFO and inet_diag work for any user: the close demo's states, as nobody."""
+    done = subprocess.run([*_as_nobody(), *cli_command("demo", "close", "--json")],
+                          capture_output=True, text=True, env=cli_env(), cwd=REPO,
+                          timeout=60, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    states = [e["result"]["state"] for e in json_events(done.stdout) if e["op"] == "state"]
+    assert {"LISTEN", "CLOSE_WAIT", "FIN_WAIT2", "TIME_WAIT"} <= set(states)
