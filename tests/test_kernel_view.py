@@ -169,3 +169,19 @@ def test_view_state_folds_the_kernels_states(lab: Lab, rec: Recorder) -> None:
     assert (listener.kernel, listener.queue, listener.backlog) == ("LISTEN", 0, 2)
     assert view.sides["server"].sockets["1"].kernel == "CLOSE_WAIT"
     assert view.sides["client"].sockets["1"].kernel in ("FIN_WAIT1", "FIN_WAIT2")
+
+
+def test_a_number_used_again_names_the_new_connection(lab: Lab, rec: Recorder) -> None:
+    """Run server again: the new server[1] is not the old one still in TIME_WAIT."""
+    with KernelView(lab) as kernel:
+        server, client, conn = _connected(lab)
+        conn.close()  # the server closes first: its side waits in TIME_WAIT
+        assert client.recv(1024).eof
+        client.close()
+        assert kernel.wait_for("server", 1, "TIME_WAIT")
+        assert kernel.following() == 1
+        server.close()
+        _connected(lab, kernel=kernel)  # a new server: its first connection is server[1]
+        assert kernel.following() == 0
+        kernel.poll()
+        assert kernel.state_of("server", 1) == "ESTABLISHED"

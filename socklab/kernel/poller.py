@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import lessons
@@ -69,7 +69,6 @@ class Watched:
     #: What was last reported: (state, queue, backlog, retransmits).
     last: tuple = ()
     closed_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state(self) -> str | None:
@@ -91,8 +90,6 @@ class KernelView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unhook: Any = None
-        #: Wall time the timer spent reading, for the benchmark.
-        self.busy = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
 
@@ -130,10 +127,11 @@ class KernelView:
         while not self._stop.wait(wait):
             started = time.perf_counter()
             due = time.monotonic() - self._tables_read >= self.table_interval
-            self.poll(tables=due)
-            spent = time.perf_counter() - started
-            self.busy += spent
-            wait = max(self.interval, spent / MAX_SHARE)
+            try:
+                self.poll(tables=due)
+            except OSError:
+                pass  # a reading the kernel refused this once: the next tick reads again
+            wait = max(self.interval, (time.perf_counter() - started) / MAX_SHARE)
 
     def _moment(self, event: Event) -> None:
         if event.op in MOMENTS and event.phase == DONE and len(self._live) <= SYNC_LIMIT:
@@ -164,8 +162,7 @@ class KernelView:
                 seen.add(sock)
                 watched = self._live.get(sock)
                 if watched is None:
-                    watched = self._live[sock] = Watched(endpoint.side, endpoint.conn,
-                                                         endpoint.family)
+                    watched = self._live[sock] = self._new(endpoint)
                 watched.local = endpoint.local or watched.local
                 watched.peer = endpoint.peer or watched.peer
                 self._report(watched, info)
@@ -176,6 +173,16 @@ class KernelView:
                 tables = 0 < len(ended) <= 4
             if self._gone and tables:
                 self._follow_gone()
+
+    def _new(self, endpoint: Endpoint) -> Watched:
+        """A socket seen for the first time.  If its number named a closed connection
+        still followed (Run server again: server[1] anew), that one is dropped: its
+        later states would be read as this new socket's."""
+        key = (endpoint.side, endpoint.conn)
+        for gone_key in [k for k, w in self._gone.items() if (w.side, w.conn) == key]:
+            del self._gone[gone_key]
+        self._ended.pop(key, None)
+        return Watched(endpoint.side, endpoint.conn, endpoint.family)
 
     def _report(self, watched: Watched, info: tuple[str, int, int, int]) -> None:
         state, retransmits, unacked, sacked = info
