@@ -6,6 +6,7 @@ import json
 import socket
 import threading
 
+import pytest
 from helpers import LIMIT, Recorder, assert_seq_increasing
 
 from socklab.engine import Lab
@@ -185,3 +186,21 @@ def test_a_number_used_again_names_the_new_connection(lab: Lab, rec: Recorder) -
         assert kernel.following() == 0
         kernel.poll()
         assert kernel.state_of("server", 1) == "ESTABLISHED"
+
+
+@pytest.mark.requires_ipv6
+def test_ipv6_connections_are_followed_after_close_too(lab: Lab, rec: Recorder) -> None:
+    with KernelView(lab) as kernel:
+        server = lab.server(socket.AF_INET6)
+        server.socket()
+        server.bind("::1", 0)
+        server.listen(1)
+        client = lab.client(socket.AF_INET6)
+        client.socket()
+        client.connect("::1", server.local[1])
+        conn, _ = server.accept()
+        assert conn is not None
+        client.close()
+        assert kernel.wait_for("client", 1, "FIN_WAIT2")
+        conn.close()
+        assert kernel.wait_for("client", 1, "TIME_WAIT")
