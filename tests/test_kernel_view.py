@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
 import pytest
 from helpers import LIMIT, Recorder, assert_seq_increasing
@@ -95,17 +94,25 @@ def test_nothing_changes_nothing_is_said(lab: Lab, rec: Recorder) -> None:
         assert len(rec.views()) == before
 
 
-def test_stop_ends_the_thread_and_the_events(lab: Lab, rec: Recorder) -> None:
+def test_the_timer_runs_only_while_a_tcp_socket_is_followed(lab: Lab, rec: Recorder) -> None:
     view = KernelView(lab, interval=0.01).start()
     assert running_view(lab) is view
-    view.stop()
-    assert running_view(lab) is None
-    assert not [t for t in threading.enumerate() if t.name == "socklab-kernel"]
+    assert view.thread is None  # an idle lab with no socket: no thread at all
+    udp = lab.client(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.socket()
+    thread = view.thread
+    assert thread is not None  # a socket() wakes it ...
+    thread.join(LIMIT)  # ... and with no TCP socket to follow it ends by itself
+    assert not thread.is_alive() and view.thread is None
     server = lab.server()
     server.socket()
     server.bind("127.0.0.1", 0)
+    thread = view.thread
+    assert thread is not None and thread.is_alive()
+    view.stop()
+    assert not thread.is_alive() and running_view(lab) is None
     server.listen(1)
-    assert rec.views() == []
+    assert rec.views() == []  # stopped: nothing more is said
 
 
 def test_kernel_view_reuses_a_running_view(lab: Lab) -> None:

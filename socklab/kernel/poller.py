@@ -47,6 +47,8 @@ _VIEWS: weakref.WeakKeyDictionary[Lab, KernelView] = weakref.WeakKeyDictionary()
 #: Calls after which the kernel's view is read at once.
 MOMENTS = frozenset({"listen", "connect", "accept", "shutdown", "close", "refuse"})
 CLOSES = frozenset({"close", "shutdown", "refuse"})
+#: Calls after which the timer runs (if it is not running): a TCP socket may exist.
+WAKERS = MOMENTS | {"socket"}
 #: Sockets read in the caller's thread at a moment; more wait for the timer.
 SYNC_LIMIT = 32
 #: Closed connections followed in the tables; a storm's leftovers are not.
@@ -94,27 +96,39 @@ class KernelView:
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> KernelView:
-        """Read at each moment that matters and on the timer, until `stop`."""
-        if self._thread is None:
+        """Read at each moment that matters, and on the timer while there is a TCP
+        socket to follow, until `stop`."""
+        if self._unhook is None:
             _VIEWS[self.lab] = self
-            self._unhook = self.lab.bus.after_emit(self._moment)
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="socklab-kernel",
-                                            daemon=True)
-            self._thread.start()
+            self._unhook = self.lab.bus.after_emit(self._moment)
         return self
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The timer's thread, while it runs (only while something is followed)."""
+        return self._thread
 
     def stop(self) -> None:
         """Stop the timer; one last reading reports what the lab's closes left."""
-        thread, self._thread = self._thread, None
-        if thread is None:
+        if self._unhook is None:
             return
-        self._stop.set()
-        thread.join(5.0)
-        _VIEWS.pop(self.lab, None)
-        if self._unhook is not None:
+        with self.lab.bus.lock:
             self._unhook()
+            self._unhook = None
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+        _VIEWS.pop(self.lab, None)
         self.poll()
+
+    def _wake(self) -> None:
+        """Start the timer's thread if it is not running (under the bus lock)."""
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._run, name="socklab-kernel",
+                                            daemon=True)
+            self._thread.start()
 
     def __enter__(self) -> KernelView:
         return self.start()
@@ -123,6 +137,8 @@ class KernelView:
         self.stop()
 
     def _run(self) -> None:
+        """The timer: read, then sleep; end when nothing is left to follow (an idle
+        lab with no TCP socket costs nothing), `_wake` starts it again."""
         wait = self.interval
         while not self._stop.wait(wait):
             started = time.perf_counter()
@@ -131,9 +147,18 @@ class KernelView:
                 self.poll(tables=due)
             except OSError:
                 pass  # a reading the kernel refused this once: the next tick reads again
+            with self.lab.bus.lock:
+                if not self._live and not self._gone:
+                    self._thread = None
+                    return
             wait = max(self.interval, (time.perf_counter() - started) / MAX_SHARE)
+        with self.lab.bus.lock:
+            if self._thread is threading.current_thread():
+                self._thread = None
 
     def _moment(self, event: Event) -> None:
+        if event.op in WAKERS:
+            self._wake()
         if event.op in MOMENTS and event.phase == DONE and len(self._live) <= SYNC_LIMIT:
             try:
                 # The tables cost milliseconds: read them only where a connection
