@@ -43,8 +43,9 @@ def test_a_listener_reports_its_queue_and_backlog_at_each_call(lab: Lab, rec: Re
     listener = [e.result for e in rec.views() if e.conn is None]
     # listen(): empty; connect(): one waits for accept(); accept(): empty again.
     assert listener[:3] == [{"state": "LISTEN", "queue": q, "backlog": 3} for q in (0, 1, 0)]
-    assert _states(rec, "client", 1)[0] == "ESTABLISHED"
-    assert _states(rec, "server", 1)[0] == "ESTABLISHED"
+    # (the timer may have caught the client's SYN_SENT first, on a loaded machine)
+    assert _states(rec, "client", 1)[-1] == "ESTABLISHED"
+    assert _states(rec, "server", 1) == ["ESTABLISHED"]
     events = rec.snapshot()
     assert_seq_increasing(events)
     # listen() changes the state in the call itself: the event comes right after it.
