@@ -18,6 +18,8 @@ from collections.abc import Callable
 from .engine import GREETING, Lab, Server
 from .events import Sink
 from .inputs import LOOPBACK
+from .kernel import demos as inside
+from .kernel.poller import KernelView
 from .lessons import CTRL_C, STOPPED
 from .scenarios import (
     ClientPlan,
@@ -179,6 +181,10 @@ DEMOS: dict[str, Demo] = {
     "http": http,
     "refused": refused,
     "inuse": inuse,
+    "backlog": inside.backlog,
+    "close": inside.close,
+    "reset": inside.reset,
+    "boundaries": inside.boundaries,
 }
 
 
@@ -202,6 +208,7 @@ def run_demo(name: str, sink: Sink) -> int:
         return 0
     lab = Lab()
     lab.subscribe(sink)
+    kernel = KernelView(lab).start()  # state events: after the sink saw each call
     reason = STOPPED
     try:
         ok = DEMOS[name](lab)
@@ -209,6 +216,7 @@ def run_demo(name: str, sink: Sink) -> int:
         ok, reason = True, CTRL_C
     finally:
         lab.close_all(reason)
+        kernel.stop()
     if not ok:
         print(f"socklab: demo {name} did not go as the lecture says (see the log above)",
               file=sys.stderr)

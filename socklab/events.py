@@ -187,15 +187,26 @@ class EventBus:
         self._seq = 0
         self._call = 0
         self._sinks: list[Sink] = []
+        #: Run after every sink saw an event (still under the lock, same thread):
+        #: what they emit comes after that event for every sink.
+        self._after: list[Sink] = []
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
+        return self._join(self._sinks, sink)
+
+    def after_emit(self, hook: Sink) -> Callable[[], None]:
+        """Have ``hook`` see each event once every sink has (the kernel view's moments)."""
+        return self._join(self._after, hook)
+
+    def _join(self, hooks: list[Sink], hook: Sink) -> Callable[[], None]:
+        """Add ``hook`` to ``hooks``; returns what removes it."""
         with self.lock:
-            self._sinks.append(sink)
+            hooks.append(hook)
 
         def unsubscribe() -> None:
             with self.lock:
-                if sink in self._sinks:
-                    self._sinks.remove(sink)
+                if hook in hooks:
+                    hooks.remove(hook)
 
         return unsubscribe
 
@@ -213,4 +224,6 @@ class EventBus:
             event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
             for sink in self._sinks:
                 sink(event)
+            for hook in self._after:
+                hook(event)
             return event

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .events import WAIT, Event, escape_bytes
+from .kernel.describe import describe_state
 
 
 def hex_dump(data: bytes, width: int = 16) -> list[str]:
@@ -55,6 +56,8 @@ def format_result(event: Event) -> str:
     if not event.ok:
         num = f" ({event.errno})" if event.errno is not None else ""
         return f"{event.error}{num}"
+    if event.op == "state":
+        return describe_state(event.result)
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
@@ -88,6 +91,8 @@ DECODED_LABEL = "  utf-8: "
 
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
+    if event.op == "state":
+        return "state"  # the kernel's view, not a call
     args = format_args(event.args)
     payload = payload_repr(event)
     if event.op in ("send", "sendto") and payload is not None and event.count == 1:

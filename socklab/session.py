@@ -35,6 +35,7 @@ from . import lessons
 from .engine import Endpoint, Lab, Server
 from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
+from .kernel.poller import KernelView
 from .labcalls import Request, Settings
 from .modes import Service
 from .scenarios import ClientPlan, ServerPlan, option_steps, run_client, run_server, run_steps
@@ -42,8 +43,6 @@ from .scenarios import ClientPlan, ServerPlan, option_steps, run_client, run_ser
 #: What Run sends over UDP when the message field is empty (a datagram is
 #: what tells a UDP server who to answer).
 UDP_DEFAULT = b"hello"
-RECV_SIZE = 1024
-DGRAM_RECV = 65535
 
 
 class Pending:
@@ -102,6 +101,8 @@ class LabSession:
     def __init__(self, clock: Callable[[], float] | None = None, *,
                  tell: Callable[[str], None] | None = None) -> None:
         self.lab = Lab(clock=clock)
+        #: The kernel's view of the lab's TCP sockets: "state" events (issue 10).
+        self.kernel = KernelView(self.lab).start()
         self.server: Server | None = None
         self.service: Service | None = None
         self.clients: dict[int, Endpoint] = {}
@@ -181,12 +182,13 @@ class LabSession:
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
-    def _recv(self, target: Endpoint, stream: bool) -> None:
-        """recv (stream) or recvfrom (datagram) on ``target``: it may wait."""
-        if stream:
-            self._blocking("recv()", lambda: target.recv(RECV_SIZE))
+    def _recv(self, target: Endpoint, settings: Settings) -> None:
+        """recv (stream) or recvfrom (datagram) on ``target``, with the pane's size: it may wait."""
+        size = settings.recv_size
+        if settings.stream:
+            self._blocking("recv()", lambda: target.recv(size))
         else:
-            self._blocking("recvfrom()", lambda: target.recvfrom(DGRAM_RECV))
+            self._blocking("recvfrom()", lambda: target.recvfrom(size))
 
     # -- requests ------------------------------------------------------------------
 
@@ -238,6 +240,7 @@ class LabSession:
             return
         self._closed = True
         self.lab.close_all(reason)
+        self.kernel.stop()
 
     # -- the server -------------------------------------------------------------------
 
@@ -293,7 +296,7 @@ class LabSession:
             self._blocking("sendto()", lambda: target.sendto(message, host, port))
 
     def _server_recv(self, req: Request) -> None:
-        self._recv(self._server_target(req), req.settings.stream)
+        self._recv(self._server_target(req), req.settings)
 
     def _server_close(self, req: Request) -> None:
         target = self._server_target(req)
@@ -366,7 +369,7 @@ class LabSession:
             self._blocking("sendto()", lambda: client.sendto(s.message, s.host, s.port))
 
     def _client_recv(self, req: Request) -> None:
-        self._recv(self._client_target(req), req.settings.stream)
+        self._recv(self._client_target(req), req.settings)
 
     def _client_shutdown(self, req: Request) -> None:
         self._quick(CLIENT, "shutdown()", self._client_target(req).shutdown)

@@ -14,6 +14,7 @@ from typing import TextIO
 from ..engine import Lab
 from ..events import DONE, Event
 from ..guard import stop_reason
+from ..kernel.poller import KernelView
 from ..lessons import STOPPED
 from ..logformat import format_line
 
@@ -55,6 +56,7 @@ def closing(lab: Lab) -> Iterator[None]:
     runs) or the lab stopping at the command's end.
     """
     reason = STOPPED
+    kernel = KernelView(lab).start()  # state events, always in the output
     try:
         yield
     except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM/SIGHUP (guard.Stopped)
@@ -62,3 +64,4 @@ def closing(lab: Lab) -> Iterator[None]:
         note(f"stopped ({reason}); closing every socket")
     finally:
         lab.close_all(reason)
+        kernel.stop()

@@ -112,6 +112,11 @@ class Lab:
             endpoint.listener = None  # counted once, whatever closes it again
             listener.connection_closed(endpoint)
 
+    def endpoints(self) -> list[Endpoint]:
+        """The endpoints with an open socket, oldest first (the kernel view reads them)."""
+        with self._open_lock:
+            return list(self._open)
+
     @property
     def open_sockets(self) -> int:
         with self._open_lock:
