@@ -1,0 +1,117 @@
+"""Packets under each call: the lab's TCP segments on ``lo``, as "packet" events.
+
+Each segment becomes ``{"op": "packet", "side": <sender>, "conn": <its
+connection>, "t": <kernel time on the lab's clock>, "result": {"flags", "seq",
+"ack", "len", "src", "dst"}}`` through the lab's bus, so order, spool, save
+and JSON work as for every call.
+
+Why a segment lands right under the call that caused it: on loopback the
+kernel delivers a call's segments (a connect's whole handshake, a send's data
+and its ACK, a close's FIN and its ACK) before the call returns, and the
+engine emits a call's event under the bus lock.  The capture reads its socket
+as a *follower* of the bus (after each call's event, still under that lock),
+so those segments are numbered straight after the call.  A thread catches the
+rest (a delayed ACK, a retransmitted SYN, a peer outside the lab) as they come.
+"""
+
+from __future__ import annotations
+
+import select
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING
+
+from .flows import Flows
+from .segments import parse
+from .sniffer import dropped, open_capture, read_frame
+
+if TYPE_CHECKING:
+    from ..engine import Lab
+    from ..events import Event
+
+#: Segments read per turn under the bus lock: a bulk transfer cannot hold the
+#: lock (and so the lab's calls) for long.
+BATCH = 256
+#: How long the capture thread waits for a segment before checking it should stop.
+POLL_MS = 100
+
+
+class Capture:
+    """Captures the lab's segments while it runs; `stop` ends it (idempotent)."""
+
+    #: Captured (not inferred): what the views and the JSON say.
+    captured = True
+
+    def __init__(self, lab: Lab) -> None:
+        self.bus = lab.bus
+        self.sock: socket.socket | None = open_capture()
+        self.flows = Flows()
+        #: Segments shown, and segments the kernel dropped (capture buffer full).
+        self.segments = 0
+        self.dropped = 0
+        # The kernel stamps Unix time; the lab counts from its own start.
+        self._offset = self.bus.now() - time.time()
+        self._stopping = threading.Event()
+        self._unsubscribe = self.bus.subscribe(self.flows.learn)
+        self._unfollow = self.bus.follow(self._after_event)
+        self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
+        self._thread.start()
+
+    def _after_event(self, event: Event) -> None:
+        """After each event (under the bus lock): the segments its call caused."""
+        self.drain()
+
+    def drain(self, limit: int = BATCH) -> int:
+        """Emit the segments waiting in the capture socket (at most ``limit``)."""
+        sock = self.sock
+        if sock is None:
+            return 0
+        emitted = 0
+        with self.bus.lock:
+            for _ in range(limit):
+                try:
+                    frame = read_frame(sock)
+                except OSError:
+                    return emitted  # closed by stop() meanwhile
+                if frame is None:
+                    break
+                segment = parse(frame[0])
+                placed = self.flows.place(segment) if segment is not None else None
+                if placed is None:
+                    continue
+                side, conn, result = placed
+                t = frame[1] + self._offset if frame[1] else None
+                self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result)
+                emitted += 1
+        self.segments += emitted
+        return emitted
+
+    def _run(self) -> None:
+        poller = select.poll()
+        sock = self.sock
+        if sock is None:
+            return
+        poller.register(sock, select.POLLIN)
+        while not self._stopping.is_set():
+            try:
+                ready = poller.poll(POLL_MS)
+            except OSError:
+                return
+            if ready and not self._stopping.is_set():
+                self.drain()
+
+    def stop(self) -> None:
+        """Read what is left, then stop capturing and close the capture socket."""
+        if self.sock is None:
+            return
+        self._stopping.set()
+        self._thread.join(5.0)
+        self.drain(limit=1 << 16)
+        self._unfollow()
+        self._unsubscribe()
+        with self.bus.lock:
+            sock, self.sock = self.sock, None
+        if sock is not None:
+            self.dropped += dropped(sock)
+            sock.close()
