@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import os
 import socket
 import struct
 import sys
@@ -42,8 +43,8 @@ class NoCapture(Exception):
 def how_to_capture() -> str:
     """What capturing needs and how to get it (the line shown without it)."""
     return ("packet capture needs CAP_NET_RAW: run socklab as root, or give the "
-            f"interpreter the capability: sudo setcap cap_net_raw+ep {sys.executable} "
-            "(the real file, not a symlink); showing segments inferred from TCP_INFO "
+            f"interpreter the capability: sudo setcap cap_net_raw+ep "
+            f"{os.path.realpath(sys.executable)}; showing segments inferred from TCP_INFO "
             "counters instead")
 
 

@@ -55,5 +55,6 @@ def inferred_text(result: dict[str, Any]) -> str:
 def packet_line(event: Event) -> str:
     """The part of a packet's log line after the ``who`` column."""
     if event.op == "segments":
-        return f"{PACKET_INDENT}{segment_text(event.result)}"
+        result = event.result if isinstance(event.result, dict) else {}
+        return f"{PACKET_INDENT}{inferred_text(result)}"
     return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}"

@@ -83,6 +83,11 @@ class Lab:
         with self._open_lock:
             self._open.pop(endpoint, None)
 
+    def endpoints(self) -> list[Endpoint]:
+        """The endpoints with an open socket, in the order they opened."""
+        with self._open_lock:
+            return [e for e in self._open if e.is_open]
+
     @property
     def open_sockets(self) -> int:
         with self._open_lock:
