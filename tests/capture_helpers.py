@@ -7,11 +7,12 @@ the two compares two captures, not socklab with itself.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import LIMIT, closed_port
+from helpers import LIMIT, REPO, cli_command, cli_env
 
 from socklab.capture import NoCapture
 from socklab.capture.sniffer import open_capture
@@ -49,12 +50,47 @@ def tcpdump_or_skip() -> str:
 
 
 @contextmanager
-def tcpdump(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
-    """tcpdump on lo while the block runs; afterwards the list holds every TCP
-    segment it saw, in order, as dicts like socklab's packet results (absolute numbers)."""
+def quiet_lo() -> Iterator[list[str]]:
+    """A network namespace of the test's own, only its ``lo`` up: tcpdump and socklab
+    meet there and nothing else on the machine adds segments (another program's bulk
+    transfer on the shared ``lo`` can swamp tcpdump).  Yields the command prefix
+    that runs a program inside; ``[]`` (the shared lo) where none can be made."""
+    tools = [shutil.which(name) for name in ("unshare", "nsenter", "ip")]
+    if os.geteuid() != 0 or None in tools:
+        print("quiet_lo: no namespace (needs root, unshare, nsenter, ip): the shared lo")
+        yield []
+        return
+    unshare, nsenter, ip = tools
+    holder = subprocess.Popen([str(unshare), "--net", "sleep", "600"])
+    try:
+        ours = os.readlink("/proc/self/ns/net")
+        deadline = time.monotonic() + LIMIT
+        while os.readlink(f"/proc/{holder.pid}/ns/net") == ours:
+            assert time.monotonic() < deadline, "unshare did not make a namespace"
+            time.sleep(0.01)
+        prefix = [str(nsenter), f"--net=/proc/{holder.pid}/ns/net"]
+        subprocess.run([*prefix, str(ip), "link", "set", "lo", "up"], check=True,
+                       timeout=LIMIT)
+        yield prefix
+    finally:
+        holder.kill()
+        holder.wait(LIMIT)
+
+
+def run_in(prefix: list[str], *args: str) -> subprocess.CompletedProcess[str]:
+    """``socklab ARGS`` run to completion inside ``prefix`` (a namespace, or none)."""
+    return subprocess.run([*prefix, *cli_command(*args)], capture_output=True, text=True,
+                          timeout=120, env=cli_env(), cwd=REPO, check=False)
+
+
+@contextmanager
+def tcpdump(tmp_path: Path, prefix: list[str]) -> Iterator[list[dict[str, Any]]]:
+    """tcpdump on lo (inside ``prefix``) while the block runs; afterwards the list holds
+    every TCP segment it saw, in order, as dicts like socklab's packet results
+    (absolute numbers)."""
     binary = tcpdump_or_skip()
     pcap = tmp_path / "lo.pcap"
-    proc = subprocess.Popen([binary, "-i", "lo", "-n", "-U", "-w", str(pcap), "tcp"],
+    proc = subprocess.Popen([*prefix, binary, "-i", "lo", "-n", "-U", "-w", str(pcap), "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen: list[dict[str, Any]] = []
     try:
@@ -64,7 +100,7 @@ def tcpdump(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
             proc.kill()
             pytest.skip(f"tcpdump cannot capture here: {line.strip()}")
         yield seen
-        _caught_up(binary, pcap)
+        _caught_up(binary, pcap, prefix)
     finally:
         if proc.poll() is None:
             proc.send_signal(signal.SIGINT)
@@ -76,12 +112,11 @@ def tcpdump(tmp_path: Path) -> Iterator[list[dict[str, Any]]]:
     seen.extend(parse_tcpdump(out))
 
 
-def _caught_up(binary: str, pcap: Path) -> None:
+def _caught_up(binary: str, pcap: Path, prefix: list[str]) -> None:
     """Wait until tcpdump has written everything sent so far (it may lag on a busy
     machine): a marker connect to a closed port (SYN, RST) sent last must show."""
-    port = closed_port()
-    with socket.socket() as marker:
-        marker.connect_ex(("127.0.0.1", port))
+    port = int(subprocess.run([*prefix, sys.executable, "-c", _MARKER], capture_output=True,
+                              text=True, timeout=LIMIT, check=True).stdout)
     deadline = time.monotonic() + LIMIT
     while time.monotonic() < deadline:
         out = subprocess.run([binary, "-r", str(pcap), "-n", f"tcp port {port}"],
@@ -90,6 +125,16 @@ def _caught_up(binary: str, pcap: Path) -> None:
             return
         time.sleep(0.1)
     raise AssertionError(f"tcpdump did not write the marker segments within {LIMIT}s")
+
+
+_MARKER = """
+import socket
+probe = socket.socket(); probe.bind(("127.0.0.1", 0)); port = probe.getsockname()[1]
+probe.close()
+with socket.socket() as marker:
+    marker.connect_ex(("127.0.0.1", port))
+print(port)
+"""
 
 
 def parse_tcpdump(text: str) -> list[dict[str, Any]]:

@@ -13,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from capture_helpers import capture_or_skip, ours, relative, tcpdump
-from helpers import LIMIT, REPO, json_events, no_traceback, run_cli
+from capture_helpers import capture_or_skip, ours, quiet_lo, relative, run_in, tcpdump
+from helpers import LIMIT, REPO, cli_env, json_events, no_traceback, run_cli
 
 from socklab.capture import Capture, Inferred, how_to_capture
 from socklab.demos import DEMOS
@@ -60,8 +60,8 @@ def test_welcome_packets_sit_under_the_calls_that_caused_them() -> None:
 def test_socklab_sees_what_tcpdump_sees(demo: str, tmp_path: Path) -> None:
     """Segment for segment: the same addresses, flags, numbers and lengths."""
     capture_or_skip()
-    with tcpdump(tmp_path) as seen:
-        done = run_cli("demo", demo, "--packets", "--json")
+    with quiet_lo() as inside, tcpdump(tmp_path, inside) as seen:
+        done = run_in(inside, "demo", demo, "--packets", "--json")
     assert done.returncode == 0, done.stderr
     packets = [e["result"] for e in json_events(done.stdout) if e["op"] == "packet"]
     ports = {p["src"][1] for p in packets} | {p["dst"][1] for p in packets}
@@ -115,16 +115,39 @@ def test_packet_times_are_the_kernels_on_the_labs_clock() -> None:
     assert 0 < times[0] < 5  # seconds since the lab started, not Unix time
 
 
+_TWENTY_WELCOMES = """
+import json
+from socklab.capture import Capture
+from socklab.demos import DEMOS
+from socklab.engine import Lab
+for _ in range(20):
+    with Lab() as lab:
+        events = []
+        lab.subscribe(events.append)
+        capture = Capture(lab)
+        try:
+            assert DEMOS["welcome"](lab)
+            lab.close_all()
+        finally:
+            capture.stop()
+        print(json.dumps({"dropped": capture.dropped,
+                          "packets": [e.result for e in events if e.op == "packet"]}))
+"""
+
+
 def test_capture_loses_no_segment_with_both_cores_busy(busy_cores: int,
                                                        tmp_path: Path) -> None:
     """20 welcome exchanges on a loaded machine: every segment tcpdump saw, socklab saw."""
     capture_or_skip()
     assert busy_cores == 2
-    results: list[dict[str, Any]] = []
-    with tcpdump(tmp_path) as seen:
-        for _ in range(20):
-            with Lab() as lab:
-                results.extend(e.result for e in _welcome_packets(lab))
+    with quiet_lo() as inside, tcpdump(tmp_path, inside) as seen:
+        done = subprocess.run([*inside, sys.executable, "-c", _TWENTY_WELCOMES],
+                              capture_output=True, text=True, env=cli_env(), cwd=REPO,
+                              timeout=120, check=False)
+    assert done.returncode == 0, done.stderr
+    runs = json_events(done.stdout)
+    assert len(runs) == 20 and all(run["dropped"] == 0 for run in runs)
+    results = [packet for run in runs for packet in run["packets"]]
     ports = {p["src"][1] for p in results} | {p["dst"][1] for p in results}
     theirs = relative([s for s in seen if s["src"][1] in ports and s["dst"][1] in ports])
     assert len(results) == len(theirs) >= 20 * 8

@@ -8,7 +8,7 @@ what is missing and how to get it.  UI-free.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
@@ -23,23 +23,25 @@ __all__ = ["Capture", "Inferred", "NoCapture", "how_to_capture", "watch_packets"
            "watching"]
 
 
-def watch_packets(lab: Lab) -> Capture | Inferred:
-    """Capture the lab's segments, or infer them from counters where capture is not allowed."""
+def watch_packets(lab: Lab, ports: Iterable[int] = ()) -> Capture | Inferred:
+    """Capture the lab's segments, or infer them from counters where capture is not
+    allowed.  ``ports``: ports the lab will connect to (see `Capture`)."""
     try:
-        return Capture(lab)
+        return Capture(lab, ports)
     except NoCapture as exc:
         return Inferred(lab, str(exc))
 
 
 @contextmanager
-def watching(lab: Lab, on: bool, say: Callable[[str], None]) -> Iterator[Capture | Inferred | None]:
+def watching(lab: Lab, on: bool, say: Callable[[str], None],
+             ports: Iterable[int] = ()) -> Iterator[Capture | Inferred | None]:
     """``--packets``: segments shown while the block runs (and its closes: enter
     this before the block that closes the lab).  ``say`` gets the one line on
     why capture is not possible, and any segments the kernel dropped."""
     if not on:
         yield None
         return
-    watcher = watch_packets(lab)
+    watcher = watch_packets(lab, ports)
     if not watcher.captured:
         say(watcher.reason)
     try:

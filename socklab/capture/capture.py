@@ -20,11 +20,12 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .flows import Flows
 from .segments import parse
-from .sniffer import dropped, open_capture, read_frame
+from .sniffer import dropped, open_capture, read_frame, set_filter
 
 if TYPE_CHECKING:
     from ..engine import Lab
@@ -43,20 +44,37 @@ class Capture:
     #: Captured (not inferred): what the views and the JSON say.
     captured = True
 
-    def __init__(self, lab: Lab) -> None:
+    def __init__(self, lab: Lab, ports: Iterable[int] = ()) -> None:
+        """``ports``: ports the lab's clients will connect to, known before the
+        connect (so its handshake passes the kernel filter too)."""
         self.bus = lab.bus
-        self.sock: socket.socket | None = open_capture()
         self.flows = Flows()
+        for port in ports:
+            self.flows.watch_port(port)
+        self._filtered = frozenset(self.flows.ports)
+        self.sock: socket.socket | None = open_capture(self._filtered)
         #: Segments shown, and segments the kernel dropped (capture buffer full).
         self.segments = 0
         self.dropped = 0
         # The kernel stamps Unix time; the lab counts from its own start.
         self._offset = self.bus.now() - time.time()
         self._stopping = threading.Event()
-        self._unsubscribe = self.bus.subscribe(self.flows.learn)
+        self._unsubscribe = self.bus.subscribe(self._learn)
         self._unfollow = self.bus.follow(self._after_event)
         self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
         self._thread.start()
+
+    def _learn(self, event: Event) -> None:
+        """A sink: which connections are the lab's; the kernel filter follows its ports."""
+        self.flows.learn(event)
+        if len(self.flows.ports) != len(self._filtered) or \
+                not self._filtered.issuperset(self.flows.ports):
+            self._filtered = frozenset(self.flows.ports)
+            if self.sock is not None:
+                try:
+                    set_filter(self.sock, self._filtered)
+                except OSError:
+                    pass  # the old filter stays: fewer segments, never a failed call
 
     def _after_event(self, event: Event) -> None:
         """After each event (under the bus lock): the segments its call caused."""

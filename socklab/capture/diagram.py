@@ -116,7 +116,7 @@ class WireDiagram:
             [(left.ljust(max(len(left) + 1, width - len(right))), "client"), (right, "server")],
         ]
         for event in self._story(key, connection):
-            rows.append(self._row(event, label, middle))
+            rows.append(_crop(self._row(event, label, middle), width))
         return rows
 
     def _story(self, key: frozenset, connection: Connection) -> list[Event]:
@@ -150,6 +150,17 @@ def short_call(event: Event) -> str:
     if not event.ok or event.op in ("send", "recv", "sendto", "recvfrom"):
         return f"{event.op}() → {format_result(event)}"
     return f"{event.op}()"
+
+
+def _crop(parts: Parts, width: int) -> Parts:
+    """A diagram row cut to ``width`` columns (its text is all one cell a character)."""
+    out: Parts = []
+    for text, style in parts:
+        if width <= 0:
+            break
+        out.append((text[:width], style))
+        width -= len(out[-1][0])
+    return out
 
 
 def _fit(text: str, width: int) -> str:

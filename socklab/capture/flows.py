@@ -18,7 +18,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..events import CLIENT, DONE, SERVER, Event
-from .segments import Segment
+from .segments import MAX_PORTS, Segment
 
 Address = tuple[str, int]
 _WILDCARDS = frozenset({"0.0.0.0", "::", ""})
@@ -75,6 +75,16 @@ class Flows:
         self._listeners: dict[Address, None] = {}
         #: Connects still waiting: (client conn, the address it connects to).
         self._connecting: list[tuple[int, Address]] = []
+        #: The lab's listening ports and the ports its clients connect to (one end
+        #: of every lab connection: what the kernel filter keeps), oldest first.
+        self.ports: dict[int, None] = {}
+
+    def watch_port(self, port: int) -> None:
+        """Keep segments to or from ``port`` (the newest `MAX_PORTS` are kept)."""
+        if port and port not in self.ports:
+            self.ports[port] = None
+            if len(self.ports) > MAX_PORTS:
+                del self.ports[next(iter(self.ports))]
 
     # -- learning from events -------------------------------------------------
 
@@ -85,6 +95,7 @@ class Flows:
             remote = _addr(event.args[0]) if event.args else None
             if remote is None:
                 return
+            self.watch_port(remote[1])
             if event.phase != DONE:
                 self._connecting.append((event.conn or 0, remote))
                 return
@@ -96,6 +107,7 @@ class Flows:
             local = _addr(event.result)
             if local is not None:
                 self._listeners[local] = None
+                self.watch_port(local[1])
         elif op == "accept" and event.ok and event.phase == DONE:
             peer = _addr(event.result)
             local = self._listener_for(peer) if peer is not None else None

@@ -97,31 +97,65 @@ def _ip6(raw: bytes) -> str:
     return host
 
 
-def _insn(code: int, jt: int, jf: int, k: int) -> bytes:
-    return struct.pack("HBBI", code, jt, jf, k)
-
-
 # Classic BPF opcodes (linux/filter.h).
-_LDB_ABS, _AND_K, _JEQ_K, _RET_K = 0x30, 0x54, 0x15, 0x06
+_LDB_ABS, _LDH_ABS, _LDH_IND, _LDX_MSH = 0x30, 0x28, 0x48, 0xB1
+_AND_K, _JEQ_K, _JA, _RET_K = 0x54, 0x15, 0x05, 0x06
+#: The most ports one filter compares (a conditional jump reaches 255 ahead at most).
+MAX_PORTS = 200
+
+Insn = tuple[int, "int | str", "int | str", "int | str"]
 
 
-def tcp_filter(snaplen: int = SNAPLEN) -> tuple[int, bytes]:
-    """A classic BPF program: keep IPv4/IPv6 TCP, the first ``snaplen`` bytes.
+def tcp_filter(ports: frozenset[int] | set[int] = frozenset(),
+               snaplen: int = SNAPLEN) -> tuple[int, bytes]:
+    """A classic BPF program: IPv4/IPv6 TCP to or from one of ``ports``, headers only.
 
     Runs in the kernel on each packet (from the network header: the capture
-    socket is ``SOCK_DGRAM``), so everything else costs the lab nothing and
-    bulk data is never copied up.  Returns (instruction count, program).
+    socket is ``SOCK_DGRAM``), so other programs' traffic on loopback (a bulk
+    transfer, a port scan) never reaches the lab, and bulk data is never
+    copied up.  ``ports`` are the lab's listening ports and the ports its
+    clients connect to: one end of every lab connection.  Returns
+    (instruction count, program).
     """
-    program = [
-        _insn(_LDB_ABS, 0, 0, 0),        # 0: A = first byte (version, IHL)
-        _insn(_AND_K, 0, 0, 0xF0),       # 1: A = version << 4
-        _insn(_JEQ_K, 0, 2, 0x40),       # 2: IPv4? else to 5
-        _insn(_LDB_ABS, 0, 0, 9),        # 3: A = IPv4 protocol
-        _insn(_JEQ_K, 3, 4, _TCP_PROTO),  # 4: TCP? to 8 (keep) : to 9 (drop)
-        _insn(_JEQ_K, 0, 3, 0x60),       # 5: IPv6? else to 9 (drop)
-        _insn(_LDB_ABS, 0, 0, 6),        # 6: A = IPv6 next header
-        _insn(_JEQ_K, 0, 1, _TCP_PROTO),  # 7: TCP? to 8 (keep) : to 9 (drop)
-        _insn(_RET_K, 0, 0, snaplen),    # 8: keep the headers only
-        _insn(_RET_K, 0, 0, 0),          # 9: drop
+    wanted = sorted(ports)[:MAX_PORTS]
+    blocks = 0
+
+    def block(load: Insn) -> list[Insn | str]:
+        """Load a port; keep the segment if it is one of ``wanted``."""
+        nonlocal blocks
+        blocks += 1
+        keep, after = f"keep{blocks}", f"after{blocks}"
+        return [load, *[(_JEQ_K, keep, 0, port) for port in wanted],
+                (_JA, 0, 0, after), keep, (_RET_K, 0, 0, snaplen), after]
+
+    code: list[Insn | str] = [
+        (_LDB_ABS, 0, 0, 0), (_AND_K, 0, 0, 0xF0),  # A = IP version << 4
+        (_JEQ_K, 1, 0, 0x40), (_JA, 0, 0, "v6"),
+        (_LDB_ABS, 0, 0, 9), (_JEQ_K, 1, 0, 6), (_JA, 0, 0, "drop"),  # IPv4 TCP
+        (_LDX_MSH, 0, 0, 0),  # X = the IPv4 header's length
+        *block((_LDH_IND, 0, 0, 0)), *block((_LDH_IND, 0, 0, 2)),
+        (_JA, 0, 0, "drop"),
+        "v6", (_JEQ_K, 1, 0, 0x60), (_JA, 0, 0, "drop"),
+        (_LDB_ABS, 0, 0, 6), (_JEQ_K, 1, 0, 6), (_JA, 0, 0, "drop"),  # IPv6 TCP
+        *block((_LDH_ABS, 0, 0, 40)), *block((_LDH_ABS, 0, 0, 42)),
+        "drop", (_RET_K, 0, 0, 0),
     ]
-    return len(program), b"".join(program)
+    return _assemble(code)
+
+
+def _assemble(code: list[Insn | str]) -> tuple[int, bytes]:
+    """Resolve label names to the forward jump offsets classic BPF uses."""
+    labels: dict[str, int] = {}
+    program: list[Insn] = []
+    for item in code:
+        if isinstance(item, str):
+            labels[item] = len(program)
+        else:
+            program.append(item)
+
+    def offset(target: int | str, index: int) -> int:
+        return target if isinstance(target, int) else labels[target] - index - 1
+
+    out = b"".join(struct.pack("HBBI", op, offset(jt, i), offset(jf, i), offset(k, i))
+                   for i, (op, jt, jf, k) in enumerate(program))
+    return len(program), out

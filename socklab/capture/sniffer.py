@@ -5,7 +5,8 @@
   the filter is in place, then bound to ``lo`` with ``ETH_P_ALL``;
 * ``PACKET_IGNORE_OUTGOING``: on ``lo`` every segment passes twice (out and
   in); only the incoming copy is kept, so each is seen once (as tcpdump);
-* a classic BPF filter (``SO_ATTACH_FILTER``): TCP only, headers only;
+* a classic BPF filter (``SO_ATTACH_FILTER``): TCP to or from the lab's ports
+  only (it follows them as the lab listens and connects), headers only;
 * ``SO_TIMESTAMPNS``: the kernel's receive time of each segment.
 
 Opening needs CAP_NET_RAW; without it `open_capture` raises `NoCapture`
@@ -48,8 +49,17 @@ def how_to_capture() -> str:
             "counters instead")
 
 
-def open_capture() -> socket.socket:
-    """The capture socket, ready to read (non-blocking); raises `NoCapture`."""
+def set_filter(sock: socket.socket, ports: frozenset[int] | set[int]) -> None:
+    """Keep only TCP to or from ``ports`` (replaces the socket's filter at once)."""
+    count, program = tcp_filter(ports)
+    code = ctypes.create_string_buffer(program)
+    fprog = struct.pack("HL", count, ctypes.addressof(code))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> socket.socket:
+    """The capture socket for TCP to or from ``ports``, ready to read (non-blocking);
+    raises `NoCapture`."""
     if not hasattr(socket, "AF_PACKET"):
         raise NoCapture("packet capture needs Linux (AF_PACKET); not available here")
     try:
@@ -59,10 +69,7 @@ def open_capture() -> socket.socket:
     except OSError as exc:
         raise NoCapture(f"packet capture unavailable: {exc.strerror or exc}") from None
     try:
-        count, program = tcp_filter()
-        code = ctypes.create_string_buffer(program)
-        fprog = struct.pack("HL", count, ctypes.addressof(code))
-        sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        set_filter(sock, ports)
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
         try:

@@ -11,6 +11,7 @@ the port-info rechecks and the client's port following the server's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import Callable, Iterable
@@ -144,7 +145,7 @@ class SocklabApp(App[int]):
         log.border_subtitle = "↑↓ select · x hex · s save"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
-        self.bridge.subscribe(self.query_one(WireView).add_events)
+        self.bridge.subscribe(self._show_on_wire)
         if self.packets:  # opening the capture socket: off the UI thread
             self._wire = asyncio.get_running_loop().run_in_executor(None, watch_packets,
                                                                    self.lab)
@@ -196,6 +197,10 @@ class SocklabApp(App[int]):
         if batch.gap:
             log.border_title = f"Event log · {batch.skipped:,} not shown (storm of calls)"
         log.add_events([self.numbers.event(event) for event in batch.events])
+
+    def _show_on_wire(self, batch: Batch) -> None:
+        with contextlib.suppress(NoMatches):  # the app is closing: its widgets are gone
+            self.query_one(WireView).add_events(batch.events)
 
     def _show_in_panes(self, batch: Batch) -> None:
         changed = self.view_state.apply(batch.events)
