@@ -222,3 +222,38 @@ def test_as_nobody_one_clear_line_and_the_inferred_view(open_dir: Path) -> None:
     assert "→ SYN" not in done.stdout  # nothing shown as captured
     inferred = [line for line in done.stdout.splitlines() if "inferred from TCP_INFO" in line]
     assert len(inferred) >= 3 and "2 segment(s) out, 1 in" in inferred[0]
+
+
+def test_a_bulk_transfer_is_shown_in_runs_that_account_for_every_segment() -> None:
+    """Under a flood of segments the capture coalesces runs; every byte and every
+    segment is still counted (and nothing dropped unsaid)."""
+    capture_or_skip()
+    total, chunk = 32 * 2**20, 2**16
+    with Lab() as lab:
+        events: list[Event] = []
+        lab.subscribe(events.append)
+        capture = Capture(lab)
+        try:
+            server = lab.server()
+            server.socket()
+            server.bind("127.0.0.1", 0)
+            server.listen(1)
+            client = lab.client()
+            client.socket()
+            client.connect("127.0.0.1", server.local[1])
+            conn, _ = server.accept()
+            assert conn is not None
+            got = 0
+            for _ in range(total // chunk):
+                client.send(b"x" * chunk)
+                while got < client.bytes_out:
+                    got += len(conn.recv(1 << 20).data)
+            lab.close_all()
+        finally:
+            capture.stop()
+    packets = [e for e in events if e.op == "packet"]
+    assert capture.dropped == 0
+    assert sum(e.count for e in packets) == capture.segments
+    sent = sum(e.result["len"] for e in packets if e.side == "client")
+    assert sent == total
+    assert any(e.count > 1 for e in packets) or len(packets) == capture.segments

@@ -17,7 +17,6 @@ rest (a delayed ACK, a retransmitted SYN, a peer outside the lab) as they come.
 from __future__ import annotations
 
 import select
-import socket
 import threading
 import time
 from collections.abc import Iterable
@@ -25,7 +24,7 @@ from typing import TYPE_CHECKING
 
 from .flows import Flows
 from .segments import parse
-from .sniffer import dropped, open_capture, read_frame, set_filter
+from .sniffer import Ring, dropped, open_capture, set_filter
 
 if TYPE_CHECKING:
     from ..engine import Lab
@@ -34,8 +33,14 @@ if TYPE_CHECKING:
 #: Segments read per turn under the bus lock: a bulk transfer cannot hold the
 #: lock (and so the lab's calls) for long.
 BATCH = 256
+#: A batch read at once with more segments than this is shown as runs (`drain`).
+COALESCE_AT = 32
 #: How long the capture thread waits for a segment before checking it should stop.
 POLL_MS = 100
+#: Once a segment is waiting, how long the thread lets more gather before reading
+#: them all (a bulk transfer then wakes it ~200 times a second, not per segment;
+#: a call's own segments do not wait for it: they are read right after the call).
+GATHER = 0.005
 
 
 class Capture:
@@ -52,7 +57,7 @@ class Capture:
         for port in ports:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
-        self.sock: socket.socket | None = open_capture(self._filtered)
+        self.sock: Ring | None = open_capture(self._filtered)
         #: Segments shown, and segments the kernel dropped (capture buffer full).
         self.segments = 0
         self.dropped = 0
@@ -72,38 +77,39 @@ class Capture:
             self._filtered = frozenset(self.flows.ports)
             if self.sock is not None:
                 try:
-                    set_filter(self.sock, self._filtered)
+                    set_filter(self.sock.sock, self._filtered)
                 except OSError:
                     pass  # the old filter stays: fewer segments, never a failed call
 
     def _after_event(self, event: Event) -> None:
-        """After each event (under the bus lock): the segments its call caused."""
-        self.drain()
+        """After each call's event (under the bus lock): the segments it caused."""
+        if event.op != "packet":  # its own events: the drain emitting them goes on
+            self.drain()
 
     def drain(self, limit: int = BATCH) -> int:
-        """Emit the segments waiting in the capture socket (at most ``limit``)."""
-        sock = self.sock
-        if sock is None:
-            return 0
-        emitted = 0
+        """Emit the segments waiting in the capture ring (at most ``limit``).
+
+        A batch of more than `COALESCE_AT` (a bulk transfer, never a lesson's
+        exchange) is shown as runs: consecutive data segments, and pure ACKs, of
+        one direction become one event whose ``count`` says how many segments
+        it stands for and ``len`` their bytes (as the engine counts floods)."""
         with self.bus.lock:
-            for _ in range(limit):
-                try:
-                    frame = read_frame(sock)
-                except OSError:
-                    return emitted  # closed by stop() meanwhile
+            sock = self.sock
+            placed = []
+            for _ in range(limit if sock is not None else 0):
+                frame = sock.read()
                 if frame is None:
                     break
                 segment = parse(frame[0])
-                placed = self.flows.place(segment) if segment is not None else None
-                if placed is None:
-                    continue
-                side, conn, result = placed
-                t = frame[1] + self._offset if frame[1] else None
-                self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result)
-                emitted += 1
-        self.segments += emitted
-        return emitted
+                where = self.flows.place(segment) if segment is not None else None
+                if where is not None:
+                    placed.append((frame[1] + self._offset if frame[1] else None, *where))
+            runs = _runs(placed) if len(placed) > COALESCE_AT else placed
+            for t, side, conn, result, *count in runs:
+                self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
+                              count=count[0] if count else 1)
+        self.segments += len(placed)
+        return len(placed)
 
     def _run(self) -> None:
         poller = select.poll()
@@ -116,7 +122,7 @@ class Capture:
                 ready = poller.poll(POLL_MS)
             except OSError:
                 return
-            if ready and not self._stopping.is_set():
+            if ready and not self._stopping.wait(GATHER):
                 self.drain()
 
     def stop(self) -> None:
@@ -133,3 +139,35 @@ class Capture:
         if sock is not None:
             self.dropped += dropped(sock)
             sock.close()
+
+
+def _runs(placed: list[tuple]) -> list[tuple]:
+    """Merge each direction's consecutive data segments (and pure ACKs) into runs.
+
+    A run keeps its first segment's ``seq``, its last ``ack`` and the sum of
+    ``len``; any other segment (SYN, FIN, RST) ends the runs and keeps its place.
+    """
+    out: list[list] = []
+    open_runs: dict[tuple, list] = {}
+    for t, side, conn, result in placed:
+        flags = result["flags"]
+        kind = "data" if result["len"] else "ack"
+        if not set(flags) <= {"ACK", "PSH"}:
+            open_runs.clear()
+            out.append([t, side, conn, result, 1])
+            continue
+        key = (tuple(result["src"]), kind)
+        run = open_runs.get(key)
+        if run is None:
+            run = open_runs[key] = [t, side, conn, dict(result), 0]
+            out.append(run)
+        merged = run[3]
+        merged["ack"] = result["ack"]
+        merged["flags"] = sorted(set(merged["flags"]) | set(flags), key=_FLAG_ORDER.index)
+        if run[4]:
+            merged["len"] += result["len"]
+        run[4] += 1
+    return [tuple(run) for run in out]
+
+
+_FLAG_ORDER = ["SYN", "FIN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"]

@@ -7,7 +7,8 @@
   in); only the incoming copy is kept, so each is seen once (as tcpdump);
 * a classic BPF filter (``SO_ATTACH_FILTER``): TCP to or from the lab's ports
   only (it follows them as the lab listens and connects), headers only;
-* ``SO_TIMESTAMPNS``: the kernel's receive time of each segment.
+* a ``PACKET_RX_RING`` shared by ``mmap`` (`Ring`), each frame stamped with
+  the kernel's receive time.
 
 Opening needs CAP_NET_RAW; without it `open_capture` raises `NoCapture`
 with one line saying what is missing and how to get it.
@@ -17,24 +18,30 @@ from __future__ import annotations
 
 import ctypes
 import errno
+import mmap
 import os
 import socket
 import struct
 import sys
 
-from .segments import SNAPLEN, tcp_filter
+from .segments import tcp_filter
 
 ETH_P_ALL = 0x0003
 SOL_PACKET = 263
 PACKET_STATISTICS = 6
 PACKET_IGNORE_OUTGOING = 23
+PACKET_RX_RING = 5
+PACKET_VERSION = 10
+TPACKET_V2 = 1
+TP_STATUS_USER = 1
 SO_ATTACH_FILTER = 26
-SO_TIMESTAMPNS = 35
-SO_RCVBUFFORCE = 33
-#: Room for bursts (a welcome exchange is 10 segments; bulk is many more).
-RCVBUF = 8 << 20
-_ANCILLARY = socket.CMSG_SPACE(16)
-_TIMESPEC = struct.Struct("qq")
+#: The ring: 64 blocks of 64 KiB, 256-byte frames (the tpacket2 header, the
+#: link address and the first `SNAPLEN` bytes): 16,384 segments of room, 4 MiB.
+_BLOCK, _BLOCKS, _FRAME = 1 << 16, 64, 256
+_FRAMES = _BLOCK * _BLOCKS // _FRAME
+#: struct tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec (then vlan, padding).
+_TPACKET2 = struct.Struct("IIIHHII")
+_KERNEL = bytes(4)
 
 
 class NoCapture(Exception):
@@ -57,9 +64,45 @@ def set_filter(sock: socket.socket, ports: frozenset[int] | set[int]) -> None:
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
 
 
-def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> socket.socket:
-    """The capture socket for TCP to or from ``ports``, ready to read (non-blocking);
-    raises `NoCapture`."""
+class Ring:
+    """The capture socket and its receive ring (``PACKET_RX_RING``, ``TPACKET_V2``),
+    shared with the kernel by ``mmap``: the kernel writes each kept segment into
+    the next free frame with its timestamp and marks it the user's; reading it
+    is no system call (and so no release of the GIL per segment: under a bulk
+    transfer that contention, not the parsing, was the cost).  Read by one
+    thread at a time (the caller holds the bus lock)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+        sock.setsockopt(SOL_PACKET, PACKET_RX_RING,
+                        struct.pack("IIII", _BLOCK, _BLOCKS, _FRAME, _FRAMES))
+        self.ring = mmap.mmap(sock.fileno(), _BLOCK * _BLOCKS, mmap.MAP_SHARED,
+                              mmap.PROT_READ | mmap.PROT_WRITE)
+        self._next = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read(self) -> tuple[bytes, float] | None:
+        """The next captured frame (from its network header) and its kernel
+        timestamp (Unix time), or None when the kernel has written no more."""
+        ring, offset = self.ring, self._next * _FRAME
+        status, _len, snaplen, _mac, net, sec, nsec = _TPACKET2.unpack_from(ring, offset)
+        if not status & TP_STATUS_USER:
+            return None
+        frame = ring[offset + net : offset + net + snaplen]
+        ring[offset : offset + 4] = _KERNEL  # the frame is the kernel's again
+        self._next = (self._next + 1) % _FRAMES
+        return frame, sec + nsec / 1e9
+
+    def close(self) -> None:
+        self.ring.close()
+        self.sock.close()
+
+
+def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> Ring:
+    """The capture ring for TCP to or from ``ports``; raises `NoCapture`."""
     if not hasattr(socket, "AF_PACKET"):
         raise NoCapture("packet capture needs Linux (AF_PACKET); not available here")
     try:
@@ -71,39 +114,23 @@ def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> socket.socke
     try:
         set_filter(sock, ports)
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
-        sock.setsockopt(socket.SOL_SOCKET, SO_TIMESTAMPNS, 1)
-        try:
-            sock.setsockopt(socket.SOL_SOCKET, SO_RCVBUFFORCE, RCVBUF)
-        except OSError:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, RCVBUF)
+        ring = Ring(sock)
         sock.bind(("lo", ETH_P_ALL))
         sock.setblocking(False)
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         sock.close()
-        if exc.errno == errno.ENOPROTOOPT:
+        if getattr(exc, "errno", None) == errno.ENOPROTOOPT:
             raise NoCapture("packet capture needs Linux 4.20 or newer "
                             "(PACKET_IGNORE_OUTGOING)") from None
-        raise NoCapture(f"packet capture unavailable: {exc.strerror or exc}") from None
-    return sock
+        raise NoCapture(f"packet capture unavailable: {getattr(exc, 'strerror', None) or exc}"
+                        ) from None
+    return ring
 
 
-def read_frame(sock: socket.socket) -> tuple[bytes, float] | None:
-    """The next captured frame and its kernel timestamp (Unix time), or None."""
-    try:
-        data, ancdata, _flags, _addr = sock.recvmsg(SNAPLEN, _ANCILLARY)
-    except (BlockingIOError, InterruptedError):
-        return None
-    stamp = 0.0
-    for level, kind, value in ancdata:
-        if level == socket.SOL_SOCKET and kind == SO_TIMESTAMPNS and len(value) >= 16:
-            sec, nsec = _TIMESPEC.unpack_from(value)
-            stamp = sec + nsec / 1e9
-    return data, stamp
-
-
-def dropped(sock: socket.socket) -> int:
+def dropped(sock: socket.socket | Ring) -> int:
     """Segments the kernel dropped because the capture buffer was full, since the
     last call (PACKET_STATISTICS resets when read)."""
+    sock = sock.sock if isinstance(sock, Ring) else sock
     try:
         _packets, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET,
                                                               PACKET_STATISTICS, 8))

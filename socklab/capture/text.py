@@ -57,4 +57,5 @@ def packet_line(event: Event) -> str:
     if event.op == "segments":
         result = event.result if isinstance(event.result, dict) else {}
         return f"{PACKET_INDENT}{inferred_text(result)}"
-    return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}"
+    times = f" ×{event.count} segments" if event.count > 1 else ""
+    return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}{times}"
