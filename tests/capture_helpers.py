@@ -183,9 +183,14 @@ def relative(segments: list[dict[str, Any]]) -> list[tuple]:
             base.setdefault(tuple(s["src"]), s["seq"])
     out = []
     for s in segments:
-        seq = None if s["seq"] is None else (s["seq"] - base[tuple(s["src"])]) % 2**32
-        ack = None if s["ack"] is None else (s["ack"] - base[tuple(s["dst"])]) % 2**32
-        out.append((tuple(s["src"]), tuple(s["dst"]), tuple(s["flags"]), seq, ack, s["len"]))
+        src, dst = tuple(s["src"]), tuple(s["dst"])
+        if s["seq"] is not None:
+            base.setdefault(src, s["seq"])  # no SYN seen from it: its first segment
+        if s["ack"] is not None:
+            base.setdefault(dst, s["ack"] - 1)
+        seq = None if s["seq"] is None else (s["seq"] - base[src]) % 2**32
+        ack = None if s["ack"] is None else (s["ack"] - base[dst]) % 2**32
+        out.append((src, dst, tuple(s["flags"]), seq, ack, s["len"]))
     return out
 
 
