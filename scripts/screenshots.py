@@ -21,7 +21,7 @@ from textual.widgets import Select, TabbedContent
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from pilot import is_, settle, watch  # noqa: E402
+from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
 from socklab.ui.app import SocklabApp  # noqa: E402
 
@@ -116,6 +116,17 @@ async def wire(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def backlog(app: SocklabApp, pilot: Pilot) -> None:
+    """listen(2), five clients, no accept(): the kernel's accept queue, full."""
+    await listen_with_backlog(app, pilot, 2, 5)
+    app.client_pane.press("connect-n")
+    full = is_("server", "state", result={"state": "LISTEN", "queue": 3, "backlog": 2})
+    await watch(app).until(full)
+    await watch(app).until(is_("client", "state", conn=5))  # the last one waits: SYN_SENT
+    for _ in range(3):  # not settle(): the waiting connects would end first
+        await pilot.pause()
+
+
 SCENES: dict[str, Scene] = {
     "lab-fresh": fresh,
     "lab-welcome": welcome,
@@ -124,6 +135,7 @@ SCENES: dict[str, Scene] = {
     "lab-projector": projector,
     "lab-packets": packets,
     "lab-wire": wire,
+    "lab-backlog": backlog,
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
 CAPTURING = {"lab-packets", "lab-wire"}
@@ -138,13 +150,15 @@ async def shoot(name: str, scene: Scene, out: Path) -> Path:
     return path
 
 
-async def main(out: Path) -> None:
+async def main(out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, scene in SCENES.items():
+        if names and name not in names:
+            continue
         print(await shoot(name, scene, out))
 
 
 if __name__ == "__main__":
     default = Path(__file__).resolve().parent.parent / "screenshots"
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
-    asyncio.run(main(target))
+    asyncio.run(main(target, sys.argv[2:]))  # scene names after the folder: only those

@@ -19,6 +19,8 @@ from .capture import watching
 from .engine import GREETING, Lab, Server
 from .events import Sink
 from .inputs import LOOPBACK
+from .kernel import demos as inside
+from .kernel.poller import KernelView
 from .lessons import CTRL_C, STOPPED
 from .scenarios import (
     ClientPlan,
@@ -180,6 +182,10 @@ DEMOS: dict[str, Demo] = {
     "http": http,
     "refused": refused,
     "inuse": inuse,
+    "backlog": inside.backlog,
+    "close": inside.close,
+    "reset": inside.reset,
+    "boundaries": inside.boundaries,
 }
 
 
@@ -209,6 +215,7 @@ def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
         return 0
     lab = Lab()
     lab.subscribe(sink)
+    kernel = KernelView(lab).start()  # state events: after the sink saw each call
     reason = STOPPED
     with watching(lab, packets, _say):
         try:
@@ -217,6 +224,7 @@ def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
             ok, reason = True, CTRL_C
         finally:
             lab.close_all(reason)
+            kernel.stop()
     if not ok:
         print(f"socklab: demo {name} did not go as the lecture says (see the log above)",
               file=sys.stderr)

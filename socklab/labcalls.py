@@ -35,6 +35,8 @@ class Settings:
     mode: str = "welcome"
     #: How many clients "connect ×N" opens.
     count: int = 1
+    #: recv(n) / recvfrom(n): the buffer size (message boundaries, issue 10).
+    recv_size: int = 1024
 
     @property
     def stream(self) -> bool:

@@ -217,3 +217,70 @@ def explain(exc: BaseException, op: str) -> tuple[str, int | None, str]:
         detail = getattr(exc, "strerror", None) or str(exc) or name
         lesson = f"the call failed: {detail}"
     return name, number, lesson
+
+
+# -- the kernel's view: what a TCP state means (socklab/kernel) --------------------
+
+_STATE_LESSONS: dict[str, str] = {
+    "SYN_SENT": (
+        "no SYN/ACK yet: the server's accept queue is full, so its kernel dropped this "
+        "SYN; the client's kernel sends it again on a timer (1 s at first) until "
+        "accept() makes room or connect() times out"
+    ),
+    "FIN_WAIT2": (
+        "this side closed first: its FIN was acknowledged, and it waits for the "
+        "peer's FIN"
+    ),
+    "CLOSE_WAIT": (
+        "the peer closed (its FIN arrived): recv() returns b'' and this side should "
+        "close() too — a socket left in CLOSE_WAIT is a leak"
+    ),
+    "LAST_ACK": (
+        "this side closed after its peer: its FIN is sent and it waits for the last ACK"
+    ),
+    "TIME_WAIT": (
+        "the side that closes first keeps the connection's 4-tuple for 60 s, so a late "
+        "segment cannot land in a new connection; no descriptor is left: only the "
+        "kernel's table shows it"
+    ),
+}
+
+SECOND_CLOSE_DONE = (
+    "this side closed second: close() sent its FIN, and the connection waited in "
+    "LAST_ACK for the peer's ACK — one round trip, microseconds on loopback — then "
+    "the kernel freed it; the side that closes second has no TIME_WAIT"
+)
+
+RESET_STATE = (
+    "a RST arrived: the kernel dropped the connection at once (no FIN exchange); "
+    "this socket's next call fails with ECONNRESET"
+)
+
+
+def accept_queue_full(queue: int, backlog: int) -> str:
+    """A listener's queue past its backlog: what the kernel does with the next SYN."""
+    return (f"the accept queue is full: {queue} connections wait for accept() "
+            f"(Linux admits backlog + 1 = {backlog + 1}); the kernel drops new SYNs "
+            "and those clients retransmit them until accept() makes room")
+
+
+def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: int = 0,
+                 was: str | None = None, open_socket: bool = True) -> str | None:
+    """One sentence on a TCP state the kernel reports, where it teaches something."""
+    if state == "LISTEN":
+        return accept_queue_full(queue, backlog) if queue > backlog else None
+    if state == "SYN_SENT":
+        return _STATE_LESSONS["SYN_SENT"] if retransmits else None
+    if state == "CLOSE":
+        if not open_socket:
+            return SECOND_CLOSE_DONE if was in ("CLOSE_WAIT", "LAST_ACK") else None
+        reset = was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
+        return RESET_STATE if reset else None
+    return _STATE_LESSONS.get(state)
+
+
+def truncated(kept: int, length: int) -> str:
+    """A datagram bigger than recvfrom's buffer: the rest is lost, not kept for later."""
+    return (f"the datagram had {length} bytes and recvfrom({kept}) took {kept}: the other "
+            f"{length - kept} bytes are lost (MSG_TRUNC) — UDP hands over one whole "
+            "datagram per call, never the rest of one")

@@ -13,6 +13,7 @@ from typing import Any, TextIO
 
 from .capture.text import WIRE_OPS, packet_line
 from .events import WAIT, Event
+from .kernel.describe import describe_state
 
 
 def hex_dump(data: bytes, width: int = 16) -> list[str]:
@@ -49,6 +50,8 @@ def format_result(event: Event) -> str:
     if not event.ok:
         num = f" ({event.errno})" if event.errno is not None else ""
         return f"{event.error}{num}"
+    if event.op == "state":
+        return describe_state(event.result)
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
@@ -60,6 +63,8 @@ def format_result(event: Event) -> str:
 
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
+    if event.op == "state":
+        return "state"  # the kernel's view, not a call
     args = format_args(event.args)
     if event.op in ("send", "sendto") and event.data is not None and event.count == 1:
         payload = f"b'{event.data}'"

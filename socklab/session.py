@@ -34,6 +34,7 @@ from collections.abc import Callable
 from . import lessons
 from .engine import Endpoint, Lab, Server
 from .events import CLIENT, SERVER, Event, Sink
+from .kernel.poller import KernelView
 from .labcalls import Request, Settings
 from .modes import Service
 from .scenarios import ClientPlan, ServerPlan, run_client, run_server
@@ -41,8 +42,6 @@ from .scenarios import ClientPlan, ServerPlan, run_client, run_server
 #: What Run sends over UDP when the message field is empty (a datagram is
 #: what tells a UDP server who to answer).
 UDP_DEFAULT = b"hello"
-RECV_SIZE = 1024
-DGRAM_RECV = 65535
 
 
 class Pending:
@@ -101,6 +100,8 @@ class LabSession:
     def __init__(self, clock: Callable[[], float] | None = None, *,
                  tell: Callable[[str], None] | None = None) -> None:
         self.lab = Lab(clock=clock)
+        #: The kernel's view of the lab's TCP sockets: "state" events (issue 10).
+        self.kernel = KernelView(self.lab).start()
         self.server: Server | None = None
         self.service: Service | None = None
         self.clients: dict[int, Endpoint] = {}
@@ -180,12 +181,13 @@ class LabSession:
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
-    def _recv(self, target: Endpoint, stream: bool) -> None:
-        """recv (stream) or recvfrom (datagram) on ``target``: it may wait."""
-        if stream:
-            self._blocking("recv()", lambda: target.recv(RECV_SIZE))
+    def _recv(self, target: Endpoint, settings: Settings) -> None:
+        """recv (stream) or recvfrom (datagram) on ``target``, with the pane's size: it may wait."""
+        size = settings.recv_size
+        if settings.stream:
+            self._blocking("recv()", lambda: target.recv(size))
         else:
-            self._blocking("recvfrom()", lambda: target.recvfrom(DGRAM_RECV))
+            self._blocking("recvfrom()", lambda: target.recvfrom(size))
 
     # -- requests ------------------------------------------------------------------
 
@@ -235,6 +237,7 @@ class LabSession:
             return
         self._closed = True
         self.lab.close_all(lessons.QUIT)
+        self.kernel.stop()
 
     # -- the server -------------------------------------------------------------------
 
@@ -286,7 +289,7 @@ class LabSession:
             self._blocking("sendto()", lambda: target.sendto(message, host, port))
 
     def _server_recv(self, req: Request) -> None:
-        self._recv(self._server_target(req), req.settings.stream)
+        self._recv(self._server_target(req), req.settings)
 
     def _server_close(self, req: Request) -> None:
         target = self._server_target(req)
@@ -358,7 +361,7 @@ class LabSession:
             self._blocking("sendto()", lambda: client.sendto(s.message, s.host, s.port))
 
     def _client_recv(self, req: Request) -> None:
-        self._recv(self._client_target(req), req.settings.stream)
+        self._recv(self._client_target(req), req.settings)
 
     def _client_shutdown(self, req: Request) -> None:
         self._quick(CLIENT, "shutdown()", self._client_target(req).shutdown)

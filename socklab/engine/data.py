@@ -13,13 +13,28 @@ import time
 from typing import Any
 
 from ..events import Event
-from ..lessons import lesson_for
+from ..lessons import lesson_for, truncated
 from .calls import Calls, Received, State, address
 from .floods import COALESCE_SECONDS, flood_of
 
 #: Builds a `Received` from its four fields without a Python-level call: a
 #: flood makes one per recv.
 _received = tuple.__new__
+
+
+def _recvfrom(sock: socket.socket, bufsize: int) -> tuple[bytes, Any, int]:
+    """recvfrom(bufsize), and for a datagram the bytes a smaller buffer lost.
+
+    With MSG_TRUNC the kernel returns a datagram's real length even when the
+    buffer was smaller: the rest of that datagram is gone (one datagram per call).
+    """
+    if sock.type != socket.SOCK_DGRAM:
+        chunk, addr = sock.recvfrom(bufsize)
+        return chunk, addr, 0
+    buffer = bytearray(bufsize)
+    length, _anc, _flags, addr = sock.recvmsg_into([buffer], 0, socket.MSG_TRUNC)
+    kept = min(length, bufsize)
+    return bytes(buffer[:kept]), addr, length - kept
 
 
 class DataCalls(Calls):
@@ -122,7 +137,7 @@ class DataCalls(Calls):
         while True:
             try:
                 with self._op_lock:
-                    chunk, addr = self._need_socket().recvfrom(bufsize)
+                    chunk, addr, lost = _recvfrom(self._need_socket(), bufsize)
                 break
             except (BlockingIOError, InterruptedError):
                 pass
@@ -136,8 +151,9 @@ class DataCalls(Calls):
         self.bytes_in += n
         if self.tally.counted("recvfrom", n):
             return _received(Received, (None, chunk, addr, False))
-        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n),
-                        chunk, addr)
+        fields = {"lesson": truncated(n, n + lost)} if lost else {}
+        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n,
+                                   **fields), chunk, addr)
 
     def recvfrom_many(self, bufsize: int = 65535,
                       limit: int = 1024) -> tuple[list[tuple[bytes, Any]], Event | None]:

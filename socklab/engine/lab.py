@@ -84,9 +84,9 @@ class Lab:
             self._open.pop(endpoint, None)
 
     def endpoints(self) -> list[Endpoint]:
-        """The endpoints with an open socket, in the order they opened."""
+        """The endpoints with an open socket, oldest first (the kernel view reads them)."""
         with self._open_lock:
-            return [e for e in self._open if e.is_open]
+            return list(self._open)
 
     @property
     def open_sockets(self) -> int:

@@ -105,6 +105,22 @@ def parse_tcp_info(raw: bytes) -> TcpInfo | None:
     )
 
 
+_HEAD = struct.Struct("=B1xB5x16xII")  # state, retransmits, unacked, sacked
+
+
+def read_state(sock: socket.socket) -> tuple[str, int, int, int] | None:
+    """Only what a state event says — (state, retransmits, unacked, sacked) — from
+    the first 32 bytes of tcp_info: the poller's cheap reading, many times a second."""
+    try:
+        raw = sock.getsockopt(socket.IPPROTO_TCP, TCP_INFO, _HEAD.size)
+    except OSError:
+        return None
+    if len(raw) < _HEAD.size:
+        return None
+    number, retransmits, unacked, sacked = _HEAD.unpack(raw)
+    return STATE_NAMES.get(number, f"STATE_{number}"), retransmits, unacked, sacked
+
+
 def read_tcp_info(sock: socket.socket) -> TcpInfo | None:
     """The kernel's view of one TCP socket, or None (closed, not TCP, not Linux)."""
     try:
