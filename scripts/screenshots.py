@@ -109,6 +109,15 @@ async def packets(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def packet_rows(app: SocklabApp, pilot: Pilot) -> None:
+    """The exchange's log from the client's connect(): the handshake under it."""
+    await packets(app, pilot)
+    rows = app.event_log.buffer.rows
+    connect = next(i for i, row in enumerate(rows) if row.event.op == "connect")
+    app.event_log.scroll_to(y=max(0, connect - 1), animate=False, immediate=True)
+    await pilot.pause()
+
+
 async def wire(app: SocklabApp, pilot: Pilot) -> None:
     """The same exchange as the Wire tab draws it."""
     await packets(app, pilot)
@@ -133,7 +142,7 @@ SCENES: dict[str, Scene] = {
     "lab-error": error,
     "lab-udp": udp,
     "lab-projector": projector,
-    "lab-packets": packets,
+    "lab-packets": packet_rows,
     "lab-wire": wire,
     "lab-backlog": backlog,
 }
