@@ -25,6 +25,7 @@ from capture_helpers import (
 from helpers import LIMIT, REPO, cli_env, json_events, no_traceback, run_cli, stream_pair
 
 from socklab.capture import Capture, Inferred, how_to_capture
+from socklab.capture.segments import MAX_PORTS
 from socklab.demos import DEMOS
 from socklab.engine import Lab
 from socklab.events import Event
@@ -247,3 +248,20 @@ def test_a_bulk_transfer_is_shown_in_runs_that_account_for_every_segment() -> No
     assert max(r["seq"] + r["len"] for r in data) == total + 1
     assert sum(r["len"] for r in data) >= total
     assert any(e.count > 1 for e in packets) or len(packets) == capture.segments
+
+
+def test_the_kernel_takes_the_filter_at_its_largest() -> None:
+    """With `MAX_PORTS` ports the filter's jumps still reach (classic BPF jumps at
+    most 255 ahead): the kernel accepts it and the lab's segments still pass."""
+    capture_or_skip()
+    with Lab() as lab:
+        events: list[Event] = []
+        lab.subscribe(events.append)
+        capture = Capture(lab, ports=range(20000, 20000 + MAX_PORTS - 1))
+        try:
+            assert DEMOS["welcome"](lab)
+        finally:
+            capture.stop()
+    assert len(capture.flows.ports) == MAX_PORTS  # and the demo's listening port
+    assert [e.result["flags"] for e in events if e.op == "packet"][:3] == [
+        ["SYN"], ["SYN", "ACK"], ["ACK"]]
