@@ -223,9 +223,9 @@ def explain(exc: BaseException, op: str) -> tuple[str, int | None, str]:
 
 _STATE_LESSONS: dict[str, str] = {
     "SYN_SENT": (
-        "no SYN/ACK yet: the server's accept queue is full, so its kernel dropped this "
-        "SYN; the client's kernel sends it again on a timer (1 s at first) until "
-        "accept() makes room or connect() times out"
+        "no SYN/ACK yet: the SYN was dropped — by the server's kernel while its accept "
+        "queue is full, or by a firewall on the way; the client's kernel sends it again "
+        "on a timer (1 s at first) until an answer comes or connect() times out"
     ),
     "FIN_WAIT2": (
         "this side closed first: its FIN was acknowledged, and it waits for the "
