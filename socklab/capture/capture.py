@@ -8,10 +8,12 @@ and JSON work as for every call.
 Why a segment lands right under the call that caused it: on loopback the
 kernel delivers a call's segments (a connect's whole handshake, a send's data
 and its ACK, a close's FIN and its ACK) before the call returns, and the
-engine emits a call's event under the bus lock.  The capture reads its socket
-as a *follower* of the bus (after each call's event, still under that lock),
-so those segments are numbered straight after the call.  A thread catches the
-rest (a delayed ACK, a retransmitted SYN, a peer outside the lab) as they come.
+engine emits a call's event under the bus lock.  The capture reads its ring in
+the bus's first ``after_emit`` hook (after each call's event, still under that
+lock, before the kernel view's state changes), so those segments are numbered
+straight after the call.  A thread catches the rest (a delayed ACK, a SYN sent
+again, a peer outside the lab) as they come.  The kernel filter keeps only the
+lab's ports (`Flows.ports`, updated as the lab binds, listens and connects).
 """
 
 from __future__ import annotations
@@ -60,7 +62,7 @@ class Capture:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
         self.sock: Ring | None = open_capture(self._filtered)
-        #: Segments shown, and segments the kernel dropped (capture buffer full).
+        #: Segments captured, and segments the kernel dropped (capture ring full).
         self.segments = 0
         self.dropped = 0
         # The kernel stamps Unix time; the lab counts from its own start.
