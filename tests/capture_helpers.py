@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -203,3 +204,43 @@ def ours(results: list[dict[str, Any]], like: list[tuple]) -> list[tuple]:
                     None if ref[3] is None else r["seq"],
                     None if ref[4] is None else r["ack"], r["len"]))
     return out
+
+
+@contextmanager
+def readable_dir() -> Iterator[Path]:
+    """A folder anyone can read (pytest's own tmp_path sits under a 0700 folder)."""
+    path = Path(tempfile.mkdtemp(prefix="socklab-nobody-"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def as_nobody(tmp_path: Path, lab_screen: bool = False) -> tuple[list[str], dict[str, str]]:
+    """A command prefix and environment running Python as ``nobody`` (no CAP_NET_RAW)
+    on a readable copy of the package (the checkout may sit in a 0700 folder).
+
+    ``lab_screen``: the copy includes the screen and this virtual environment's
+    interpreter runs it (it has textual); else the base interpreter, stdlib only.
+    Skips, saying why, where nobody cannot run it."""
+    setpriv = shutil.which("setpriv")
+    if os.geteuid() != 0 or setpriv is None:
+        pytest.skip("needs root and setpriv to run a command as nobody")
+    copy = tmp_path / "src"
+    skipped = ("__pycache__",) if lab_screen else ("__pycache__", "ui")
+    shutil.copytree(REPO / "socklab", copy / "socklab",
+                    ignore=shutil.ignore_patterns(*skipped))
+    for path in [tmp_path, *copy.rglob("*"), copy]:
+        path.chmod(0o755 if path.is_dir() else 0o644)
+    python = sys.executable if lab_screen else os.path.realpath(sys._base_executable)
+    prefix = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups", python]
+    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(copy),
+           "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
+    needs = "import socklab.ui.app" if lab_screen else "import socklab.capture"
+    probe = subprocess.run([*prefix, "-c", needs], capture_output=True,
+                           text=True, env=env, cwd=tmp_path, timeout=LIMIT, check=False)
+    if probe.returncode != 0:
+        pytest.skip(f"nobody cannot run this Python here ({python}): "
+                    f"{probe.stderr.strip()[-200:]}")
+    return prefix, env

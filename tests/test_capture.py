@@ -2,27 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import shutil
 import socket
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 from capture_helpers import (
+    as_nobody,
     capture_or_skip,
     ours,
     quiet_lo,
+    readable_dir,
     relative,
     run_in,
     tcpdump,
     welcome_capture,
 )
-from helpers import LIMIT, REPO, cli_env, json_events, no_traceback, run_cli, stream_pair
+from helpers import REPO, cli_env, json_events, no_traceback, run_cli, stream_pair
 
 from socklab.capture import Capture, Inferred, how_to_capture
 from socklab.capture.segments import MAX_PORTS
@@ -171,42 +169,13 @@ def test_without_the_privilege_counters_say_how_many_segments_each_call_caused()
     assert "CAP_NET_RAW" in how_to_capture() and "setcap" in how_to_capture()
 
 
-@pytest.fixture
-def open_dir() -> Iterator[Path]:
-    """A folder anyone can read (pytest's own tmp_path sits under a 0700 folder)."""
-    path = Path(tempfile.mkdtemp(prefix="socklab-nobody-"))
-    path.chmod(0o755)
-    try:
-        yield path
-    finally:
-        shutil.rmtree(path, ignore_errors=True)
+def test_as_nobody_one_clear_line_and_the_inferred_view() -> None:
+    with readable_dir() as tmp_path:
+        _as_nobody_demo(tmp_path)
 
 
-def _as_nobody(tmp_path: Path) -> tuple[list[str], dict[str, str]]:
-    """A command prefix and environment running this interpreter as ``nobody`` on a
-    readable copy of the package (the checkout may sit in a 0700 folder)."""
-    setpriv = shutil.which("setpriv")
-    if os.geteuid() != 0 or setpriv is None:
-        pytest.skip("needs root and setpriv to run a command as nobody")
-    copy = tmp_path / "src"
-    shutil.copytree(REPO / "socklab", copy / "socklab",
-                    ignore=shutil.ignore_patterns("__pycache__", "ui"))
-    for path in [tmp_path, *copy.rglob("*"), copy]:
-        path.chmod(0o755 if path.is_dir() else 0o644)
-    prefix = [setpriv, "--reuid=nobody", "--regid=nogroup", "--clear-groups",
-              os.path.realpath(sys._base_executable)]
-    env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": str(copy),
-           "PYTHONIOENCODING": "utf-8", "PYTHONDONTWRITEBYTECODE": "1"}
-    probe = subprocess.run([*prefix, "-c", "import socklab.capture"], capture_output=True,
-                           text=True, env=env, cwd=tmp_path, timeout=LIMIT, check=False)
-    if probe.returncode != 0:
-        pytest.skip(f"nobody cannot run this Python here: {probe.stderr.strip()[-200:]}")
-    return prefix, env
-
-
-def test_as_nobody_one_clear_line_and_the_inferred_view(open_dir: Path) -> None:
-    tmp_path = open_dir
-    prefix, env = _as_nobody(tmp_path)
+def _as_nobody_demo(tmp_path: Path) -> None:
+    prefix, env = as_nobody(tmp_path)
     done = subprocess.run([*prefix, "-m", "socklab", "demo", "welcome", "--packets"],
                           capture_output=True, text=True, env=env, cwd=tmp_path,
                           timeout=60, check=False)

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import subprocess
+
 import pytest
-from capture_helpers import capture_or_skip, welcome_capture
+from capture_helpers import as_nobody, capture_or_skip, readable_dir, welcome_capture
+from helpers import no_traceback
 from pilot import SIZE, is_, run_server, settle, watch
 from rich.cells import cell_len
 from textual.pilot import Pilot
@@ -95,3 +98,65 @@ async def test_the_lab_shows_packets_under_calls_and_the_wire_tab_survives_any_s
             for y in range(max(1, view.size.height)):
                 assert view.render_line(y).cell_length == view.scrollable_content_region.width
         await pilot.press("left_square_bracket", "right_square_bracket")
+
+
+#: The lab screen without CAP_NET_RAW, driven headless (run as nobody by the test).
+_LAB_AS_NOBODY = """
+import asyncio
+from textual.widgets import TabbedContent
+from socklab.capture import Inferred
+from socklab.ui.app import SocklabApp
+from socklab.ui.wire_view import WireView
+
+
+async def until(app, pilot, seen):
+    for _ in range(400):  # bounded: 400 pauses
+        await pilot.pause(0.02)
+        app.drain_now()
+        if any(seen(e) for e in app.event_log.buffer.events()):
+            return
+    raise SystemExit("timed out waiting for the lab")
+
+
+async def main():
+    app = SocklabApp(packets=True)
+    async with app.run_test(size=(100, 30)) as pilot:
+        wire = await app.wire_started()
+        assert isinstance(wire, Inferred), wire
+        print(wire.reason)
+        app.server_pane.input("port").value = "0"
+        await pilot.pause()
+        app.server_pane.press("run")
+        await until(app, pilot, lambda e: e.op == "accept" and e.phase == "wait")
+        app.client_pane.press("run")
+        await until(app, pilot, lambda e: e.op == "close" and e.side == "client")
+        await until(app, pilot, lambda e: e.op == "segments")
+        ops = {e.op for e in app.event_log.buffer.events()}
+        assert "segments" in ops and "packet" not in ops, ops
+        await pilot.press("l", "p")
+        app.query_one(TabbedContent).active = "wire"
+        await pilot.resize_terminal(1, 1)
+        await pilot.pause()
+        await pilot.resize_terminal(100, 30)
+        await pilot.pause()
+        lines = [app.query_one(WireView).render_line(0).text]
+        print("wire:", lines[0].strip())
+    print("OK")
+
+
+asyncio.run(main())
+"""
+
+
+def test_the_lab_as_nobody_says_how_to_capture_and_shows_inferred_rows() -> None:
+    """No CAP_NET_RAW (nobody): the lab opens, says how to capture, shows what the
+    TCP_INFO counters infer under the calls, and never crashes."""
+    with readable_dir() as tmp_path:
+        prefix, env = as_nobody(tmp_path, lab_screen=True)
+        done = subprocess.run([*prefix, "-c", _LAB_AS_NOBODY], capture_output=True,
+                              text=True, env=env, cwd=tmp_path, timeout=120, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    no_traceback(done.stderr)
+    lines = done.stdout.splitlines()
+    assert "CAP_NET_RAW" in lines[0] and "setcap" in lines[0]
+    assert lines[-1] == "OK" and "No TCP segments captured" in done.stdout
