@@ -9,15 +9,21 @@ call arguments are shown as written.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import asyncio
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from rich.segment import Segment
 from rich.style import Style
+from textual.app import SystemCommand
 from textual.binding import Binding
+from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widgets import TabbedContent
 
+from ..capture import Capture, Inferred
 from ..capture.diagram import Parts, WireDiagram
 from ..events import Event
 
@@ -77,3 +83,42 @@ class WireView(ScrollView, can_focus=True):
                     for text, name in self._rows[index] if text]
         cells = sum(segment.cell_length for segment in segments)
         return Strip(segments, cells).crop_extend(0, width, base)
+
+
+class WireActions:
+    """The app's side of the wire (a mixin of `SocklabApp`): feeding the Wire tab,
+    ``p``, the palette's entries, and the one line when capture is not allowed.
+    The capture itself is started by the app (the one module that holds the lab)."""
+
+    _wire: asyncio.Future[Capture | Inferred] | None
+    query_one: Any
+    notify: Any
+    event_log: Any
+
+    def _show_on_wire(self, batch: Any) -> None:
+        try:
+            self.query_one(WireView).add_events(batch.events)
+        except NoMatches:
+            return  # the app is closing: its widgets are gone
+
+    def _wire_started(self, started: asyncio.Future[Capture | Inferred]) -> None:
+        """Without the privilege to capture: one line on what is missing and how to
+        get it (the log shows what TCP_INFO counters infer instead)."""
+        wire = None if started.cancelled() or started.exception() else started.result()
+        if isinstance(wire, Inferred):
+            self.notify(wire.reason, severity="warning", timeout=15, markup=False)
+
+    async def wire_started(self) -> Capture | Inferred | None:
+        """The capture (or the inferred view) once started; None when packets are off."""
+        return None if self._wire is None else await self._wire
+
+    def action_toggle_packets(self) -> None:
+        shown = self.event_log.toggle_packets()
+        self.notify("Packet rows shown under the calls" if shown else "Packet rows hidden",
+                    markup=False)
+
+    def wire_commands(self) -> Iterator[SystemCommand]:
+        yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
+                            self.action_toggle_packets)
+        yield SystemCommand("Wire view", "the time diagram of a connection's segments",
+                            lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
