@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Select
+from textual.widgets import Checkbox, Select, TabbedContent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -121,6 +121,36 @@ async def payload(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def packets(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome exchange with the segments each call caused under it."""
+    await app.wire_started()
+    app.server_pane.input("port").value = "0"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await watch(app).until(is_("client", "close"))
+    await settle(app, pilot)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
+async def packet_rows(app: SocklabApp, pilot: Pilot) -> None:
+    """The exchange's log from the client's connect(): the handshake under it."""
+    await packets(app, pilot)
+    rows = app.event_log.buffer.rows
+    connect = next(i for i, row in enumerate(rows) if row.event.op == "connect")
+    app.event_log.scroll_to(y=max(0, connect - 1), animate=False, immediate=True)
+    await pilot.pause()
+
+
+async def wire(app: SocklabApp, pilot: Pilot) -> None:
+    """The same exchange as the Wire tab draws it."""
+    await packets(app, pilot)
+    app.query_one(TabbedContent).active = "wire"
+    await settle(app, pilot)
+
+
 async def backlog(app: SocklabApp, pilot: Pilot) -> None:
     """listen(2), five clients, no accept(): the kernel's accept queue, full."""
     await listen_with_backlog(app, pilot, 2, 5)
@@ -141,12 +171,16 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-options": (options, SIZE),
     "lab-payload": (payload, SIZE),
     "lab-wide": (welcome, (200, 50)),
+    "lab-packets": (packet_rows, SIZE),
+    "lab-wire": (wire, SIZE),
     "lab-backlog": (backlog, SIZE),
 }
+#: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
+CAPTURING = {"lab-packets", "lab-wire"}
 
 
 async def shoot(name: str, scene: Scene, out: Path, size: tuple[int, int] = SIZE) -> Path:
-    app = SocklabApp()
+    app = SocklabApp(packets=name in CAPTURING)
     async with app.run_test(size=size) as pilot:
         await scene(app, pilot)
         path = out / f"{name}.svg"

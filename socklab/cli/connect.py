@@ -5,11 +5,12 @@ from __future__ import annotations
 import argparse
 import socket
 
+from ..capture import watching
 from ..engine import Lab
 from ..engine.lab import raise_descriptor_limit
 from ..inputs import InputError, decode_escapes
 from ..scenarios import ClientPlan, run_client
-from .output import Printer, closing
+from .output import Printer, closing, note
 from .parser import EXIT_FAILED, EXIT_OK, UsageError, resolve_or_usage
 
 #: The largest UDP payload: a file sent over dgram goes as one datagram.
@@ -51,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     plan = ClientPlan(args.family, args.kind, args.host, args.port, tuple(payloads),
                       half_close=args.half_close, idle=args.idle, recv_size=65536,
                       send_file=stream_file, send_timeout=args.timeout)
-    with closing(lab):
+    with watching(lab, args.packets, note, (args.port,)), closing(lab):
         ok = run_client(lab, lab.client(args.family, args.kind), plan)
         return EXIT_OK if ok else EXIT_FAILED
     return EXIT_OK  # stopped with Ctrl-C: every socket closed, each logged

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 
+from ..capture import watching
 from ..engine import Lab
 from ..engine.endpoint import somaxconn
 from ..engine.lab import raise_descriptor_limit
@@ -32,7 +33,7 @@ def run(args: argparse.Namespace) -> int:
     backlog = somaxconn() if args.backlog is None else args.backlog
     plan = ServerPlan(args.family, args.kind, host, args.port, backlog, args.mode,
                       reuseaddr=args.reuseaddr, count=args.count)
-    with closing(lab):
+    with watching(lab, args.packets, note), closing(lab):
         service = run_server(lab, lab.server(args.family, args.kind), plan)
         if service is None:
             return EXIT_FAILED

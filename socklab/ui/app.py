@@ -31,6 +31,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
@@ -47,11 +48,12 @@ from .ports_view import PortsView
 from .server_pane import ServerPane
 from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, PROJECTOR
+from .wire_view import WireActions, WireView
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(StopAndReport, App[int]):
+class SocklabApp(StopAndReport, WireActions, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -72,6 +74,7 @@ class SocklabApp(StopAndReport, App[int]):
         Binding("l", "focus_log", "Log", show=False),
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
+        Binding("p", "toggle_packets", "Packets"),
         Binding("ctrl+l", "clear_log", "Clear log", show=False),
         Binding("d", "detail", "Detail"),
         Binding("f2", "toggle_fields", "Fields", show=False),
@@ -85,8 +88,12 @@ class SocklabApp(StopAndReport, App[int]):
         clock: Callable[[], float] | None = None,
         numbers: RealNumbers | None = None,
         save_dir: Path | None = None,
+        packets: bool = False,
     ) -> None:
         super().__init__()
+        #: Capture the lab's segments (the log's packet rows, the Wire tab).
+        self.packets = packets
+        self._wire: asyncio.Future[Capture | Inferred] | None = None
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)
@@ -119,6 +126,8 @@ class SocklabApp(StopAndReport, App[int]):
                 yield CodeView(id="code-view")
             with TabPane("Ports", id="ports"):
                 yield PortsView(id="ports-view")
+            with TabPane("Wire", id="wire"):
+                yield WireView(id="wire-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -129,6 +138,11 @@ class SocklabApp(StopAndReport, App[int]):
         log.border_subtitle = "↑↓ select · d detail · x hex · s save · F2 fields"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
+        self.bridge.subscribe(self._show_on_wire)
+        if self.packets:  # opening the capture socket: off the UI thread
+            self._wire = asyncio.get_running_loop().run_in_executor(None, watch_packets,
+                                                                   self.lab)
+            self._wire.add_done_callback(self._wire_started)
         self.bridge.start()
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
@@ -355,6 +369,9 @@ class SocklabApp(StopAndReport, App[int]):
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
+        if self._wire is not None:
+            wire, self._wire = await self._wire, None
+            await asyncio.to_thread(wire.stop)
         self._unsubscribe()
         await asyncio.to_thread(self.bridge.close)
 
@@ -393,12 +410,13 @@ class SocklabApp(StopAndReport, App[int]):
                             self.action_toggle_fields)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
+        yield from self.wire_commands()
 
 
 def run_app(theme: str | None = None) -> int:
     """Open the lab; returns the exit status (see `run_guarded`)."""
     install_textual_fixes()
-    app = SocklabApp()
+    app = SocklabApp(packets=True)
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))
