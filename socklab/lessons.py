@@ -188,6 +188,11 @@ RUN_AGAIN = "Run server again"
 TYPE_CHANGED = "the socket's family or type changed"
 
 
+def stopped_by_signal(name: str) -> str:
+    """Why the lab closes every socket when the process is told to stop (SIGTERM, SIGHUP)."""
+    return f"{name}: socklab was told to stop"
+
+
 def closed_by_lab(reason: str) -> str:
     """The lesson of a close() the lab made itself, not the learner."""
     return f"closed by the lab: {reason}"

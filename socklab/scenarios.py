@@ -152,6 +152,7 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
     """
     if not open_client(client, plan):
         return False
+    interrupted = False
     try:
         for payload in plan.payloads:
             sent = (client.send(payload) if plan.stream
@@ -170,8 +171,11 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
         if plan.stream or sent_any:
             return _receive(lab, client, plan, received)
         return True
+    except KeyboardInterrupt:  # Ctrl-C, SIGTERM, SIGHUP: the lab closes it, saying why
+        interrupted = True
+        raise
     finally:
-        if client.is_open and not lab.stopping:
+        if client.is_open and not lab.stopping and not interrupted:
             client.close()
 
 

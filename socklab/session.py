@@ -231,12 +231,13 @@ class LabSession:
                 self.current = None
         return closed
 
-    def close(self) -> None:
-        """Quit: close every socket and join every thread (blocking; once)."""
+    def close(self, reason: str = lessons.QUIT) -> None:
+        """Quit: close every socket and join every thread (blocking; once).
+        ``reason`` is what each close says (quit, or the stop signal's name)."""
         if self._closed:
             return
         self._closed = True
-        self.lab.close_all(lessons.QUIT)
+        self.lab.close_all(reason)
 
     # -- the server -------------------------------------------------------------------
 

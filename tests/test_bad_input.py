@@ -17,11 +17,7 @@ meets it, followed by the proof that nothing was left broken.
 from __future__ import annotations
 
 import asyncio
-import grp
 import json
-import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -35,7 +31,6 @@ from helpers import (
     LIMIT,
     REPO,
     Recorder,
-    cli_command,
     cli_env,
     closed_port,
     json_events,
@@ -43,6 +38,7 @@ from helpers import (
     run_cli,
     start_cli,
 )
+from unprivileged import as_nobody
 
 from socklab.engine import GREETING, Endpoint, Lab, Received, Server
 from socklab.events import DONE, WAIT, Event
@@ -297,8 +293,8 @@ def test_rebind_during_time_wait(lab: Lab, rec: Recorder, old_reuse: bool,
 PRIVILEGED_PORT = 80  # the lecture's HTTP port; nothing is ever sent to it
 
 
-def _unprivileged_prefix() -> list[str]:
-    """A command prefix that runs as an unprivileged user, or a skip saying why."""
+def _privileged_ports_apply() -> None:
+    """Skip, saying why, where any user may bind the lecture's privileged port."""
     try:
         start = int(Path("/proc/sys/net/ipv4/ip_unprivileged_port_start").read_text())
     except (OSError, ValueError):
@@ -306,31 +302,6 @@ def _unprivileged_prefix() -> list[str]:
     if start <= PRIVILEGED_PORT:
         pytest.skip(f"ip_unprivileged_port_start is {start}: any user may bind "
                     f"port {PRIVILEGED_PORT} here")
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("running as root and there is no 'nobody' user to drop to")
-    group = "nogroup"
-    try:
-        grp.getgrnam(group)
-    except KeyError:
-        group = "nobody"
-    if shutil.which("setpriv"):
-        prefix = ["setpriv", "--reuid=nobody", f"--regid={group}", "--clear-groups",
-                  "--inh-caps=-all"]
-    elif shutil.which("runuser"):
-        prefix = ["runuser", "-u", "nobody", "--"]
-    else:
-        pytest.skip("running as root without setpriv or runuser to drop privileges")
-    probe = subprocess.run([*prefix, sys.executable, "-c",
-                            "import os, socklab; print(os.geteuid())"],
-                           capture_output=True, text=True, env=cli_env(), cwd=REPO,
-                           timeout=LIMIT, check=False)
-    if probe.returncode != 0 or probe.stdout.strip() == "0":
-        pytest.skip(f"cannot run this Python as nobody: {probe.stderr.strip()[-200:]}")
-    return prefix
 
 
 EACCES_SCRIPT = textwrap.dedent("""
@@ -351,10 +322,11 @@ EACCES_SCRIPT = textwrap.dedent("""
 
 
 def test_eacces_binding_a_privileged_port_as_nobody() -> None:
-    prefix = _unprivileged_prefix()
-    done = subprocess.run([*prefix, sys.executable, "-c", EACCES_SCRIPT, str(PRIVILEGED_PORT)],
-                          capture_output=True, text=True, env=cli_env(), cwd=REPO,
-                          timeout=LIMIT, check=False)
+    _privileged_ports_apply()
+    with as_nobody() as nobody:
+        done = subprocess.run(nobody.command("-c", EACCES_SCRIPT, str(PRIVILEGED_PORT)),
+                              capture_output=True, text=True, env=nobody.env, cwd=nobody.cwd,
+                              timeout=LIMIT, check=False)
     assert done.returncode == 0, done.stderr
     report = json.loads(done.stdout)
     assert report["uid"] != 0
@@ -366,11 +338,12 @@ def test_eacces_binding_a_privileged_port_as_nobody() -> None:
 
 
 def test_cli_serve_privileged_port_as_nobody_exits_1() -> None:
-    prefix = _unprivileged_prefix()
-    done = subprocess.run([*prefix, *cli_command("serve", "--port", str(PRIVILEGED_PORT),
-                                                 "--json")],
-                          capture_output=True, text=True, env=cli_env(), cwd=REPO,
-                          timeout=LIMIT, check=False)
+    _privileged_ports_apply()
+    with as_nobody() as nobody:
+        done = subprocess.run(nobody.command("-m", "socklab", "serve", "--port",
+                                             str(PRIVILEGED_PORT), "--json"),
+                              capture_output=True, text=True, env=nobody.env, cwd=nobody.cwd,
+                              timeout=LIMIT, check=False)
     assert done.returncode == 1, done
     no_traceback(done.stderr)
     bind = [e for e in json_events(done.stdout) if e["op"] == "bind"][0]

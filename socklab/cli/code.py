@@ -12,6 +12,9 @@ from .parser import EXIT_OK, UsageError
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.json:
+        raise UsageError("--json: code prints a Python program, not events "
+                         "(use --output FILE to save it)")
     try:
         program = generate(args.role, args.family, args.kind, args.host, args.port,
                            backlog=args.backlog, mode=args.mode)

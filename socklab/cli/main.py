@@ -2,7 +2,9 @@
 
 Each command is a module of this package with a ``run(args)``, imported only
 when chosen.  Exit status: 0 success, 1 a socket call failed (the event says
-why), 2 bad usage (one line on stderr, never a traceback).
+why), 2 bad usage (one line on stderr, never a traceback), 128 + N when signal
+N (SIGTERM, SIGHUP) stopped it after every socket was closed, 70 an unexpected
+error (one line on stderr saying where the full report was written).
 """
 
 from __future__ import annotations
@@ -10,9 +12,11 @@ from __future__ import annotations
 import importlib
 import sys
 import threading
+import traceback
 from collections.abc import Sequence
 from typing import NoReturn
 
+from ..guard import exit_status, report_crash, stop_signals
 from .parser import EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
@@ -27,7 +31,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ..ui.app import run_app
             return run_app(theme=args.theme)
         command = importlib.import_module(f"{__package__}.{args.command}")
-        return int(command.run(args))
+        with stop_signals() as received:
+            try:
+                status = int(command.run(args))
+            except KeyboardInterrupt:
+                status = EXIT_OK  # stopped before the lab had a socket to close
+        return exit_status(received[0]) if received else status
     except UsageError as exc:
         print(f"socklab: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
@@ -35,12 +44,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except BrokenPipeError:
         return EXIT_OK
+    except Exception as exc:  # never a traceback: the report goes to a file
+        return report_crash(f"{type(exc).__name__}: {exc}", traceback.format_exc())
 
 
 def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:
-    # An unexpected error in a lab thread is one line, never a traceback.
-    print(f"socklab: internal error in {hook_args.thread.name if hook_args.thread else '?'}: "
-          f"{hook_args.exc_type.__name__}: {hook_args.exc_value}", file=sys.stderr)
+    # An unexpected error in a lab thread is one line (and a report), never a traceback.
+    name = hook_args.thread.name if hook_args.thread else "?"
+    details = "".join(traceback.format_exception(
+        hook_args.exc_type, hook_args.exc_value, hook_args.exc_traceback))
+    report_crash(f"in {name}: {hook_args.exc_type.__name__}: {hook_args.exc_value}",
+                 f"thread: {name}\n{details}")
 
 
 def entry() -> NoReturn:

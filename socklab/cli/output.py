@@ -13,7 +13,8 @@ from typing import TextIO
 
 from ..engine import Lab
 from ..events import DONE, Event
-from ..lessons import CTRL_C, STOPPED
+from ..guard import stop_reason
+from ..lessons import STOPPED
 from ..logformat import format_line
 
 
@@ -33,28 +34,31 @@ class Printer:
         try:
             self.out.write((event.to_json() if self.json else format_line(event)) + "\n")
             self.out.flush()
-        except (BrokenPipeError, ValueError):
-            pass  # the reader went away (``| head``): keep going quietly
+        except (OSError, ValueError):
+            pass  # the reader went away (``| head``, a hung-up terminal): keep going quietly
 
 
 def note(text: str) -> None:
     """One line for the person at the terminal (stderr), never mixed with events."""
-    print(f"socklab: {text}", file=sys.stderr)
+    try:
+        print(f"socklab: {text}", file=sys.stderr)
+    except (OSError, ValueError):
+        pass  # no terminal left to say it on (a hang-up)
 
 
 @contextmanager
 def closing(lab: Lab) -> Iterator[None]:
     """Run a command's calls; whatever ends them, the lab closes every socket.
 
-    Each close is logged, attributed to the lab and saying why: Ctrl-C (which
-    ends the block quietly: the code after the ``with`` runs) or the lab
-    stopping at the command's end.
+    Each close is logged, attributed to the lab and saying why: Ctrl-C or a
+    stop signal (which end the block quietly: the code after the ``with``
+    runs) or the lab stopping at the command's end.
     """
     reason = STOPPED
     try:
         yield
-    except KeyboardInterrupt:
-        note("stopped (Ctrl-C); closing every socket")
-        reason = CTRL_C
+    except KeyboardInterrupt as interrupt:  # Ctrl-C, or SIGTERM/SIGHUP (guard.Stopped)
+        reason = stop_reason(interrupt)
+        note(f"stopped ({reason}); closing every socket")
     finally:
         lab.close_all(reason)

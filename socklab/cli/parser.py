@@ -52,12 +52,15 @@ def _checked(parse: Callable[[str], object]) -> Callable[[str], object]:
     return check
 
 
-def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None) -> None:
+def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None,
+                          events: bool = True) -> None:
     p.add_argument("--family", type=_checked(parse_family), default=socket.AF_INET,
                    metavar="inet|inet6", help="address family (default inet)")
     p.add_argument("--type", dest="kind", type=_checked(parse_type), default=socket.SOCK_STREAM,
                    metavar="stream|dgram", help="socket type (default stream)")
-    p.add_argument("--json", action="store_true", help="print JSON Lines, one event per line")
+    # A command that prints no events (code) still takes --json, to refuse it in words.
+    p.add_argument("--json", action="store_true",
+                   help="print JSON Lines, one event per line" if events else argparse.SUPPRESS)
     if port_default is not None:
         p.add_argument("--host", type=_checked(parse_host), default=None,
                        help="address to bind (default 127.0.0.1, or ::1 for inet6)")
@@ -127,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     code = sub.add_parser("code", help="print the lecture's server or client program "
                           "for these settings")
     code.add_argument("role", choices=("server", "client"), help="which program")
-    _add_endpoint_options(code, "1024")
+    _add_endpoint_options(code, "1024", events=False)
     code.add_argument("--backlog", type=_checked(parse_backlog), default=5,
                       help="listen() backlog (default 5)")
     code.add_argument("--mode", choices=MODES, default="welcome",
@@ -158,11 +161,28 @@ def resolve_or_usage(host: str, port: int, family: int, kind: int) -> None:
     try:
         socket.getaddrinfo(host, port, family, kind)
     except socket.gaierror as exc:
-        raise UsageError(
-            f"host {host!r} does not resolve for {family_name(family)} ({exc.strerror}); "
-            "try 127.0.0.1, ::1 or localhost"
-        ) from None
+        raise UsageError(f"host {host!r} does not resolve for {family_name(family)} "
+                         f"({exc.strerror}); {_resolve_hint(host, port, family, kind)}") from None
     except (UnicodeError, ValueError) as exc:
         raise UsageError(f"host {host!r} is not a valid name: {exc}") from None
+
+
+#: The option that picks each family, as typed on the command line.
+_FAMILY_OPTION = {socket.AF_INET: "--family inet", socket.AF_INET6: "--family inet6"}
+
+
+def _resolve_hint(host: str, port: int, family: int, kind: int) -> str:
+    """What to try instead: the other family's option when the host is of that
+    family (``::1`` without ``--family inet6``), else loopback names other than
+    the one typed."""
+    other = socket.AF_INET6 if family == socket.AF_INET else socket.AF_INET
+    try:
+        socket.getaddrinfo(host, port, other, kind)
+    except (OSError, UnicodeError, ValueError):
+        pass
+    else:
+        return f"it is an {family_name(other)} host: add {_FAMILY_OPTION[other]}"
+    loopback = ("127.0.0.1", "localhost") if family == socket.AF_INET else ("::1", "localhost")
+    return "try " + " or ".join(name for name in loopback if name != host)
 
 

@@ -39,17 +39,19 @@ from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
+from .guarded import StopAndReport, run_guarded
 from .numbers import RealNumbers
 from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, PROJECTOR
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(App[int]):
+class SocklabApp(StopAndReport, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -133,6 +135,7 @@ class SocklabApp(App[int]):
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
         self.call_after_refresh(gc.freeze)
         self._update_code()
+        self.stop_if_signalled()
 
     @property
     def server_pane(self) -> ServerPane:
@@ -340,6 +343,10 @@ class SocklabApp(App[int]):
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
+    def close_lab(self, reason: str) -> None:
+        """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
+        self.session.close(reason)
+
     async def action_quit(self) -> None:
         await asyncio.to_thread(self.session.close)
         self.exit(0)
@@ -389,7 +396,8 @@ class SocklabApp(App[int]):
 
 
 def run_app(theme: str | None = None) -> int:
-    """Open the lab; returns the exit status."""
+    """Open the lab; returns the exit status (see `run_guarded`)."""
+    install_textual_fixes()
     app = SocklabApp()
     if theme is not None:
         if theme not in app.available_themes:
@@ -398,5 +406,4 @@ def run_app(theme: str | None = None) -> int:
                   file=sys.stderr)
             return 2
         app.theme = theme
-    result = app.run()
-    return result if isinstance(result, int) else 0
+    return run_guarded(app)

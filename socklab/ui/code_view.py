@@ -182,7 +182,7 @@ class CodeView(Widget, can_focus=True):
         if bad:
             message = f"not exported: {FILENAMES[bad[0]]}: {self.errors[bad[0]]}"
             self._status(message)
-            self.notify(message, title="Export", severity="error")
+            self.notify(message, title="Export", severity="error", markup=False)
             return
         folder = self.export_dir or Path.cwd()
         written: list[Path] = []
@@ -193,9 +193,10 @@ class CodeView(Widget, can_focus=True):
                 written.append(path)
         except OSError as exc:
             self.notify(f"Could not write {exc.filename}: {exc.strerror}", title="Export",
-                        severity="error")
+                        severity="error", markup=False)
             return
         shown = " and ".join(str(p) for p in written)
         self._status(f"exported {shown}")
-        self.notify(f"Wrote {shown}. Run the server first, then the client.", title="Export")
+        self.notify(f"Wrote {shown}. Run the server first, then the client.", title="Export",
+                    markup=False)
         self.post_message(self.Exported(written))

@@ -36,6 +36,7 @@ from ..viewstate import ViewState
 from .connection_list import ConnectionList, ConnectionRow
 from .numbers import RealNumbers
 from .port_info import PortInfo
+from .textual_fixes import CallButton
 
 Ask = Callable[[Request], None]
 
@@ -160,8 +161,8 @@ class EndpointPane(VerticalScroll):
         yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
         with Grid(classes="calls"):
             for suffix, label in self.CALLS:
-                yield Button(label, id=self.wid(suffix), compact=True,
-                             classes="call run" if suffix == "run" else "call")
+                yield CallButton(label, id=self.wid(suffix),
+                                 classes="call run" if suffix == "run" else "call")
         yield ConnectionList(id=self.wid("connections"))
 
     def on_mount(self) -> None:

@@ -1,0 +1,72 @@
+"""Two workarounds for Textual 8.2 faults that crashed the lab (issue 15 items 1 and 2).
+
+Both faults are in Textual, not in socklab; each workaround is the smallest
+change on socklab's side, and each is provoked for real by the tests
+(tests/test_terminal.py drives a real terminal in tmux).
+
+1. **Resizing.**  A `Button` pads its label with ``line-pad: 1``.  When a grid
+   cell leaves the label exactly 2 cells, Textual asks Rich to fold each word
+   at width 0, and Rich's ``chop_cells`` raises ``ValueError: range() arg 3
+   must not be zero``.  Textual guards a content width of 0 but not a width
+   that is 0 *after* the line-pad; its CSS refuses ``line-pad: 0``.  A
+   `CallButton` sets the line-pad to 0 in code and gets the same look from
+   padding (socklab.tcss), which leaves a width of 0 where Textual skips.
+
+2. **Bytes that are not UTF-8.**  The Linux driver's input thread decodes the
+   terminal's bytes as strict UTF-8: one byte such as 0x9b (8-bit CSI, an
+   8-bit-Meta key, a Latin-1 terminal, pasted binary) raises
+   ``UnicodeDecodeError`` and the app panics.  `install()` makes that decoder
+   lenient: a byte that is not UTF-8 is read as Latin-1 (what such a terminal
+   meant), and a C1 control byte (0x80-0x9f) is dropped, as a key it would be
+   ignored anyway.  Valid UTF-8, split across reads or not, is decoded as
+   before.
+"""
+
+from __future__ import annotations
+
+import codecs
+import functools
+from collections.abc import Callable
+
+from textual.widgets import Button
+
+#: The codec error handler's name (codecs.register_error).
+TYPED_BYTES = "socklab-typed-bytes"
+
+
+def _typed_bytes(error: UnicodeError) -> tuple[str, int]:
+    """Read bytes that are not UTF-8 as Latin-1, dropping C1 controls."""
+    if not isinstance(error, UnicodeDecodeError):
+        raise error
+    raw = error.object[error.start:error.end]
+    text = "".join(chr(b) for b in raw if not 0x80 <= b <= 0x9F)
+    return text, error.end
+
+
+codecs.register_error(TYPED_BYTES, _typed_bytes)
+
+
+def lenient_decoder_factory(encoding: str) -> Callable[[], codecs.IncrementalDecoder]:
+    """What the driver calls as ``getincrementaldecoder(encoding)``: the same
+    decoder class, made with the lenient error handler."""
+    return functools.partial(codecs.getincrementaldecoder(encoding), errors=TYPED_BYTES)
+
+
+def install() -> None:
+    """Make the Linux driver's input decoder lenient (idempotent)."""
+    try:
+        from textual.drivers import linux_driver
+    except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
+        return
+    # The driver looks the name up each time its input thread starts.
+    linux_driver.getincrementaldecoder = lenient_decoder_factory  # type: ignore[attr-defined]
+
+
+class CallButton(Button):
+    """A compact call button that any terminal size can lay out (see item 1 above)."""
+
+    def __init__(self, label: str, **kwargs: object) -> None:
+        super().__init__(label, compact=True, **kwargs)  # type: ignore[arg-type]
+        # ``line-pad: 0`` cannot be written in TCSS (Textual rejects 0); the
+        # same space comes from ``padding: 0 1`` in socklab.tcss.
+        self.styles.line_pad = 0
