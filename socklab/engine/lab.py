@@ -151,10 +151,13 @@ class Lab:
     def close_all(self, reason: str = lessons.STOPPED, timeout: float = 5.0) -> None:
         """Close every socket (each a logged close() by the lab, saying ``reason``),
         end every wait, join every thread."""
-        self.stop_reason = reason
-        self.stopping = True
-        self.floods.flush()
-        self._close_open(reason)
+        # Under the bus lock: a wait that sees ``stopping`` reports its end only
+        # after the lab's closes, which are the cause.
+        with self.bus.lock:
+            self.stop_reason = reason
+            self.stopping = True
+            self.floods.flush()
+            self._close_open(reason)
         deadline = time.monotonic() + timeout
         for thread in self.threads():
             if thread is not threading.current_thread():
