@@ -50,7 +50,7 @@ HAS_IPV6 = IPV6_MISSING is None
 # -- recording events ------------------------------------------------------------
 
 #: Events that are the kernel's view of the calls, not calls (issue 10).
-VIEW_OPS = frozenset({"state", "packet"})
+VIEW_OPS = frozenset({"state", "packet", "segments"})
 
 
 class Recorder:
