@@ -163,6 +163,11 @@ class EventBus:
         #: Run after every sink saw an event (still under the lock, same thread):
         #: what they emit comes after that event for every sink.
         self._after: list[Sink] = []
+        #: Called after each event reaches every sink, still under the lock, never
+        #: re-entered (what they emit is not followed again): packet capture reads
+        #: the segments a call caused here, so they are numbered right after it.
+        self._followers: list[Callable[[Event], None]] = []
+        self._following = False
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         with self.lock:
@@ -187,6 +192,18 @@ class EventBus:
 
         return remove
 
+    def follow(self, follower: Callable[[Event], None]) -> Callable[[], None]:
+        """Run ``follower`` after each event is delivered (see ``_followers``)."""
+        with self.lock:
+            self._followers.append(follower)
+
+        def unfollow() -> None:
+            with self.lock:
+                if follower in self._followers:
+                    self._followers.remove(follower)
+
+        return unfollow
+
     def new_call(self) -> int:
         with self.lock:
             self._call += 1
@@ -195,12 +212,23 @@ class EventBus:
     def now(self) -> float:
         return self._clock() - self._start
 
-    def emit(self, **fields: Any) -> Event:
+    def emit(self, t: float | None = None, **fields: Any) -> Event:
+        """Number an event and hand it to every sink; ``t`` defaults to now
+        (a captured packet brings the kernel's own time, on this clock)."""
         with self.lock:
             self._seq += 1
-            event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
+            if t is None:
+                t = self._clock() - self._start
+            event = Event(seq=self._seq, t=t, **fields)
             for sink in self._sinks:
                 sink(event)
             for hook in self._after:
                 hook(event)
+            if self._followers and not self._following:
+                self._following = True
+                try:
+                    for follower in self._followers:
+                        follower(event)
+                finally:
+                    self._following = False
             return event

@@ -69,10 +69,15 @@ def _kernel(quick: bool) -> list[Figure]:
     return [kernel.kernel_figure(1 if quick else 3, 5.0 if quick else 10.0)]
 
 
+def _wire(quick: bool) -> list[Figure]:
+    from . import wire
+    return [wire.wire_figure(3 if quick else 7)]
+
+
 FIGURES: dict[int, Callable[[bool], list[Figure]]] = {
-    1: _tcp, 2: _udp, 3: _ingest, 4: _flood, 5: _startup, 6: _scan,
+    1: _tcp, 2: _udp, 3: _ingest, 4: _flood, 5: _startup, 6: _scan, 7: _wire,
 }
-FIGURES[7] = _kernel  # issue 10: the kernel view's cost on an idle lab
+FIGURES[8] = _kernel  # issue 10: the kernel view's cost on an idle lab
 
 
 def run(wanted: set[int], *, quick: bool = False,
