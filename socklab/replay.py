@@ -67,6 +67,7 @@ def event_from_json(obj: Any, where: str) -> Event:
     if isinstance(values.get("result"), list):  # an address: a tuple when it was logged
         values["result"] = _tupled(values["result"])
     values.setdefault("phase", DONE)
+    values.setdefault("conn", None)
     try:
         seq, t = int(values["seq"]), float(values["t"])
         if not isinstance(values["side"], str) or not isinstance(values["op"], str):

@@ -38,10 +38,19 @@ STEP, LONGEST = 0.5, 3.0
 SPEEDS = (0.25, 0.5, 1.0, 2.0, 4.0, 8.0, 16.0)
 
 
+class ReplayLog(EventLog):
+    """The lab's log; a resize re-wraps its lessons (which drops the cursor), so
+    the replay puts the cursor back on its event after each one."""
+
+    def on_resize(self) -> None:  # Textual also runs EventLog.on_resize, first
+        if isinstance(self.app, ReplayApp):
+            self.call_after_refresh(self.app.place_cursor)
+
+
 class ReplayApp(App[int]):
     """A recorded session, stepped through or played; nothing is called for real."""
 
-    CSS_PATH = "socklab.tcss"
+    CSS_PATH = Path(__file__).with_name("socklab.tcss")  # the lab's one stylesheet
     TITLE = "socklab replay"
 
     BINDINGS = [
@@ -86,7 +95,7 @@ class ReplayApp(App[int]):
                     yield SideView(SERVER)
                     yield SideView(CLIENT)
                 yield Static("", id="replay-status", markup=False)
-                yield EventLog(id="log")
+                yield ReplayLog(id="log")
             with TabPane("Wire", id="wire"):
                 yield WireView(id="wire-view")
         yield Footer()
@@ -139,10 +148,10 @@ class ReplayApp(App[int]):
         wire.diagram = WireDiagram(chosen=wire.diagram.chosen)
         wire.diagram.add(self.events[:upto])
         wire.on_resize()  # redraw the diagram as it stood at this event
-        self._place_cursor()
+        self.place_cursor()
         self._show_status()
 
-    def _place_cursor(self) -> None:
+    def place_cursor(self) -> None:
         """The log's cursor on the main row of the current event (or the nearest
         row before it, when its row is hidden: packet rows with ``p`` off)."""
         log = self.event_log
@@ -217,7 +226,7 @@ class ReplayApp(App[int]):
 
     def action_toggle_packets(self) -> None:
         shown = self.event_log.toggle_packets()
-        self._place_cursor()
+        self.place_cursor()
         self.notify("Packet rows shown under the calls" if shown else "Packet rows hidden",
                     markup=False)
 
