@@ -47,8 +47,10 @@ def test_the_browser_shows_the_lab_and_run_server_makes_a_real_listener(tmp_path
         print(f"skipped: {reason}")
         pytest.skip(reason)
     png = tmp_path / "web-lab.png"
+    served_from = tmp_path / "server-cwd"
+    served_from.mkdir()
     script = (f"ip link set lo up && exec {sys.executable} {ROOT / 'tests' / 'web_browser.py'} "
-              f"{_chromium()} {png}")
+              f"{_chromium()} {png} {served_from}")
     run = subprocess.Popen(["unshare", "--net", "sh", "-c", script], cwd=ROOT,
                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                            start_new_session=True)
@@ -68,6 +70,11 @@ def test_the_browser_shows_the_lab_and_run_server_makes_a_real_listener(tmp_path
     assert report["shows_listen"], "the browser's lab never logged listen(5)"
     assert report["hosts"] == ["127.0.0.1"], f"the page asked other hosts: {report['hosts']}"
     assert report["server_ended"]
+    # Saving (j) delivered the whole session to the browser, nothing to the server's disk.
+    assert report.get("download", "").endswith(".jsonl"), report
+    ops = [json.loads(line)["op"] for line in report["download_text"].splitlines()]
+    assert ops[:3] == ["socket", "bind", "listen"]
+    assert report["left_in_cwd"] == []
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     SCREENSHOT.parent.mkdir(exist_ok=True)
     shutil.copyfile(png, SCREENSHOT)

@@ -2,7 +2,9 @@
 
 Run by tests/test_web.py inside a network namespace of its own (``unshare
 --net``, loopback up), so the lab's default server port (1024) is free and no
-other program's sockets are seen: ``python tests/web_browser.py CHROMIUM PNG``.
+other program's sockets are seen:
+``python tests/web_browser.py CHROMIUM PNG EMPTY_DIR`` (the server runs in
+EMPTY_DIR, which must stay empty: a save goes to the browser).
 
 What it checks, as a person would: the page loads, every request it makes
 stays on this machine, the lab paints into the browser's terminal (its
@@ -28,7 +30,7 @@ from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 if TYPE_CHECKING:
-    from playwright.sync_api import Page
+    from playwright.sync_api import Download, Page
 
 #: The lab's default server port (the server pane's port field).
 LAB_PORT = 1024
@@ -57,8 +59,8 @@ def wait_until(page: Page, check: Callable[[], bool], seconds: float) -> bool:
     return check()
 
 
-def start_server() -> tuple[subprocess.Popen[str], str]:
-    server = subprocess.Popen([sys.executable, "-m", "socklab", "web", "--port", "0"],
+def start_server(cwd: str) -> tuple[subprocess.Popen[str], str]:
+    server = subprocess.Popen([sys.executable, "-m", "socklab", "web", "--port", "0"], cwd=cwd,
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                               start_new_session=True)
     assert server.stdout is not None
@@ -73,11 +75,11 @@ def start_server() -> tuple[subprocess.Popen[str], str]:
     return server, match.group(0)
 
 
-def main(chromium: str, png: str) -> dict[str, object]:
+def main(chromium: str, png: str, cwd: str) -> dict[str, object]:
     from playwright.sync_api import sync_playwright
 
     report: dict[str, object] = {"listening_before": listening(LAB_PORT)}
-    server, url = start_server()
+    server, url = start_server(cwd)
     report["url"] = url
     frames: list[str] = []
     requests: list[str] = []
@@ -86,7 +88,16 @@ def main(chromium: str, png: str) -> dict[str, object]:
             browser = playwright.chromium.launch(
                 executable_path=chromium, args=["--no-sandbox", "--disable-gpu"])
             try:
-                page = browser.new_page(viewport={"width": 1280, "height": 800})
+                context = browser.new_context(viewport={"width": 1280, "height": 800},
+                                              accept_downloads=True)
+                downloads: list[Download] = []
+                # textual.js opens each delivered file's one-use URL in a new tab.
+                def keep(download: Download) -> None:
+                    downloads.append(download)
+
+                context.on("page", lambda tab: tab.on("download", keep))
+                page = context.new_page()
+                page.on("download", keep)
                 page.on("request", lambda request: requests.append(request.url))
                 page.on("websocket", lambda ws: ws.on(
                     "framereceived", lambda payload: frames.append(
@@ -106,6 +117,10 @@ def main(chromium: str, png: str) -> dict[str, object]:
                 page.wait_for_timeout(1000)
                 page.screenshot(path=png)
                 report["screenshot"] = png
+                page.keyboard.press("j")  # save the log as JSON Lines: a download here
+                if wait_until(page, lambda: bool(downloads), 20):
+                    report["download"] = downloads[0].suggested_filename
+                    report["download_text"] = Path(downloads[0].path()).read_text()
             finally:
                 browser.close()
     finally:
@@ -114,6 +129,7 @@ def main(chromium: str, png: str) -> dict[str, object]:
     report["hosts"] = sorted(h or "" for h in hosts)
     report["shows_listen"] = _shows(frames, "listen(5)")
     report["server_ended"] = server.returncode is not None
+    report["left_in_cwd"] = sorted(os.listdir(cwd))
     return report
 
 
@@ -137,4 +153,4 @@ def _end(server: subprocess.Popen[str]) -> None:
 
 
 if __name__ == "__main__":
-    print(json.dumps(main(sys.argv[1], sys.argv[2])), flush=True)
+    print(json.dumps(main(sys.argv[1], sys.argv[2], sys.argv[3])), flush=True)

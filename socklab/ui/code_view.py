@@ -9,6 +9,7 @@ view: the pane says what is wrong and Export waits until it is fixed.
 
 from __future__ import annotations
 
+import io
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -182,6 +183,9 @@ class CodeView(Widget, can_focus=True):
             self._status(message)
             self.notify(message, title="Export", severity="error")
             return
+        if self.app.is_web:
+            self._deliver()
+            return
         folder = self.export_dir or Path.cwd()
         written: list[Path] = []
         try:
@@ -197,3 +201,14 @@ class CodeView(Widget, can_focus=True):
         self._status(f"exported {shown}")
         self.notify(f"Wrote {shown}. Run the server first, then the client.", title="Export")
         self.post_message(self.Exported(written))
+
+    def _deliver(self) -> None:
+        """Under ``socklab web``: both programs go to the browser as downloads
+        (``App.deliver_text``), not onto the server's disk."""
+        for role in ROLES:
+            self.app.deliver_text(io.StringIO(self.programs[role] or ""),
+                                  save_filename=FILENAMES[role], mime_type="text/x-python")
+        shown = " and ".join(FILENAMES[role] for role in ROLES)
+        self._status(f"sent {shown} to the browser")
+        self.notify(f"Sent {shown} to your browser's downloads. Run the server first, "
+                    "then the client.", title="Export", markup=False)
