@@ -32,7 +32,7 @@ from typing import Any
 
 import aiohttp_jinja2
 from aiohttp import web
-from textual_serve.server import Server
+from textual_serve.server import Server as TextualServe
 
 TEMPLATES = Path(__file__).with_name("templates")
 #: How long the lab processes get to close their sockets when the server stops.
@@ -75,14 +75,14 @@ def listening_socket(host: str, port: int) -> socket.socket:
     return sock
 
 
-class LabServer(Server):
+class LabServer(TextualServe):
     """textual-serve's server with socklab's page, socket and words."""
 
     def __init__(self, command: str, sock: socket.socket, url: str) -> None:
         host, port = sock.getsockname()[:2]
         super().__init__(command, host=host, port=port, title="socklab", public_url=url,
                          templates_path=TEMPLATES)
-        self.sock = sock
+        self.listener = sock
 
     def initialize_logging(self) -> None:
         """Quiet: the person who started it was told the URL; errors still show."""
@@ -96,7 +96,7 @@ class LabServer(Server):
     async def handle_index(self, request: web.Request) -> dict[str, Any]:
         """The page, its addresses made from the address this browser used."""
         self.public_url = f"{request.scheme}://{request.host}"
-        page = Server.handle_index.__wrapped__  # type: ignore[attr-defined]
+        page = TextualServe.handle_index.__wrapped__  # type: ignore[attr-defined]
         return await page(self, request)
 
     def serve(self, debug: bool = False) -> None:
@@ -108,10 +108,10 @@ class LabServer(Server):
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(signum, self.request_exit)
         try:
-            web.run_app(self._make_app(), sock=self.sock, handle_signals=False, loop=loop,
+            web.run_app(self._make_app(), sock=self.listener, handle_signals=False, loop=loop,
                         print=None, shutdown_timeout=SHUTDOWN_WAIT)
         finally:
-            self.sock.close()
+            self.listener.close()
             loop.close()
 
 
