@@ -21,7 +21,7 @@ from textual.widgets import Select, TabbedContent
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from pilot import is_, settle, watch  # noqa: E402
+from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
 from socklab.ui.app import SocklabApp  # noqa: E402
 
@@ -95,23 +95,6 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
-async def backlog(app: SocklabApp, pilot: Pilot) -> None:
-    """listen(2), five clients, no accept(): the kernel's accept queue, full."""
-    app.server_pane.input("port").value = "0"
-    app.server_pane.input("backlog").value = "2"
-    app.client_pane.input("count").value = "5"
-    await settle(app, pilot)
-    for op in ("socket", "bind", "listen"):
-        app.server_pane.press(op)
-        await until(app, pilot, op, "server")
-    app.client_pane.press("connect-n")
-    full = is_("server", "state", result={"state": "LISTEN", "queue": 3, "backlog": 2})
-    await watch(app).until(full)
-    await watch(app).until(is_("client", "state", conn=5))  # the last one waits: SYN_SENT
-    for _ in range(3):  # not settle(): the waiting connects would end first
-        await pilot.pause()
-
-
 async def packets(app: SocklabApp, pilot: Pilot) -> None:
     """The welcome exchange with the segments each call caused under it."""
     await app.wire_started()
@@ -126,11 +109,31 @@ async def packets(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def packet_rows(app: SocklabApp, pilot: Pilot) -> None:
+    """The exchange's log from the client's connect(): the handshake under it."""
+    await packets(app, pilot)
+    rows = app.event_log.buffer.rows
+    connect = next(i for i, row in enumerate(rows) if row.event.op == "connect")
+    app.event_log.scroll_to(y=max(0, connect - 1), animate=False, immediate=True)
+    await pilot.pause()
+
+
 async def wire(app: SocklabApp, pilot: Pilot) -> None:
     """The same exchange as the Wire tab draws it."""
     await packets(app, pilot)
     app.query_one(TabbedContent).active = "wire"
     await settle(app, pilot)
+
+
+async def backlog(app: SocklabApp, pilot: Pilot) -> None:
+    """listen(2), five clients, no accept(): the kernel's accept queue, full."""
+    await listen_with_backlog(app, pilot, 2, 5)
+    app.client_pane.press("connect-n")
+    full = is_("server", "state", result={"state": "LISTEN", "queue": 3, "backlog": 2})
+    await watch(app).until(full)
+    await watch(app).until(is_("client", "state", conn=5))  # the last one waits: SYN_SENT
+    for _ in range(3):  # not settle(): the waiting connects would end first
+        await pilot.pause()
 
 
 SCENES: dict[str, Scene] = {
@@ -139,11 +142,9 @@ SCENES: dict[str, Scene] = {
     "lab-error": error,
     "lab-udp": udp,
     "lab-projector": projector,
-    "lab-backlog": backlog,
-
-
-    "lab-packets": packets,
+    "lab-packets": packet_rows,
     "lab-wire": wire,
+    "lab-backlog": backlog,
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
 CAPTURING = {"lab-packets", "lab-wire"}

@@ -163,46 +163,33 @@ class EventBus:
         #: Run after every sink saw an event (still under the lock, same thread):
         #: what they emit comes after that event for every sink.
         self._after: list[Sink] = []
-        #: Called after each event reaches every sink, still under the lock, never
-        #: re-entered (what they emit is not followed again): packet capture reads
-        #: the segments a call caused here, so they are numbered right after it.
-        self._followers: list[Callable[[Event], None]] = []
-        self._following = False
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
+        return self._join(self._sinks, sink)
+
+    def after_emit(self, hook: Sink, first: bool = False) -> Callable[[], None]:
+        """Have ``hook`` see each event once every sink has (the kernel view's moments).
+
+        ``first``: before the hooks already there (packet capture: the segments a
+        call sent come right after it, before the states they changed)."""
+        remove = self._join(self._after, hook)
+        if first:
+            with self.lock:
+                self._after.remove(hook)
+                self._after.insert(0, hook)
+        return remove
+
+    def _join(self, hooks: list[Sink], hook: Sink) -> Callable[[], None]:
+        """Add ``hook`` to ``hooks``; returns what removes it."""
         with self.lock:
-            self._sinks.append(sink)
+            hooks.append(hook)
 
         def unsubscribe() -> None:
             with self.lock:
-                if sink in self._sinks:
-                    self._sinks.remove(sink)
+                if hook in hooks:
+                    hooks.remove(hook)
 
         return unsubscribe
-
-    def after_emit(self, hook: Sink) -> Callable[[], None]:
-        """Have ``hook`` see each event once every sink has (the kernel view's moments)."""
-        with self.lock:
-            self._after.append(hook)
-
-        def remove() -> None:
-            with self.lock:
-                if hook in self._after:
-                    self._after.remove(hook)
-
-        return remove
-
-    def follow(self, follower: Callable[[Event], None]) -> Callable[[], None]:
-        """Run ``follower`` after each event is delivered (see ``_followers``)."""
-        with self.lock:
-            self._followers.append(follower)
-
-        def unfollow() -> None:
-            with self.lock:
-                if follower in self._followers:
-                    self._followers.remove(follower)
-
-        return unfollow
 
     def new_call(self) -> int:
         with self.lock:
@@ -224,11 +211,4 @@ class EventBus:
                 sink(event)
             for hook in self._after:
                 hook(event)
-            if self._followers and not self._following:
-                self._following = True
-                try:
-                    for follower in self._followers:
-                        follower(event)
-                finally:
-                    self._following = False
             return event

@@ -223,9 +223,9 @@ def explain(exc: BaseException, op: str) -> tuple[str, int | None, str]:
 
 _STATE_LESSONS: dict[str, str] = {
     "SYN_SENT": (
-        "no SYN/ACK yet: the server's accept queue is full, so its kernel dropped this "
-        "SYN; the client's kernel sends it again on a timer (1 s at first) until "
-        "accept() makes room or connect() times out"
+        "no SYN/ACK yet: the SYN was dropped — by the server's kernel while its accept "
+        "queue is full, or by a firewall on the way; the client's kernel sends it again "
+        "on a timer (1 s at first) until an answer comes or connect() times out"
     ),
     "FIN_WAIT2": (
         "this side closed first: its FIN was acknowledged, and it waits for the "
@@ -244,6 +244,12 @@ _STATE_LESSONS: dict[str, str] = {
         "kernel's table shows it"
     ),
 }
+
+SECOND_CLOSE_DONE = (
+    "this side closed second: close() sent its FIN, and the connection waited in "
+    "LAST_ACK for the peer's ACK — one round trip, microseconds on loopback — then "
+    "the kernel freed it; the side that closes second has no TIME_WAIT"
+)
 
 RESET_STATE = (
     "a RST arrived: the kernel dropped the connection at once (no FIN exchange); "
@@ -266,7 +272,9 @@ def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: i
     if state == "SYN_SENT":
         return _STATE_LESSONS["SYN_SENT"] if retransmits else None
     if state == "CLOSE":
-        reset = open_socket and was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
+        if not open_socket:
+            return SECOND_CLOSE_DONE if was in ("CLOSE_WAIT", "LAST_ACK") else None
+        reset = was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
         return RESET_STATE if reset else None
     return _STATE_LESSONS.get(state)
 

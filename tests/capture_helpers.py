@@ -22,8 +22,11 @@ from typing import Any
 import pytest
 from helpers import LIMIT, REPO, cli_command, cli_env
 
-from socklab.capture import NoCapture
+from socklab.capture import Capture, NoCapture
 from socklab.capture.sniffer import open_capture
+from socklab.demos import DEMOS
+from socklab.engine import Lab
+from socklab.events import Event
 
 _TCPDUMP_FLAGS = {"S": "SYN", "F": "FIN", "R": "RST", "P": "PSH", ".": "ACK", "U": "URG",
                   "E": "ECE", "W": "CWR"}
@@ -31,6 +34,20 @@ _LINE = re.compile(
     r"IP6? (?P<src>\S+)\.(?P<sport>\d+) > (?P<dst>\S+)\.(?P<dport>\d+): "
     r"Flags \[(?P<flags>[^\]]*)\]"
     r"(?:, seq (?P<seq>\d+)(?::(?P<end>\d+))?)?(?:, ack (?P<ack>\d+))?.*length (?P<len>\d+)")
+
+
+def welcome_capture(lab: Lab) -> tuple[list[Event], int]:
+    """The welcome demo on ``lab`` with capture on: every event it logged, and how
+    many segments the kernel dropped."""
+    events: list[Event] = []
+    lab.subscribe(events.append)
+    capture = Capture(lab)
+    try:
+        assert DEMOS["welcome"](lab)
+        lab.close_all()
+    finally:
+        capture.stop()
+    return events, capture.dropped
 
 
 def capture_or_skip() -> None:
@@ -166,9 +183,14 @@ def relative(segments: list[dict[str, Any]]) -> list[tuple]:
             base.setdefault(tuple(s["src"]), s["seq"])
     out = []
     for s in segments:
-        seq = None if s["seq"] is None else (s["seq"] - base[tuple(s["src"])]) % 2**32
-        ack = None if s["ack"] is None else (s["ack"] - base[tuple(s["dst"])]) % 2**32
-        out.append((tuple(s["src"]), tuple(s["dst"]), tuple(s["flags"]), seq, ack, s["len"]))
+        src, dst = tuple(s["src"]), tuple(s["dst"])
+        if s["seq"] is not None:
+            base.setdefault(src, s["seq"])  # no SYN seen from it: its first segment
+        if s["ack"] is not None:
+            base.setdefault(dst, s["ack"] - 1)
+        seq = None if s["seq"] is None else (s["seq"] - base[src]) % 2**32
+        ack = None if s["ack"] is None else (s["ack"] - base[dst]) % 2**32
+        out.append((src, dst, tuple(s["flags"]), seq, ack, s["len"]))
     return out
 
 

@@ -6,7 +6,7 @@ real app); every wait is for an event to reach the screen, never a sleep.
 
 from __future__ import annotations
 
-from pilot import SIZE, is_, settle, watch
+from pilot import SIZE, is_, listen_with_backlog, settle, watch
 from textual.widgets import Static
 
 from socklab.ui.app import SocklabApp
@@ -20,15 +20,7 @@ async def test_the_queue_gauge_fills_to_backlog_plus_one_and_accept_drains_it() 
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
         assert not _gauge(app).display  # no listener yet: no queue to show
-        app.server_pane.input("port").value = "0"
-        app.server_pane.input("backlog").value = "2"
-        app.client_pane.input("count").value = "3"
-        await settle(app, pilot)
-        for op in ("socket", "bind", "listen"):
-            app.server_pane.press(op)
-            await watch(app).until(is_("server", op))
-        await watch(app).until(is_("server", "state"))
-        await pilot.pause()
+        await listen_with_backlog(app, pilot, 2, 3)
         assert _gauge(app).display
         assert "accept queue" in str(_gauge(app).render()) and "FULL" not in str(
             _gauge(app).render())
@@ -71,3 +63,27 @@ async def test_closing_shows_the_kernels_states_in_the_lists() -> None:
         await settle(app, pilot)
         server_rows = [str(row.prompt()) for row in app.server_pane.socket_list._rows]
         assert any("CLOSE_WAIT" in row for row in server_rows), server_rows
+
+
+async def test_reset_in_the_lab_rst_then_econnreset_with_its_lesson() -> None:
+    """The server closes with the client's bytes unread: RST, then the client's recv fails."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await listen_with_backlog(app, pilot, 5, 1)
+        app.client_pane.input("message").value = "unread"
+        for op in ("socket", "connect"):
+            app.client_pane.press(op)
+            await watch(app).until(is_("client", op))
+        app.server_pane.press("accept")
+        await watch(app).until(is_("server", "accept"))
+        app.client_pane.press("send")
+        await watch(app).until(is_("client", "send"))
+        await settle(app, pilot)
+        app.server_pane.press("close")  # server[1] is selected: closed unread
+        await watch(app).until(is_("client", "state", result={"state": "CLOSE"}))
+        app.client_pane.press("recv")
+        failed = await watch(app).until(is_("client", "recv"))
+        await settle(app, pilot)
+        assert failed.error == "ECONNRESET" and failed.lesson
+        rows = [str(row.prompt()) for row in app.client_pane.socket_list._rows]
+        assert any("CLOSE" in row for row in rows), rows

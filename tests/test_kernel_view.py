@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 import socket
-import threading
 
+import pytest
 from helpers import LIMIT, Recorder, assert_seq_increasing
 
 from socklab.engine import Lab
@@ -94,17 +94,25 @@ def test_nothing_changes_nothing_is_said(lab: Lab, rec: Recorder) -> None:
         assert len(rec.views()) == before
 
 
-def test_stop_ends_the_thread_and_the_events(lab: Lab, rec: Recorder) -> None:
+def test_the_timer_runs_only_while_a_tcp_socket_is_followed(lab: Lab, rec: Recorder) -> None:
     view = KernelView(lab, interval=0.01).start()
     assert running_view(lab) is view
-    view.stop()
-    assert running_view(lab) is None
-    assert not [t for t in threading.enumerate() if t.name == "socklab-kernel"]
+    assert view.thread is None  # an idle lab with no socket: no thread at all
+    udp = lab.client(socket.AF_INET, socket.SOCK_DGRAM)
+    udp.socket()
+    thread = view.thread
+    assert thread is not None  # a socket() wakes it ...
+    thread.join(LIMIT)  # ... and with no TCP socket to follow it ends by itself
+    assert not thread.is_alive() and view.thread is None
     server = lab.server()
     server.socket()
     server.bind("127.0.0.1", 0)
+    thread = view.thread
+    assert thread is not None and thread.is_alive()
+    view.stop()
+    assert not thread.is_alive() and running_view(lab) is None
     server.listen(1)
-    assert rec.views() == []
+    assert rec.views() == []  # stopped: nothing more is said
 
 
 def test_kernel_view_reuses_a_running_view(lab: Lab) -> None:
@@ -169,3 +177,37 @@ def test_view_state_folds_the_kernels_states(lab: Lab, rec: Recorder) -> None:
     assert (listener.kernel, listener.queue, listener.backlog) == ("LISTEN", 0, 2)
     assert view.sides["server"].sockets["1"].kernel == "CLOSE_WAIT"
     assert view.sides["client"].sockets["1"].kernel in ("FIN_WAIT1", "FIN_WAIT2")
+
+
+def test_a_number_used_again_names_the_new_connection(lab: Lab, rec: Recorder) -> None:
+    """Run server again: the new server[1] is not the old one still in TIME_WAIT."""
+    with KernelView(lab) as kernel:
+        server, client, conn = _connected(lab)
+        conn.close()  # the server closes first: its side waits in TIME_WAIT
+        assert client.recv(1024).eof
+        client.close()
+        assert kernel.wait_for("server", 1, "TIME_WAIT")
+        assert kernel.following() == 1
+        server.close()
+        _connected(lab, kernel=kernel)  # a new server: its first connection is server[1]
+        assert kernel.following() == 0
+        kernel.poll()
+        assert kernel.state_of("server", 1) == "ESTABLISHED"
+
+
+@pytest.mark.requires_ipv6
+def test_ipv6_connections_are_followed_after_close_too(lab: Lab, rec: Recorder) -> None:
+    with KernelView(lab) as kernel:
+        server = lab.server(socket.AF_INET6)
+        server.socket()
+        server.bind("::1", 0)
+        server.listen(1)
+        client = lab.client(socket.AF_INET6)
+        client.socket()
+        client.connect("::1", server.local[1])
+        conn, _ = server.accept()
+        assert conn is not None
+        client.close()
+        assert kernel.wait_for("client", 1, "FIN_WAIT2")
+        conn.close()
+        assert kernel.wait_for("client", 1, "TIME_WAIT")

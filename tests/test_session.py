@@ -158,3 +158,16 @@ def test_an_unexpected_failure_is_told_not_raised() -> None:
         session.close()
     with pytest.raises(ValueError):
         session.request(Request("server", "no-such-call", STREAM))
+
+
+def test_a_small_recvfrom_loses_the_rest_of_the_datagram_and_says_how_much(
+        session: LabSession, rec: Recorder) -> None:
+    """The pane's recv size is recvfrom's n (issue 10: message boundaries)."""
+    ask(session, "server", "socket", "bind", settings=DGRAM)
+    port = next(e for e in rec.done() if e.op == "bind").result[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.sendto(b"x" * 32, ("127.0.0.1", port))
+    ask(session, "server", "recv", settings=replace(DGRAM, recv_size=8))
+    got = next(e for e in rec.done() if e.op == "recvfrom")
+    assert got.args == (8,) and got.nbytes == 8
+    assert got.lesson and "24 bytes are lost" in got.lesson

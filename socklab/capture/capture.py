@@ -8,10 +8,12 @@ and JSON work as for every call.
 Why a segment lands right under the call that caused it: on loopback the
 kernel delivers a call's segments (a connect's whole handshake, a send's data
 and its ACK, a close's FIN and its ACK) before the call returns, and the
-engine emits a call's event under the bus lock.  The capture reads its socket
-as a *follower* of the bus (after each call's event, still under that lock),
-so those segments are numbered straight after the call.  A thread catches the
-rest (a delayed ACK, a retransmitted SYN, a peer outside the lab) as they come.
+engine emits a call's event under the bus lock.  The capture reads its ring in
+the bus's first ``after_emit`` hook (after each call's event, still under that
+lock, before the kernel view's state changes), so those segments are numbered
+straight after the call.  A thread catches the rest (a delayed ACK, a SYN sent
+again, a peer outside the lab) as they come.  The kernel filter keeps only the
+lab's ports (`Flows.ports`, updated as the lab binds, listens and connects).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from .flows import Flows
-from .segments import parse
+from .segments import Segment, parse
 from .sniffer import Ring, dropped, open_capture, set_filter
 
 if TYPE_CHECKING:
@@ -35,11 +37,13 @@ if TYPE_CHECKING:
 BATCH = 256
 #: A batch read at once with more segments than this is shown as runs (`drain`).
 COALESCE_AT = 32
+#: How long, and how many, segments wait for the event that names their connection.
+UNPLACED_SECONDS, UNPLACED_MAX = 2.0, 64
 #: How long the capture thread waits for a segment before checking it should stop.
 POLL_MS = 100
-#: Once a segment is waiting, how long the thread lets more gather before reading
-#: them all (a bulk transfer then wakes it ~200 times a second, not per segment;
-#: a call's own segments do not wait for it: they are read right after the call).
+#: Under a flood, how long the thread lets segments gather before reading them all
+#: (a bulk transfer then wakes it ~200 times a second, not per segment; a call's
+#: own segments do not wait for it: they are read right after the call).
 GATHER = 0.005
 
 
@@ -58,14 +62,17 @@ class Capture:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
         self.sock: Ring | None = open_capture(self._filtered)
-        #: Segments shown, and segments the kernel dropped (capture buffer full).
+        #: Segments captured, and segments the kernel dropped (capture ring full).
         self.segments = 0
         self.dropped = 0
         # The kernel stamps Unix time; the lab counts from its own start.
         self._offset = self.bus.now() - time.time()
         self._stopping = threading.Event()
+        self._draining = False
+        #: Segments read before the event that names their connection: (t, segment).
+        self._unplaced: list[tuple[float | None, Segment]] = []
         self._unsubscribe = self.bus.subscribe(self._learn)
-        self._unfollow = self.bus.follow(self._after_event)
+        self._unfollow = self.bus.after_emit(self._after_event, first=True)
         self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
         self._thread.start()
 
@@ -94,20 +101,41 @@ class Capture:
         one direction become one event whose ``count`` says how many segments
         it stands for and ``len`` their bytes (as the engine counts floods)."""
         with self.bus.lock:
-            sock = self.sock
-            placed = []
-            for _ in range(limit if sock is not None else 0):
-                frame = sock.read()
-                if frame is None:
-                    break
-                segment = parse(frame[0])
-                where = self.flows.place(segment) if segment is not None else None
-                if where is not None:
-                    placed.append((frame[1] + self._offset if frame[1] else None, *where))
-            runs = _runs(placed) if len(placed) > COALESCE_AT else placed
-            for t, side, conn, result, *count in runs:
-                self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
-                              count=count[0] if count else 1)
+            if self._draining:  # an event this drain emitted, seen by a hook: not again
+                return 0
+            self._draining = True
+            try:
+                return self._drain(limit)
+            finally:
+                self._draining = False
+
+    def _drain(self, limit: int) -> int:
+        """`drain`'s body, under the bus lock, not re-entered."""
+        sock = self.sock
+        placed = []
+        # Segments no event had named yet (a refused connect is reported after
+        # its lock is released: its SYN and RST can be read first): tried again.
+        waiting, self._unplaced = self._unplaced, []
+        frames = [*waiting]
+        for _ in range(limit if sock is not None else 0):
+            frame = sock.read()
+            if frame is None:
+                break
+            segment = parse(frame[0])
+            if segment is not None:
+                frames.append((frame[1] + self._offset if frame[1] else None, segment))
+        now = self.bus.now()
+        for t, segment in frames:
+            where = self.flows.place(segment)
+            if where is not None:
+                placed.append((t, *where))
+            elif t is not None and now - t < UNPLACED_SECONDS \
+                    and len(self._unplaced) < UNPLACED_MAX:
+                self._unplaced.append((t, segment))
+        runs = _runs(placed) if len(placed) > COALESCE_AT else placed
+        for t, side, conn, result, *count in runs:
+            self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
+                          count=count[0] if count else 1)
         self.segments += len(placed)
         return len(placed)
 
@@ -117,13 +145,17 @@ class Capture:
         if sock is None:
             return
         poller.register(sock, select.POLLIN)
+        gathering = False
         while not self._stopping.is_set():
             try:
                 ready = poller.poll(POLL_MS)
             except OSError:
                 return
-            if ready and not self._stopping.wait(GATHER):
-                self.drain()
+            # Under a flood, let segments gather so they are read (and shown) as
+            # runs; otherwise read at once, so a segment comes before the state
+            # change the kernel view's timer sees it make.
+            if ready and not self._stopping.wait(GATHER if gathering else 0):
+                gathering = self.drain() > COALESCE_AT
 
     def stop(self) -> None:
         """Read what is left, then stop capturing and close the capture socket."""

@@ -133,6 +133,8 @@ class WireDiagram:
 
     def _row(self, event: Event, label: int, middle: int) -> Parts:
         style = "client" if event.side == CLIENT else "server"
+        if event.op == "state":
+            style = "dim"  # what the kernel says, quieter than the calls
         if event.op != "packet":
             call = _fit(short_call(event), label - 1)
             if event.side == CLIENT:
@@ -147,6 +149,8 @@ class WireDiagram:
 
 def short_call(event: Event) -> str:
     """A call as the diagram's side column has room for: ``send() → 40``, ``close()``."""
+    if event.op == "state" and isinstance(event.result, dict):
+        return str(event.result.get("state", "?"))  # the kernel's name: ESTABLISHED
     if not event.ok or event.op in ("send", "recv", "sendto", "recvfrom"):
         return f"{event.op}() → {format_result(event)}"
     return f"{event.op}()"

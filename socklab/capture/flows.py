@@ -103,6 +103,13 @@ class Flows:
             local = _addr(event.result)
             if event.ok and local is not None:
                 self._flow(local, remote).ends[local] = (event.side, event.conn)
+            elif not event.ok:  # refused or timed out: its SYN (and RST) are still its
+                self._connecting.append((event.conn or 0, remote))
+                del self._connecting[:-MAX_PORTS]
+        elif op == "bind" and event.ok and event.phase == DONE:
+            local = _addr(event.result)
+            if local is not None:
+                self.watch_port(local[1])  # a connect to it is refused: that RST too
         elif op == "listen" and event.ok:
             local = _addr(event.result)
             if local is not None:

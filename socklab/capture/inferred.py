@@ -39,7 +39,7 @@ class Inferred:
         self.segments = 0
         self.dropped = 0
         self._last: dict[Endpoint, tuple[int, ...]] = {}
-        self._unfollow = lab.bus.follow(self._after_event)
+        self._unfollow = lab.bus.after_emit(self._after_event)
 
     def _after_event(self, event: Event) -> None:
         if event.phase != DONE or event.op in WIRE_OPS:

@@ -86,7 +86,7 @@ class Lab:
     def endpoints(self) -> list[Endpoint]:
         """The endpoints with an open socket, oldest first (the kernel view reads them)."""
         with self._open_lock:
-            return [e for e in self._open if e.is_open]
+            return list(self._open)
 
     @property
     def open_sockets(self) -> int:

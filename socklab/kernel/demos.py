@@ -70,7 +70,11 @@ def backlog(lab: Lab) -> bool:
 
 def close(lab: Lab) -> bool:
     """The client closes first: client FIN_WAIT2 then TIME_WAIT; server CLOSE_WAIT, then
-    its own close() sends the last FIN (LAST_ACK until the client's ACK comes back)."""
+    its own close() sends the last FIN (LAST_ACK until the client's ACK comes back).
+
+    On loopback LAST_ACK lasts one round trip, microseconds: no reading can catch
+    it, so the server's last state event (CLOSE, the connection freed) says so.
+    """
     with kernel_view(lab) as kernel:
         pair = _pair(lab)
         if pair is None:

@@ -29,7 +29,7 @@ import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import lessons
@@ -47,6 +47,8 @@ _VIEWS: weakref.WeakKeyDictionary[Lab, KernelView] = weakref.WeakKeyDictionary()
 #: Calls after which the kernel's view is read at once.
 MOMENTS = frozenset({"listen", "connect", "accept", "shutdown", "close", "refuse"})
 CLOSES = frozenset({"close", "shutdown", "refuse"})
+#: Calls after which the timer runs (if it is not running): a TCP socket may exist.
+WAKERS = MOMENTS | {"socket"}
 #: Sockets read in the caller's thread at a moment; more wait for the timer.
 SYNC_LIMIT = 32
 #: Closed connections followed in the tables; a storm's leftovers are not.
@@ -69,7 +71,6 @@ class Watched:
     #: What was last reported: (state, queue, backlog, retransmits).
     last: tuple = ()
     closed_at: float = 0.0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def state(self) -> str | None:
@@ -91,33 +92,43 @@ class KernelView:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._unhook: Any = None
-        #: Wall time the timer spent reading, for the benchmark.
-        self.busy = 0.0
 
     # -- lifecycle ---------------------------------------------------------------
 
     def start(self) -> KernelView:
-        """Read at each moment that matters and on the timer, until `stop`."""
-        if self._thread is None:
+        """Read at each moment that matters, and on the timer while there is a TCP
+        socket to follow, until `stop`."""
+        if self._unhook is None:
             _VIEWS[self.lab] = self
-            self._unhook = self.lab.bus.after_emit(self._moment)
             self._stop.clear()
-            self._thread = threading.Thread(target=self._run, name="socklab-kernel",
-                                            daemon=True)
-            self._thread.start()
+            self._unhook = self.lab.bus.after_emit(self._moment)
         return self
+
+    @property
+    def thread(self) -> threading.Thread | None:
+        """The timer's thread, while it runs (only while something is followed)."""
+        return self._thread
 
     def stop(self) -> None:
         """Stop the timer; one last reading reports what the lab's closes left."""
-        thread, self._thread = self._thread, None
-        if thread is None:
+        if self._unhook is None:
             return
-        self._stop.set()
-        thread.join(5.0)
-        _VIEWS.pop(self.lab, None)
-        if self._unhook is not None:
+        with self.lab.bus.lock:
             self._unhook()
+            self._unhook = None
+            self._stop.set()
+            thread = self._thread
+        if thread is not None:
+            thread.join(5.0)
+        _VIEWS.pop(self.lab, None)
         self.poll()
+
+    def _wake(self) -> None:
+        """Start the timer's thread if it is not running (under the bus lock)."""
+        if self._thread is None and not self._stop.is_set():
+            self._thread = threading.Thread(target=self._run, name="socklab-kernel",
+                                            daemon=True)
+            self._thread.start()
 
     def __enter__(self) -> KernelView:
         return self.start()
@@ -126,16 +137,28 @@ class KernelView:
         self.stop()
 
     def _run(self) -> None:
+        """The timer: read, then sleep; end when nothing is left to follow (an idle
+        lab with no TCP socket costs nothing), `_wake` starts it again."""
         wait = self.interval
         while not self._stop.wait(wait):
             started = time.perf_counter()
             due = time.monotonic() - self._tables_read >= self.table_interval
-            self.poll(tables=due)
-            spent = time.perf_counter() - started
-            self.busy += spent
-            wait = max(self.interval, spent / MAX_SHARE)
+            try:
+                self.poll(tables=due)
+            except OSError:
+                pass  # a reading the kernel refused this once: the next tick reads again
+            with self.lab.bus.lock:
+                if not self._live and not self._gone:
+                    self._thread = None
+                    return
+            wait = max(self.interval, (time.perf_counter() - started) / MAX_SHARE)
+        with self.lab.bus.lock:
+            if self._thread is threading.current_thread():
+                self._thread = None
 
     def _moment(self, event: Event) -> None:
+        if event.op in WAKERS:
+            self._wake()
         if event.op in MOMENTS and event.phase == DONE and len(self._live) <= SYNC_LIMIT:
             try:
                 # The tables cost milliseconds: read them only where a connection
@@ -164,8 +187,7 @@ class KernelView:
                 seen.add(sock)
                 watched = self._live.get(sock)
                 if watched is None:
-                    watched = self._live[sock] = Watched(endpoint.side, endpoint.conn,
-                                                         endpoint.family)
+                    watched = self._live[sock] = self._new(endpoint)
                 watched.local = endpoint.local or watched.local
                 watched.peer = endpoint.peer or watched.peer
                 self._report(watched, info)
@@ -176,6 +198,16 @@ class KernelView:
                 tables = 0 < len(ended) <= 4
             if self._gone and tables:
                 self._follow_gone()
+
+    def _new(self, endpoint: Endpoint) -> Watched:
+        """A socket seen for the first time.  If its number named a closed connection
+        still followed (Run server again: server[1] anew), that one is dropped: its
+        later states would be read as this new socket's."""
+        key = (endpoint.side, endpoint.conn)
+        for gone_key in [k for k, w in self._gone.items() if (w.side, w.conn) == key]:
+            del self._gone[gone_key]
+        self._ended.pop(key, None)
+        return Watched(endpoint.side, endpoint.conn, endpoint.family)
 
     def _report(self, watched: Watched, info: tuple[str, int, int, int]) -> None:
         state, retransmits, unacked, sacked = info
@@ -222,8 +254,9 @@ class KernelView:
                 del self._gone[key]
                 self._end(watched)
                 if state is None:
-                    watched.last = ("CLOSE", 0, 0, 0)
-                    self._emit(watched, {"state": "CLOSE"}, None)
+                    was, watched.last = watched.state, ("CLOSE", 0, 0, 0)
+                    self._emit(watched, {"state": "CLOSE"},
+                               lessons.state_lesson("CLOSE", was=was, open_socket=False))
                 continue
             if state != watched.state:
                 was, watched.last = watched.state, (state, 0, 0, 0)

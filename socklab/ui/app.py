@@ -378,6 +378,10 @@ class SocklabApp(App[int]):
                             self.action_hex)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
+        yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
+                            self.action_toggle_packets)
+        yield SystemCommand("Wire view", "the time diagram of a connection's segments",
+                            lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
 
 
 def run_app(theme: str | None = None) -> int:

@@ -72,9 +72,7 @@ def socket_row(label: str, view: SocketView, *, listener: bool = False,
 
 def _kernel(view: SocketView) -> str:
     """The kernel's state as the row shows it (a listener's is the gauge's business)."""
-    if view.kernel in (None, "LISTEN") or (view.kernel == "CLOSE" and view.state == "closed"):
-        return ""
-    return str(view.kernel)
+    return "" if view.kernel in (None, "LISTEN") else str(view.kernel)
 
 
 class ConnectionList(OptionList):

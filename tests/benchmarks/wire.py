@@ -1,4 +1,4 @@
-"""Figure 7: TCP bulk through the engine with packet capture on, against capture off.
+"""Figure 8: TCP bulk through the engine with packet capture on, against capture off.
 
 The same engine transfer as figure 1 (client ``send`` → discard Service, 64 KiB
 chunks), alternately without and with the lab's capture (socklab.capture:
@@ -31,7 +31,7 @@ def wire_figure(runs: int = 5) -> Figure:
     try:
         Capture(Lab()).stop()
     except NoCapture as exc:
-        figure = Figure("7 TCP bulk, capture on / off", 1.0, 1.0, "MiB/s", 0.7, True)
+        figure = Figure("8 TCP bulk, capture on / off", 1.0, 1.0, "MiB/s", 0.7, True)
         figure.notes.append(f"not measured: {exc}")
         return figure
     for _ in range(runs):
@@ -42,7 +42,7 @@ def wire_figure(runs: int = 5) -> Figure:
             capture.stop()
             segments, dropped = capture.segments, capture.dropped
     mib = TCP_BYTES / 2**20
-    figure = Figure("7 TCP bulk, capture on / off", mib / median(on), mib / median(off),
+    figure = Figure("8 TCP bulk, capture on / off", mib / median(on), mib / median(off),
                     "MiB/s", 0.7, True)
     figure.notes.append(
         f"{mib:.0f} MiB through the engine, median of {runs}; the last run with capture "
