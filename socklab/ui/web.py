@@ -83,6 +83,8 @@ class LabServer(TextualServe):
         super().__init__(command, host=host, port=port, title="socklab", public_url=url,
                          templates_path=TEMPLATES)
         self.listener = sock
+        #: The browsers' sessions (one handler task each, each driving one lab).
+        self._sessions: set[asyncio.Task[Any]] = set()
 
     def initialize_logging(self) -> None:
         """Quiet: the person who started it was told the URL; errors still show."""
@@ -91,6 +93,26 @@ class LabServer(TextualServe):
 
     async def on_startup(self, app: web.Application) -> None:
         return None  # serve_web printed the URL before serving
+
+    async def handle_websocket(self, request: web.Request) -> web.WebSocketResponse:
+        """One browser's lab, followed so that stopping the server can end it."""
+        task = asyncio.current_task()
+        if task is not None:
+            self._sessions.add(task)
+        try:
+            return await super().handle_websocket(request)
+        finally:
+            self._sessions.discard(task)  # type: ignore[arg-type]
+
+    async def on_shutdown(self, app: web.Application) -> None:
+        """End every browser's session now: each lab is told to quit (closing its
+        sockets) and is waited for, instead of aiohttp waiting for the browsers
+        to hang up before it cancels them."""
+        sessions = list(self._sessions)
+        for task in sessions:
+            task.cancel()
+        if sessions:
+            await asyncio.wait(sessions, timeout=SHUTDOWN_WAIT)
 
     @aiohttp_jinja2.template("app_index.html")
     async def handle_index(self, request: web.Request) -> dict[str, Any]:
