@@ -74,6 +74,7 @@ def test_the_browser_shows_the_lab_and_run_server_makes_a_real_listener(tmp_path
     assert report.get("download", "").endswith(".jsonl"), report
     ops = [json.loads(line)["op"] for line in report["download_text"].splitlines()]
     assert ops[:3] == ["socket", "bind", "listen"]
+    assert report.get("exported") == ["sockets_server.py", "sockets_client.py"], report
     assert report["left_in_cwd"] == []
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     SCREENSHOT.parent.mkdir(exist_ok=True)

@@ -24,6 +24,7 @@ import signal
 import subprocess
 import sys
 import time
+import zipfile
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -121,6 +122,16 @@ def main(chromium: str, png: str, cwd: str) -> dict[str, object]:
                 if wait_until(page, lambda: bool(downloads), 20):
                     report["download"] = downloads[0].suggested_filename
                     report["download_text"] = Path(downloads[0].path()).read_text()
+                # Export from the Code tab: a mouse click on the tab, then on Export
+                # (at 1280x800 and 16 px cells: the tab bar's second tab, the bar's button).
+                page.mouse.click(72, 32)
+                page.wait_for_timeout(1500)
+                page.mouse.click(72, 95)
+                if wait_until(page, lambda: any(d.suggested_filename.endswith(".zip")
+                                                for d in downloads), 20):
+                    archive = next(d for d in downloads if d.suggested_filename.endswith(".zip"))
+                    with zipfile.ZipFile(archive.path()) as programs:
+                        report["exported"] = programs.namelist()
             finally:
                 browser.close()
     finally:

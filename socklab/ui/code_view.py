@@ -10,6 +10,7 @@ view: the pane says what is wrong and Export waits until it is fixed.
 from __future__ import annotations
 
 import io
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,10 @@ from ..inputs import InputError
 #: Below this width the two programs are stacked instead of side by side.
 NARROW_WIDTH = 120
 _KEYS = ("family", "kind", "host", "port", "backlog", "mode")
+
+
+#: What Export sends to a browser under ``socklab web``.
+WEB_EXPORT = "sockets_programs.zip"
 
 
 def program_for(role: str, settings: Mapping[str, Any],
@@ -203,12 +208,16 @@ class CodeView(Widget, can_focus=True):
         self.post_message(self.Exported(written))
 
     def _deliver(self) -> None:
-        """Under ``socklab web``: both programs go to the browser as downloads
-        (``App.deliver_text``), not onto the server's disk."""
-        for role in ROLES:
-            self.app.deliver_text(io.StringIO(self.programs[role] or ""),
-                                  save_filename=FILENAMES[role], mime_type="text/x-python")
+        """Under ``socklab web``: both programs go to the browser as one download
+        (a zip: a browser lets one file open per press, it blocks a second), not
+        onto the server's disk."""
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as programs:
+            for role in ROLES:
+                programs.writestr(FILENAMES[role], self.programs[role] or "")
+        self.app.deliver_binary(archive, save_filename=WEB_EXPORT,
+                                mime_type="application/zip")
         shown = " and ".join(FILENAMES[role] for role in ROLES)
-        self._status(f"sent {shown} to the browser")
-        self.notify(f"Sent {shown} to your browser's downloads. Run the server first, "
-                    "then the client.", title="Export", markup=False)
+        self._status(f"sent {shown} to the browser in {WEB_EXPORT}")
+        self.notify(f"Sent {shown} to your browser's downloads ({WEB_EXPORT}). Run the "
+                    "server first, then the client.", title="Export", markup=False)
