@@ -276,11 +276,17 @@ def write_events(events: Iterable[Event], out: TextIO, json_lines: bool) -> int:
     return count
 
 
+def log_name(json_lines: bool, stamp: str | None = None) -> str:
+    """A saved log's file name: ``socklab-log-<time>.jsonl`` (or ``.txt``)."""
+    stamp = stamp or time.strftime("%Y%m%d-%H%M%S")
+    return f"socklab-log-{stamp}.{'jsonl' if json_lines else 'txt'}"
+
+
 def write_log(events: Iterable[Event], directory: Path, json_lines: bool) -> Path:
     """Save events as text lines or JSON Lines; returns the file written."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
     suffix = "jsonl" if json_lines else "txt"
-    path = directory / f"socklab-log-{stamp}.{suffix}"
+    path = directory / log_name(json_lines, stamp)
     counter = 1
     while path.exists():
         counter += 1

@@ -147,7 +147,15 @@ def build_parser() -> argparse.ArgumentParser:
     code.add_argument("--mode", choices=MODES, default="welcome",
                       help="what the server does (default welcome)")
     code.add_argument("--output", "-o", metavar="FILE", help="write the program to FILE")
+    _add_classroom(sub)
     return parser
+
+
+def _add_classroom(sub: argparse._SubParsersAction) -> None:
+    """The classroom's commands (issue 13): each module adds its own options."""
+    from . import replay, web
+    web.add_parser(sub)
+    replay.add_parser(sub)
 
 
 def _positive(text: str) -> int:

@@ -25,6 +25,8 @@ Nothing here names a subscriber: a new view subscribes, the bridge is unchanged.
 from __future__ import annotations
 
 import contextlib
+import io
+import tempfile
 import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +36,7 @@ from pathlib import Path
 from textual.app import App
 
 from ..events import Event
-from ..logformat import write_log
+from ..logformat import log_name, write_events, write_log
 from ..spool import Spool
 
 #: How often arrived events are published (a batch per tick).
@@ -218,11 +220,30 @@ class Bridge:
             try:
                 _count, size = self.spool.written(SAVE_WAIT)
                 counted = _Counted(self.spool.events(size))
-                path = write_log(counted, directory, json_lines)
+                if self._app.is_web:  # the browser gets the file, not this machine's disk
+                    path: Path | str = self._deliver(counted, json_lines)
+                else:
+                    path = write_log(counted, directory, json_lines)
             except (OSError, TimeoutError) as exc:
                 self.tell(f"Could not save the log: {exc}", severity="error")
                 return
-        self.tell(f"{counted.count:,} events saved to {path}", title=f"Saved ({kind})")
+        where = f"sent to the browser as {path}" if self._app.is_web else f"saved to {path}"
+        self.tell(f"{counted.count:,} events {where}", title=f"Saved ({kind})")
+
+    def _deliver(self, events: Iterable[Event], json_lines: bool) -> str:
+        """Under ``socklab web``: the log goes to the browser as a download
+        (``App.deliver_binary``), through an unnamed temporary file (no name on
+        disk; gone once the browser has it)."""
+        binary = tempfile.TemporaryFile()
+        text = io.TextIOWrapper(binary, encoding="utf-8", newline="")
+        write_events(events, text, json_lines)
+        text.flush()
+        text.detach()  # the bytes stay open for the delivery, which closes them
+        name = log_name(json_lines)
+        mime = "application/jsonl" if json_lines else "text/plain"
+        self._app.call_from_thread(self._app.deliver_binary, binary, save_filename=name,
+                                   mime_type=mime)
+        return name
 
     def close(self) -> None:
         """The app is ending: stop publishing and remove the spool (after a save

@@ -9,6 +9,8 @@ view: the pane says what is wrong and Export waits until it is fixed.
 
 from __future__ import annotations
 
+import io
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +34,10 @@ from ..inputs import InputError
 NARROW_WIDTH = 120
 _KEYS = ("family", "kind", "host", "port", "backlog", "mode", "message", "reuseaddr",
          "timeout")
+
+
+#: What Export sends to a browser under ``socklab web``.
+WEB_EXPORT = "sockets_programs.zip"
 
 
 def program_for(role: str, settings: Mapping[str, Any],
@@ -184,6 +190,9 @@ class CodeView(Widget, can_focus=True):
             self._status(message)
             self.notify(message, title="Export", severity="error", markup=False)
             return
+        if self.app.is_web:
+            self._deliver()
+            return
         folder = self.export_dir or Path.cwd()
         written: list[Path] = []
         try:
@@ -200,3 +209,18 @@ class CodeView(Widget, can_focus=True):
         self.notify(f"Wrote {shown}. Run the server first, then the client.", title="Export",
                     markup=False)
         self.post_message(self.Exported(written))
+
+    def _deliver(self) -> None:
+        """Under ``socklab web``: both programs go to the browser as one download
+        (a zip: a browser lets one file open per press, it blocks a second), not
+        onto the server's disk."""
+        archive = io.BytesIO()
+        with zipfile.ZipFile(archive, "w", zipfile.ZIP_DEFLATED) as programs:
+            for role in ROLES:
+                programs.writestr(FILENAMES[role], self.programs[role] or "")
+        self.app.deliver_binary(archive, save_filename=WEB_EXPORT,
+                                mime_type="application/zip")
+        shown = " and ".join(FILENAMES[role] for role in ROLES)
+        self._status(f"sent {shown} to the browser in {WEB_EXPORT}")
+        self.notify(f"Sent {shown} to your browser's downloads ({WEB_EXPORT}). Run the "
+                    "server first, then the client.", title="Export", markup=False)

@@ -1,0 +1,81 @@
+"""socklab web in a real headless Chromium (Debian's, driven by Playwright).
+
+The browser, the web server and every lab it starts run in a network namespace
+made for the test (``unshare --net``, loopback up): the lab's Run server binds
+its default port 1024 there, whatever else this machine runs.  The whole run is
+bounded (`LIMIT`), and its process group is killed whatever happens.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+SCREENSHOT = ROOT / "screenshots" / "web-lab.png"
+LIMIT = 150
+
+
+def _why_not() -> str | None:
+    if importlib.util.find_spec("playwright") is None:
+        return "the playwright package is not installed (pip install -e '.[test]')"
+    if _chromium() is None:
+        return "no chromium on PATH (Debian: apt-get install chromium; .ci/run does it as root)"
+    if shutil.which("unshare") is None or shutil.which("ip") is None:
+        return "unshare or ip (util-linux, iproute2) missing: no network namespace"
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        return f"cannot make a network namespace (needs root): {probe.stderr.decode().strip()}"
+    return None
+
+
+def _chromium() -> str | None:
+    return shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def test_the_browser_shows_the_lab_and_run_server_makes_a_real_listener(tmp_path):
+    reason = _why_not()
+    if reason:
+        print(f"skipped: {reason}")
+        pytest.skip(reason)
+    png = tmp_path / "web-lab.png"
+    served_from = tmp_path / "server-cwd"
+    served_from.mkdir()
+    script = (f"ip link set lo up && exec {sys.executable} {ROOT / 'tests' / 'web_browser.py'} "
+              f"{_chromium()} {png} {served_from}")
+    run = subprocess.Popen(["unshare", "--net", "sh", "-c", script], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=LIMIT)
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)  # the server and its labs, if still there
+        except ProcessLookupError:
+            pass
+        run.wait(timeout=10)
+    assert run.returncode == 0, err[-3000:]
+    report = json.loads(out.strip().splitlines()[-1])
+    assert report["listening_before"] is False
+    assert report["painted"], "the lab's output never named both panes and the log"
+    assert report["listening_after"], "F5 in the browser made no listener on 127.0.0.1:1024"
+    assert report["shows_listen"], "the browser's lab never logged listen(5)"
+    assert report["hosts"] == ["127.0.0.1"], f"the page asked other hosts: {report['hosts']}"
+    assert report["server_ended"]
+    # Saving (j) delivered the whole session to the browser, nothing to the server's disk.
+    assert report.get("download", "").endswith(".jsonl"), report
+    ops = [json.loads(line)["op"] for line in report["download_text"].splitlines()]
+    assert ops[:3] == ["socket", "bind", "listen"]
+    assert report.get("exported") == ["sockets_server.py", "sockets_client.py"], report
+    assert report["left_in_cwd"] == []
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    SCREENSHOT.parent.mkdir(exist_ok=True)
+    shutil.copyfile(png, SCREENSHOT)

@@ -1,0 +1,99 @@
+"""socklab web as a command: the URL it prints answers, a port in use is one line,
+any address but loopback is warned about, and Ctrl-C / SIGTERM end it."""
+
+from __future__ import annotations
+
+import re
+import selectors
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+
+import pytest
+
+from socklab.ui.web import is_loopback, url_for
+
+
+def _start(*args: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "socklab", "web", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)
+
+
+def _first_line(process: subprocess.Popen[str]) -> str:
+    assert process.stdout is not None
+    chooser = selectors.DefaultSelector()
+    chooser.register(process.stdout, selectors.EVENT_READ)
+    assert chooser.select(timeout=30), "socklab web printed nothing in 30 s"
+    return process.stdout.readline()
+
+
+def _stop(process: subprocess.Popen[str]) -> tuple[int, str]:
+    """SIGTERM, as a service manager stops it; returns (status, what it said on stderr)."""
+    process.send_signal(signal.SIGTERM)
+    try:
+        _out, err = process.communicate(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        _out, err = process.communicate(timeout=5)
+    return process.returncode, err
+
+
+@pytest.mark.parametrize(("host", "loopback"), [
+    ("127.0.0.1", True), ("127.5.5.5", True), ("::1", True), ("localhost", True),
+    ("0.0.0.0", False), ("::", False), ("192.0.2.7", False), ("example.org", False),
+])
+def test_only_loopback_counts_as_this_machine_only(host, loopback):
+    assert is_loopback(host) is loopback
+
+
+def test_the_url_is_printed_and_serves_the_page_with_nothing_from_elsewhere():
+    server = _start("--port", "0")
+    try:
+        line = _first_line(server)
+        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        assert url, line
+        with urllib.request.urlopen(url.group(0), timeout=10) as page:
+            html = page.read().decode()
+        assert "textual-terminal" in html
+        # Every address the page names is this server's (no web font service).
+        assert set(re.findall(r"(?:https?|wss?)://([^/\"']+)", html)) - {"www.w3.org"} == {
+            url.group(0).split("/")[2]}
+    finally:
+        status, said = _stop(server)
+    assert (status, said) == (0, "")
+
+
+def test_a_port_in_use_is_one_line_and_status_1():
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        done = subprocess.run([sys.executable, "-m", "socklab", "web", "--port", str(port)],
+                              capture_output=True, text=True, timeout=60, check=False)
+    assert done.returncode == 1
+    assert done.stderr.strip().splitlines() == [
+        f"socklab: cannot serve on 127.0.0.1 port {port}: Address already in use"]
+
+
+def test_another_address_is_an_explicit_choice_with_a_warning():
+    probe = subprocess.run(["unshare", "--net", "true"], capture_output=True, check=False)
+    if probe.returncode != 0:
+        reason = "needs a network namespace of its own (root) to serve on 0.0.0.0 safely"
+        print(f"skipped: {reason}")
+        pytest.skip(reason)
+    # In a namespace of the test's own, 0.0.0.0 is reachable from nowhere else.
+    script = (f"ip link set lo up && exec timeout -s TERM 5 {sys.executable} -m socklab web "
+              "--host 0.0.0.0 --port 0")
+    done = subprocess.run(["unshare", "--net", "sh", "-c", script], capture_output=True,
+                          text=True, timeout=60, check=False)
+    assert "warning: serving on 0.0.0.0: whoever reaches this address drives real sockets " \
+           "on this machine" in done.stderr
+    assert re.search(r"open http://0\.0\.0\.0:\d+/", done.stdout)
+    assert done.returncode == 124  # still serving when timeout stopped it
+
+
+def test_an_ipv6_url_is_bracketed():
+    assert url_for("::1", 8000) == "http://[::1]:8000/"
