@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Select
+from textual.widgets import Select, TabbedContent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -95,6 +95,27 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def packets(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome exchange with the segments each call caused under it."""
+    await app.wire_started()
+    app.server_pane.input("port").value = "0"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await watch(app).until(is_("client", "close"))
+    await settle(app, pilot)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
+async def wire(app: SocklabApp, pilot: Pilot) -> None:
+    """The same exchange as the Wire tab draws it."""
+    await packets(app, pilot)
+    app.query_one(TabbedContent).active = "wire"
+    await settle(app, pilot)
+
+
 async def backlog(app: SocklabApp, pilot: Pilot) -> None:
     """listen(2), five clients, no accept(): the kernel's accept queue, full."""
     await listen_with_backlog(app, pilot, 2, 5)
@@ -112,12 +133,16 @@ SCENES: dict[str, Scene] = {
     "lab-error": error,
     "lab-udp": udp,
     "lab-projector": projector,
+    "lab-packets": packets,
+    "lab-wire": wire,
     "lab-backlog": backlog,
 }
+#: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
+CAPTURING = {"lab-packets", "lab-wire"}
 
 
 async def shoot(name: str, scene: Scene, out: Path) -> Path:
-    app = SocklabApp()
+    app = SocklabApp(packets=name in CAPTURING)
     async with app.run_test(size=SIZE) as pilot:
         await scene(app, pilot)
         path = out / f"{name}.svg"

@@ -15,6 +15,7 @@ import socket
 import sys
 from collections.abc import Callable
 
+from .capture import watching
 from .engine import GREETING, Lab, Server
 from .events import Sink
 from .inputs import LOOPBACK
@@ -200,8 +201,14 @@ def ipv6_available() -> bool:
     return True
 
 
-def run_demo(name: str, sink: Sink) -> int:
-    """Run one demo, printing its events; 0 when it showed what it teaches."""
+def _say(text: str) -> None:
+    print(f"socklab: {text}", file=sys.stderr)
+
+
+def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
+    """Run one demo, printing its events; 0 when it showed what it teaches.
+
+    ``packets``: also the TCP segments under each call (socklab.capture)."""
     if name == "ipv6" and not ipv6_available():
         print("socklab: demo ipv6 skipped: this machine cannot bind ::1 (no IPv6 loopback)",
               file=sys.stderr)
@@ -210,13 +217,14 @@ def run_demo(name: str, sink: Sink) -> int:
     lab.subscribe(sink)
     kernel = KernelView(lab).start()  # state events: after the sink saw each call
     reason = STOPPED
-    try:
-        ok = DEMOS[name](lab)
-    except KeyboardInterrupt:
-        ok, reason = True, CTRL_C
-    finally:
-        lab.close_all(reason)
-        kernel.stop()
+    with watching(lab, packets, _say):
+        try:
+            ok = DEMOS[name](lab)
+        except KeyboardInterrupt:
+            ok, reason = True, CTRL_C
+        finally:
+            lab.close_all(reason)
+            kernel.stop()
     if not ok:
         print(f"socklab: demo {name} did not go as the lecture says (see the log above)",
               file=sys.stderr)

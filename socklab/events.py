@@ -167,9 +167,17 @@ class EventBus:
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         return self._join(self._sinks, sink)
 
-    def after_emit(self, hook: Sink) -> Callable[[], None]:
-        """Have ``hook`` see each event once every sink has (the kernel view's moments)."""
-        return self._join(self._after, hook)
+    def after_emit(self, hook: Sink, first: bool = False) -> Callable[[], None]:
+        """Have ``hook`` see each event once every sink has (the kernel view's moments).
+
+        ``first``: before the hooks already there (packet capture: the segments a
+        call sent come right after it, before the states they changed)."""
+        remove = self._join(self._after, hook)
+        if first:
+            with self.lock:
+                self._after.remove(hook)
+                self._after.insert(0, hook)
+        return remove
 
     def _join(self, hooks: list[Sink], hook: Sink) -> Callable[[], None]:
         """Add ``hook`` to ``hooks``; returns what removes it."""
@@ -191,10 +199,14 @@ class EventBus:
     def now(self) -> float:
         return self._clock() - self._start
 
-    def emit(self, **fields: Any) -> Event:
+    def emit(self, t: float | None = None, **fields: Any) -> Event:
+        """Number an event and hand it to every sink; ``t`` defaults to now
+        (a captured packet brings the kernel's own time, on this clock)."""
         with self.lock:
             self._seq += 1
-            event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
+            if t is None:
+                t = self._clock() - self._start
+            event = Event(seq=self._seq, t=t, **fields)
             for sink in self._sinks:
                 sink(event)
             for hook in self._after:

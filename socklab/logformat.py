@@ -11,6 +11,7 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
+from .capture.text import WIRE_OPS, packet_line
 from .events import WAIT, Event
 from .kernel.describe import describe_state
 
@@ -133,6 +134,8 @@ def _call(event: Event, resolved: bool) -> _Call:
     time: a flood repeats a few calls with new numbers, and the log view takes
     (and measures) a batch without formatting them again.
     """
+    if event.op in WIRE_OPS:  # a segment under its call (socklab.capture)
+        return _Call(((packet_line(event), "dim"),))
     # The result's type too: True == 1 == 1.0 as keys, but they print
     # differently.  (Inside tuples the engine only puts str and int.)
     key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
@@ -193,6 +196,8 @@ def line_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
     stays visible) but says "waited".
     """
     parts = head_parts(event)
+    if event.op in WIRE_OPS:  # a packet row is dimmer than the calls around it
+        parts = [(text, "dim") for text, _ in parts]
     parts.extend(call_parts(event, resolved))
     return parts
 

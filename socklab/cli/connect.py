@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import argparse
 
+from ..capture import watching
 from ..engine import Lab
 from ..inputs import InputError, decode_escapes
 from ..scenarios import ClientPlan, run_client
-from .output import Printer, closing
+from .output import Printer, closing, note
 from .parser import EXIT_FAILED, EXIT_OK, UsageError, resolve_or_usage
 
 
@@ -34,7 +35,7 @@ def run(args: argparse.Namespace) -> int:
     lab.subscribe(printer)
     plan = ClientPlan(args.family, args.kind, args.host, args.port, tuple(payloads),
                       half_close=args.half_close, idle=args.idle, recv_size=65536)
-    with closing(lab):
+    with watching(lab, args.packets, note, (args.port,)), closing(lab):
         ok = run_client(lab, lab.client(args.family, args.kind), plan)
         return EXIT_OK if ok else EXIT_FAILED
     return EXIT_OK  # stopped with Ctrl-C: every socket closed, each logged

@@ -11,6 +11,7 @@ the port-info rechecks and the client's port following the server's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import Callable, Iterable
@@ -24,6 +25,7 @@ from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
+from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
@@ -36,6 +38,7 @@ from .numbers import RealNumbers
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .wire_view import WireView
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
@@ -83,6 +86,7 @@ class SocklabApp(App[int]):
         Binding("l", "focus_log", "Log", show=False),
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
+        Binding("p", "toggle_packets", "Packets"),
     ]
 
     def __init__(
@@ -91,8 +95,12 @@ class SocklabApp(App[int]):
         clock: Callable[[], float] | None = None,
         numbers: RealNumbers | None = None,
         save_dir: Path | None = None,
+        packets: bool = False,
     ) -> None:
         super().__init__()
+        #: Capture the lab's segments (the log's packet rows, the Wire tab).
+        self.packets = packets
+        self._wire: asyncio.Future[Capture | Inferred] | None = None
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)
@@ -125,6 +133,8 @@ class SocklabApp(App[int]):
                 yield CodeView(id="code-view")
             with TabPane("Ports", id="ports"):
                 yield PortsView(id="ports-view")
+            with TabPane("Wire", id="wire"):
+                yield WireView(id="wire-view")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -135,6 +145,11 @@ class SocklabApp(App[int]):
         log.border_subtitle = "↑↓ select · x hex · s save"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
+        self.bridge.subscribe(self._show_on_wire)
+        if self.packets:  # opening the capture socket: off the UI thread
+            self._wire = asyncio.get_running_loop().run_in_executor(None, watch_packets,
+                                                                   self.lab)
+            self._wire.add_done_callback(self._wire_started)
         self.bridge.start()
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
@@ -182,6 +197,10 @@ class SocklabApp(App[int]):
         if batch.gap:
             log.border_title = f"Event log · {batch.skipped:,} not shown (storm of calls)"
         log.add_events([self.numbers.event(event) for event in batch.events])
+
+    def _show_on_wire(self, batch: Batch) -> None:
+        with contextlib.suppress(NoMatches):  # the app is closing: its widgets are gone
+            self.query_one(WireView).add_events(batch.events)
 
     def _show_in_panes(self, batch: Batch) -> None:
         changed = self.view_state.apply(batch.events)
@@ -291,6 +310,22 @@ class SocklabApp(App[int]):
             self._previous_theme = self.theme
             self.theme = "projector"
 
+    def _wire_started(self, started: asyncio.Future[Capture | Inferred]) -> None:
+        """Without the privilege to capture: one line on what is missing and how to
+        get it (the log shows what TCP_INFO counters infer instead)."""
+        wire = None if started.cancelled() or started.exception() else started.result()
+        if isinstance(wire, Inferred):
+            self.notify(wire.reason, severity="warning", timeout=15, markup=False)
+
+    async def wire_started(self) -> Capture | Inferred | None:
+        """The capture (or the inferred view) once started; None when packets are off."""
+        return None if self._wire is None else await self._wire
+
+    def action_toggle_packets(self) -> None:
+        shown = self.event_log.toggle_packets()
+        self.notify("Packet rows shown under the calls" if shown else "Packet rows hidden",
+                    markup=False)
+
     async def action_reset(self) -> None:
         """Close every socket (each a logged close) and stop every server thread; keep the log."""
         closed = await asyncio.to_thread(self.session.reset)
@@ -308,6 +343,9 @@ class SocklabApp(App[int]):
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
+        if self._wire is not None:
+            wire, self._wire = await self._wire, None
+            await asyncio.to_thread(wire.stop)
         self._unsubscribe()
         await asyncio.to_thread(self.bridge.close)
 
@@ -340,11 +378,15 @@ class SocklabApp(App[int]):
                             self.action_hex)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
+        yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
+                            self.action_toggle_packets)
+        yield SystemCommand("Wire view", "the time diagram of a connection's segments",
+                            lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
 
 
 def run_app(theme: str | None = None) -> int:
     """Open the lab; returns the exit status."""
-    app = SocklabApp()
+    app = SocklabApp(packets=True)
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))

@@ -149,6 +149,17 @@ class EventLog(RowCursor, can_focus=True):
         self.refresh()
         return True
 
+    def toggle_packets(self) -> bool:
+        """Show or hide the packet rows under the calls; returns whether shown."""
+        shown = self.buffer.toggle_packets()
+        self.cursor = None
+        self._cache.clear()
+        self._update_size()
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+        return shown
+
     @property
     def row_count(self) -> int:
         return len(self.buffer.rows)
