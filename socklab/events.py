@@ -4,9 +4,11 @@ This module is the log's contract (SPEC §3).  It imports nothing from textual o
 rich: the engine, the headless commands and the tests all share it.
 
 Payload bytes come from the network and are untrusted.  They only ever reach an
-event as *escaped text* (`escape_bytes`): every character that is not plainly
-printable becomes a visible ``\\xNN`` / ``\\uNNNN`` escape, so nothing a peer
-sends can act as a terminal escape sequence, and the text is capped.
+event as *escaped text*: ``data`` is the bytes decoded as UTF-8 with every
+character that is not plainly printable (and every byte that is not UTF-8)
+shown as a visible ``\\xNN`` / ``\\uNNNN`` escape (`escape_bytes`), and
+``bytes_repr`` is Python's own ``repr(bytes)`` (pure ASCII).  Nothing a peer
+sends can act as a terminal escape sequence, and both are capped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ DONE = "done"
 
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
+#: Payload bytes an event keeps for the detail and hex views (not in JSON):
+#: enough for every recv the lab's own buttons and modes make (1024 or 4096).
+RAW_CAP = 4096
 
 #: Unicode categories shown as escapes: controls, format characters (bidi
 #: overrides such as U+202E live here), line/paragraph separators, surrogates,
@@ -73,6 +78,20 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
+def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:
+    """The payload exactly as Python's ``repr(bytes)`` writes it: ``b'h\\xc3\\xa9llo'``.
+
+    This is what ``print(data)`` shows a learner, so the lecture's point (bytes
+    are not text until decoded) stays visible.  It is pure ASCII, every control
+    byte escaped, so it is safe on any terminal.  At most ``cap`` bytes are
+    shown; the rest is summarised as ``… +N bytes``, as `escape_bytes` does.
+    """
+    out = repr(bytes(data[:cap]))
+    if len(data) > cap:
+        out += f"… +{len(data) - cap} bytes"
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One socket call (or one phase of it).
@@ -101,6 +120,12 @@ class Event:
     call: int = 0
     #: Who made the call when it was not the learner: "lab" for the lab's own closes.
     by: str | None = None
+    #: The payload as Python's repr(bytes) writes it (capped; see `bytes_repr`).
+    #: ``data`` keeps its meaning: the bytes decoded as UTF-8, errors escaped.
+    bytes_repr: str | None = None
+    #: accept(): the lab's number of the client at the other end (client[n]),
+    #: when the connection came from one of the lab's own clients.
+    peer_conn: int | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -122,6 +147,8 @@ class Event:
             "data": self.data,
             "count": self.count,
             "by": self.by,
+            "bytes_repr": self.bytes_repr,
+            "peer_conn": self.peer_conn,
         }
 
     def to_json(self) -> str:

@@ -284,3 +284,58 @@ def truncated(kept: int, length: int) -> str:
     return (f"the datagram had {length} bytes and recvfrom({kept}) took {kept}: the other "
             f"{length - kept} bytes are lost (MSG_TRUNC) — UDP hands over one whole "
             "datagram per call, never the rest of one")
+# -- socket options and timeouts (issue 12: no hidden timeouts) ------------------
+
+
+def timeout_set(op: str, seconds: float | None) -> str:
+    """What settimeout / setblocking just changed."""
+    if seconds is None:
+        return "blocking: every call waits as long as it takes (no timeout)"
+    if seconds == 0.0:
+        return ("non-blocking: a call that would wait fails at once with "
+                "BlockingIOError instead (EAGAIN; EINPROGRESS for connect)")
+    return (f"each blocking call now waits at most {seconds:g} s, then raises "
+            "TimeoutError (socket.timeout)")
+
+
+def would_block(op: str) -> str:
+    """A call on a non-blocking socket that would have waited."""
+    if op == "connect":
+        return ("the socket is non-blocking (setblocking(False)): the handshake goes on "
+                "in the kernel, but connect() returns at once; select() tells when it is done")
+    return (f"the socket is non-blocking (setblocking(False)): {op}() would have had to "
+            "wait, so it raised instead; try again when select() says it is ready")
+
+
+def socket_timeout(op: str, seconds: float | None) -> str:
+    """A call ended by the timeout the learner set."""
+    return (f"settimeout({seconds:g}) was set on this socket: {op}() waited that long "
+            "and gave up (Python raises TimeoutError, also known as socket.timeout)")
+
+
+def lab_timeout(op: str, connect_seconds: float) -> str:
+    """A call ended by a limit of the lab's own, not Python's: said, with its control."""
+    if op == "connect":
+        return (f"socklab's own limit, not Python's: the lab stops a connect() after "
+                f"{connect_seconds:g} s (Python would wait ~2 min for the kernel). "
+                "Choose your own with the pane's timeout option: settimeout(t)")
+    return (f"socklab's own limit for this {op}(): Run client stops after 2 s of silence, "
+            "the http server waits 10 s for a request. Choose your own with the pane's "
+            "timeout option: settimeout(t)")
+
+
+# -- the host field (issue 15 item 13) ----------------------------------------------
+
+#: What an emptied host field says before anything is typed: not 127.0.0.1.
+EMPTY_HOST_PLACEHOLDER = "'' = every interface"
+
+
+def host_note(side: str, host: str, family: int) -> str:
+    """Said under the host field before the call when it means every interface."""
+    shown = repr(host)
+    any_address = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    if side == "server":
+        return (f"⚠ host {shown} = every interface ({any_address}): anyone who can "
+                "reach this machine can connect; 127.0.0.1 / ::1 keeps it here")
+    return (f"⚠ host {shown} = {any_address}: connect() reaches this machine, but say "
+            "127.0.0.1 / ::1 (or the server's address) to be clear")

@@ -38,6 +38,8 @@ class ServerPlan:
     backlog: int = 5
     mode: str = "welcome"
     reuseaddr: bool = False
+    #: settimeout(t) after socket(); 0.0 is setblocking(False), None no call.
+    timeout: float | None = None
     #: Stop serving after this many connections (stream) or datagrams (dgram).
     count: int | None = None
 
@@ -62,6 +64,8 @@ class ClientPlan:
     recv_size: int = 1024
     #: Datagrams to wait for (None: until idle); streams read until EOF.
     replies: int | None = None
+    #: settimeout(t) after socket(); 0.0 is setblocking(False), None no call.
+    timeout: float | None = None
 
     @property
     def stream(self) -> bool:
@@ -88,11 +92,26 @@ def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
     return first_failure(endpoint, steps) is None
 
 
+def option_steps(endpoint: Endpoint, reuseaddr: bool = False,
+                 timeout: float | None = None) -> list[Callable[[], Event]]:
+    """The option calls made right after socket(), as a program makes them:
+    setsockopt(SOL_SOCKET, SO_REUSEADDR, 1), then setblocking(False) (timeout
+    0.0) or settimeout(t).  Nothing for the defaults."""
+    steps: list[Callable[[], Event]] = []
+    if reuseaddr:
+        steps.append(lambda: endpoint.setsockopt_reuseaddr(True))
+    if timeout == 0.0:
+        steps.append(lambda: endpoint.setblocking(False))
+    elif timeout is not None:
+        steps.append(lambda: endpoint.settimeout(timeout))
+    return steps
+
+
 def open_server(server: Server, plan: ServerPlan) -> bool:
-    """socket, [setsockopt SO_REUSEADDR], bind, [listen]: True when all succeeded."""
+    """socket, [setsockopt SO_REUSEADDR], [settimeout], bind, [listen]: True when all
+    succeeded."""
     steps: list[Callable[[], Event]] = [server.socket]
-    if plan.reuseaddr:
-        steps.append(lambda: server.setsockopt_reuseaddr(True))
+    steps += option_steps(server, plan.reuseaddr, plan.timeout)
     steps.append(lambda: server.bind(plan.host, plan.port))
     if plan.stream:
         steps.append(lambda: server.listen(plan.backlog))
@@ -110,8 +129,9 @@ def run_server(lab: Lab, server: Server, plan: ServerPlan,
 
 
 def open_client(client: Endpoint, plan: ClientPlan) -> bool:
-    """socket, [connect] (stream): True when both succeeded."""
+    """socket, [settimeout], [connect] (stream): True when all succeeded."""
     steps: list[Callable[[], Event]] = [client.socket]
+    steps += option_steps(client, timeout=plan.timeout)
     if plan.stream:
         steps.append(lambda: client.connect(plan.host, plan.port))
     return run_steps(client, steps)

@@ -33,11 +33,12 @@ from collections.abc import Callable
 
 from . import lessons
 from .engine import Endpoint, Lab, Server
+from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
 from .kernel.poller import KernelView
 from .labcalls import Request, Settings
 from .modes import Service
-from .scenarios import ClientPlan, ServerPlan, run_client, run_server
+from .scenarios import ClientPlan, ServerPlan, option_steps, run_client, run_server, run_steps
 
 #: What Run sends over UDP when the message field is empty (a datagram is
 #: what tells a UDP server who to answer).
@@ -222,10 +223,11 @@ class LabSession:
         """
         closed = self.lab.open_sockets
         self.lab.reset(lessons.RESET)
+        client_ports(self.lab).forget()
         with self._lock:
             self.service = None
-            if self.server is not None:
-                self.server.forget_closed()
+            # A new server endpoint: its connections are numbered from [1] again.
+            self.server = None
             self.clients = {n: c for n, c in self.clients.items() if c.is_open}
             if self.current is not None and not self.current.is_open:
                 self.current = None
@@ -263,10 +265,14 @@ class LabSession:
                 return conn
         return server
 
+    def _opened(self, endpoint: Endpoint, settings: Settings) -> Callable[[], object]:
+        """socket(), then the pane's options (setsockopt, settimeout / setblocking)."""
+        options = option_steps(endpoint, settings.reuseaddr, settings.timeout)
+        return lambda: run_steps(endpoint, [endpoint.socket, *options])
+
     def _server_socket(self, req: Request) -> None:
         server = self._server_for(req.settings)
-
-        self._quick(SERVER, "socket()", server.socket)
+        self._quick(SERVER, "socket()", self._opened(server, req.settings))
 
     def _server_bind(self, req: Request) -> None:
         server, s = self._server_for(req.settings), req.settings
@@ -300,7 +306,8 @@ class LabSession:
         s = req.settings
         old, server = self.server, self.lab.server(s.family, s.kind)
         self.server, self.service = server, None
-        plan = ServerPlan(s.family, s.kind, s.host, s.port, s.backlog, s.mode)
+        plan = ServerPlan(s.family, s.kind, s.host, s.port, s.backlog, s.mode,
+                          reuseaddr=s.reuseaddr, timeout=s.timeout)
 
         def run() -> None:
             if old is not None:
@@ -335,7 +342,7 @@ class LabSession:
         if client is None or client.is_open or (client.family, client.kind) != (s.family, s.kind):
             client = self._new_client(s)
         self.current = client
-        self._quick(CLIENT, "socket()", client.socket)
+        self._quick(CLIENT, "socket()", self._opened(client, s))
 
     def _client_connect(self, req: Request) -> None:
         client, s = self._client_target(req), req.settings
@@ -346,7 +353,7 @@ class LabSession:
         s = req.settings
 
         def open_one(client: Endpoint) -> None:
-            if client.socket().ok:
+            if self._opened(client, s)():
                 client.connect(s.host, s.port)
 
         for _ in range(s.count):
@@ -376,5 +383,6 @@ class LabSession:
         payloads = (s.message,) if s.message else ()
         if not s.stream:
             payloads = payloads or (UDP_DEFAULT,)  # a datagram tells the server who to answer
-        plan = ClientPlan(s.family, s.kind, s.host, s.port, payloads, replies=1)
+        plan = ClientPlan(s.family, s.kind, s.host, s.port, payloads, replies=1,
+                          timeout=s.timeout)
         self._blocking("Run client", lambda: run_client(self.lab, client, plan))

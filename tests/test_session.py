@@ -117,11 +117,15 @@ def test_reset_logs_a_close_for_every_open_socket(session: LabSession, rec: Reco
         ("server", None), ("server", 1), ("server", 2), ("client", 1), ("client", 2)}
     assert all(e.by == "lab" and e.lesson == "closed by the lab: Reset" for e in closes)
     assert session.open_sockets == 0
-    assert session.clients == {} and session.server is not None
-    assert session.server.connections == {}
+    # Numbering starts again (issue 12): the next server's connections are [1]...
+    assert session.clients == {} and session.server is None
     # The lab is usable again.
     ask(session, "server", "socket")
     assert session.open_sockets == 1
+    assert session.server is not None and session.server.connections == {}
+    ask(session, "client", "socket", settings=to_server)
+    assert rec.wait_for(lambda e: e.op == "socket" and e.side == "client"
+                        and e.seq > closes[-1].seq).conn == 1
 
 
 def test_quit_closes_everything_once(session: LabSession, rec: Recorder) -> None:

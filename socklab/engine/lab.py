@@ -138,6 +138,7 @@ class Lab:
     def reset(self, reason: str = lessons.RESET) -> None:
         """Close everything, then let the lab be used again."""
         self.close_all(reason)
+        self._next_client = 0  # numbering starts again: client[1] after Reset
         self.stopping = False
         with self._open_lock:
             self._threads = []

@@ -22,7 +22,6 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
 from ..capture import Capture, Inferred, watch_packets
@@ -35,35 +34,15 @@ from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
 from .numbers import RealNumbers
+from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .themes import DEFAULT_VARIABLES, PROJECTOR
 from .wire_view import WireView
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
-PROJECTOR = Theme(
-    name="projector",
-    primary="#00d7ff",
-    secondary="#ffd700",
-    accent="#ffd700",
-    warning="#ffd700",
-    error="#ff5f5f",
-    success="#5fff5f",
-    foreground="#ffffff",
-    background="#000000",
-    surface="#000000",
-    panel="#1c1c1c",
-    boost="#303030",
-    dark=True,
-    variables={
-        "server-color": "#ffaf00",
-        "client-color": "#00ffff",
-        "footer-key-foreground": "#ffd700",
-        "input-selection-background": "#00d7ff 40%",
-    },
-)
-
 
 class SocklabApp(App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
@@ -87,6 +66,11 @@ class SocklabApp(App[int]):
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
         Binding("p", "toggle_packets", "Packets"),
+        Binding("ctrl+l", "clear_log", "Clear log", show=False),
+        Binding("d", "detail", "Detail"),
+        Binding("f2", "toggle_fields", "Fields", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("ctrl+e", "export_code", "Export code", show=False),
     ]
 
     def __init__(
@@ -117,7 +101,7 @@ class SocklabApp(App[int]):
         self.register_theme(PROJECTOR)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        return {"server-color": "#ff9f43", "client-color": "#48c9ff"}
+        return dict(DEFAULT_VARIABLES)
 
     # -- layout --------------------------------------------------------------
 
@@ -142,7 +126,7 @@ class SocklabApp(App[int]):
             pane.numbers = self.numbers
         log = self.event_log
         log.border_title = "Event log"
-        log.border_subtitle = "↑↓ select · x hex · s save"
+        log.border_subtitle = "↑↓ select · d detail · x hex · s save · F2 fields"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
         self.bridge.subscribe(self._show_on_wire)
@@ -204,12 +188,27 @@ class SocklabApp(App[int]):
 
     def _show_in_panes(self, batch: Batch) -> None:
         changed = self.view_state.apply(batch.events)
+        for event in batch.events:
+            if event.peer_conn is not None and event.op == "accept":
+                self._pair(event.conn, event.peer_conn)
+                changed = changed | {"server", "client"}
         if changed:
             self._changed |= changed
             self._pane_refresh.ask()
 
+    def _pair(self, server_conn: int | None, client_conn: int) -> None:
+        """server[k] ⇄ client[n]: each pane names the other's socket."""
+        if server_conn is None:
+            return
+        self.server_pane.pairs[str(server_conn)] = client_conn
+        self.client_pane.pairs[str(client_conn)] = server_conn
+        for pane in (self.server_pane, self.client_pane):
+            pane.view.sides[pane.SIDE].version += 1  # the rows say something new
+
     def _refresh_panes(self) -> None:
         changed, self._changed = self._changed, set()
+        if "server" in changed:
+            changed.add("client")  # the client's Run is lit once a server is up
         try:
             panes = {"server": self.server_pane, "client": self.client_pane}
         except NoMatches:
@@ -325,6 +324,43 @@ class SocklabApp(App[int]):
         shown = self.event_log.toggle_packets()
         self.notify("Packet rows shown under the calls" if shown else "Packet rows hidden",
                     markup=False)
+    def action_detail(self) -> None:
+        """The selected event's whole payload (or the newest with bytes): text, repr, hex."""
+        log = self.event_log
+        buffer = log.buffer
+        index = log.cursor if log.cursor is not None else buffer.last_with_payload()
+        event = buffer.rows[buffer.event_index(index)].event if index is not None else None
+        if event is None or not event.raw:
+            self.notify("No event with bytes to show: select a send or recv (↑/↓)",
+                        severity="warning", markup=False)
+            return
+        self.push_screen(PayloadView(event))
+
+    def action_clear_log(self) -> None:
+        """Empty the log view; the session is kept (saving still writes every event)."""
+        self.event_log.clear()
+        self.notify("Log cleared (s / j still save the whole session)", markup=False)
+
+    def action_toggle_fields(self) -> None:
+        """Fold the panes' fields away (buttons and sockets stay): the log gets the room."""
+        panes = self.query_one("#panes")
+        panes.set_class(not panes.has_class("-folded"), "-folded")
+
+    def action_leave_field(self) -> None:
+        """Esc in a text field: back to the pane's Run button, so keys are keys again."""
+        focused = self.focused
+        if not isinstance(focused, Input):
+            return
+        for pane in (self.server_pane, self.client_pane):
+            if focused in pane.query(Input):
+                pane.query_one(f"#{pane.wid('run')}").focus()
+                return
+        self.screen.set_focus(None)
+
+    def action_export_code(self) -> None:
+        """Ctrl+E on the Code tab exports, wherever the focus is."""
+        if self.query_one("#tabs", TabbedContent).active == "code":
+            self.query_one("#code-view", CodeView).action_export()
 
     async def action_reset(self) -> None:
         """Close every socket (each a logged close) and stop every server thread; keep the log."""
@@ -332,6 +368,7 @@ class SocklabApp(App[int]):
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
+            pane.pairs.clear()  # numbering starts again after Reset
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
@@ -376,6 +413,12 @@ class SocklabApp(App[int]):
                             lambda: self.action_save_log(True))
         yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
                             self.action_hex)
+        yield SystemCommand("Payload detail", "the selected event's bytes: text, repr, hex, "
+                            "copyable (d)", self.action_detail)
+        yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
+                            self.action_clear_log)
+        yield SystemCommand("Fold the fields", "more room for the log (F2)",
+                            self.action_toggle_fields)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
         yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",

@@ -65,8 +65,14 @@ class ClientPane(EndpointPane):
     # -- state ---------------------------------------------------------------------
 
     def next_steps(self) -> set[str]:
-        return self.view.client_next(self.socket_list.selected_key, self.stream)
+        steps = self.view.client_next(self.socket_list.selected_key, self.stream)
+        if steps == {"run", "socket"} and not any(
+                s.is_open for s in self.view.sides["server"].sockets.values()) \
+                and not self.view.sides[self.SIDE].sockets:
+            return set()  # at the start the server comes first: only its Run is lit
+        return steps
 
     def rows(self) -> list[ConnectionRow]:
-        return [socket_row(f"client[{key}]", socket, numbers=self.numbers)
+        return [socket_row(f"client[{key}]{self.peer_label(key)}", socket,
+                           numbers=self.numbers)
                 for key, socket in self.view.sides[self.SIDE].sockets.items()]

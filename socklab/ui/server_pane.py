@@ -137,7 +137,8 @@ class ServerPane(EndpointPane):
                 label = "listener" if socket.stream else "socket"
                 rows.append(socket_row(label, socket, listener=True, numbers=self.numbers))
             else:
-                rows.append(socket_row(f"[{key}]", socket, numbers=self.numbers))
+                rows.append(socket_row(f"[{key}]{self.peer_label(key)}", socket,
+                                       numbers=self.numbers))
         # The server's own socket first, then its connections in the order they came.
         rows.sort(key=lambda row: row.key != LISTENER)
         return rows
