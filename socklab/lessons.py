@@ -152,6 +152,21 @@ def listen_lesson(backlog: int, autobound: bool, somaxconn: int) -> str | None:
     return None
 
 
+def http_status(status: int, max_request: int, timeout: float) -> str:
+    """The body of socklab's HTTP error answers: what went wrong, in the protocol's words."""
+    if status == 431:
+        return (f"431 Request Header Fields Too Large: the request went past {max_request} "
+                "bytes without the blank line that ends its headers")
+    return (f"408 Request Timeout: no blank line came within {timeout:g} s; an HTTP "
+            "request ends its headers with an empty line: send \\r\\n\\r\\n (or \\n\\n)")
+
+
+def send_stalled(seconds: float) -> str:
+    """Why a file send gave up: the peer stopped reading."""
+    return (f"the send made no progress for {seconds:g} s: the peer is not reading, so "
+            "its receive buffer and our send buffer are full (--timeout sets how long)")
+
+
 def connection_limit(limit: int) -> str:
     """Why a connection was closed right after accept(): the lab's cap."""
     return f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit})"

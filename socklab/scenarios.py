@@ -13,6 +13,7 @@ never leaves a socket open behind it).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -66,6 +67,10 @@ class ClientPlan:
     replies: int | None = None
     #: settimeout(t) after socket(); 0.0 is setblocking(False), None no call.
     timeout: float | None = None
+    #: A file to send after the payloads (streamed: see engine/sendfile.py).
+    send_file: str | None = None
+    #: A file send that makes no progress for this long fails (seconds).
+    send_timeout: float = 10.0
 
     @property
     def stream(self) -> bool:
@@ -154,17 +159,32 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
             if sent is not None and not sent.ok:
                 stopped(client, sent)
                 return False
-        if plan.stream and plan.half_close and plan.payloads:
+        if plan.send_file is not None and not _send_file(client, plan, received):
+            return False
+        sent_any = bool(plan.payloads) or plan.send_file is not None
+        if plan.stream and plan.half_close and sent_any:
             shut = client.shutdown(socket.SHUT_WR)
             if not shut.ok:
                 stopped(client, shut)
                 return False
-        if plan.stream or plan.payloads:
+        if plan.stream or sent_any:
             return _receive(lab, client, plan, received)
         return True
     finally:
         if client.is_open and not lab.stopping:
             client.close()
+
+
+def _send_file(client: Endpoint, plan: ClientPlan, received: bytearray | None) -> bool:
+    """Stream the plan's file (the caller checked it opens): True when it all went."""
+    name = os.path.basename(plan.send_file or "")
+    with open(plan.send_file, "rb") as source:  # type: ignore[arg-type]
+        events = client.send_file(source, name, plan.send_timeout,
+                                  None if received is None else received.extend)
+    if events and not events[-1].ok:
+        stopped(client, events[-1])
+        return False
+    return True
 
 
 def _receive(lab: Lab, client: Endpoint, plan: ClientPlan,

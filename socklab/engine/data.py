@@ -14,8 +14,9 @@ from typing import Any
 
 from ..events import Event
 from ..lessons import lesson_for, truncated
-from .calls import Calls, Received, State, address
+from .calls import Received, State, address
 from .floods import COALESCE_SECONDS, flood_of
+from .sendfile import FileSending
 
 #: Builds a `Received` from its four fields without a Python-level call: a
 #: flood makes one per recv.
@@ -37,7 +38,7 @@ def _recvfrom(sock: socket.socket, bufsize: int) -> tuple[bytes, Any, int]:
     return bytes(buffer[:kept]), addr, length - kept
 
 
-class DataCalls(Calls):
+class DataCalls(FileSending):
     """send/recv and sendto/recvfrom on one socket, each a real call."""
 
     #: The last `recvfrom_many` batch ended with nothing left to read.
@@ -191,7 +192,7 @@ class DataCalls(Calls):
             if got.addr is None:
                 return [], event
             datagrams.append((got.data, got.addr))
-            flood = self.tally.flood
+            flood = flood_of(self.tally, "recvfrom")
             sock = self.sock
             if event is not None or flood is None or sock is None or limit <= 1:
                 return datagrams, event
