@@ -33,6 +33,9 @@ from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
+from .http_view import HttpView
+from .lesson_host import LessonHost
+from .lesson_panel import LessonPanel
 from .numbers import RealNumbers
 from .payload_view import PayloadView
 from .port_info import PortInfo
@@ -44,7 +47,7 @@ from .wire_view import WireView
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(App[int]):
+class SocklabApp(LessonHost, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -119,6 +122,9 @@ class SocklabApp(App[int]):
                 yield PortsView(id="ports-view")
             with TabPane("Wire", id="wire"):
                 yield WireView(id="wire-view")
+            with TabPane("HTTP", id="http"):
+                yield HttpView(id="http-view")
+        yield LessonPanel(id="lesson-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -425,11 +431,14 @@ class SocklabApp(App[int]):
                             self.action_toggle_packets)
         yield SystemCommand("Wire view", "the time diagram of a connection's segments",
                             lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
+        yield from self.lesson_commands()
 
 
-def run_app(theme: str | None = None) -> int:
-    """Open the lab; returns the exit status."""
+def run_app(theme: str | None = None, lesson: str | None = None,
+            auto_pause: float | None = None) -> int:
+    """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit status."""
     app = SocklabApp(packets=True)
+    app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))
