@@ -16,7 +16,7 @@ from typing import NoReturn
 from .parser import EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "lesson")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
