@@ -22,7 +22,15 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
+from textual.widgets import (
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Select,
+    TabbedContent,
+    TabPane,
+)
 
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
@@ -263,24 +271,18 @@ class SocklabApp(LessonHost, App[int]):
     def on_select_changed(self, message: Select.Changed) -> None:
         self._update_code()
 
+    def on_checkbox_changed(self, message: Checkbox.Changed) -> None:
+        self._update_code()
+
     def _update_code(self) -> None:
-        """Keep the Code tab's programs in step with the panes' fields."""
-        server, client = self.server_pane, self.client_pane
-        common = ("family", "kind", "host", "port")
+        """Keep the Code tab's programs in step with the panes' fields and options."""
         try:
-            settings = {
-                pane.SIDE: {
-                    "family": pane.family,
-                    "kind": pane.kind,
-                    "host": pane.input("host").value,
-                    "port": pane.input("port").value,
-                }
-                for pane in (server, client)
-            }
-            settings["server"]["backlog"] = server.input("backlog").value
-            settings["server"]["mode"] = server.mode
+            settings = {pane.SIDE: pane.code_settings()
+                        for pane in (self.server_pane, self.client_pane)}
+            settings["server"]["backlog"] = self.server_pane.input("backlog").value
+            settings["server"]["mode"] = self.server_pane.mode
             self.query_one("#code-view", CodeView).update_settings(
-                settings["server"], {k: settings["client"][k] for k in common})
+                settings["server"], settings["client"])
         except Exception as exc:  # the code view must never take the lab down
             self.log.warning(f"code view not updated: {exc}")
 
