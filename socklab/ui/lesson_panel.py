@@ -131,8 +131,7 @@ class LessonPanel(VerticalScroll):
         """Open ``lesson`` from the lab's defaults (the lab reset if anything is open)."""
         app = self.lab_app
         self.display = True
-        if app.lab.open_sockets:
-            await app.action_reset()
+        await app.action_reset()  # an empty lab: every socket closed, numbering from 1
         for side, fields in BASELINE.items():
             pane = app.server_pane if side == "server" else app.client_pane
             for name, value in fields.items():
