@@ -162,6 +162,37 @@ async def backlog(app: SocklabApp, pilot: Pilot) -> None:
         await pilot.pause()
 
 
+async def lesson(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome lesson in progress: two steps done, then accept() before listen()
+    (a wrong call: its real error and the step's hint in the panel)."""
+    await app.start_lesson("welcome")
+    panel = app.lesson_panel
+    for _ in range(2):
+        await panel.do_step()
+        await panel.next()
+    app.server_pane.press("accept")
+    await until(app, pilot, "accept", "server")
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
+    """The HTTP tab outside a lesson: romeo.txt split, the regex box on its words."""
+    app.query_one("#server-mode", Select).value = "http"
+    app.server_pane.input("port").value = "0"
+    app.client_pane.input("message").value = r"GET /romeo.txt HTTP/1.0\r\n\r\n"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await until(app, pilot, "close", "client")
+    app.show_http()
+    await pilot.pause()
+    app.http_view.set_regex("pattern", "[A-Za-z]+")
+    await settle(app, pilot)
+    await pilot.pause(0.2)
+
+
 SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-fresh": (fresh, SIZE),
     "lab-welcome": (welcome, SIZE),
@@ -174,6 +205,8 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-packets": (packet_rows, SIZE),
     "lab-wire": (wire, SIZE),
     "lab-backlog": (backlog, SIZE),
+    "lesson-welcome": (lesson, SIZE),
+    "http-regex": (http_regex, SIZE),
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
 CAPTURING = {"lab-packets", "lab-wire"}

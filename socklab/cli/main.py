@@ -20,7 +20,7 @@ from ..guard import exit_status, report_crash, stop_signals
 from .parser import EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

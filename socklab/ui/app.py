@@ -33,6 +33,7 @@ from textual.widgets import (
 
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
+from ..guided import Lesson
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
@@ -41,7 +42,11 @@ from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
 from .guarded import StopAndReport, run_guarded
+from .http_view import HttpView
+from .lesson_host import LessonHost
+from .lesson_panel import LessonPanel
 from .numbers import RealNumbers
+from .palette import lab_commands
 from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
@@ -53,7 +58,7 @@ from .wire_view import WireActions, WireView
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(StopAndReport, WireActions, App[int]):
+class SocklabApp(StopAndReport, LessonHost, WireActions, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -128,6 +133,9 @@ class SocklabApp(StopAndReport, WireActions, App[int]):
                 yield PortsView(id="ports-view")
             with TabPane("Wire", id="wire"):
                 yield WireView(id="wire-view")
+            with TabPane("HTTP", id="http"):
+                yield HttpView(id="http-view")
+        yield LessonPanel(id="lesson-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -379,44 +387,16 @@ class SocklabApp(StopAndReport, WireActions, App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        server, client = self.server_pane, self.client_pane
-        yield SystemCommand("Run server", "socket, bind, listen, then serve (mode)",
-                            self.action_run_server)
-        yield SystemCommand("Run client", "socket, connect, send, recv until EOF, close",
-                            self.action_run_client)
-        for pane in (server, client):
-            for suffix, label in pane.CALLS:
-                if suffix == "run":
-                    continue
-                yield SystemCommand(
-                    f"{pane.TITLE}: {pane.label_for(suffix, label)}",
-                    f"make the {pane.SIDE}'s {suffix.replace('-', ' ')} call",
-                    lambda p=pane, s=suffix: p.press(s),
-                    discover=False,
-                )
-        yield SystemCommand("Reset the lab", "close every socket (the log is kept)",
-                            self.action_reset)
-        yield SystemCommand("Save log as text", "socklab-log-<time>.txt here",
-                            lambda: self.action_save_log(False))
-        yield SystemCommand("Save log as JSON Lines", "socklab-log-<time>.jsonl here",
-                            lambda: self.action_save_log(True))
-        yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
-                            self.action_hex)
-        yield SystemCommand("Payload detail", "the selected event's bytes: text, repr, hex, "
-                            "copyable (d)", self.action_detail)
-        yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
-                            self.action_clear_log)
-        yield SystemCommand("Fold the fields", "more room for the log (F2)",
-                            self.action_toggle_fields)
-        yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
-                            self.action_toggle_projector)
-        yield from self.wire_commands()
+        yield from lab_commands(self)
 
 
-def run_app(theme: str | None = None) -> int:
-    """Open the lab; returns the exit status (see `run_guarded`)."""
+def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
+            auto_pause: float | None = None) -> int:
+    """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
+    status (see `run_guarded`)."""
     install_textual_fixes()
     app = SocklabApp(packets=True)
+    app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))
