@@ -101,6 +101,8 @@ class Event:
     call: int = 0
     #: Who made the call when it was not the learner: "lab" for the lab's own closes.
     by: str | None = None
+    #: Two-hosts mode: the host the call was made on ("A", "B"); None: this machine.
+    host: str | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -122,6 +124,7 @@ class Event:
             "data": self.data,
             "count": self.count,
             "by": self.by,
+            "host": self.host,
         }
 
     def to_json(self) -> str:
@@ -160,6 +163,8 @@ class EventBus:
         self._seq = 0
         self._call = 0
         self._sinks: list[Sink] = []
+        #: Two-hosts mode: the host of each side, stamped on its events as ``host``.
+        self.hosts: dict[str, str] | None = None
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         with self.lock:
@@ -183,6 +188,8 @@ class EventBus:
     def emit(self, **fields: Any) -> Event:
         with self.lock:
             self._seq += 1
+            if self.hosts is not None and "host" not in fields:
+                fields["host"] = self.hosts.get(fields.get("side", ""))
             event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
             for sink in self._sinks:
                 sink(event)
