@@ -16,7 +16,7 @@ from typing import NoReturn
 from .parser import EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "cleanup")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             from ..ui.app import run_app
-            return run_app(theme=args.theme)
+            return run_app(theme=args.theme, two_hosts_mode=args.two_hosts)
         command = importlib.import_module(f"{__package__}.{args.command}")
         return int(command.run(args))
     except UsageError as exc:

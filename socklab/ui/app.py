@@ -28,6 +28,7 @@ from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
+from . import two_hosts
 from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
@@ -83,6 +84,7 @@ class SocklabApp(App[int]):
         Binding("l", "focus_log", "Log", show=False),
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
+        Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
     ]
 
     def __init__(
@@ -91,8 +93,11 @@ class SocklabApp(App[int]):
         clock: Callable[[], float] | None = None,
         numbers: RealNumbers | None = None,
         save_dir: Path | None = None,
+        two_hosts: bool = False,
     ) -> None:
         super().__init__()
+        #: Open in two-hosts mode (``socklab --two-hosts``).
+        self.two_hosts_at_start = two_hosts
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)
@@ -141,6 +146,8 @@ class SocklabApp(App[int]):
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
         self.call_after_refresh(gc.freeze)
         self._update_code()
+        if self.two_hosts_at_start:
+            self.run_worker(two_hosts.turn(self, True), group="two-hosts")
 
     @property
     def server_pane(self) -> ServerPane:
@@ -300,6 +307,10 @@ class SocklabApp(App[int]):
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
+    async def action_toggle_two_hosts(self) -> None:
+        """Two hosts on or off: the server on host A, the client on host B (socklab.hosts)."""
+        await two_hosts.turn(self, self.session.lab.hosts is None)
+
     async def action_quit(self) -> None:
         await asyncio.to_thread(self.session.close)
         self.exit(0)
@@ -340,11 +351,15 @@ class SocklabApp(App[int]):
                             self.action_hex)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
+        yield SystemCommand("Two hosts (F7)", "server on host A, client on host B: two "
+                            "network namespaces joined by a cable", self.action_toggle_two_hosts)
 
 
-def run_app(theme: str | None = None) -> int:
+def run_app(theme: str | None = None, two_hosts_mode: bool = False) -> int:
     """Open the lab; returns the exit status."""
-    app = SocklabApp()
+    if two_hosts_mode and not two_hosts.can_start():
+        return 1
+    app = SocklabApp(two_hosts=two_hosts_mode)
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))
