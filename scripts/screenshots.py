@@ -1,6 +1,6 @@
 """Write the README's screenshots: the real app, driven headless, real sockets.
 
-    .venv/bin/python scripts/screenshots.py [OUTPUT_DIR]   (default: screenshots/)
+    .venv/bin/python scripts/screenshots.py [OUTPUT_DIR [NAME...]]   (default: screenshots/, all)
 
 Each picture is a fresh app, driven the way a learner would (Run server,
 Run client, a call out of order), saved as SVG.  The numbers in them are the
@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from pilot import is_, settle, watch  # noqa: E402
 
+from socklab.hosts import why_unavailable  # noqa: E402
+from socklab.ui import two_hosts  # noqa: E402
 from socklab.ui.app import SocklabApp  # noqa: E402
 
 SIZE = (120, 36)
@@ -95,12 +97,31 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
+    """Two hosts: the welcome exchange across the cable, then 127.0.0.1 from host B."""
+    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    app.server_pane.input("port").value = "0"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await watch(app).until(is_("client", "close"))
+    app.client_pane.input("host").value = "127.0.0.1"
+    await settle(app, pilot)
+    app.client_pane.press("run")
+    await until(app, pilot, "connect", "client")
+    await watch(app).until(is_("client", "close"), count=2)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
 SCENES: dict[str, Scene] = {
     "lab-fresh": fresh,
     "lab-welcome": welcome,
     "lab-error": error,
     "lab-udp": udp,
     "lab-projector": projector,
+    "lab-two-hosts": two_hosts_scene,
 }
 
 
@@ -113,13 +134,18 @@ async def shoot(name: str, scene: Scene, out: Path) -> Path:
     return path
 
 
-async def main(out: Path) -> None:
+async def main(out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, scene in SCENES.items():
+        if names and name not in names:
+            continue
+        if name == "lab-two-hosts" and why_unavailable() is not None:
+            print(f"{name} skipped: {why_unavailable()}", file=sys.stderr)
+            continue
         print(await shoot(name, scene, out))
 
 
 if __name__ == "__main__":
     default = Path(__file__).resolve().parent.parent / "screenshots"
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
-    asyncio.run(main(target))
+    asyncio.run(main(target, sys.argv[2:]))

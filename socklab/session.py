@@ -229,14 +229,17 @@ class LabSession:
                 self.current = None
         return closed
 
-    def set_two_hosts(self, on: bool) -> None:
+    def set_two_hosts(self, on: bool) -> dict[str, str] | None:
         """Two-hosts mode on or off (socklab.hosts): every socket is closed first, as a
-        socket cannot move between hosts.  Blocking (call from a worker); OSError
-        when the hosts cannot be made."""
+        socket cannot move between hosts.  Returns the hosts' namespace names (None:
+        off).  Blocking (call from a worker); OSError when the hosts cannot be made."""
         from .hosts import mode
         if self.lab.open_sockets:
             self.reset()
-        (mode.enable if on else mode.disable)(self.lab)
+        if not on:
+            mode.disable(self.lab)
+            return None
+        return dict(mode.enable(self.lab).names)
 
     def close(self) -> None:
         """Quit: close every socket and join every thread (blocking; once)."""

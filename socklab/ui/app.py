@@ -98,6 +98,8 @@ class SocklabApp(App[int]):
         super().__init__()
         #: Open in two-hosts mode (``socklab --two-hosts``).
         self.two_hosts_at_start = two_hosts
+        #: Two-hosts mode on: the namespaces of hosts A and B (ui/two_hosts.py).
+        self.hosts_names: dict[str, str] | None = None
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)
@@ -147,7 +149,8 @@ class SocklabApp(App[int]):
         self.call_after_refresh(gc.freeze)
         self._update_code()
         if self.two_hosts_at_start:
-            self.run_worker(two_hosts.turn(self, True), group="two-hosts")
+            self.run_worker(two_hosts.turn(self, True, self.session.set_two_hosts),
+                            group="two-hosts")
 
     @property
     def server_pane(self) -> ServerPane:
@@ -309,7 +312,7 @@ class SocklabApp(App[int]):
 
     async def action_toggle_two_hosts(self) -> None:
         """Two hosts on or off: the server on host A, the client on host B (socklab.hosts)."""
-        await two_hosts.turn(self, self.session.lab.hosts is None)
+        await two_hosts.turn(self, self.hosts_names is None, self.session.set_two_hosts)
 
     async def action_quit(self) -> None:
         await asyncio.to_thread(self.session.close)

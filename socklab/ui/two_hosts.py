@@ -12,49 +12,52 @@ from __future__ import annotations
 
 import asyncio
 import sys
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 from ..hosts import HOST_A, HOST_B, why_unavailable
 from ..inputs import LOOPBACK
+from .port_info import PortInfo
 
 if TYPE_CHECKING:
     from .app import SocklabApp
 
 
-def header(app: SocklabApp) -> str:
-    hosts = app.session.lab.hosts
-    if hosts is None:
-        return ""
-    return (f"two hosts · server on A {HOST_A.address} ({hosts.names['A']}) ⇄ "
-            f"client on B {HOST_B.address} ({hosts.names['B']})")
-
-
-async def turn(app: SocklabApp, on: bool) -> bool:
-    """Turn two-hosts mode on or off; the learner is told why when it cannot be."""
+async def turn(app: SocklabApp, on: bool,
+               switch: Callable[[bool], dict[str, str] | None]) -> bool:
+    """Turn two-hosts mode on or off with ``switch`` (the session's, run in a thread:
+    it returns the namespaces' names); the learner is told why when it cannot be."""
     why = why_unavailable() if on else None
     if why is not None:
         app.notify(why, severity="error", markup=False, timeout=10)
         return False
     try:
-        await asyncio.to_thread(app.session.set_two_hosts, on)
+        names = await asyncio.to_thread(switch, on)
     except OSError as exc:
         app.notify(f"two hosts: {exc}", severity="error", markup=False, timeout=10)
         return False
     app.drain_now()
-    show(app, on)
+    show(app, names)
     return True
 
 
-def show(app: SocklabApp, on: bool) -> None:
+def show(app: SocklabApp, names: dict[str, str] | None) -> None:
     """Where each pane lives, and host fields that reach across the cable."""
+    app.hosts_names = names
     for pane, host in ((app.server_pane, HOST_A), (app.client_pane, HOST_B)):
-        pane.border_title = f"{pane.TITLE} · host {host.letter} {host.address}" if on \
-            else pane.TITLE
-        pane.input("host").value = HOST_A.address if on else LOOPBACK[pane.family]
+        pane.border_title = pane.TITLE if names is None else \
+            f"{pane.TITLE} · host {host.letter} {host.address}"
+        pane.input("host").value = LOOPBACK[pane.family] if names is None else HOST_A.address
+        # Both look where the server is: host A's ports, read inside its namespace.
+        info = pane.query_one(PortInfo)
+        info.namespace = None if names is None else names[HOST_A.letter]
+        info.recheck()
         pane.refresh_state()
-    app.sub_title = header(app)
+    app.sub_title = "" if names is None else (
+        f"two hosts · server on A {HOST_A.address} ({names['A']}) ⇄ "
+        f"client on B {HOST_B.address} ({names['B']})")
     app.notify(("Two hosts: the server is on host A, the client on host B; "
-                "try 127.0.0.1 in either host field") if on else "One machine again",
+                "try 127.0.0.1 in either host field") if names else "One machine again",
                markup=False)
 
 
