@@ -42,7 +42,9 @@ def machine_network() -> dict[str, object]:
     return {"links": links, "addresses": addresses, "namespaces": socklab_namespaces()}
 
 
-def _nobody_prefix() -> list[str]:
+def nobody_prefix() -> list[str]:
+    """A command prefix that runs as ``nobody`` when we are root ([] when we are not),
+    or a skip saying why it cannot."""
     if os.geteuid() != 0:
         return []
     try:
@@ -54,10 +56,12 @@ def _nobody_prefix() -> list[str]:
         grp.getgrnam(group)
     except KeyError:
         group = "nobody"
-    if not shutil.which("setpriv"):
-        pytest.skip("running as root without setpriv to drop privileges")
-    return ["setpriv", "--reuid=nobody", f"--regid={group}", "--clear-groups",
-            "--inh-caps=-all"]
+    if shutil.which("setpriv"):
+        return ["setpriv", "--reuid=nobody", f"--regid={group}", "--clear-groups",
+                "--inh-caps=-all"]
+    if shutil.which("runuser"):
+        return ["runuser", "-u", "nobody", "--"]
+    pytest.skip("running as root without setpriv or runuser to drop privileges")
 
 
 @contextmanager
@@ -67,7 +71,7 @@ def as_nobody() -> Iterator[tuple[list[str], dict[str, str]]]:
     Where ``nobody`` cannot read the checkout (a 0700 folder), a readable copy
     of the socklab package in a temporary folder is used instead.
     """
-    prefix = _nobody_prefix()
+    prefix = nobody_prefix()
     python = [sys.executable]
     probe = subprocess.run([*prefix, *python, "-c", "import socklab"], capture_output=True,
                            text=True, env=cli_env(), cwd="/", timeout=LIMIT, check=False)

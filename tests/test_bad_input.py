@@ -17,11 +17,8 @@ meets it, followed by the proof that nothing was left broken.
 from __future__ import annotations
 
 import asyncio
-import grp
 import json
 import os
-import pwd
-import shutil
 import signal
 import socket
 import subprocess
@@ -43,6 +40,7 @@ from helpers import (
     run_cli,
     start_cli,
 )
+from hosts_helpers import nobody_prefix
 
 from socklab.engine import GREETING, Endpoint, Lab, Received, Server
 from socklab.events import DONE, WAIT, Event
@@ -308,22 +306,7 @@ def _unprivileged_prefix() -> list[str]:
                     f"port {PRIVILEGED_PORT} here")
     if os.geteuid() != 0:
         return []
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("running as root and there is no 'nobody' user to drop to")
-    group = "nogroup"
-    try:
-        grp.getgrnam(group)
-    except KeyError:
-        group = "nobody"
-    if shutil.which("setpriv"):
-        prefix = ["setpriv", "--reuid=nobody", f"--regid={group}", "--clear-groups",
-                  "--inh-caps=-all"]
-    elif shutil.which("runuser"):
-        prefix = ["runuser", "-u", "nobody", "--"]
-    else:
-        pytest.skip("running as root without setpriv or runuser to drop privileges")
+    prefix = nobody_prefix()
     probe = subprocess.run([*prefix, sys.executable, "-c",
                             "import os, socklab; print(os.geteuid())"],
                            capture_output=True, text=True, env=cli_env(), cwd=REPO,
