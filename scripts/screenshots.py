@@ -1,6 +1,6 @@
 """Write the README's screenshots: the real app, driven headless, real sockets.
 
-    .venv/bin/python scripts/screenshots.py [OUTPUT_DIR [NAME...]]   (default: screenshots/, all)
+    .venv/bin/python scripts/screenshots.py [OUTPUT_DIR]   (default: screenshots/)
 
 Each picture is a fresh app, driven the way a learner would (Run server,
 Run client, a call out of order), saved as SVG.  The numbers in them are the
@@ -16,12 +16,12 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Select
+from textual.widgets import Select, TabbedContent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
-from pilot import is_, settle, watch  # noqa: E402
+from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
 from socklab.hosts import why_unavailable  # noqa: E402
 from socklab.ui import two_hosts  # noqa: E402
@@ -97,6 +97,38 @@ async def projector(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def packets(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome exchange with the segments each call caused under it."""
+    await app.wire_started()
+    app.server_pane.input("port").value = "0"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await watch(app).until(is_("client", "close"))
+    await settle(app, pilot)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
+async def wire(app: SocklabApp, pilot: Pilot) -> None:
+    """The same exchange as the Wire tab draws it."""
+    await packets(app, pilot)
+    app.query_one(TabbedContent).active = "wire"
+    await settle(app, pilot)
+
+
+async def backlog(app: SocklabApp, pilot: Pilot) -> None:
+    """listen(2), five clients, no accept(): the kernel's accept queue, full."""
+    await listen_with_backlog(app, pilot, 2, 5)
+    app.client_pane.press("connect-n")
+    full = is_("server", "state", result={"state": "LISTEN", "queue": 3, "backlog": 2})
+    await watch(app).until(full)
+    await watch(app).until(is_("client", "state", conn=5))  # the last one waits: SYN_SENT
+    for _ in range(3):  # not settle(): the waiting connects would end first
+        await pilot.pause()
+
+
 async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
     """Two hosts: the welcome exchange across the cable, then 127.0.0.1 from host B."""
     assert await two_hosts.turn(app, True, app.session.set_two_hosts)
@@ -121,12 +153,17 @@ SCENES: dict[str, Scene] = {
     "lab-error": error,
     "lab-udp": udp,
     "lab-projector": projector,
+    "lab-packets": packets,
+    "lab-wire": wire,
+    "lab-backlog": backlog,
     "lab-two-hosts": two_hosts_scene,
 }
+#: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
+CAPTURING = {"lab-packets", "lab-wire"}
 
 
 async def shoot(name: str, scene: Scene, out: Path) -> Path:
-    app = SocklabApp()
+    app = SocklabApp(packets=name in CAPTURING)
     async with app.run_test(size=SIZE) as pilot:
         await scene(app, pilot)
         path = out / f"{name}.svg"
@@ -148,4 +185,4 @@ async def main(out: Path, names: list[str]) -> None:
 if __name__ == "__main__":
     default = Path(__file__).resolve().parent.parent / "screenshots"
     target = Path(sys.argv[1]) if len(sys.argv) > 1 else default
-    asyncio.run(main(target, sys.argv[2:]))
+    asyncio.run(main(target, sys.argv[2:]))  # scene names after the folder: only those

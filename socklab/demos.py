@@ -15,9 +15,12 @@ import socket
 import sys
 from collections.abc import Callable
 
+from .capture import watching
 from .engine import GREETING, Lab, Server
 from .events import Sink
 from .inputs import LOOPBACK
+from .kernel import demos as inside
+from .kernel.poller import KernelView
 from .lessons import CTRL_C, STOPPED
 from .scenarios import (
     ClientPlan,
@@ -180,6 +183,10 @@ DEMOS: dict[str, Demo] = {
     "refused": refused,
     "inuse": inuse,
     "two-hosts": lambda lab: _two_hosts(lab),
+    "backlog": inside.backlog,
+    "close": inside.close,
+    "reset": inside.reset,
+    "boundaries": inside.boundaries,
 }
 
 
@@ -201,8 +208,14 @@ def ipv6_available() -> bool:
     return True
 
 
-def run_demo(name: str, sink: Sink) -> int:
-    """Run one demo, printing its events; 0 when it showed what it teaches."""
+def _say(text: str) -> None:
+    print(f"socklab: {text}", file=sys.stderr)
+
+
+def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
+    """Run one demo, printing its events; 0 when it showed what it teaches.
+
+    ``packets``: also the TCP segments under each call (socklab.capture)."""
     if name == "ipv6" and not ipv6_available():
         print("socklab: demo ipv6 skipped: this machine cannot bind ::1 (no IPv6 loopback)",
               file=sys.stderr)
@@ -217,16 +230,19 @@ def run_demo(name: str, sink: Sink) -> int:
         remove_on_signals()
     lab = Lab()
     lab.subscribe(sink)
+    kernel = KernelView(lab).start()  # state events: after the sink saw each call
     reason = STOPPED
-    try:
-        ok = DEMOS[name](lab)
-    except OSError as exc:  # the hosts could not be made (HostsError): one line
-        print(f"socklab: demo {name} stopped: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        ok, reason = True, CTRL_C
-    finally:
-        lab.close_all(reason)
+    with watching(lab, packets, _say):
+        try:
+            ok = DEMOS[name](lab)
+        except OSError as exc:  # the hosts could not be made (HostsError): one line
+            print(f"socklab: demo {name} stopped: {exc}", file=sys.stderr)
+            return 1
+        except KeyboardInterrupt:
+            ok, reason = True, CTRL_C
+        finally:
+            lab.close_all(reason)
+            kernel.stop()
     if not ok:
         print(f"socklab: demo {name} did not go as the lecture says (see the log above)",
               file=sys.stderr)

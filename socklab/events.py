@@ -4,9 +4,11 @@ This module is the log's contract (SPEC §3).  It imports nothing from textual o
 rich: the engine, the headless commands and the tests all share it.
 
 Payload bytes come from the network and are untrusted.  They only ever reach an
-event as *escaped text* (`escape_bytes`): every character that is not plainly
-printable becomes a visible ``\\xNN`` / ``\\uNNNN`` escape, so nothing a peer
-sends can act as a terminal escape sequence, and the text is capped.
+event as *escaped text*: ``data`` is the bytes decoded as UTF-8 with every
+character that is not plainly printable (and every byte that is not UTF-8)
+shown as a visible ``\\xNN`` / ``\\uNNNN`` escape (`escape_bytes`), and
+``bytes_repr`` is Python's own ``repr(bytes)`` (pure ASCII).  Nothing a peer
+sends can act as a terminal escape sequence, and both are capped.
 """
 
 from __future__ import annotations
@@ -26,6 +28,9 @@ DONE = "done"
 
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
+#: Payload bytes an event keeps for the detail and hex views (not in JSON):
+#: enough for every recv the lab's own buttons and modes make (1024 or 4096).
+RAW_CAP = 4096
 
 #: Unicode categories shown as escapes: controls, format characters (bidi
 #: overrides such as U+202E live here), line/paragraph separators, surrogates,
@@ -73,6 +78,20 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
+def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:
+    """The payload exactly as Python's ``repr(bytes)`` writes it: ``b'h\\xc3\\xa9llo'``.
+
+    This is what ``print(data)`` shows a learner, so the lecture's point (bytes
+    are not text until decoded) stays visible.  It is pure ASCII, every control
+    byte escaped, so it is safe on any terminal.  At most ``cap`` bytes are
+    shown; the rest is summarised as ``… +N bytes``, as `escape_bytes` does.
+    """
+    out = repr(bytes(data[:cap]))
+    if len(data) > cap:
+        out += f"… +{len(data) - cap} bytes"
+    return out
+
+
 @dataclass(frozen=True, slots=True)
 class Event:
     """One socket call (or one phase of it).
@@ -103,6 +122,12 @@ class Event:
     by: str | None = None
     #: Two-hosts mode: the host the call was made on ("A", "B"); None: this machine.
     host: str | None = None
+    #: The payload as Python's repr(bytes) writes it (capped; see `bytes_repr`).
+    #: ``data`` keeps its meaning: the bytes decoded as UTF-8, errors escaped.
+    bytes_repr: str | None = None
+    #: accept(): the lab's number of the client at the other end (client[n]),
+    #: when the connection came from one of the lab's own clients.
+    peer_conn: int | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -125,6 +150,8 @@ class Event:
             "count": self.count,
             "by": self.by,
             "host": self.host,
+            "bytes_repr": self.bytes_repr,
+            "peer_conn": self.peer_conn,
         }
 
     def to_json(self) -> str:
@@ -165,15 +192,34 @@ class EventBus:
         self._sinks: list[Sink] = []
         #: Two-hosts mode: the host of each side, stamped on its events as ``host``.
         self.hosts: dict[str, str] | None = None
+        #: Run after every sink saw an event (still under the lock, same thread):
+        #: what they emit comes after that event for every sink.
+        self._after: list[Sink] = []
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
+        return self._join(self._sinks, sink)
+
+    def after_emit(self, hook: Sink, first: bool = False) -> Callable[[], None]:
+        """Have ``hook`` see each event once every sink has (the kernel view's moments).
+
+        ``first``: before the hooks already there (packet capture: the segments a
+        call sent come right after it, before the states they changed)."""
+        remove = self._join(self._after, hook)
+        if first:
+            with self.lock:
+                self._after.remove(hook)
+                self._after.insert(0, hook)
+        return remove
+
+    def _join(self, hooks: list[Sink], hook: Sink) -> Callable[[], None]:
+        """Add ``hook`` to ``hooks``; returns what removes it."""
         with self.lock:
-            self._sinks.append(sink)
+            hooks.append(hook)
 
         def unsubscribe() -> None:
             with self.lock:
-                if sink in self._sinks:
-                    self._sinks.remove(sink)
+                if hook in hooks:
+                    hooks.remove(hook)
 
         return unsubscribe
 
@@ -185,12 +231,18 @@ class EventBus:
     def now(self) -> float:
         return self._clock() - self._start
 
-    def emit(self, **fields: Any) -> Event:
+    def emit(self, t: float | None = None, **fields: Any) -> Event:
+        """Number an event and hand it to every sink; ``t`` defaults to now
+        (a captured packet brings the kernel's own time, on this clock)."""
         with self.lock:
             self._seq += 1
             if self.hosts is not None and "host" not in fields:
                 fields["host"] = self.hosts.get(fields.get("side", ""))
-            event = Event(seq=self._seq, t=self._clock() - self._start, **fields)
+            if t is None:
+                t = self._clock() - self._start
+            event = Event(seq=self._seq, t=t, **fields)
             for sink in self._sinks:
                 sink(event)
+            for hook in self._after:
+                hook(event)
             return event

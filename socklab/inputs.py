@@ -206,3 +206,16 @@ def _encode(text: str) -> bytes:
         return text.encode("utf-8", "surrogateescape")
     except UnicodeEncodeError:
         return text.encode("utf-8", "surrogatepass")
+
+
+#: The largest recv()/recvfrom() buffer the lab offers (a datagram is at most 64 KiB).
+MAX_RECV_SIZE = 1 << 20
+
+
+def parse_recv_size(text: str | int) -> int:
+    """recv(n)'s n: up to n bytes of the stream, or of one datagram (the rest is lost)."""
+    raw = str(text).strip()
+    if not raw.isascii() or not raw.isdigit() or not 1 <= int(raw) <= MAX_RECV_SIZE:
+        raise InputError(f"recv size must be a whole number of bytes from 1 to {MAX_RECV_SIZE} "
+                         "(the lecture uses 1024)")
+    return int(raw)

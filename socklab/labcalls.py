@@ -35,6 +35,12 @@ class Settings:
     mode: str = "welcome"
     #: How many clients "connect ×N" opens.
     count: int = 1
+    #: recv(n) / recvfrom(n): the buffer size (message boundaries, issue 10).
+    recv_size: int = 1024
+    #: setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) after socket() (the server).
+    reuseaddr: bool = False
+    #: settimeout(t) after socket(); 0.0 is setblocking(False); None: no call.
+    timeout: float | None = None
 
     @property
     def stream(self) -> bool:

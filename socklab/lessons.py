@@ -152,6 +152,21 @@ def listen_lesson(backlog: int, autobound: bool, somaxconn: int) -> str | None:
     return None
 
 
+def http_status(status: int, max_request: int, timeout: float) -> str:
+    """The body of socklab's HTTP error answers: what went wrong, in the protocol's words."""
+    if status == 431:
+        return (f"431 Request Header Fields Too Large: the request went past {max_request} "
+                "bytes without the blank line that ends its headers")
+    return (f"408 Request Timeout: no blank line came within {timeout:g} s; an HTTP "
+            "request ends its headers with an empty line: send \\r\\n\\r\\n (or \\n\\n)")
+
+
+def send_stalled(seconds: float) -> str:
+    """Why a file send gave up: the peer stopped reading."""
+    return (f"the send made no progress for {seconds:g} s: the peer is not reading, so "
+            "its receive buffer and our send buffer are full (--timeout sets how long)")
+
+
 def connection_limit(limit: int) -> str:
     """Why a connection was closed right after accept(): the lab's cap."""
     return f"{_LESSONS[('CONNLIMIT', None)]} (limit {limit})"
@@ -275,3 +290,123 @@ def hosts_failure(error: str, op: str, target: str | None, letter: str,
         return (f"{target} is not an address of host {letter}: bind() takes only the "
                 f"host's own addresses ({', '.join(own)})")
     return None
+# -- the kernel's view: what a TCP state means (socklab/kernel) --------------------
+
+_STATE_LESSONS: dict[str, str] = {
+    "SYN_SENT": (
+        "no SYN/ACK yet: the SYN was dropped — by the server's kernel while its accept "
+        "queue is full, or by a firewall on the way; the client's kernel sends it again "
+        "on a timer (1 s at first) until an answer comes or connect() times out"
+    ),
+    "FIN_WAIT2": (
+        "this side closed first: its FIN was acknowledged, and it waits for the "
+        "peer's FIN"
+    ),
+    "CLOSE_WAIT": (
+        "the peer closed (its FIN arrived): recv() returns b'' and this side should "
+        "close() too — a socket left in CLOSE_WAIT is a leak"
+    ),
+    "LAST_ACK": (
+        "this side closed after its peer: its FIN is sent and it waits for the last ACK"
+    ),
+    "TIME_WAIT": (
+        "the side that closes first keeps the connection's 4-tuple for 60 s, so a late "
+        "segment cannot land in a new connection; no descriptor is left: only the "
+        "kernel's table shows it"
+    ),
+}
+
+SECOND_CLOSE_DONE = (
+    "this side closed second: close() sent its FIN, and the connection waited in "
+    "LAST_ACK for the peer's ACK — one round trip, microseconds on loopback — then "
+    "the kernel freed it; the side that closes second has no TIME_WAIT"
+)
+
+RESET_STATE = (
+    "a RST arrived: the kernel dropped the connection at once (no FIN exchange); "
+    "this socket's next call fails with ECONNRESET"
+)
+
+
+def accept_queue_full(queue: int, backlog: int) -> str:
+    """A listener's queue past its backlog: what the kernel does with the next SYN."""
+    return (f"the accept queue is full: {queue} connections wait for accept() "
+            f"(Linux admits backlog + 1 = {backlog + 1}); the kernel drops new SYNs "
+            "and those clients retransmit them until accept() makes room")
+
+
+def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: int = 0,
+                 was: str | None = None, open_socket: bool = True) -> str | None:
+    """One sentence on a TCP state the kernel reports, where it teaches something."""
+    if state == "LISTEN":
+        return accept_queue_full(queue, backlog) if queue > backlog else None
+    if state == "SYN_SENT":
+        return _STATE_LESSONS["SYN_SENT"] if retransmits else None
+    if state == "CLOSE":
+        if not open_socket:
+            return SECOND_CLOSE_DONE if was in ("CLOSE_WAIT", "LAST_ACK") else None
+        reset = was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
+        return RESET_STATE if reset else None
+    return _STATE_LESSONS.get(state)
+
+
+def truncated(kept: int, length: int) -> str:
+    """A datagram bigger than recvfrom's buffer: the rest is lost, not kept for later."""
+    return (f"the datagram had {length} bytes and recvfrom({kept}) took {kept}: the other "
+            f"{length - kept} bytes are lost (MSG_TRUNC) — UDP hands over one whole "
+            "datagram per call, never the rest of one")
+# -- socket options and timeouts (issue 12: no hidden timeouts) ------------------
+
+
+def timeout_set(op: str, seconds: float | None) -> str:
+    """What settimeout / setblocking just changed."""
+    if seconds is None:
+        return "blocking: every call waits as long as it takes (no timeout)"
+    if seconds == 0.0:
+        return ("non-blocking: a call that would wait fails at once with "
+                "BlockingIOError instead (EAGAIN; EINPROGRESS for connect)")
+    return (f"each blocking call now waits at most {seconds:g} s, then raises "
+            "TimeoutError (socket.timeout)")
+
+
+def would_block(op: str) -> str:
+    """A call on a non-blocking socket that would have waited."""
+    if op == "connect":
+        return ("the socket is non-blocking (setblocking(False)): the handshake goes on "
+                "in the kernel, but connect() returns at once; select() tells when it is done")
+    return (f"the socket is non-blocking (setblocking(False)): {op}() would have had to "
+            "wait, so it raised instead; try again when select() says it is ready")
+
+
+def socket_timeout(op: str, seconds: float | None) -> str:
+    """A call ended by the timeout the learner set."""
+    return (f"settimeout({seconds:g}) was set on this socket: {op}() waited that long "
+            "and gave up (Python raises TimeoutError, also known as socket.timeout)")
+
+
+def lab_timeout(op: str, connect_seconds: float) -> str:
+    """A call ended by a limit of the lab's own, not Python's: said, with its control."""
+    if op == "connect":
+        return (f"socklab's own limit, not Python's: the lab stops a connect() after "
+                f"{connect_seconds:g} s (Python would wait ~2 min for the kernel). "
+                "Choose your own with the pane's timeout option: settimeout(t)")
+    return (f"socklab's own limit for this {op}(): Run client stops after 2 s of silence, "
+            "the http server waits 10 s for a request. Choose your own with the pane's "
+            "timeout option: settimeout(t)")
+
+
+# -- the host field (issue 15 item 13) ----------------------------------------------
+
+#: What an emptied host field says before anything is typed: not 127.0.0.1.
+EMPTY_HOST_PLACEHOLDER = "'' = every interface"
+
+
+def host_note(side: str, host: str, family: int) -> str:
+    """Said under the host field before the call when it means every interface."""
+    shown = repr(host)
+    any_address = "::" if family == socket.AF_INET6 else "0.0.0.0"
+    if side == "server":
+        return (f"⚠ host {shown} = every interface ({any_address}): anyone who can "
+                "reach this machine can connect; 127.0.0.1 / ::1 keeps it here")
+    return (f"⚠ host {shown} = {any_address}: connect() reaches this machine, but say "
+            "127.0.0.1 / ::1 (or the server's address) to be clear")

@@ -11,7 +11,9 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any, TextIO
 
-from .events import WAIT, Event
+from .capture.text import WIRE_OPS, packet_line
+from .events import WAIT, Event, escape_bytes
+from .kernel.describe import describe_state
 
 
 def hex_dump(data: bytes, width: int = 16) -> list[str]:
@@ -23,6 +25,13 @@ def hex_dump(data: bytes, width: int = 16) -> list[str]:
         text = "".join(chr(b) if 0x20 <= b < 0x7F else "." for b in chunk)
         lines.append(f"{offset:08x}  {hexes:<{width * 3 - 1}}  {text}")
     return lines
+
+
+def decoded_lines(data: bytes) -> str:
+    """The bytes as the receiving program would print them after decode():
+    UTF-8, line breaks kept, every other control character and every byte
+    that is not UTF-8 shown as an escape (``\\r``, ``\\x1b``, ``\\xff``)."""
+    return "\n".join(escape_bytes(line, cap=len(line)) for line in data.split(b"\n"))
 
 
 def format_args(args: Iterable[Any]) -> str:
@@ -48,6 +57,8 @@ def format_result(event: Event) -> str:
     if not event.ok:
         num = f" ({event.errno})" if event.errno is not None else ""
         return f"{event.error}{num}"
+    if event.op == "state":
+        return describe_state(event.result)
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
@@ -57,11 +68,35 @@ def format_result(event: Event) -> str:
     return _format_value(event.result)
 
 
+def payload_repr(event: Event) -> str | None:
+    """The event's bytes as Python's ``repr(bytes)`` writes them (None: no bytes).
+
+    A log saved before ``bytes_repr`` existed has only ``data``: it is shown as
+    it was then."""
+    if event.bytes_repr is not None:
+        return event.bytes_repr
+    return None if event.data is None else f"b'{event.data}'"
+
+
+def decoded_text(event: Event) -> str | None:
+    """The bytes decoded as UTF-8 (errors escaped), when that reads differently
+    from their repr (non-ASCII, quotes): offered beside it.  None otherwise."""
+    if event.data is None or event.bytes_repr is None:
+        return None
+    return None if event.bytes_repr == f"b'{event.data}'" else event.data
+
+
+#: Before the decoded text beside a payload.
+DECODED_LABEL = "  utf-8: "
+
+
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
+    if event.op == "state":
+        return "state"  # the kernel's view, not a call
     args = format_args(event.args)
-    if event.op in ("send", "sendto") and event.data is not None and event.count == 1:
-        payload = f"b'{event.data}'"
+    payload = payload_repr(event)
+    if event.op in ("send", "sendto") and payload is not None and event.count == 1:
         args = f"{payload}, {args}" if args else payload
     times = f" ×{event.count}" if event.count > 1 else ""
     return f"{event.op}({args}){times}"
@@ -106,8 +141,15 @@ def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
     if not event.ok:
         return [(format_result(event), "error")]
     parts = [(format_result(event), "ok")]
-    if event.op in ("recv", "recvfrom") and event.data and event.count == 1:
-        parts.append((f"  b'{event.data}'", "data"))
+    if event.peer_conn is not None:
+        parts.append((f" = client[{event.peer_conn}]", "client"))
+    if event.count != 1 or not event.data:
+        return parts
+    if event.op in ("recv", "recvfrom"):
+        parts.append((f"  {payload_repr(event)}", "data"))
+    text = decoded_text(event)
+    if text is not None:
+        parts.extend(((DECODED_LABEL, "dim"), (text, "data")))
     return parts
 
 
@@ -130,11 +172,13 @@ def _call(event: Event, resolved: bool) -> _Call:
     time: a flood repeats a few calls with new numbers, and the log view takes
     (and measures) a batch without formatting them again.
     """
+    if event.op in WIRE_OPS:  # a segment under its call (socklab.capture)
+        return _Call(((packet_line(event), "dim"),))
     # The result's type too: True == 1 == 1.0 as keys, but they print
     # differently.  (Inside tuples the engine only puts str and int.)
     key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
            type(event.result), event.error, event.errno, event.nbytes, event.data,
-           event.count, resolved)
+           event.bytes_repr, event.peer_conn, event.count, resolved)
     try:
         call = _CALLS.get(key)
     except TypeError:  # an unhashable argument or result: build it every time
@@ -192,6 +236,8 @@ def line_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
     stays visible) but says "waited".
     """
     parts = head_parts(event)
+    if event.op in WIRE_OPS:  # a packet row is dimmer than the calls around it
+        parts = [(text, "dim") for text, _ in parts]
     parts.extend(call_parts(event, resolved))
     return parts
 

@@ -26,6 +26,7 @@ import textwrap
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
+from .capture.text import WIRE_OPS
 from .events import DONE, WAIT, Event
 from .logformat import LESSON_INDENT, hex_dump, lesson_text, line_parts, line_width
 
@@ -168,6 +169,10 @@ class LogBuffer:
     _serial: int = 0
     _waits: dict[int, Row] = field(default_factory=dict)
     _hex_open: set[int] = field(default_factory=set)
+    #: Packet rows are shown (the view's ``p`` key hides them).
+    packets_shown: bool = True
+    #: Hidden packet rows, by the serial of the row they sit under (0: the top).
+    _stash: dict[int, list[Row]] = field(default_factory=dict)
 
     def _parts_width(self, parts: Sequence[tuple[str, str]]) -> int:
         # Part by part: every line has a " → ", so a joined line is never
@@ -209,6 +214,9 @@ class LogBuffer:
             if width > widest:
                 widest = width
             row = Row(serial, event, MAIN, None, width)
+            if not self.packets_shown and event.op in WIRE_OPS:
+                self._stash.setdefault(rows[-1].serial if rows else 0, []).append(row)
+                continue
             append(row)
             if phase == WAIT and event.call:
                 waits[event.call] = row
@@ -219,6 +227,29 @@ class LogBuffer:
                 serial, widest = self._serial, self.width
         self._serial, self.width = serial, widest
         return self._trim(), changed
+
+    def toggle_packets(self) -> bool:
+        """Hide the packet rows (each kept under the row it follows), or show
+        them again where they were; returns whether they are shown now."""
+        rows: list[Row] = []
+        if self.packets_shown:
+            anchor = 0
+            for row in self.rows:
+                if row.kind == MAIN and row.event.op in WIRE_OPS:
+                    self._stash.setdefault(anchor, []).append(row)
+                    continue
+                rows.append(row)
+                anchor = row.serial
+        else:
+            rows.extend(self._stash.pop(0, ()))
+            for row in self.rows:
+                rows.append(row)
+                rows.extend(self._stash.pop(row.serial, ()))
+            self._stash.clear()
+        self.rows = rows
+        self.packets_shown = not self.packets_shown
+        self.width = max((row.width for row in rows), default=0)
+        return self.packets_shown
 
     def rewrap(self, width: int) -> bool:
         """Wrap every lesson to a new width; True if the rows changed."""
@@ -251,6 +282,8 @@ class LogBuffer:
             if row.event.phase == WAIT:
                 self._waits.pop(row.event.call, None)
             self._hex_open.discard(row.serial)
+            self._stash.pop(row.serial, None)
+        self._stash.pop(0, None)
         return excess
 
     def event_index(self, index: int) -> int:
@@ -299,4 +332,5 @@ class LogBuffer:
         self.rows.clear()
         self._waits.clear()
         self._hex_open.clear()
+        self._stash.clear()
         self.width = 0

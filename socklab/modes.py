@@ -13,8 +13,10 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Callable
 
+from . import lessons
 from .engine import GREETING, Endpoint, Lab, Server
 
 MODES = ("manual", "welcome", "echo", "http", "discard")
@@ -39,8 +41,40 @@ PAGES = {
     "/": ("text/html; charset=utf-8", INDEX),
     "/index.html": ("text/html; charset=utf-8", INDEX),
     "/romeo.txt": ("text/plain; charset=utf-8", ROMEO),
+    # Where the older edition of py4e's socket1.py asks for it.
+    "/code/romeo.txt": ("text/plain; charset=utf-8", ROMEO),
 }
+#: A request's header block may be this long at most (else 431).
 MAX_REQUEST = 64 * 1024
+#: A request must end (its blank line) within this many seconds (else 408).
+REQUEST_TIMEOUT = 10.0
+#: After answering, how long the server reads what the client still sends
+#: before it closes (so the client sees the answer, not a reset).
+DRAIN_SECONDS = 2.0
+DRAIN_BYTES = 16 * 1024 * 1024
+_TEXT = "text/plain; charset=utf-8"
+
+
+def request_complete(request: bytes) -> bool:
+    """The blank line that ends a request's headers came (CRLF, or the older bare LF)."""
+    return b"\r\n\r\n" in request or b"\n\n" in request
+
+
+def request_path(target: str) -> str:
+    """The path a request line asks for; an absolute URI (``http://host/romeo.txt``,
+    what py4e's socket1.py sends) is accepted, as HTTP/1.0 servers must."""
+    if target[:7].lower() == "http://":
+        slash = target.find("/", 7)
+        target = "/" if slash < 0 else target[slash:]
+    return target.split("?", 1)[0]
+
+
+def http_error(status: int, timeout: float = REQUEST_TIMEOUT) -> bytes:
+    """The answer to a request that never ended: 408 (no blank line in time)
+    or 431 (headers over `MAX_REQUEST`)."""
+    reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
+    return _response(status, reason, _TEXT,
+                     lessons.http_status(status, MAX_REQUEST, timeout) + "\n")
 
 
 def http_response(request: bytes) -> bytes:
@@ -48,13 +82,13 @@ def http_response(request: bytes) -> bytes:
     line = request.split(b"\r\n", 1)[0].split(b"\n", 1)[0]
     parts = line.split()
     if len(parts) != 3 or not parts[2].startswith(b"HTTP/"):
-        return _response(400, "Bad Request", "text/plain; charset=utf-8",
+        return _response(400, "Bad Request", _TEXT,
                          "400 Bad Request: expected 'GET /path HTTP/1.0'\n")
     method, target = parts[0], parts[1].decode("latin-1")
     if method not in (b"GET", b"HEAD"):
-        return _response(405, "Method Not Allowed", "text/plain; charset=utf-8",
+        return _response(405, "Method Not Allowed", _TEXT,
                          "405: this server only answers GET and HEAD\n")
-    path = target.split("?", 1)[0]
+    path = request_path(target)
     if path not in PAGES:
         return _response(404, "Not Found", "text/plain; charset=utf-8",
                          "404 Not Found: try / or /romeo.txt\n", head=method == b"HEAD")
@@ -82,13 +116,16 @@ class Service:
     """
 
     def __init__(self, lab: Lab, server: Server, mode: str, count: int | None = None,
-                 on_finished: Callable[[], None] | None = None) -> None:
+                 on_finished: Callable[[], None] | None = None,
+                 request_timeout: float = REQUEST_TIMEOUT) -> None:
         if mode not in MODES:
             raise ValueError(f"unknown mode {mode!r}")
         self.lab = lab
         self.server = server
         self.mode = mode
         self.count = count
+        #: http: a request with no blank line after this long gets 408.
+        self.request_timeout = request_timeout
         self.handled = 0
         self.failed = False
         self.finished = threading.Event()
@@ -161,24 +198,48 @@ class Service:
             if sent is not None and not sent.ok:
                 return
 
-    def _drain(self, conn: Endpoint) -> None:
-        while not self.lab.stopping:
-            got = conn.recv(RECV_SIZE)
-            if not got.ok or not got.data:
-                return
-
     def _http(self, conn: Endpoint) -> None:
+        """Read one request (until its blank line), answer, then drain and close."""
         request = b""
-        while b"\r\n\r\n" not in request and b"\n\n" not in request:
-            got = conn.recv(4096, timeout=10.0)
-            if not got.ok or not got.data:
+        status = 0
+        deadline = time.monotonic() + self.request_timeout
+        while not request_complete(request):
+            left = deadline - time.monotonic()
+            got = conn.recv(4096, timeout=left) if left > 0 else None
+            if got is None or (not got.ok and got.event.error == "TimeoutError"):  # type: ignore[union-attr]
+                status = 408
+                break
+            if not got.ok:
+                return  # reset, or closed by the lab: nobody to answer
+            if not got.data:
                 if not request:
                     return
-                break
+                break  # the client half-closed: answer what came
             request += got.data
             if len(request) > MAX_REQUEST:
+                status = 431
                 break
-        conn.send(http_response(request))
+        answer = http_error(status, self.request_timeout) if status else http_response(request)
+        sent = conn.send(answer)
+        if sent is None or sent.ok:
+            self._drain(conn, shut=True)
+
+    def _drain(self, conn: Endpoint, shut: bool = False) -> None:
+        """Read and drop until EOF; with ``shut``, first shutdown(SHUT_WR) and stop
+        after `DRAIN_SECONDS` / `DRAIN_BYTES`: closing with unread bytes would
+        make the kernel reset the connection, and the client could lose the answer."""
+        if shut and not conn.shutdown(socket.SHUT_WR).ok:
+            return
+        deadline = time.monotonic() + DRAIN_SECONDS if shut else None
+        drained = 0
+        while not self.lab.stopping:
+            left = None if deadline is None else deadline - time.monotonic()
+            if left is not None and (left <= 0 or drained > DRAIN_BYTES):
+                return
+            got = conn.recv(RECV_SIZE, timeout=left)
+            if not got.ok or not got.data:
+                return
+            drained += len(got.data)
 
     # -- datagrams -------------------------------------------------------------------
 

@@ -13,6 +13,7 @@ never leaves a socket open behind it).
 
 from __future__ import annotations
 
+import os
 import socket
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -38,6 +39,8 @@ class ServerPlan:
     backlog: int = 5
     mode: str = "welcome"
     reuseaddr: bool = False
+    #: settimeout(t) after socket(); 0.0 is setblocking(False), None no call.
+    timeout: float | None = None
     #: Stop serving after this many connections (stream) or datagrams (dgram).
     count: int | None = None
 
@@ -62,6 +65,12 @@ class ClientPlan:
     recv_size: int = 1024
     #: Datagrams to wait for (None: until idle); streams read until EOF.
     replies: int | None = None
+    #: settimeout(t) after socket(); 0.0 is setblocking(False), None no call.
+    timeout: float | None = None
+    #: A file to send after the payloads (streamed: see engine/sendfile.py).
+    send_file: str | None = None
+    #: A file send that makes no progress for this long fails (seconds).
+    send_timeout: float = 10.0
 
     @property
     def stream(self) -> bool:
@@ -88,11 +97,26 @@ def run_steps(endpoint: Endpoint, steps: list[Callable[[], Event]]) -> bool:
     return first_failure(endpoint, steps) is None
 
 
+def option_steps(endpoint: Endpoint, reuseaddr: bool = False,
+                 timeout: float | None = None) -> list[Callable[[], Event]]:
+    """The option calls made right after socket(), as a program makes them:
+    setsockopt(SOL_SOCKET, SO_REUSEADDR, 1), then setblocking(False) (timeout
+    0.0) or settimeout(t).  Nothing for the defaults."""
+    steps: list[Callable[[], Event]] = []
+    if reuseaddr:
+        steps.append(lambda: endpoint.setsockopt_reuseaddr(True))
+    if timeout == 0.0:
+        steps.append(lambda: endpoint.setblocking(False))
+    elif timeout is not None:
+        steps.append(lambda: endpoint.settimeout(timeout))
+    return steps
+
+
 def open_server(server: Server, plan: ServerPlan) -> bool:
-    """socket, [setsockopt SO_REUSEADDR], bind, [listen]: True when all succeeded."""
+    """socket, [setsockopt SO_REUSEADDR], [settimeout], bind, [listen]: True when all
+    succeeded."""
     steps: list[Callable[[], Event]] = [server.socket]
-    if plan.reuseaddr:
-        steps.append(lambda: server.setsockopt_reuseaddr(True))
+    steps += option_steps(server, plan.reuseaddr, plan.timeout)
     steps.append(lambda: server.bind(plan.host, plan.port))
     if plan.stream:
         steps.append(lambda: server.listen(plan.backlog))
@@ -110,8 +134,9 @@ def run_server(lab: Lab, server: Server, plan: ServerPlan,
 
 
 def open_client(client: Endpoint, plan: ClientPlan) -> bool:
-    """socket, [connect] (stream): True when both succeeded."""
+    """socket, [settimeout], [connect] (stream): True when all succeeded."""
     steps: list[Callable[[], Event]] = [client.socket]
+    steps += option_steps(client, timeout=plan.timeout)
     if plan.stream:
         steps.append(lambda: client.connect(plan.host, plan.port))
     return run_steps(client, steps)
@@ -134,17 +159,32 @@ def run_client(lab: Lab, client: Endpoint, plan: ClientPlan,
             if sent is not None and not sent.ok:
                 stopped(client, sent)
                 return False
-        if plan.stream and plan.half_close and plan.payloads:
+        if plan.send_file is not None and not _send_file(client, plan, received):
+            return False
+        sent_any = bool(plan.payloads) or plan.send_file is not None
+        if plan.stream and plan.half_close and sent_any:
             shut = client.shutdown(socket.SHUT_WR)
             if not shut.ok:
                 stopped(client, shut)
                 return False
-        if plan.stream or plan.payloads:
+        if plan.stream or sent_any:
             return _receive(lab, client, plan, received)
         return True
     finally:
         if client.is_open and not lab.stopping:
             client.close()
+
+
+def _send_file(client: Endpoint, plan: ClientPlan, received: bytearray | None) -> bool:
+    """Stream the plan's file (the caller checked it opens): True when it all went."""
+    name = os.path.basename(plan.send_file or "")
+    with open(plan.send_file, "rb") as source:  # type: ignore[arg-type]
+        events = client.send_file(source, name, plan.send_timeout,
+                                  None if received is None else received.extend)
+    if events and not events[-1].ok:
+        stopped(client, events[-1])
+        return False
+    return True
 
 
 def _receive(lab: Lab, client: Endpoint, plan: ClientPlan,

@@ -33,16 +33,16 @@ from collections.abc import Callable
 
 from . import lessons
 from .engine import Endpoint, Lab, Server
+from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
+from .kernel.poller import KernelView
 from .labcalls import Request, Settings
 from .modes import Service
-from .scenarios import ClientPlan, ServerPlan, run_client, run_server
+from .scenarios import ClientPlan, ServerPlan, option_steps, run_client, run_server, run_steps
 
 #: What Run sends over UDP when the message field is empty (a datagram is
 #: what tells a UDP server who to answer).
 UDP_DEFAULT = b"hello"
-RECV_SIZE = 1024
-DGRAM_RECV = 65535
 
 
 class Pending:
@@ -101,6 +101,8 @@ class LabSession:
     def __init__(self, clock: Callable[[], float] | None = None, *,
                  tell: Callable[[str], None] | None = None) -> None:
         self.lab = Lab(clock=clock)
+        #: The kernel's view of the lab's TCP sockets: "state" events (issue 10).
+        self.kernel = KernelView(self.lab).start()
         self.server: Server | None = None
         self.service: Service | None = None
         self.clients: dict[int, Endpoint] = {}
@@ -180,12 +182,13 @@ class LabSession:
         with self._idle:
             return self._idle.wait_for(lambda: self._busy == 0, timeout)
 
-    def _recv(self, target: Endpoint, stream: bool) -> None:
-        """recv (stream) or recvfrom (datagram) on ``target``: it may wait."""
-        if stream:
-            self._blocking("recv()", lambda: target.recv(RECV_SIZE))
+    def _recv(self, target: Endpoint, settings: Settings) -> None:
+        """recv (stream) or recvfrom (datagram) on ``target``, with the pane's size: it may wait."""
+        size = settings.recv_size
+        if settings.stream:
+            self._blocking("recv()", lambda: target.recv(size))
         else:
-            self._blocking("recvfrom()", lambda: target.recvfrom(DGRAM_RECV))
+            self._blocking("recvfrom()", lambda: target.recvfrom(size))
 
     # -- requests ------------------------------------------------------------------
 
@@ -220,10 +223,11 @@ class LabSession:
         """
         closed = self.lab.open_sockets
         self.lab.reset(lessons.RESET)
+        client_ports(self.lab).forget()
         with self._lock:
             self.service = None
-            if self.server is not None:
-                self.server.forget_closed()
+            # A new server endpoint: its connections are numbered from [1] again.
+            self.server = None
             self.clients = {n: c for n, c in self.clients.items() if c.is_open}
             if self.current is not None and not self.current.is_open:
                 self.current = None
@@ -247,6 +251,7 @@ class LabSession:
             return
         self._closed = True
         self.lab.close_all(lessons.QUIT)
+        self.kernel.stop()
 
     # -- the server -------------------------------------------------------------------
 
@@ -272,10 +277,14 @@ class LabSession:
                 return conn
         return server
 
+    def _opened(self, endpoint: Endpoint, settings: Settings) -> Callable[[], object]:
+        """socket(), then the pane's options (setsockopt, settimeout / setblocking)."""
+        options = option_steps(endpoint, settings.reuseaddr, settings.timeout)
+        return lambda: run_steps(endpoint, [endpoint.socket, *options])
+
     def _server_socket(self, req: Request) -> None:
         server = self._server_for(req.settings)
-
-        self._quick(SERVER, "socket()", server.socket)
+        self._quick(SERVER, "socket()", self._opened(server, req.settings))
 
     def _server_bind(self, req: Request) -> None:
         server, s = self._server_for(req.settings), req.settings
@@ -298,7 +307,7 @@ class LabSession:
             self._blocking("sendto()", lambda: target.sendto(message, host, port))
 
     def _server_recv(self, req: Request) -> None:
-        self._recv(self._server_target(req), req.settings.stream)
+        self._recv(self._server_target(req), req.settings)
 
     def _server_close(self, req: Request) -> None:
         target = self._server_target(req)
@@ -309,7 +318,8 @@ class LabSession:
         s = req.settings
         old, server = self.server, self.lab.server(s.family, s.kind)
         self.server, self.service = server, None
-        plan = ServerPlan(s.family, s.kind, s.host, s.port, s.backlog, s.mode)
+        plan = ServerPlan(s.family, s.kind, s.host, s.port, s.backlog, s.mode,
+                          reuseaddr=s.reuseaddr, timeout=s.timeout)
 
         def run() -> None:
             if old is not None:
@@ -344,7 +354,7 @@ class LabSession:
         if client is None or client.is_open or (client.family, client.kind) != (s.family, s.kind):
             client = self._new_client(s)
         self.current = client
-        self._quick(CLIENT, "socket()", client.socket)
+        self._quick(CLIENT, "socket()", self._opened(client, s))
 
     def _client_connect(self, req: Request) -> None:
         client, s = self._client_target(req), req.settings
@@ -355,7 +365,7 @@ class LabSession:
         s = req.settings
 
         def open_one(client: Endpoint) -> None:
-            if client.socket().ok:
+            if self._opened(client, s)():
                 client.connect(s.host, s.port)
 
         for _ in range(s.count):
@@ -370,7 +380,7 @@ class LabSession:
             self._blocking("sendto()", lambda: client.sendto(s.message, s.host, s.port))
 
     def _client_recv(self, req: Request) -> None:
-        self._recv(self._client_target(req), req.settings.stream)
+        self._recv(self._client_target(req), req.settings)
 
     def _client_shutdown(self, req: Request) -> None:
         self._quick(CLIENT, "shutdown()", self._client_target(req).shutdown)
@@ -385,5 +395,6 @@ class LabSession:
         payloads = (s.message,) if s.message else ()
         if not s.stream:
             payloads = payloads or (UDP_DEFAULT,)  # a datagram tells the server who to answer
-        plan = ClientPlan(s.family, s.kind, s.host, s.port, payloads, replies=1)
+        plan = ClientPlan(s.family, s.kind, s.host, s.port, payloads, replies=1,
+                          timeout=s.timeout)
         self._blocking("Run client", lambda: run_client(self.lab, client, plan))

@@ -39,6 +39,11 @@ class SocketView:
     listening: bool = False
     #: Calls waiting on this socket right now: call id -> op.
     waiting: dict[int, str] = field(default_factory=dict)
+    #: The kernel's own name for its TCP state ("ESTABLISHED", "TIME_WAIT"...), once
+    #: a state event said it; a listener's accept queue and backlog limit too.
+    kernel: str | None = None
+    queue: int | None = None
+    backlog: int | None = None
 
     @property
     def is_open(self) -> bool:
@@ -112,6 +117,8 @@ class ViewState:
             waited.waiting.pop(event.call, None)
         if not event.ok:
             return waited is not None
+        if op == "state":
+            return self._kernel_state(event)
         if op == "accept":
             return self._accepted(event)
         view = self._socket(event, create=op == "socket")
@@ -120,6 +127,7 @@ class ViewState:
         if op == "socket":
             view.stream = len(event.args) < 2 or event.args[1] != "SOCK_DGRAM"
             view.state, view.local, view.peer, view.listening = "open", None, None, False
+            view.kernel = view.queue = view.backlog = None
         elif op in ("bind", "listen"):
             view.local = _address(event.result)
             view.listening = view.listening or op == "listen"
@@ -152,6 +160,17 @@ class ViewState:
         view.local = local if local and local[0] not in _WILDCARDS else None
         view.peer = _address(event.result)
         view.state = "connected"
+        return True
+
+    def _kernel_state(self, event: Event) -> bool:
+        """What the kernel says of a socket: its state, a listener's queue."""
+        view = self._socket(event)
+        result = event.result if isinstance(event.result, dict) else {}
+        if view is None or "state" not in result:
+            return False
+        view.kernel = str(result["state"])
+        if "queue" in result:
+            view.queue, view.backlog = int(result["queue"]), int(result.get("backlog", 0))
         return True
 
     def _received(self, event: Event, view: SocketView) -> None:

@@ -49,6 +49,9 @@ HAS_IPV6 = IPV6_MISSING is None
 
 # -- recording events ------------------------------------------------------------
 
+#: Events that are the kernel's view of the calls, not calls (issue 10).
+VIEW_OPS = frozenset({"state", "packet"})
+
 
 class Recorder:
     """An event sink that keeps every event and lets a test wait for one.
@@ -88,12 +91,17 @@ class Recorder:
         return sum(1 for e in self.snapshot() if predicate(e))
 
     def done(self) -> list[Event]:
-        return [e for e in self.snapshot() if e.phase == DONE]
+        """The calls that ended (not the kernel's view of them: see `views`)."""
+        return [e for e in self.snapshot() if e.phase == DONE and e.op not in VIEW_OPS]
+
+    def views(self, op: str = "state") -> list[Event]:
+        """The events that report what the kernel saw, not a call: "state"."""
+        return [e for e in self.snapshot() if e.op == op]
 
     def ops(self, phase: str | None = DONE) -> list[tuple[str, int | None, str]]:
-        """``(side, conn, op)`` for each event of ``phase`` (None: all)."""
+        """``(side, conn, op)`` for each call event of ``phase`` (None: all)."""
         return [(e.side, e.conn, e.op) for e in self.snapshot()
-                if phase is None or e.phase == phase]
+                if (phase is None or e.phase == phase) and e.op not in VIEW_OPS]
 
     def dump(self) -> str:
         from socklab.logformat import format_line

@@ -104,3 +104,20 @@ async def run_server(app: SocklabApp, pilot: Pilot) -> Watch:
     await seen.until(lambda e: e.side == "server" and e.op in ("accept", "recvfrom")
                      and e.phase == "wait")
     return seen
+
+
+async def listen_with_backlog(app: SocklabApp, pilot: Pilot, backlog: int,
+                              clients: int) -> Watch:
+    """socket, bind (port 0), listen(backlog), one call at a time, no accept();
+    connect ×N set to ``clients``.  Returns once the kernel reported the listener."""
+    seen = watch(app)
+    app.server_pane.input("port").value = "0"
+    app.server_pane.input("backlog").value = str(backlog)
+    app.client_pane.input("count").value = str(clients)
+    await settle(app, pilot)
+    for op in ("socket", "bind", "listen"):
+        app.server_pane.press(op)
+        await seen.until(is_("server", op))
+    await seen.until(is_("server", "state"))
+    await settle(app, pilot)
+    return seen

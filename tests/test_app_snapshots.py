@@ -17,6 +17,11 @@ How these pictures stay the same from run to run, while every call is real:
   appearance, and maps a displayed port typed into a field back to the real
   one.  Nothing is hidden and every call still goes to the real port; only the
   digits on screen are stable.
+* The kernel's view is off here: when the kernel moves a connection from
+  FIN_WAIT1 to FIN_WAIT2 is its business, not the screen's, so state events
+  would land between the calls at different places from run to run.  The
+  states, the queue gauge and the connection rows are tested on the live app
+  in test_kernel_app.py, and shown in screenshots/lab-backlog.svg.
 """
 
 from __future__ import annotations
@@ -56,7 +61,9 @@ class TickClock:
 
 
 def make_app() -> SocklabApp:
-    return SocklabApp(clock=TickClock(), numbers=StableNumbers())
+    app = SocklabApp(clock=TickClock(), numbers=StableNumbers())
+    app.session.kernel.stop()  # see the module's docstring: calls only
+    return app
 
 
 async def step(app: SocklabApp, pilot: Pilot, side: str, *ops: str) -> None:

@@ -117,11 +117,15 @@ def test_reset_logs_a_close_for_every_open_socket(session: LabSession, rec: Reco
         ("server", None), ("server", 1), ("server", 2), ("client", 1), ("client", 2)}
     assert all(e.by == "lab" and e.lesson == "closed by the lab: Reset" for e in closes)
     assert session.open_sockets == 0
-    assert session.clients == {} and session.server is not None
-    assert session.server.connections == {}
+    # Numbering starts again (issue 12): the next server's connections are [1]...
+    assert session.clients == {} and session.server is None
     # The lab is usable again.
     ask(session, "server", "socket")
     assert session.open_sockets == 1
+    assert session.server is not None and session.server.connections == {}
+    ask(session, "client", "socket", settings=to_server)
+    assert rec.wait_for(lambda e: e.op == "socket" and e.side == "client"
+                        and e.seq > closes[-1].seq).conn == 1
 
 
 def test_quit_closes_everything_once(session: LabSession, rec: Recorder) -> None:
@@ -158,3 +162,16 @@ def test_an_unexpected_failure_is_told_not_raised() -> None:
         session.close()
     with pytest.raises(ValueError):
         session.request(Request("server", "no-such-call", STREAM))
+
+
+def test_a_small_recvfrom_loses_the_rest_of_the_datagram_and_says_how_much(
+        session: LabSession, rec: Recorder) -> None:
+    """The pane's recv size is recvfrom's n (issue 10: message boundaries)."""
+    ask(session, "server", "socket", "bind", settings=DGRAM)
+    port = next(e for e in rec.done() if e.op == "bind").result[1]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+        sender.sendto(b"x" * 32, ("127.0.0.1", port))
+    ask(session, "server", "recv", settings=replace(DGRAM, recv_size=8))
+    got = next(e for e in rec.done() if e.op == "recvfrom")
+    assert got.args == (8,) and got.nbytes == 8
+    assert got.lesson and "24 bytes are lost" in got.lesson

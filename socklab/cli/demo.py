@@ -9,4 +9,4 @@ from .output import Printer
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_demo(args.name, Printer(args.json))
+    return run_demo(args.name, Printer(args.json), packets=args.packets)

@@ -13,6 +13,7 @@ from typing import TextIO
 
 from ..engine import Lab
 from ..events import DONE, Event
+from ..kernel.poller import KernelView
 from ..lessons import CTRL_C, STOPPED
 from ..logformat import format_line
 
@@ -51,6 +52,7 @@ def closing(lab: Lab) -> Iterator[None]:
     stopping at the command's end.
     """
     reason = STOPPED
+    kernel = KernelView(lab).start()  # state events, always in the output
     try:
         yield
     except KeyboardInterrupt:
@@ -58,3 +60,4 @@ def closing(lab: Lab) -> Iterator[None]:
         reason = CTRL_C
     finally:
         lab.close_all(reason)
+        kernel.stop()

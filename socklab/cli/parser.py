@@ -65,6 +65,11 @@ def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None) 
                        help=f"port to bind, 0 = let the kernel choose (default {port_default})")
 
 
+#: ``--packets`` (serve, connect, demo): the wire under the calls (socklab.capture).
+PACKETS_HELP = ("also show the TCP segments under each call (captured on lo; needs "
+                "CAP_NET_RAW, else inferred from TCP_INFO counters)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="socklab",
@@ -90,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR before bind")
     serve.add_argument("--max-connections", type=_checked(_positive), default=None,
                        help="connections kept open at once; more are refused")
+    serve.add_argument("--packets", action="store_true",
+                       help=PACKETS_HELP)
 
     connect = sub.add_parser("connect", help="connect to HOST PORT, send, print the reply")
     connect.add_argument("host", type=_checked(parse_host), help="host to connect to")
@@ -104,12 +111,16 @@ def build_parser() -> argparse.ArgumentParser:
                          help="connect timeout (default 10)")
     connect.add_argument("--half-close", action="store_true",
                          help="shutdown(SHUT_WR) after sending, so the peer sees EOF")
+    connect.add_argument("--packets", action="store_true",
+                         help=PACKETS_HELP)
 
     from ..demos import DEMOS
     demo = sub.add_parser("demo", help="run a lecture demo: " + ", ".join(DEMOS))
     demo.add_argument("name", nargs="?", default="welcome", choices=list(DEMOS),
                       help="which demo (default welcome)")
     demo.add_argument("--json", action="store_true", help="print JSON Lines")
+    demo.add_argument("--packets", action="store_true",
+                      help=PACKETS_HELP)
 
     ports = sub.add_parser("ports", help="port ranges, service names, and what listens here")
     ports.add_argument("range", nargs="?", default=None, metavar="RANGE",

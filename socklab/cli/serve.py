@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import socket
 
+from ..capture import watching
 from ..engine import Lab
 from ..inputs import LOOPBACK, host_scope
 from ..modes import STREAM_ONLY
@@ -28,7 +29,7 @@ def run(args: argparse.Namespace) -> int:
              "can connect (use --host 127.0.0.1 to keep it to this machine)")
     plan = ServerPlan(args.family, args.kind, host, args.port, args.backlog, args.mode,
                       reuseaddr=args.reuseaddr, count=args.count)
-    with closing(lab):
+    with watching(lab, args.packets, note), closing(lab):
         service = run_server(lab, lab.server(args.family, args.kind), plan)
         if service is None:
             return EXIT_FAILED

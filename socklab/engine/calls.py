@@ -21,11 +21,12 @@ import select
 import socket
 import threading
 import time
+import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import lessons
-from ..events import DATA_CAP, WAIT, Event, escape_bytes
+from ..events import RAW_CAP, WAIT, Event, bytes_repr, escape_bytes
 from ..lessons import explain, lesson_for
 from .floods import COALESCE_SECONDS, Tally
 from .waiting import Cancelled, Waiter, ready_now
@@ -73,6 +74,42 @@ def address(addr: Any) -> Any:
     return addr
 
 
+class ClientPorts:
+    """Which of the lab's clients uses which local address, so an accept can
+    say who connected: ``server[1]`` is ``client[3]`` (issue 12: numbers
+    that pair).  Bounded: it forgets everything when it grows large."""
+
+    LIMIT = 4096
+
+    def __init__(self) -> None:
+        self._by_address: dict[tuple, int] = {}
+
+    def note(self, local: Any, conn: int | None) -> None:
+        if conn is None or not isinstance(local, tuple):
+            return
+        if len(self._by_address) >= self.LIMIT:
+            self._by_address.clear()
+        self._by_address[address(local)] = conn
+
+    def client_at(self, peer: Any) -> int | None:
+        return self._by_address.get(address(peer)) if isinstance(peer, tuple) else None
+
+    def forget(self) -> None:
+        self._by_address.clear()
+
+
+#: Each lab's `ClientPorts` (kept beside the lab, gone with it).
+_CLIENT_PORTS: weakref.WeakKeyDictionary[Any, ClientPorts] = weakref.WeakKeyDictionary()
+
+
+def client_ports(lab: Lab) -> ClientPorts:
+    """The lab's record of its clients' local addresses."""
+    ports = _CLIENT_PORTS.get(lab)
+    if ports is None:
+        ports = _CLIENT_PORTS.setdefault(lab, ClientPorts())
+    return ports
+
+
 class Calls:
     """One socket of the lab: its state, and how each call on it is made and reported."""
 
@@ -101,6 +138,11 @@ class Calls:
         self._closing = False
         #: Why the lab closed this socket itself (None: open, or closed by close()).
         self.closed_by: str | None = None
+        #: The timeout the learner set (`settimeout` / `setblocking`): None
+        #: waits for ever (blocking), 0.0 never waits (non-blocking).  The lab
+        #: keeps the kernel socket non-blocking and applies it itself, as
+        #: Python does, so every wait can still be shown.
+        self.timeout: float | None = None
         self._op_lock = threading.Lock()
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
@@ -151,9 +193,12 @@ class Calls:
                 return None
         else:
             tally.interrupt()
+        if op == "accept" and "result" in fields:
+            fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
         if data is not None:
             fields["data"] = escape_bytes(data)
-            fields["raw"] = data[:DATA_CAP]
+            fields["bytes_repr"] = bytes_repr(data)
+            fields["raw"] = data[:RAW_CAP]
         if op in ("recv", "recvfrom"):
             with self.lab.bus.lock:
                 if self.lab.floods:
@@ -217,15 +262,16 @@ class Calls:
                 with self._op_lock:
                     return True, attempt(), call
             except (BlockingIOError, InterruptedError):
-                if retry or call or not ready_now(self.sock, want):
+                if retry or call or self.timeout == 0.0 or not ready_now(self.sock, want):
                     return False, None, self._announce(op, args, call)
         return False, None, call  # not reached: the second try returns or raises
 
     def _announce(self, op: str, args: tuple, call: int) -> int:
         """The call would block: emit its "wait" once (not inside a flood).
 
-        Returns the call's id (0 when nothing was shown)."""
-        if not call and self.tally.flood is None:
+        Returns the call's id (0 when nothing was shown).  A non-blocking
+        socket never waits: `_blocked` fails the call instead."""
+        if not call and self.tally.flood is None and self.timeout != 0.0:
             call = self.lab.bus.new_call()
             self._emit(op, phase=WAIT, args=args, call=call)
         return call
@@ -235,8 +281,21 @@ class Calls:
         """The call would block: say so once (not inside a flood), then wait.
 
         Returns the call's id and, when the wait timed out or a close ended
-        it, the failure event.
+        it, the failure event.  The learner's timeout applies here as Python
+        applies it: 0.0 (setblocking(False)) fails at once with
+        BlockingIOError, t (settimeout(t)) raises TimeoutError after t
+        seconds; a limit of the lab's own (``deadline``) says it is the lab's.
         """
+        own = self.timeout
+        if own == 0.0:
+            code = _errno.EINPROGRESS if op == "connect" else _errno.EAGAIN
+            blocked = BlockingIOError(code, "the socket is non-blocking: the call would wait")
+            return max(call, 0), self._fail(op, args, blocked, max(call, 0),
+                                            lesson=lessons.would_block(op))
+        lab_limit = deadline is not None and (own is None
+                                              or deadline <= time.monotonic() + own)
+        if not lab_limit and own is not None:
+            deadline = time.monotonic() + own
         if call < 0:
             call = 0  # a quiet wait inside a flood (recvfrom_many): never shown
         else:
@@ -248,7 +307,9 @@ class Calls:
                              COALESCE_SECONDS if paused else None,
                              tally.end if paused else None)
         except TimeoutError as exc:
-            return call, self._fail(op, args, exc, call)
+            lesson = (lessons.lab_timeout(op, self.lab.connect_timeout) if lab_limit
+                      else lessons.socket_timeout(op, own))
+            return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look

@@ -13,16 +13,32 @@ import time
 from typing import Any
 
 from ..events import Event
-from ..lessons import lesson_for
-from .calls import Calls, Received, State, address
+from ..lessons import lesson_for, truncated
+from .calls import Received, State, address
 from .floods import COALESCE_SECONDS, flood_of
+from .sendfile import FileSending
 
 #: Builds a `Received` from its four fields without a Python-level call: a
 #: flood makes one per recv.
 _received = tuple.__new__
 
 
-class DataCalls(Calls):
+def _recvfrom(sock: socket.socket, bufsize: int) -> tuple[bytes, Any, int]:
+    """recvfrom(bufsize), and for a datagram the bytes a smaller buffer lost.
+
+    With MSG_TRUNC the kernel returns a datagram's real length even when the
+    buffer was smaller: the rest of that datagram is gone (one datagram per call).
+    """
+    if sock.type != socket.SOCK_DGRAM:
+        chunk, addr = sock.recvfrom(bufsize)
+        return chunk, addr, 0
+    buffer = bytearray(bufsize)
+    length, _anc, _flags, addr = sock.recvmsg_into([buffer], 0, socket.MSG_TRUNC)
+    kept = min(length, bufsize)
+    return bytes(buffer[:kept]), addr, length - kept
+
+
+class DataCalls(FileSending):
     """send/recv and sendto/recvfrom on one socket, each a real call."""
 
     #: The last `recvfrom_many` batch ended with nothing left to read.
@@ -122,7 +138,7 @@ class DataCalls(Calls):
         while True:
             try:
                 with self._op_lock:
-                    chunk, addr = self._need_socket().recvfrom(bufsize)
+                    chunk, addr, lost = _recvfrom(self._need_socket(), bufsize)
                 break
             except (BlockingIOError, InterruptedError):
                 pass
@@ -136,8 +152,9 @@ class DataCalls(Calls):
         self.bytes_in += n
         if self.tally.counted("recvfrom", n):
             return _received(Received, (None, chunk, addr, False))
-        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n),
-                        chunk, addr)
+        fields = {"lesson": truncated(n, n + lost)} if lost else {}
+        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n,
+                                   **fields), chunk, addr)
 
     def recvfrom_many(self, bufsize: int = 65535,
                       limit: int = 1024) -> tuple[list[tuple[bytes, Any]], Event | None]:
@@ -175,7 +192,7 @@ class DataCalls(Calls):
             if got.addr is None:
                 return [], event
             datagrams.append((got.data, got.addr))
-            flood = self.tally.flood
+            flood = flood_of(self.tally, "recvfrom")
             sock = self.sock
             if event is not None or flood is None or sock is None or limit <= 1:
                 return datagrams, event

@@ -17,7 +17,7 @@ from typing import Any
 from .. import lessons
 from ..events import Event
 from ..inputs import family_name, host_scope, type_name
-from .calls import State, address
+from .calls import State, address, client_ports
 from .data import DataCalls
 
 _SHUT_WR = socket.SHUT_WR
@@ -52,6 +52,7 @@ class Endpoint(DataCalls):
             self.listening = False
             self.eof = False
             self.peer = self.local = None
+            self.timeout = None  # a new socket blocks, whatever the last one did
             self.lab.opened(self)
             return sock.fileno()
 
@@ -64,6 +65,33 @@ class Endpoint(DataCalls):
             self._need_socket().setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, int(on))
 
         return self._call("setsockopt", args, attempt)[1]  # type: ignore[return-value]
+
+    def settimeout(self, seconds: float | None) -> Event:
+        """settimeout(seconds): each blocking call waits at most this long, then
+        raises TimeoutError (None: for ever; 0.0: never, as setblocking(False)).
+
+        The real call is made (Python checks the value: a negative one is a
+        ValueError), then the socket goes back to non-blocking underneath: the
+        lab applies the timeout itself (`Calls._blocked`), so waits stay visible.
+        """
+        return self._set_timeout("settimeout", (seconds,), seconds)
+
+    def setblocking(self, flag: bool) -> Event:
+        """setblocking(flag): False never waits (a call that would block raises
+        BlockingIOError), True waits for ever; the same as settimeout(0.0 / None)."""
+        return self._set_timeout("setblocking", (flag,), None if flag else 0.0)
+
+    def _set_timeout(self, op: str, args: tuple, seconds: float | None) -> Event:
+        def attempt() -> None:
+            sock = self._need_socket()
+            getattr(sock, op)(*args)
+            sock.setblocking(False)  # the lab does the waiting (see settimeout)
+            self.timeout = seconds
+
+        def report(_value: None) -> dict[str, Any]:
+            return {"result": None, "lesson": lessons.timeout_set(op, seconds)}
+
+        return self._call(op, args, attempt, report=report)[1]  # type: ignore[return-value]
 
     def set_linger_zero(self) -> Event:
         """SO_LINGER (on, 0 s): close() then sends RST instead of FIN."""
@@ -115,7 +143,11 @@ class Endpoint(DataCalls):
     def connect(self, host: str, port: int, timeout: float | None = None) -> Event:
         """connect((host, port)): the result is the local address it used."""
         args = ((host, port),)
-        timeout = self.lab.connect_timeout if timeout is None else timeout
+        if timeout is None and self.timeout is None:
+            # The lab's own limit (a blocking connect would wait ~2 min for the
+            # kernel): its lesson says so when it ends the call.  A timeout
+            # the learner set (settimeout) replaces it.
+            timeout = self.lab.connect_timeout
         started = [False]
 
         def attempt() -> Any:
@@ -123,6 +155,11 @@ class Endpoint(DataCalls):
             if not started[0]:
                 started[0] = True
                 code = sock.connect_ex((host, port))
+                if self.kind == socket.SOCK_STREAM:
+                    # Known before the handshake ends: the accept it pairs
+                    # with can then name this client (under the bus lock).
+                    with contextlib.suppress(OSError):
+                        client_ports(self.lab).note(sock.getsockname(), self.conn)
                 if code in (_errno.EINPROGRESS, _errno.EAGAIN):
                     raise BlockingIOError(code, "in progress")
             else:

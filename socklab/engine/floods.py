@@ -75,37 +75,80 @@ class Floods:
     def flush(self, keep_streaks: bool = False) -> None:
         """Report every counted flood: sends before recvs, so order stays causal.
 
+        A request/answer flood is two floods on one socket (recv and send):
+        its send half is reported with the other sends, its recv half after.
         ``keep_streaks`` (a periodic report in a flood that goes on) lets each
         socket go straight back to counting instead of reporting calls singly.
         """
         with self.lock:
-            pending = sorted(self._running, key=lambda t: t.flood is None or
-                             t.flood.op.startswith("recv"))
-            for tally in pending:
+            taken: list[tuple[Tally, Flood]] = []
+            for tally in list(self._running):
                 # One by one, not clear(): a recv flood may start (without the
                 # bus lock) while this runs, and must stay listed to be reported.
                 self._running.discard(tally)
-                tally.report()
+                taken.extend((tally, flood) for flood in tally.take())
                 if not keep_streaks:
                     tally.streak = 0
+            taken.sort(key=lambda pair: pair[1].op.startswith("recv"))
+            for tally, flood in taken:
+                tally.report(flood)
+
+
+#: The request/answer pairs a flood may alternate between (a server's recv
+#: then send, a client's send then recv), counted as two floods on one socket.
+PAIRS = frozenset({("recv", "send"), ("send", "recv"),
+                   ("recvfrom", "sendto"), ("sendto", "recvfrom")})
 
 
 class Tally:
-    """One socket's streak of same-kind data calls, and the flood it may be counting.
+    """One socket's streak of data calls, and the flood(s) it may be counting.
 
+    A streak is either one call repeated (``send ×N``) or, strictly
+    alternating, a request/answer pair (an echo: ``recv``, ``send``, ``recv``
+    ...): after `COALESCE_AFTER` of either, calls are counted into ``flood``
+    (and, for a pair, ``partner``, the other call's flood).
     ``emit`` reports an event for the socket (its side and connection filled in).
     """
 
-    __slots__ = ("floods", "emit", "op", "streak", "flood", "lock")
+    __slots__ = ("floods", "emit", "op", "_streak", "turns", "pair", "args", "flood",
+                 "partner", "lock")
 
     def __init__(self, floods: Floods, emit: Callable[..., Event]) -> None:
         self.floods = floods
         self.emit = emit
         self.op = ""
-        self.streak = 0
+        self._streak = 0
+        #: Strict alternations of a request/answer pair, in a row.
+        self.turns = 0
+        #: The pair this socket floods with, once its alternation became a flood.
+        self.pair: tuple[str, str] | None = None
+        #: The arguments of each data call last seen (a pair flood reports both).
+        self.args: dict[str, tuple] = {}
         self.flood: Flood | None = None
-        #: Guards counting into ``flood`` against a report from another thread.
+        self.partner: Flood | None = None
+        #: Guards counting into a flood against a report from another thread.
         self.lock = threading.Lock()
+
+    @property
+    def streak(self) -> int:
+        """Same-kind calls in a row; set to 0, the socket starts over (no pair)."""
+        return self._streak
+
+    @streak.setter
+    def streak(self, value: int) -> None:
+        self._streak = value
+        if not value:
+            self.turns = 0
+            self.pair = None
+
+    def _running(self, op: str) -> Flood | None:
+        """The flood counting ``op`` calls, if one does (the caller holds ``lock``)."""
+        flood = self.flood
+        if flood is not None and flood.op != op:
+            flood = self.partner
+            if flood is not None and flood.op != op:
+                return None
+        return flood
 
     def counted(self, op: str, nbytes: int) -> bool:
         """Count one more ``op`` call into the running flood, if there is one.
@@ -113,8 +156,8 @@ class Tally:
         The data calls' fast path: no event, no payload escaping, no allocation.
         """
         with self.lock:
-            flood = self.flood
-            if flood is None or flood.op != op:
+            flood = self._running(op)
+            if flood is None:
                 return False
             flood.count += 1
             flood.nbytes += nbytes
@@ -134,7 +177,7 @@ class Tally:
         or it would block): then the full path makes it.  A failure raises.
         """
         with self.lock:
-            if self.flood is not flood:
+            if flood is not self.flood and flood is not self.partner:
                 return -1
             try:
                 n = call(*args)
@@ -151,16 +194,42 @@ class Tally:
 
         A call already shown waiting is reported with its own "done", never counted.
         """
-        if self.op == op:
-            self.streak += 1
+        pair = self.pair
+        if pair is not None and op in pair:
+            pass  # a request/answer flood goes on after a report
+        elif self.op == op:
+            self._streak += 1
+            self.turns = 0
         else:
             self.end()
-            self.op, self.streak = op, 1
-        if self.streak > COALESCE_AFTER and self.floods.enabled and not shown_waiting:
-            self.flood = Flood(op, 1, nbytes, args, time.monotonic())
-            self.floods.add(self)
+            alternates = (self.op, op) in PAIRS and (self.turns or self._streak == 1)
+            self.turns = self.turns + 1 if alternates else 0
+            self.pair = None
+            self.op, self._streak = op, 1
+        self.args[op] = args
+        if not self.floods.enabled or shown_waiting:
+            return False
+        if pair is None and self.turns > COALESCE_AFTER:
+            pair = self.pair = (op, _other(op))
+        if pair is not None:
+            self._start(op, 1, nbytes, args)
+            return True
+        if self._streak > COALESCE_AFTER:
+            self._start(op, 1, nbytes, args)
             return True
         return False
+
+    def _start(self, op: str, count: int, nbytes: int, args: tuple) -> None:
+        """Start counting ``op`` calls (and, in a pair flood, the other call's)."""
+        now = time.monotonic()
+        flood = Flood(op, count, nbytes, args, now)
+        partner = None
+        if self.pair is not None and op in self.pair:
+            other = _other(op)
+            partner = Flood(other, 0, 0, self.args.get(other, ()), now)
+        with self.lock:
+            self.flood, self.partner = flood, partner
+        self.floods.add(self)
 
     def interrupt(self, op: str = "") -> None:
         """A call that is not part of a streak: report the flood, start over."""
@@ -172,12 +241,15 @@ class Tally:
         if self.flood is not None:
             self.floods.flush()
 
-    def report(self) -> Event | None:
-        """The running flood as one event (``count`` calls, ``nbytes`` in all)."""
+    def take(self) -> list[Flood]:
+        """The running flood(s), no longer counted into (a flush reports them)."""
         with self.lock:
-            flood, self.flood = self.flood, None
-        if flood is None or flood.count == 0:
-            return None
+            floods = [f for f in (self.flood, self.partner) if f is not None and f.count]
+            self.flood = self.partner = None
+        return floods
+
+    def report(self, flood: Flood) -> Event:
+        """A taken flood as one event (``count`` calls, ``nbytes`` in all)."""
         return self.emit(flood.op, args=flood.args, result=flood.nbytes,
                          nbytes=flood.nbytes, count=flood.count)
 
@@ -185,7 +257,7 @@ class Tally:
                     nbytes: int) -> None:
         """Count ``count`` calls made since ``flood`` was seen into this socket's flood."""
         with self.lock:
-            current = self.flood
+            current = self._running(op)
             if current is flood:
                 flood.count += count
                 flood.nbytes += nbytes
@@ -197,22 +269,31 @@ class Tally:
         # form the next one, reported in turn.
         with self.floods.lock:
             with self.lock:
-                current = self.flood
-                if current is not None and current.op == op:
+                current = self._running(op)
+                if current is not None:
                     current.count += count
                     current.nbytes += nbytes
                     return
-            if current is not None:
+            if self.flood is not None:
                 self.floods.flush()
-            self.op, self.streak = op, COALESCE_AFTER
-            self.flood = Flood(op, count, nbytes, args, time.monotonic())
-            self.floods.add(self)
+            if self.pair is None or op not in self.pair:
+                self.op, self._streak = op, COALESCE_AFTER
+            self._start(op, count, nbytes, args)
+
+
+def _other(op: str) -> str:
+    """The other call of ``op``'s request/answer pair."""
+    return {"recv": "send", "send": "recv", "recvfrom": "sendto", "sendto": "recvfrom"}[op]
 
 
 def flood_of(tally: Tally, op: str) -> Flood | None:
     """The flood ``tally`` is counting, if it counts ``op`` calls."""
     flood = tally.flood
-    return flood if flood is not None and flood.op == op else None
+    if flood is None or flood.op == op:
+        return flood
+    partner = tally.partner
+    return partner if partner is not None and partner.op == op else None
 
 
-__all__ = ["COALESCE_AFTER", "COALESCE_SECONDS", "Flood", "Floods", "Tally", "flood_of"]
+__all__ = ["COALESCE_AFTER", "COALESCE_SECONDS", "PAIRS", "Flood", "Floods", "Tally",
+           "flood_of"]

@@ -96,6 +96,11 @@ class Lab:
         with self._open_lock:
             self._open.pop(endpoint, None)
 
+    def endpoints(self) -> list[Endpoint]:
+        """The endpoints with an open socket, oldest first (the kernel view reads them)."""
+        with self._open_lock:
+            return list(self._open)
+
     @property
     def open_sockets(self) -> int:
         with self._open_lock:
@@ -148,6 +153,7 @@ class Lab:
     def reset(self, reason: str = lessons.RESET) -> None:
         """Close everything, then let the lab be used again."""
         self.close_all(reason)
+        self._next_client = 0  # numbering starts again: client[1] after Reset
         self.stopping = False
         with self._open_lock:
             self._threads = []

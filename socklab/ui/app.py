@@ -11,6 +11,7 @@ the port-info rechecks and the client's port following the server's.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gc
 import sys
 from collections.abc import Callable, Iterable
@@ -21,9 +22,9 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.theme import Theme
 from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
 
+from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
@@ -33,37 +34,21 @@ from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
+from .http_view import HttpView
+from .lesson_host import LessonHost
+from .lesson_panel import LessonPanel
 from .numbers import RealNumbers
+from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .themes import DEFAULT_VARIABLES, PROJECTOR
+from .wire_view import WireView
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
-PROJECTOR = Theme(
-    name="projector",
-    primary="#00d7ff",
-    secondary="#ffd700",
-    accent="#ffd700",
-    warning="#ffd700",
-    error="#ff5f5f",
-    success="#5fff5f",
-    foreground="#ffffff",
-    background="#000000",
-    surface="#000000",
-    panel="#1c1c1c",
-    boost="#303030",
-    dark=True,
-    variables={
-        "server-color": "#ffaf00",
-        "client-color": "#00ffff",
-        "footer-key-foreground": "#ffd700",
-        "input-selection-background": "#00d7ff 40%",
-    },
-)
 
-
-class SocklabApp(App[int]):
+class SocklabApp(LessonHost, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -84,6 +69,12 @@ class SocklabApp(App[int]):
         Binding("l", "focus_log", "Log", show=False),
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
+        Binding("p", "toggle_packets", "Packets"),
+        Binding("ctrl+l", "clear_log", "Clear log", show=False),
+        Binding("d", "detail", "Detail"),
+        Binding("f2", "toggle_fields", "Fields", show=False),
+        Binding("escape", "leave_field", "Leave field", show=False),
+        Binding("ctrl+e", "export_code", "Export code", show=False),
         Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
     ]
 
@@ -93,9 +84,13 @@ class SocklabApp(App[int]):
         clock: Callable[[], float] | None = None,
         numbers: RealNumbers | None = None,
         save_dir: Path | None = None,
+        packets: bool = False,
         two_hosts: bool = False,
     ) -> None:
         super().__init__()
+        #: Capture the lab's segments (the log's packet rows, the Wire tab).
+        self.packets = packets
+        self._wire: asyncio.Future[Capture | Inferred] | None = None
         #: Open in two-hosts mode (``socklab --two-hosts``).
         self.two_hosts_at_start = two_hosts
         #: Two-hosts mode on: the namespaces of hosts A and B (ui/two_hosts.py).
@@ -116,7 +111,7 @@ class SocklabApp(App[int]):
         self.register_theme(PROJECTOR)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        return {"server-color": "#ff9f43", "client-color": "#48c9ff"}
+        return dict(DEFAULT_VARIABLES)
 
     # -- layout --------------------------------------------------------------
 
@@ -132,6 +127,11 @@ class SocklabApp(App[int]):
                 yield CodeView(id="code-view")
             with TabPane("Ports", id="ports"):
                 yield PortsView(id="ports-view")
+            with TabPane("Wire", id="wire"):
+                yield WireView(id="wire-view")
+            with TabPane("HTTP", id="http"):
+                yield HttpView(id="http-view")
+        yield LessonPanel(id="lesson-panel")
         yield Footer()
 
     def on_mount(self) -> None:
@@ -139,9 +139,14 @@ class SocklabApp(App[int]):
             pane.numbers = self.numbers
         log = self.event_log
         log.border_title = "Event log"
-        log.border_subtitle = "↑↓ select · x hex · s save"
+        log.border_subtitle = "↑↓ select · d detail · x hex · s save · F2 fields"
         for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
             self.bridge.subscribe(subscriber)
+        self.bridge.subscribe(self._show_on_wire)
+        if self.packets:  # opening the capture socket: off the UI thread
+            self._wire = asyncio.get_running_loop().run_in_executor(None, watch_packets,
+                                                                   self.lab)
+            self._wire.add_done_callback(self._wire_started)
         self.bridge.start()
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
@@ -193,14 +198,33 @@ class SocklabApp(App[int]):
             log.border_title = f"Event log · {batch.skipped:,} not shown (storm of calls)"
         log.add_events([self.numbers.event(event) for event in batch.events])
 
+    def _show_on_wire(self, batch: Batch) -> None:
+        with contextlib.suppress(NoMatches):  # the app is closing: its widgets are gone
+            self.query_one(WireView).add_events(batch.events)
+
     def _show_in_panes(self, batch: Batch) -> None:
         changed = self.view_state.apply(batch.events)
+        for event in batch.events:
+            if event.peer_conn is not None and event.op == "accept":
+                self._pair(event.conn, event.peer_conn)
+                changed = changed | {"server", "client"}
         if changed:
             self._changed |= changed
             self._pane_refresh.ask()
 
+    def _pair(self, server_conn: int | None, client_conn: int) -> None:
+        """server[k] ⇄ client[n]: each pane names the other's socket."""
+        if server_conn is None:
+            return
+        self.server_pane.pairs[str(server_conn)] = client_conn
+        self.client_pane.pairs[str(client_conn)] = server_conn
+        for pane in (self.server_pane, self.client_pane):
+            pane.view.sides[pane.SIDE].version += 1  # the rows say something new
+
     def _refresh_panes(self) -> None:
         changed, self._changed = self._changed, set()
+        if "server" in changed:
+            changed.add("client")  # the client's Run is lit once a server is up
         try:
             panes = {"server": self.server_pane, "client": self.client_pane}
         except NoMatches:
@@ -301,12 +325,66 @@ class SocklabApp(App[int]):
             self._previous_theme = self.theme
             self.theme = "projector"
 
+    def _wire_started(self, started: asyncio.Future[Capture | Inferred]) -> None:
+        """Without the privilege to capture: one line on what is missing and how to
+        get it (the log shows what TCP_INFO counters infer instead)."""
+        wire = None if started.cancelled() or started.exception() else started.result()
+        if isinstance(wire, Inferred):
+            self.notify(wire.reason, severity="warning", timeout=15, markup=False)
+
+    async def wire_started(self) -> Capture | Inferred | None:
+        """The capture (or the inferred view) once started; None when packets are off."""
+        return None if self._wire is None else await self._wire
+
+    def action_toggle_packets(self) -> None:
+        shown = self.event_log.toggle_packets()
+        self.notify("Packet rows shown under the calls" if shown else "Packet rows hidden",
+                    markup=False)
+    def action_detail(self) -> None:
+        """The selected event's whole payload (or the newest with bytes): text, repr, hex."""
+        log = self.event_log
+        buffer = log.buffer
+        index = log.cursor if log.cursor is not None else buffer.last_with_payload()
+        event = buffer.rows[buffer.event_index(index)].event if index is not None else None
+        if event is None or not event.raw:
+            self.notify("No event with bytes to show: select a send or recv (↑/↓)",
+                        severity="warning", markup=False)
+            return
+        self.push_screen(PayloadView(event))
+
+    def action_clear_log(self) -> None:
+        """Empty the log view; the session is kept (saving still writes every event)."""
+        self.event_log.clear()
+        self.notify("Log cleared (s / j still save the whole session)", markup=False)
+
+    def action_toggle_fields(self) -> None:
+        """Fold the panes' fields away (buttons and sockets stay): the log gets the room."""
+        panes = self.query_one("#panes")
+        panes.set_class(not panes.has_class("-folded"), "-folded")
+
+    def action_leave_field(self) -> None:
+        """Esc in a text field: back to the pane's Run button, so keys are keys again."""
+        focused = self.focused
+        if not isinstance(focused, Input):
+            return
+        for pane in (self.server_pane, self.client_pane):
+            if focused in pane.query(Input):
+                pane.query_one(f"#{pane.wid('run')}").focus()
+                return
+        self.screen.set_focus(None)
+
+    def action_export_code(self) -> None:
+        """Ctrl+E on the Code tab exports, wherever the focus is."""
+        if self.query_one("#tabs", TabbedContent).active == "code":
+            self.query_one("#code-view", CodeView).action_export()
+
     async def action_reset(self) -> None:
         """Close every socket (each a logged close) and stop every server thread; keep the log."""
         closed = await asyncio.to_thread(self.session.reset)
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
+            pane.pairs.clear()  # numbering starts again after Reset
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
@@ -322,6 +400,9 @@ class SocklabApp(App[int]):
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
+        if self._wire is not None:
+            wire, self._wire = await self._wire, None
+            await asyncio.to_thread(wire.stop)
         self._unsubscribe()
         await asyncio.to_thread(self.bridge.close)
 
@@ -352,17 +433,30 @@ class SocklabApp(App[int]):
                             lambda: self.action_save_log(True))
         yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
                             self.action_hex)
+        yield SystemCommand("Payload detail", "the selected event's bytes: text, repr, hex, "
+                            "copyable (d)", self.action_detail)
+        yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
+                            self.action_clear_log)
+        yield SystemCommand("Fold the fields", "more room for the log (F2)",
+                            self.action_toggle_fields)
         yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                             self.action_toggle_projector)
+        yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
+                            self.action_toggle_packets)
+        yield SystemCommand("Wire view", "the time diagram of a connection's segments",
+                            lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
         yield SystemCommand("Two hosts (F7)", "server on host A, client on host B: two "
                             "network namespaces joined by a cable", self.action_toggle_two_hosts)
+        yield from self.lesson_commands()
 
 
-def run_app(theme: str | None = None, two_hosts_mode: bool = False) -> int:
-    """Open the lab; returns the exit status."""
+def run_app(theme: str | None = None, lesson: str | None = None,
+            auto_pause: float | None = None, two_hosts_mode: bool = False) -> int:
+    """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit status."""
     if two_hosts_mode and not two_hosts.can_start():
         return 1
-    app = SocklabApp(two_hosts=two_hosts_mode)
+    app = SocklabApp(packets=True, two_hosts=two_hosts_mode)
+    app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))

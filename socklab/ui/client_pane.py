@@ -11,7 +11,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
-from ..inputs import decode_escapes
+from ..inputs import decode_escapes, parse_recv_size
 from ..viewstate import ViewState
 from .connection_list import ConnectionRow, socket_row
 from .endpoint_pane import DEFAULT_PORT, Ask, EndpointPane, ParseValidator, parse_count
@@ -46,7 +46,11 @@ class ClientPane(EndpointPane):
                         tooltip="connect ×N opens this many clients at once "
                                 "(try more than the backlog)")
             yield Label("recv", classes="field-label")
-            yield Label("1024 bytes per recv()", classes="field-note")
+            yield Input("1024", compact=True, id=self.wid("recv-size"), classes="field-recv",
+                        max_length=7, validators=[ParseValidator(parse_recv_size)],
+                        tooltip="recv(n) / recvfrom(n): up to n bytes of the stream, or one "
+                                "datagram (a smaller buffer loses the rest)")
+            yield Label("bytes per recv()", classes="field-note")
         with Horizontal(classes="row"):
             yield Label("send", classes="field-label")
             yield Input("", placeholder=r"text to send, e.g. GET / HTTP/1.0\r\n\r\n",
@@ -55,13 +59,20 @@ class ClientPane(EndpointPane):
                         tooltip=r"what send() sends: \r \n \t \xNN escapes work")
 
     def extra_settings(self) -> dict[str, object]:
-        return {"count": int(self.parse_field("count", parse_count))}  # type: ignore[arg-type]
+        return {"count": int(self.parse_field("count", parse_count)),  # type: ignore[arg-type]
+                "recv_size": int(self.parse_field("recv-size", parse_recv_size))}  # type: ignore[arg-type]
 
     # -- state ---------------------------------------------------------------------
 
     def next_steps(self) -> set[str]:
-        return self.view.client_next(self.socket_list.selected_key, self.stream)
+        steps = self.view.client_next(self.socket_list.selected_key, self.stream)
+        if steps == {"run", "socket"} and not any(
+                s.is_open for s in self.view.sides["server"].sockets.values()) \
+                and not self.view.sides[self.SIDE].sockets:
+            return set()  # at the start the server comes first: only its Run is lit
+        return steps
 
     def rows(self) -> list[ConnectionRow]:
-        return [socket_row(f"client[{key}]", socket, numbers=self.numbers)
+        return [socket_row(f"client[{key}]{self.peer_label(key)}", socket,
+                           numbers=self.numbers)
                 for key, socket in self.view.sides[self.SIDE].sockets.items()]

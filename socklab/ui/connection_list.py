@@ -39,10 +39,17 @@ class ConnectionRow:
     label: str
     detail: str
     state: str
+    #: The kernel's name for the TCP state, when it has said it.
+    kernel: str = ""
 
     def prompt(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
         text.append(self.label, "bold")
+        if self.kernel:
+            # The kernel's own name goes first: it is what the lesson is about.
+            text.append(f"  {self.kernel}", "dim" if self.state == "closed" else "bold")
+            text.append(f"  {self.detail}")
+            return text
         text.append(f"  {self.detail}  ")
         style = "dim" if self.state in ("closed", "new") else "italic"
         text.append(self.state, style)
@@ -56,11 +63,16 @@ def socket_row(label: str, view: SocketView, *, listener: bool = False,
     if listener:
         where = _address(view.local, numbers) if view.local else "not bound"
         state = "listening" if view.listening else view.state
-        return ConnectionRow(view.key, label, where, state)
+        return ConnectionRow(view.key, label, where, state, _kernel(view))
     peer = _address(view.peer, numbers)
     detail = f"{_address(view.local, numbers)} ⇄ {peer}" if view.local else peer
     detail += f"  in {format_bytes(view.bytes_in)} out {format_bytes(view.bytes_out)}"
-    return ConnectionRow(view.key, label, detail, view.state)
+    return ConnectionRow(view.key, label, detail, view.state, _kernel(view))
+
+
+def _kernel(view: SocketView) -> str:
+    """The kernel's state as the row shows it (a listener's is the gauge's business)."""
+    return "" if view.kernel in (None, "LISTEN") else str(view.kernel)
 
 
 class ConnectionList(OptionList):

@@ -20,16 +20,18 @@ from textual import on
 from textual.app import ComposeResult
 from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
-from textual.widgets import Button, Input, Label, OptionList, Select, Static
+from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 
 from ..inputs import (
     LOOPBACK,
     InputError,
     decode_escapes,
+    host_scope,
     parse_host,
     parse_port,
 )
 from ..labcalls import Request, Settings
+from ..lessons import EMPTY_HOST_PLACEHOLDER, host_note
 from ..viewstate import ViewState
 from .connection_list import ConnectionList, ConnectionRow
 from .numbers import RealNumbers
@@ -41,6 +43,15 @@ FAMILY_OPTIONS = [("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6)]
 TYPE_OPTIONS = [("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM)]
 DEFAULT_PORT = 1024
 MAX_CLIENTS_AT_ONCE = 64
+#: The "wait" option: what is called after socket() (each a real, logged call).
+#: Blocking is the default (no call); the rest name the call they make.
+TIMEOUT_OPTIONS: list[tuple[str, str]] = [
+    ("blocking", ""),
+    ("setblocking(False)", "0"),
+    ("settimeout(1.0)", "1.0"),
+    ("settimeout(5.0)", "5.0"),
+    ("settimeout(30.0)", "30.0"),
+]
 
 
 def parse_count(text: str) -> int:
@@ -81,6 +92,9 @@ class EndpointPane(VerticalScroll):
         self.ask = ask
         self.view = view
         self.numbers = RealNumbers()
+        #: Which socket of the other pane each of this pane's sockets is
+        #: connected to (its number): ``server[1]`` ⇄ ``client[3]``.
+        self.pairs: dict[str, int] = {}
         #: The model's version last shown, and a key to select once shown.
         self._shown_version = -1
         self._known: set[str] = set()
@@ -105,7 +119,8 @@ class EndpointPane(VerticalScroll):
                          type_to_search=False)
         with Horizontal(classes="row"):
             yield Label("host", classes="field-label")
-            yield Input(LOOPBACK[socket.AF_INET], placeholder="127.0.0.1", compact=True,
+            yield Input(LOOPBACK[socket.AF_INET], placeholder=EMPTY_HOST_PLACEHOLDER,
+                        compact=True,
                         id=self.wid("host"), classes="field-host",
                         validators=[ParseValidator(parse_host)], valid_empty=False,
                         tooltip=f"{side}: an address or name; 127.0.0.1 / ::1 = this machine")
@@ -118,9 +133,29 @@ class EndpointPane(VerticalScroll):
     def compose_extra_fields(self) -> ComposeResult:
         yield from ()
 
+    def compose_options(self) -> ComposeResult:
+        """Socket options, each a real call made right after socket()."""
+        with Horizontal(classes="row options"):
+            yield Label("options", classes="field-label")
+            if self.SIDE == "server":
+                yield Checkbox("SO_REUSEADDR", compact=True, id=self.wid("reuseaddr"),
+                               classes="field-check",
+                               tooltip="setsockopt(SOL_SOCKET, SO_REUSEADDR, 1) before "
+                                       "bind(): Run again at once, even while the old "
+                                       "port sits in TIME_WAIT")
+            yield Select(TIMEOUT_OPTIONS, value="", allow_blank=False, compact=True,
+                         id=self.wid("timeout"), classes="field-select field-timeout",
+                         type_to_search=False,
+                         tooltip="blocking waits for ever; setblocking(False) never "
+                                 "waits (BlockingIOError); settimeout(t) waits t s "
+                                 "(TimeoutError). It also replaces the lab's own 10 s "
+                                 "limit on connect()")
+
     def compose(self) -> ComposeResult:
         yield from self.compose_fields()
         yield from self.compose_extra_fields()
+        yield from self.compose_options()
+        yield Static("", id=self.wid("host-note"), classes="host-note", markup=False)
         yield PortInfo(for_server=self.SIDE == "server", id=self.wid("port-info"))
         yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
         with Grid(classes="calls"):
@@ -130,6 +165,7 @@ class EndpointPane(VerticalScroll):
         yield ConnectionList(id=self.wid("connections"))
 
     def on_mount(self) -> None:
+        self._show_host_note()
         self._show_port_info()
         self.refresh_state()
 
@@ -172,7 +208,18 @@ class EndpointPane(VerticalScroll):
             self.app.notify(str(exc), title="Not sent to the kernel", severity="error",
                             markup=False)
             return None
-        return Settings(self.family, self.kind, host, port, message, **extra)  # type: ignore[arg-type]
+        return Settings(self.family, self.kind, host, port, message,  # type: ignore[arg-type]
+                        **self.option_settings(), **extra)
+
+    def option_settings(self) -> dict[str, object]:
+        """The options row: SO_REUSEADDR (server) and the timeout (None: blocking)."""
+        value = self.query_one(f"#{self.wid('timeout')}", Select).value
+        options: dict[str, object] = {
+            "timeout": float(value) if isinstance(value, str) and value else None}
+        if self.SIDE == "server":
+            options["reuseaddr"] = self.query_one(f"#{self.wid('reuseaddr')}",
+                                                  Checkbox).value
+        return options
 
     def extra_settings(self) -> dict[str, object]:
         """A subclass's own fields, checked (raise InputError for a bad one)."""
@@ -183,6 +230,19 @@ class EndpointPane(VerticalScroll):
         self._show_errors()
         if event.input.id == self.wid("port"):
             self._show_port_info()
+        if event.input.id == self.wid("host"):
+            self._show_host_note()
+
+    def _show_host_note(self) -> None:
+        """Before the call: an empty host (or 0.0.0.0, ::) is every interface."""
+        host = self.input("host").value
+        try:
+            note = self.query_one(f"#{self.wid('host-note')}", Static)
+        except Exception:
+            return  # not composed yet
+        text = host_note(self.SIDE, host, self.family) if host_scope(host) == "all" else ""
+        note.update(Text(text))
+        note.set_class(bool(text), "-shown")
 
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
@@ -193,6 +253,7 @@ class EndpointPane(VerticalScroll):
                     host.value = LOOPBACK[self.family]
                     break
         if event.select.id in (self.wid("family"), self.wid("type")):
+            self._show_host_note()
             self._show_port_info()
             self.refresh_state()
 
@@ -268,6 +329,13 @@ class EndpointPane(VerticalScroll):
     def rows(self) -> list[ConnectionRow]:
         """The connection list's rows, from the view-state model."""
         return []
+
+    def peer_label(self, key: str) -> str:
+        """`` ⇄ client[3]``: the lab's socket at the other end of ``key``, if known."""
+        other = self.pairs.get(key)
+        if other is None:
+            return ""
+        return f" ⇄ {'client' if self.SIDE == 'server' else 'server'}[{other}]"
 
     def refresh_state(self) -> None:
         """Show the model: the connection list (a new socket is chosen) and highlights."""

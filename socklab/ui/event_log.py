@@ -37,12 +37,20 @@ __all__ = ["MAIN", "MAX_ROWS", "EventLog", "row_text"]
 
 #: Drawn rows kept ready (a few screens' worth).
 _STRIP_CACHE = 1_024
+#: From this terminal width the log reads as the lecture's two windows: the
+#: server's calls on the left, the client's on the right, still one order.
+TWO_COLUMNS_AT = 160
+#: Below this log width the time column is left out, so a call's result (the
+#: ports, the error) fits at 80 columns instead of being cut.
+COMPACT_BELOW = 100
 
 
-def row_text(row: Row, styles: dict[str, Style]) -> Text:
-    """One row as Rich ``Text``: plain strings with styles, never markup."""
+def row_text(row: Row, styles: dict[str, Style],
+             parts: Sequence[tuple[str, str]] | None = None) -> Text:
+    """One row (or the ``parts`` drawn for it) as Rich ``Text``: plain strings
+    with styles, never markup."""
     text = Text(no_wrap=True, end="")
-    for chunk, name in row.parts:
+    for chunk, name in row.parts if parts is None else parts:
         text.append(chunk, styles.get(name))
     return text
 
@@ -73,6 +81,10 @@ class EventLog(RowCursor, can_focus=True):
         self._base: Style | None = None
         #: Follow new rows; off once the learner scrolls up, on again at the end.
         self.follow = True
+        #: Where the client's column starts (0: one column).
+        self.columns = 0
+        #: Narrow: rows are drawn without their time column.
+        self.compact = False
 
     # -- feeding -------------------------------------------------------------
 
@@ -102,9 +114,33 @@ class EventLog(RowCursor, can_focus=True):
         elif new_value < old_value:
             self.follow = False  # the learner scrolled up to read
 
+    def _parts_of(self, row: Row) -> Sequence[tuple[str, str]]:
+        """The parts drawn for a row: in a narrow log, a call's line without its
+        time (``+1.234s``), so the result after the arrow is not cut."""
+        parts = row.parts
+        if self.compact and row.kind == MAIN and len(parts) > 2 \
+                and parts[1][0].startswith("+") and parts[1][1] == "dim":
+            return (parts[0], *parts[2:])
+        return parts
+
+    def _column_of(self, row: Row) -> str:
+        """The margin a row starts with: in two columns, the client's rows start
+        at the middle (a rule marks it), the server's at the left edge."""
+        if not self.columns or row.event.side != "client":
+            return ""
+        return " " * (self.columns - 2) + "│ "
+
     def on_resize(self) -> None:
         """Re-wrap lessons to the new width (the main lines scroll instead)."""
-        width = self.scrollable_content_region.width - 1
+        columns = self.size.width // 2 if self.app.size.width >= TWO_COLUMNS_AT else 0
+        compact = 0 < self.size.width < COMPACT_BELOW
+        if columns != self.columns or compact != self.compact:
+            self.columns, self.compact = columns, compact
+            self._cache.clear()
+            self._update_size()
+            self.refresh()
+        # In two columns a lesson is wrapped to its column.
+        width = self.scrollable_content_region.width - 1 - self.columns
         if width > 0 and self.buffer.rewrap(width):
             self.cursor = None
             self._cache.clear()
@@ -122,7 +158,7 @@ class EventLog(RowCursor, can_focus=True):
         self.refresh()
 
     def _update_size(self) -> None:
-        size = Size(self.buffer.width + 1, len(self.buffer.rows))
+        size = Size(self.buffer.width + 1 + self.columns, len(self.buffer.rows))
         if size == self.virtual_size:
             return
         # Only the log's own scroll area changed: update it without a layout of
@@ -148,6 +184,17 @@ class EventLog(RowCursor, can_focus=True):
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
         return True
+
+    def toggle_packets(self) -> bool:
+        """Show or hide the packet rows under the calls; returns whether shown."""
+        shown = self.buffer.toggle_packets()
+        self.cursor = None
+        self._cache.clear()
+        self._update_size()
+        if self.follow:
+            self.scroll_end(animate=False, immediate=True, x_axis=False)
+        self.refresh()
+        return shown
 
     @property
     def row_count(self) -> int:
@@ -190,8 +237,11 @@ class EventLog(RowCursor, can_focus=True):
         if index >= len(rows):
             return Strip.blank(width, base)
         row = rows[index]
+        margin = self._column_of(row)
         if index == self.cursor:
-            text = row_text(row, self._row_styles())
+            text = row_text(row, self._row_styles(), self._parts_of(row))
+            if margin:
+                text = Text(margin, self._row_styles().get("dim"), end="") + text
             text.stylize(self.get_component_rich_style("event-log--cursor", partial=True))
             segments = list(text.render(self.app.console))
             strip = Strip(Segment.apply_style(segments, base), text.cell_len)
@@ -206,8 +256,11 @@ class EventLog(RowCursor, can_focus=True):
         # is built here, the first time it is drawn.
         styles = self._row_styles()
         segments = []
-        cells = 0
-        for chunk, name in row.parts:
+        cells = len(margin)
+        if margin:
+            dim = styles.get("dim")
+            segments.append(Segment(margin, base + dim if dim else base))
+        for chunk, name in self._parts_of(row):
             if chunk:
                 cells += len(chunk) if chunk.isascii() else cell_len(chunk)
                 style = styles.get(name)

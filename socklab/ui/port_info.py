@@ -53,7 +53,7 @@ def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
     text = Text(end="")
     if facts.port == 0:
         text.append("port 0: the kernel picks a free port", "bold")
-        text.append(f" · ephemeral {facts.ephemeral}", "dim")
+        text.append(f" · ephemeral {facts.ephemeral}", "italic")
         return text
     info = facts.info
     text.append(info.range_class, "bold")
@@ -68,9 +68,9 @@ def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
         verb = "listening" if facts.proto == "tcp" else "bound"
         text.append(f" · {verb} here", "bold")
     elif facts.in_use is False:
-        text.append(" · nothing listens", "dim")
+        text.append(" · nothing listens", "italic")
     inside = " (inside)" if facts.port in facts.ephemeral else ""
-    text.append(f" · ephemeral {facts.ephemeral}{inside}", "dim")
+    text.append(f" · ephemeral {facts.ephemeral}{inside}", "italic")
     return text
 
 

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
-from textual.widgets import Input, Label, Select
+from textual.widgets import Input, Label, Select, Static
 
-from ..inputs import decode_escapes, parse_backlog
+from ..inputs import decode_escapes, parse_backlog, parse_recv_size
+from ..kernel.describe import queue_gauge
 from ..labcalls import GREETING, MODES, STREAM_ONLY
 from ..viewstate import LISTENER
 from .connection_list import ConnectionRow, socket_row
@@ -17,6 +19,8 @@ class ServerPane(EndpointPane):
     """socket → bind → listen → accept, and a mode that serves every connection."""
 
     SIDE = "server"
+    #: (queue, backlog) the gauge shows; None: hidden.
+    _queue_shown: tuple[int | None, int | None] | None = None
     TITLE = "Server"
     CALLS = (
         ("run", "▶ Run"),
@@ -41,11 +45,19 @@ class ServerPane(EndpointPane):
                          compact=True, id=self.wid("mode"), classes="field-select",
                          type_to_search=False,
                          tooltip="what Run's server does with each connection")
+        gauge = Static("", id=self.wid("queue"), classes="queue-gauge", markup=False)
+        gauge.display = False  # until the kernel reports a listener's queue
+        yield gauge
         with Horizontal(classes="row"):
             yield Label("send", classes="field-label")
             yield Input(GREETING.decode(), compact=True, id=self.wid("message"),
                         classes="field-message", validators=[ParseValidator(decode_escapes)],
                         tooltip=r"what send() sends: \r \n \t \xNN escapes work")
+            yield Label("recv", classes="field-label field-after")
+            yield Input("1024", compact=True, id=self.wid("recv-size"), classes="field-recv",
+                        max_length=7, validators=[ParseValidator(parse_recv_size)],
+                        tooltip="recv(n) / recvfrom(n): up to n bytes of the stream, or one "
+                                "datagram (a smaller buffer loses the rest)")
 
     # -- fields ---------------------------------------------------------------
 
@@ -56,6 +68,7 @@ class ServerPane(EndpointPane):
 
     def extra_settings(self) -> dict[str, object]:
         return {"backlog": int(self.parse_field("backlog", parse_backlog)),  # type: ignore[arg-type]
+                "recv_size": int(self.parse_field("recv-size", parse_recv_size)),  # type: ignore[arg-type]
                 "mode": self.mode}
 
     # -- the calls that need more than the fields ---------------------------------
@@ -83,6 +96,37 @@ class ServerPane(EndpointPane):
 
     # -- state ---------------------------------------------------------------------
 
+    def refresh_state(self) -> None:
+        super().refresh_state()
+        self._show_queue()
+
+    def _show_queue(self) -> None:
+        """The accept queue gauge: connections waiting for accept(), from the kernel."""
+        listener = self.view.sides[self.SIDE].sockets.get(LISTENER)
+        listening = listener is not None and listener.listening and listener.queue is not None
+        shown = (listener.queue, listener.backlog) if listening else None  # type: ignore[union-attr]
+        if shown == self._queue_shown:
+            return
+        try:
+            gauge = self.query_one(f"#{self.wid('queue')}", Static)
+        except Exception:
+            return  # not composed yet: shown once it is
+        self._queue_shown = shown
+        gauge.display = shown is not None
+        if shown is None:
+            return
+        queue, backlog = shown[0] or 0, shown[1] or 0
+        filled, empty, full = queue_gauge(queue, backlog)
+        text = Text(no_wrap=True, overflow="ellipsis", end="")
+        text.append("accept queue ", "bold")
+        text.append(filled, "bold red" if full else "bold")
+        text.append(empty, "dim")
+        text.append(f" {queue}", "bold")
+        text.append(f"  backlog {backlog}")
+        if full:
+            text.append("  FULL", "bold red")
+        gauge.update(text)
+
     def next_steps(self) -> set[str]:
         return self.view.server_next(self.socket_list.selected_key, self.stream)
 
@@ -93,7 +137,8 @@ class ServerPane(EndpointPane):
                 label = "listener" if socket.stream else "socket"
                 rows.append(socket_row(label, socket, listener=True, numbers=self.numbers))
             else:
-                rows.append(socket_row(f"[{key}]", socket, numbers=self.numbers))
+                rows.append(socket_row(f"[{key}]{self.peer_label(key)}", socket,
+                                       numbers=self.numbers))
         # The server's own socket first, then its connections in the order they came.
         rows.sort(key=lambda row: row.key != LISTENER)
         return rows

@@ -79,14 +79,19 @@ def tcp_plain(total: int = TCP_BYTES) -> float:
     return elapsed
 
 
-def tcp_engine(total: int = TCP_BYTES) -> tuple[float, int, int]:
+def tcp_engine(total: int = TCP_BYTES,
+               watch: collections.abc.Callable[[Lab], object] | None = None,
+               ) -> tuple[float, int, int]:
     """Seconds for the engine to move ``total`` bytes: client ``send`` → discard Service.
 
+    ``watch`` starts something on the lab first (the wire figure: packet capture).
     Returns (seconds, events logged, bytes the log accounts for on the server side).
     """
     sink = LabSink()
     with Lab() as lab:
         lab.subscribe(sink)
+        if watch is not None:
+            watch(lab)
         server = lab.server()
         server.socket()
         server.bind("127.0.0.1", 0)

@@ -64,8 +64,20 @@ def _scan(quick: bool) -> list[Figure]:
     return scan.scan_figures(1 if quick else 3)
 
 
+def _wire(quick: bool) -> list[Figure]:
+    from . import wire
+    return [wire.wire_figure(3 if quick else 7)]
+
+
+def _kernel(quick: bool) -> list[Figure]:
+    from . import kernel
+    return [kernel.kernel_figure(1 if quick else 3, 5.0 if quick else 10.0)]
+
+
 FIGURES: dict[int, Callable[[bool], list[Figure]]] = {
     1: _tcp, 2: _udp, 3: _ingest, 4: _flood, 5: _startup, 6: _scan,
+    7: _kernel,  # issue 10: the kernel view's cost on an idle lab
+    8: _wire,  # issue 10: TCP bulk with packet capture on, against off
 }
 
 

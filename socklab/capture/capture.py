@@ -1,0 +1,203 @@
+"""Packets under each call: the lab's TCP segments on ``lo``, as "packet" events.
+
+Each segment becomes ``{"op": "packet", "side": <sender>, "conn": <its
+connection>, "t": <kernel time on the lab's clock>, "result": {"flags", "seq",
+"ack", "len", "src", "dst"}}`` through the lab's bus, so order, spool, save
+and JSON work as for every call.
+
+Why a segment lands right under the call that caused it: on loopback the
+kernel delivers a call's segments (a connect's whole handshake, a send's data
+and its ACK, a close's FIN and its ACK) before the call returns, and the
+engine emits a call's event under the bus lock.  The capture reads its socket
+as a *follower* of the bus (after each call's event, still under that lock),
+so those segments are numbered straight after the call.  A thread catches the
+rest (a delayed ACK, a retransmitted SYN, a peer outside the lab) as they come.
+"""
+
+from __future__ import annotations
+
+import select
+import threading
+import time
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from .flows import Flows
+from .segments import Segment, parse
+from .sniffer import Ring, dropped, open_capture, set_filter
+
+if TYPE_CHECKING:
+    from ..engine import Lab
+    from ..events import Event
+
+#: Segments read per turn under the bus lock: a bulk transfer cannot hold the
+#: lock (and so the lab's calls) for long.
+BATCH = 256
+#: A batch read at once with more segments than this is shown as runs (`drain`).
+COALESCE_AT = 32
+#: How long, and how many, segments wait for the event that names their connection.
+UNPLACED_SECONDS, UNPLACED_MAX = 2.0, 64
+#: How long the capture thread waits for a segment before checking it should stop.
+POLL_MS = 100
+#: Under a flood, how long the thread lets segments gather before reading them all
+#: (a bulk transfer then wakes it ~200 times a second, not per segment; a call's
+#: own segments do not wait for it: they are read right after the call).
+GATHER = 0.005
+
+
+class Capture:
+    """Captures the lab's segments while it runs; `stop` ends it (idempotent)."""
+
+    #: Captured (not inferred): what the views and the JSON say.
+    captured = True
+
+    def __init__(self, lab: Lab, ports: Iterable[int] = ()) -> None:
+        """``ports``: ports the lab's clients will connect to, known before the
+        connect (so its handshake passes the kernel filter too)."""
+        self.bus = lab.bus
+        self.flows = Flows()
+        for port in ports:
+            self.flows.watch_port(port)
+        self._filtered = frozenset(self.flows.ports)
+        self.sock: Ring | None = open_capture(self._filtered)
+        #: Segments shown, and segments the kernel dropped (capture buffer full).
+        self.segments = 0
+        self.dropped = 0
+        # The kernel stamps Unix time; the lab counts from its own start.
+        self._offset = self.bus.now() - time.time()
+        self._stopping = threading.Event()
+        self._draining = False
+        #: Segments read before the event that names their connection: (t, segment).
+        self._unplaced: list[tuple[float | None, Segment]] = []
+        self._unsubscribe = self.bus.subscribe(self._learn)
+        self._unfollow = self.bus.after_emit(self._after_event, first=True)
+        self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
+        self._thread.start()
+
+    def _learn(self, event: Event) -> None:
+        """A sink: which connections are the lab's; the kernel filter follows its ports."""
+        self.flows.learn(event)
+        if len(self.flows.ports) != len(self._filtered) or \
+                not self._filtered.issuperset(self.flows.ports):
+            self._filtered = frozenset(self.flows.ports)
+            if self.sock is not None:
+                try:
+                    set_filter(self.sock.sock, self._filtered)
+                except OSError:
+                    pass  # the old filter stays: fewer segments, never a failed call
+
+    def _after_event(self, event: Event) -> None:
+        """After each call's event (under the bus lock): the segments it caused."""
+        if event.op != "packet":  # its own events: the drain emitting them goes on
+            self.drain()
+
+    def drain(self, limit: int = BATCH) -> int:
+        """Emit the segments waiting in the capture ring (at most ``limit``).
+
+        A batch of more than `COALESCE_AT` (a bulk transfer, never a lesson's
+        exchange) is shown as runs: consecutive data segments, and pure ACKs, of
+        one direction become one event whose ``count`` says how many segments
+        it stands for and ``len`` their bytes (as the engine counts floods)."""
+        with self.bus.lock:
+            if self._draining:  # an event this drain emitted, seen by a hook: not again
+                return 0
+            self._draining = True
+            try:
+                return self._drain(limit)
+            finally:
+                self._draining = False
+
+    def _drain(self, limit: int) -> int:
+        """`drain`'s body, under the bus lock, not re-entered."""
+        sock = self.sock
+        placed = []
+        # Segments no event had named yet (a refused connect is reported after
+        # its lock is released: its SYN and RST can be read first): tried again.
+        waiting, self._unplaced = self._unplaced, []
+        frames = [*waiting]
+        for _ in range(limit if sock is not None else 0):
+            frame = sock.read()
+            if frame is None:
+                break
+            segment = parse(frame[0])
+            if segment is not None:
+                frames.append((frame[1] + self._offset if frame[1] else None, segment))
+        now = self.bus.now()
+        for t, segment in frames:
+            where = self.flows.place(segment)
+            if where is not None:
+                placed.append((t, *where))
+            elif t is not None and now - t < UNPLACED_SECONDS \
+                    and len(self._unplaced) < UNPLACED_MAX:
+                self._unplaced.append((t, segment))
+        runs = _runs(placed) if len(placed) > COALESCE_AT else placed
+        for t, side, conn, result, *count in runs:
+            self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
+                          count=count[0] if count else 1)
+        self.segments += len(placed)
+        return len(placed)
+
+    def _run(self) -> None:
+        poller = select.poll()
+        sock = self.sock
+        if sock is None:
+            return
+        poller.register(sock, select.POLLIN)
+        gathering = False
+        while not self._stopping.is_set():
+            try:
+                ready = poller.poll(POLL_MS)
+            except OSError:
+                return
+            # Under a flood, let segments gather so they are read (and shown) as
+            # runs; otherwise read at once, so a segment comes before the state
+            # change the kernel view's timer sees it make.
+            if ready and not self._stopping.wait(GATHER if gathering else 0):
+                gathering = self.drain() > COALESCE_AT
+
+    def stop(self) -> None:
+        """Read what is left, then stop capturing and close the capture socket."""
+        if self.sock is None:
+            return
+        self._stopping.set()
+        self._thread.join(5.0)
+        self.drain(limit=1 << 16)
+        self._unfollow()
+        self._unsubscribe()
+        with self.bus.lock:
+            sock, self.sock = self.sock, None
+        if sock is not None:
+            self.dropped += dropped(sock)
+            sock.close()
+
+
+def _runs(placed: list[tuple]) -> list[tuple]:
+    """Merge each direction's consecutive data segments (and pure ACKs) into runs.
+
+    A run keeps its first segment's ``seq``, its last ``ack`` and the sum of
+    ``len``; any other segment (SYN, FIN, RST) ends the runs and keeps its place.
+    """
+    out: list[list] = []
+    open_runs: dict[tuple, list] = {}
+    for t, side, conn, result in placed:
+        flags = result["flags"]
+        kind = "data" if result["len"] else "ack"
+        if not set(flags) <= {"ACK", "PSH"}:
+            open_runs.clear()
+            out.append([t, side, conn, result, 1])
+            continue
+        key = (tuple(result["src"]), kind)
+        run = open_runs.get(key)
+        if run is None:
+            run = open_runs[key] = [t, side, conn, dict(result), 0]
+            out.append(run)
+        merged = run[3]
+        merged["ack"] = result["ack"]
+        merged["flags"] = sorted(set(merged["flags"]) | set(flags), key=_FLAG_ORDER.index)
+        if run[4]:
+            merged["len"] += result["len"]
+        run[4] += 1
+    return [tuple(run) for run in out]
+
+
+_FLAG_ORDER = ["SYN", "FIN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"]

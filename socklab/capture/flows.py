@@ -1,0 +1,180 @@
+"""Which lab connection a segment belongs to, and its numbers as Wireshark shows them.
+
+A TCP connection is its four values (both addresses and ports).  The lab's own
+events say which four belong to which connection: ``connect`` (the local
+address it returns and the address it connected to), ``listen`` (the
+listener's address) and ``accept`` (the peer it returns).  Tuples are kept
+after the sockets close, so the FIN exchange, TIME_WAIT's last ACK and a RST
+still find their connection; segments of sockets the lab did not make match
+nothing and are ignored.
+
+Sequence numbers are shown relative to each direction's first SYN (or its
+first segment seen), as Wireshark and the textbooks do: ``SYN seq=0``,
+``SYN/ACK seq=0 ack=1``.  UI-free; fed under the bus lock.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ..events import CLIENT, DONE, SERVER, Event
+from .segments import MAX_PORTS, Segment
+
+Address = tuple[str, int]
+_WILDCARDS = frozenset({"0.0.0.0", "::", ""})
+#: Connections remembered (oldest forgotten first): a bound on memory, far above a lesson.
+MAX_FLOWS = 4096
+
+
+def _addr(value: Any) -> Address | None:
+    if isinstance(value, (tuple, list)) and len(value) >= 2 and isinstance(value[1], int):
+        return (str(value[0]), value[1])
+    return None
+
+
+class Flow:
+    """One connection's two ends: who each is in the lab, and their first sequence numbers."""
+
+    __slots__ = ("ends", "isn")
+
+    def __init__(self) -> None:
+        #: address -> (side, conn); an end outside the lab is absent.
+        self.ends: dict[Address, tuple[str, int | None]] = {}
+        #: address -> the sequence number its relative numbers count from.
+        self.isn: dict[Address, int] = {}
+
+    def sender(self, src: Address, dst: Address) -> tuple[str, int | None]:
+        """The sending end's side and connection (an outside end: the other side)."""
+        end = self.ends.get(src)
+        if end is not None:
+            return end
+        other = self.ends.get(dst)
+        return (SERVER if other is None or other[0] == CLIENT else CLIENT), None
+
+    def relative(self, segment: Segment) -> tuple[int, int]:
+        """(seq, ack) relative to each direction's first sequence number."""
+        src, dst = segment.src, segment.dst
+        base = self.isn.get(src)
+        if base is None:
+            base = self.isn[src] = segment.seq
+        seq = (segment.seq - base) & 0xFFFFFFFF
+        if "ACK" not in segment.flags:
+            return seq, 0
+        peer = self.isn.get(dst)
+        if peer is None:  # the peer's SYN was not seen: count from what it acks
+            peer = self.isn[dst] = (segment.ack - 1) & 0xFFFFFFFF
+        return seq, (segment.ack - peer) & 0xFFFFFFFF
+
+
+class Flows:
+    """The lab's connections by their four values, learnt from its events."""
+
+    def __init__(self) -> None:
+        self._flows: dict[frozenset[Address], Flow] = {}
+        #: Listening addresses -> True (a SYN to one of them starts a lab flow).
+        self._listeners: dict[Address, None] = {}
+        #: Connects still waiting: (client conn, the address it connects to).
+        self._connecting: list[tuple[int, Address]] = []
+        #: The lab's listening ports and the ports its clients connect to (one end
+        #: of every lab connection: what the kernel filter keeps), oldest first.
+        self.ports: dict[int, None] = {}
+
+    def watch_port(self, port: int) -> None:
+        """Keep segments to or from ``port`` (the newest `MAX_PORTS` are kept)."""
+        if port and port not in self.ports:
+            self.ports[port] = None
+            if len(self.ports) > MAX_PORTS:
+                del self.ports[next(iter(self.ports))]
+
+    # -- learning from events -------------------------------------------------
+
+    def learn(self, event: Event) -> None:
+        """A sink: note the addresses a connect, listen or accept reveals."""
+        op = event.op
+        if op == "connect":
+            remote = _addr(event.args[0]) if event.args else None
+            if remote is None:
+                return
+            self.watch_port(remote[1])
+            if event.phase != DONE:
+                self._connecting.append((event.conn or 0, remote))
+                return
+            self._connecting = [(c, r) for c, r in self._connecting if c != event.conn]
+            local = _addr(event.result)
+            if event.ok and local is not None:
+                self._flow(local, remote).ends[local] = (event.side, event.conn)
+            elif not event.ok:  # refused or timed out: its SYN (and RST) are still its
+                self._connecting.append((event.conn or 0, remote))
+                del self._connecting[:-MAX_PORTS]
+        elif op == "bind" and event.ok and event.phase == DONE:
+            local = _addr(event.result)
+            if local is not None:
+                self.watch_port(local[1])  # a connect to it is refused: that RST too
+        elif op == "listen" and event.ok:
+            local = _addr(event.result)
+            if local is not None:
+                self._listeners[local] = None
+                self.watch_port(local[1])
+        elif op == "accept" and event.ok and event.phase == DONE:
+            peer = _addr(event.result)
+            local = self._listener_for(peer) if peer is not None else None
+            if peer is not None and local is not None:
+                self._flow(local, peer).ends[local] = (event.side, event.conn)
+
+    def _listener_for(self, peer: Address) -> Address | None:
+        """The listening address a peer connected to (a wildcard listener: the
+        peer's host, as loopback answers from the address it was asked on)."""
+        candidates = [(peer[0] if host in _WILDCARDS else host, port)
+                      for host, port in self._listeners]
+        for local in candidates:
+            if frozenset((peer, local)) in self._flows:
+                return local
+        # No segment of it seen yet: the only listener, if there is one.
+        return candidates[0] if len(candidates) == 1 else None
+
+    def _listening(self, address: Address) -> bool:
+        if address in self._listeners:
+            return True
+        return any(port == address[1] and host in _WILDCARDS for host, port in self._listeners)
+
+    def _flow(self, a: Address, b: Address) -> Flow:
+        key = frozenset((a, b))
+        flow = self._flows.get(key)
+        if flow is None:
+            if len(self._flows) >= MAX_FLOWS:
+                del self._flows[next(iter(self._flows))]
+            flow = self._flows[key] = Flow()
+        return flow
+
+    # -- segments ---------------------------------------------------------------
+
+    def place(self, segment: Segment) -> tuple[str, int | None, dict[str, Any]] | None:
+        """(sender side, its connection, the packet event's result), or None when
+        the segment belongs to no socket of the lab."""
+        src, dst = segment.src, segment.dst
+        flow = self._flows.get(frozenset((src, dst)))
+        if flow is None:
+            flow = self._new_flow(segment)
+            if flow is None:
+                return None
+        side, conn = flow.sender(src, dst)
+        seq, ack = flow.relative(segment)
+        return side, conn, {"flags": list(segment.flags), "seq": seq, "ack": ack,
+                            "len": segment.length, "src": list(src), "dst": list(dst)}
+
+    def _new_flow(self, segment: Segment) -> Flow | None:
+        """A first segment of a connection no event has named yet: a lab connect's
+        SYN (its connect still waiting), or a SYN to a lab listener."""
+        if segment.flags != ("SYN",):
+            return None
+        for index, (conn, remote) in enumerate(self._connecting):
+            if remote == segment.dst:
+                del self._connecting[index]
+                flow = self._flow(segment.src, segment.dst)
+                flow.ends[segment.src] = (CLIENT, conn)
+                return flow
+        if self._listening(segment.dst):
+            flow = self._flow(segment.src, segment.dst)
+            flow.ends[segment.dst] = (SERVER, None)  # its connection: known at accept
+            return flow
+        return None

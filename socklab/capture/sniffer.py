@@ -1,0 +1,139 @@
+"""The capture socket: an ``AF_PACKET`` socket on ``lo``, as libpcap opens one.
+
+* ``SOCK_DGRAM`` (frames from the network header: loopback has no real link
+  header worth reading), protocol 0 at creation so nothing is queued before
+  the filter is in place, then bound to ``lo`` with ``ETH_P_ALL``;
+* ``PACKET_IGNORE_OUTGOING``: on ``lo`` every segment passes twice (out and
+  in); only the incoming copy is kept, so each is seen once (as tcpdump);
+* a classic BPF filter (``SO_ATTACH_FILTER``): TCP to or from the lab's ports
+  only (it follows them as the lab listens and connects), headers only;
+* a ``PACKET_RX_RING`` shared by ``mmap`` (`Ring`), each frame stamped with
+  the kernel's receive time.
+
+Opening needs CAP_NET_RAW; without it `open_capture` raises `NoCapture`
+with one line saying what is missing and how to get it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import mmap
+import os
+import socket
+import struct
+import sys
+
+from .segments import tcp_filter
+
+ETH_P_ALL = 0x0003
+SOL_PACKET = 263
+PACKET_STATISTICS = 6
+PACKET_IGNORE_OUTGOING = 23
+PACKET_RX_RING = 5
+PACKET_VERSION = 10
+TPACKET_V2 = 1
+TP_STATUS_USER = 1
+SO_ATTACH_FILTER = 26
+#: The ring: 64 blocks of 64 KiB, 256-byte frames (the tpacket2 header, the
+#: link address and the first `SNAPLEN` bytes): 16,384 segments of room, 4 MiB.
+_BLOCK, _BLOCKS, _FRAME = 1 << 16, 64, 256
+_FRAMES = _BLOCK * _BLOCKS // _FRAME
+#: struct tpacket2_hdr: status, len, snaplen, mac, net, sec, nsec (then vlan, padding).
+_TPACKET2 = struct.Struct("IIIHHII")
+_KERNEL = bytes(4)
+
+
+class NoCapture(Exception):
+    """Packets cannot be captured here; ``str()`` is the one line to show."""
+
+
+def how_to_capture() -> str:
+    """What capturing needs and how to get it (the line shown without it)."""
+    return ("packet capture needs CAP_NET_RAW: run socklab as root, or give the "
+            f"interpreter the capability: sudo setcap cap_net_raw+ep "
+            f"{os.path.realpath(sys.executable)}; showing segments inferred from TCP_INFO "
+            "counters instead")
+
+
+def set_filter(sock: socket.socket, ports: frozenset[int] | set[int]) -> None:
+    """Keep only TCP to or from ``ports`` (replaces the socket's filter at once)."""
+    count, program = tcp_filter(ports)
+    code = ctypes.create_string_buffer(program)
+    fprog = struct.pack("HL", count, ctypes.addressof(code))
+    sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+
+
+class Ring:
+    """The capture socket and its receive ring (``PACKET_RX_RING``, ``TPACKET_V2``),
+    shared with the kernel by ``mmap``: the kernel writes each kept segment into
+    the next free frame with its timestamp and marks it the user's; reading it
+    is no system call (and so no release of the GIL per segment: under a bulk
+    transfer that contention, not the parsing, was the cost).  Read by one
+    thread at a time (the caller holds the bus lock)."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+        sock.setsockopt(SOL_PACKET, PACKET_VERSION, TPACKET_V2)
+        sock.setsockopt(SOL_PACKET, PACKET_RX_RING,
+                        struct.pack("IIII", _BLOCK, _BLOCKS, _FRAME, _FRAMES))
+        self.ring = mmap.mmap(sock.fileno(), _BLOCK * _BLOCKS, mmap.MAP_SHARED,
+                              mmap.PROT_READ | mmap.PROT_WRITE)
+        self._next = 0
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def read(self) -> tuple[bytes, float] | None:
+        """The next captured frame (from its network header) and its kernel
+        timestamp (Unix time), or None when the kernel has written no more."""
+        ring, offset = self.ring, self._next * _FRAME
+        status, _len, snaplen, _mac, net, sec, nsec = _TPACKET2.unpack_from(ring, offset)
+        if not status & TP_STATUS_USER:
+            return None
+        frame = ring[offset + net : offset + net + snaplen]
+        ring[offset : offset + 4] = _KERNEL  # the frame is the kernel's again
+        self._next = (self._next + 1) % _FRAMES
+        return frame, sec + nsec / 1e9
+
+    def close(self) -> None:
+        self.ring.close()
+        self.sock.close()
+
+
+def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> Ring:
+    """The capture ring for TCP to or from ``ports``; raises `NoCapture`."""
+    if not hasattr(socket, "AF_PACKET"):
+        raise NoCapture("packet capture needs Linux (AF_PACKET); not available here")
+    try:
+        sock = socket.socket(socket.AF_PACKET, socket.SOCK_DGRAM, 0)
+    except PermissionError:
+        raise NoCapture(how_to_capture()) from None
+    except OSError as exc:
+        raise NoCapture(f"packet capture unavailable: {exc.strerror or exc}") from None
+    try:
+        set_filter(sock, ports)
+        sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
+        ring = Ring(sock)
+        sock.bind(("lo", ETH_P_ALL))
+        sock.setblocking(False)
+    except (OSError, ValueError) as exc:
+        sock.close()
+        if getattr(exc, "errno", None) == errno.ENOPROTOOPT:
+            raise NoCapture("packet capture needs Linux 4.20 or newer "
+                            "(PACKET_IGNORE_OUTGOING)") from None
+        raise NoCapture(f"packet capture unavailable: {getattr(exc, 'strerror', None) or exc}"
+                        ) from None
+    return ring
+
+
+def dropped(sock: socket.socket | Ring) -> int:
+    """Segments the kernel dropped because the capture buffer was full, since the
+    last call (PACKET_STATISTICS resets when read)."""
+    sock = sock.sock if isinstance(sock, Ring) else sock
+    try:
+        _packets, drops = struct.unpack("II", sock.getsockopt(SOL_PACKET,
+                                                              PACKET_STATISTICS, 8))
+    except OSError:
+        return 0
+    return drops

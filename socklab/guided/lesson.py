@@ -1,0 +1,210 @@
+"""A lesson is data: one Markdown file, parsed here into steps.
+
+The format (docs/lessons.md says it for teachers, with an example)::
+
+    # The title
+
+    order: 10
+    The introduction: plain text, shown before the first step.
+
+    ## A step's title
+    What to do, in the learner's words.
+    set: server.port=0            fields Next fills first (FIELD=VALUE)
+    do: server bind               what Next presses: SIDE CALL [on listener|N]
+    repeat: client recv           pressed again until the step is done (bounded)
+    expect: server bind ok        what the step waits for (socklab.guided.expect)
+    hint: shown after a wrong call, with the call's real error
+    show: http                    the tab to show on this step (lab, http, code, ports, wire)
+    > What just happened, shown once the expectations hold.
+
+Lines starting with a key the format knows are the step's data; other lines
+are its text.  A file in socklab/guided/lessons/ is a lesson: its name is the
+file's name without ``.md``.
+
+UI-free: the panel, the ``lesson`` command and the tests share it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+from .expect import Expectation, LessonFormatError, parse_expectation
+
+#: The pane calls a ``do:`` line may press, and the lab's own actions.
+PANE_CALLS = frozenset({"run", "socket", "bind", "listen", "accept", "send", "recv", "close",
+                        "connect", "connect-n", "shutdown"})
+LAB_ACTIONS = frozenset({"reset"})
+TABS = ("lab", "http", "code", "ports", "wire")
+#: Fields ``set:`` may fill: a pane's, or the regex box's.
+FIELDS = frozenset({"family", "type", "host", "port", "backlog", "mode", "message",
+                    "recv-size", "count", "reuseaddr", "timeout"})
+_KEYS = ("set", "do", "repeat", "expect", "hint", "show")
+
+
+@dataclass(frozen=True)
+class Action:
+    """One press: ``server bind``, ``server close on listener``, ``lab reset``."""
+
+    side: str
+    call: str
+    target: str | None = None
+
+    def __str__(self) -> str:
+        on = f" on {self.target}" if self.target else ""
+        return f"{self.side} {self.call}{on}"
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One ``set:``: ``server.port=0``, ``client.message=hello\\n``, ``regex=[a-z]+``."""
+
+    side: str  # "server", "client" or "regex"
+    name: str
+    value: str
+
+
+@dataclass
+class Step:
+    title: str
+    text: str = ""
+    settings: list[Setting] = field(default_factory=list)
+    actions: list[Action] = field(default_factory=list)
+    repeat: Action | None = None
+    expectations: list[Expectation] = field(default_factory=list)
+    hint: str = ""
+    show: str | None = None
+    after: str = ""
+
+
+@dataclass
+class Lesson:
+    name: str
+    title: str
+    intro: str = ""
+    order: int = 100
+    steps: list[Step] = field(default_factory=list)
+
+
+def parse_action(text: str) -> Action:
+    words = text.split()
+    if len(words) == 2 and words[0] == "lab" and words[1] in LAB_ACTIONS:
+        return Action("lab", words[1])
+    if len(words) not in (2, 4) or words[0] not in ("server", "client") \
+            or words[1] not in PANE_CALLS or (len(words) == 4 and words[2] != "on"):
+        raise LessonFormatError(f"do: {text!r}: write SIDE CALL [on listener|N], "
+                                f"a call of {sorted(PANE_CALLS)} or 'lab reset'")
+    return Action(words[0], words[1], words[3] if len(words) == 4 else None)
+
+
+def parse_setting(text: str) -> Setting:
+    name, sep, value = text.partition("=")
+    name = name.strip()
+    if name in ("regex", "regex.scope"):
+        return Setting("regex", name.partition(".")[2] or "pattern", value.strip())
+    side, _, what = name.partition(".")
+    if not sep or side not in ("server", "client") or what not in FIELDS:
+        raise LessonFormatError(f"set: {text!r}: write server.FIELD=VALUE, "
+                                f"client.FIELD=VALUE or regex=PATTERN; fields: {sorted(FIELDS)}")
+    return Setting(side, what, value.strip())
+
+
+def _add(step: Step, key: str, value: str) -> None:
+    if key == "set":
+        step.settings.append(parse_setting(value))
+    elif key == "do":
+        step.actions.append(parse_action(value))
+    elif key == "repeat":
+        step.repeat = parse_action(value)
+    elif key == "expect":
+        step.expectations.append(parse_expectation(value))
+    elif key == "hint":
+        step.hint = f"{step.hint} {value}".strip()
+    elif key == "show":
+        if value not in TABS:
+            raise LessonFormatError(f"show: {value!r}: one of {', '.join(TABS)}")
+        step.show = value
+
+
+_KEY_LINE = re.compile(rf"^({'|'.join(_KEYS)}):\s?(.*)$")
+
+
+def _paragraphs(lines: list[str]) -> str:
+    """Lines joined as the Markdown source would read: blank lines part paragraphs."""
+    text = "\n".join(line.rstrip() for line in lines).strip()
+    return re.sub(r"(?<!\n)\n(?!\n|- |\d+\. )", " ", text)
+
+
+def parse_lesson(name: str, source: str) -> Lesson:
+    """A lesson from its Markdown (LessonFormatError, naming the line, if it is wrong)."""
+    lesson: Lesson | None = None
+    intro: list[str] = []
+    step: Step | None = None
+    text: list[str] = []
+    after: list[str] = []
+
+    def finish() -> None:
+        if step is not None:
+            step.text, step.after = _paragraphs(text), _paragraphs(after)
+
+    for number, line in enumerate(source.splitlines(), 1):
+        try:
+            if line.startswith("# ") and lesson is None:
+                lesson = Lesson(name, line[2:].strip())
+            elif lesson is None:
+                if line.strip():
+                    raise LessonFormatError("a lesson starts with '# Title'")
+            elif line.startswith("## "):
+                finish()
+                step, text, after = Step(line[3:].strip()), [], []
+                lesson.steps.append(step)
+            elif step is None:
+                if line.startswith("order:"):
+                    lesson.order = int(line.partition(":")[2])
+                else:
+                    intro.append(line)
+            elif line.startswith(">"):
+                after.append(line[1:].strip())
+            elif found := _KEY_LINE.match(line):
+                _add(step, found.group(1), found.group(2).strip())
+            else:
+                text.append(line)
+        except (LessonFormatError, ValueError) as exc:
+            raise LessonFormatError(f"{name}.md line {number}: {exc}") from None
+    finish()
+    if lesson is None or not lesson.steps:
+        raise LessonFormatError(f"{name}.md: needs '# Title' and at least one '## Step'")
+    lesson.intro = _paragraphs(intro)
+    return lesson
+
+
+def _shipped() -> list[tuple[str, str]]:
+    folder = resources.files(__package__).joinpath("lessons")
+    return sorted((entry.name.removesuffix(".md"), entry.read_text(encoding="utf-8"))
+                  for entry in folder.iterdir() if entry.name.endswith(".md"))
+
+
+def all_lessons(extra: Path | None = None) -> list[Lesson]:
+    """Every shipped lesson (and any ``*.md`` in ``extra``), in their order."""
+    sources = _shipped()
+    if extra is not None:
+        sources += [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(extra.glob("*.md"))]
+    lessons = {name: parse_lesson(name, text) for name, text in sources}
+    return sorted(lessons.values(), key=lambda lesson: (lesson.order, lesson.name))
+
+
+def lesson_names() -> list[str]:
+    return [lesson.name for lesson in all_lessons()]
+
+
+def load_lesson(name: str) -> Lesson:
+    """One lesson by name: a shipped one, or a path to a ``.md`` file of one's own."""
+    path = Path(name)
+    if name.endswith(".md") and path.is_file():
+        return parse_lesson(path.stem, path.read_text(encoding="utf-8"))
+    for lesson in all_lessons():
+        if lesson.name == name:
+            return lesson
+    raise LookupError(f"no lesson {name!r}; socklab lesson --list names them")

@@ -1,0 +1,323 @@
+"""The kernel view: each lab TCP socket's state, reported as "state" events.
+
+A `KernelView` reads the kernel's own view of every TCP socket the lab owns
+(getsockopt TCP_INFO: a few microseconds a socket, no privilege) and, for
+connections whose descriptor is gone (FIN_WAIT2, TIME_WAIT, LAST_ACK after
+close()), asks the kernel's socket tables for that 4-tuple (inet_diag, as
+``ss`` does; /proc/net/tcp where netlink is refused).  When what it reads
+changes it emits an event through the lab's bus, like every call:
+
+    {"op": "state", "side": "server", "conn": 1, "result": {"state": "CLOSE_WAIT"}}
+
+and for a listener the result also has "queue" (connections waiting for
+accept()) and "backlog" (its limit).
+
+It reads at two kinds of moment.  Right after each call that changes a state
+(listen, connect, accept, shutdown, close), in the caller's thread, after
+every sink saw the call and still under the bus lock: so the log says
+"close() → then the peer is in CLOSE_WAIT" right under the close.  And on a
+timer (20 Hz, slower if there are many sockets: it never takes more than 1/20
+of a core), for what changes by itself: a SYN sent again, the peer's FIN,
+TIME_WAIT ending.  A demo that must show a state waits for it (`wait_for`).
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+import weakref
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import lessons
+from ..events import DONE, Event
+from .diag import lookup
+from .tables import Table, read_table
+from .tcpinfo import read_state, read_tcp_info
+
+if TYPE_CHECKING:
+    from ..engine import Endpoint, Lab
+
+#: The view running on each lab (a demo run by a command reuses the command's).
+_VIEWS: weakref.WeakKeyDictionary[Lab, KernelView] = weakref.WeakKeyDictionary()
+
+#: Calls after which the kernel's view is read at once.
+MOMENTS = frozenset({"listen", "connect", "accept", "shutdown", "close", "refuse"})
+CLOSES = frozenset({"close", "shutdown", "refuse"})
+#: Sockets read in the caller's thread at a moment; more wait for the timer.
+SYNC_LIMIT = 32
+#: Closed connections followed in the tables; a storm's leftovers are not.
+MAX_GONE = 256
+#: The longest a closed connection is followed (TIME_WAIT is 60 s on Linux).
+GONE_FOR = 75.0
+#: The timer's share of one core at most.
+MAX_SHARE = 0.05
+
+
+@dataclass
+class Watched:
+    """One lab TCP socket as the kernel last described it."""
+
+    side: str
+    conn: int | None
+    family: int
+    local: tuple | None = None
+    peer: tuple | None = None
+    #: What was last reported: (state, queue, backlog, retransmits).
+    last: tuple = ()
+    closed_at: float = 0.0
+
+    @property
+    def state(self) -> str | None:
+        return self.last[0] if self.last else None
+
+
+class KernelView:
+    """Follows the lab's TCP sockets in the kernel and reports each change."""
+
+    def __init__(self, lab: Lab, interval: float = 0.05, table_interval: float = 0.5) -> None:
+        self.lab = lab
+        self.interval = interval
+        self.table_interval = table_interval
+        self._live: dict[socket.socket, Watched] = {}
+        self._gone: dict[tuple, Watched] = {}
+        #: Sockets the kernel is done with, newest last (bounded): what they ended as.
+        self._ended: dict[tuple[str, int | None], Watched] = {}
+        self._tables_read = 0.0
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._unhook: Any = None
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def start(self) -> KernelView:
+        """Read at each moment that matters and on the timer, until `stop`."""
+        if self._thread is None:
+            _VIEWS[self.lab] = self
+            self._unhook = self.lab.bus.after_emit(self._moment)
+            self._stop.clear()
+            self._thread = threading.Thread(target=self._run, name="socklab-kernel",
+                                            daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop the timer; one last reading reports what the lab's closes left."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop.set()
+        thread.join(5.0)
+        _VIEWS.pop(self.lab, None)
+        if self._unhook is not None:
+            self._unhook()
+        self.poll()
+
+    def __enter__(self) -> KernelView:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _run(self) -> None:
+        wait = self.interval
+        while not self._stop.wait(wait):
+            started = time.perf_counter()
+            due = time.monotonic() - self._tables_read >= self.table_interval
+            try:
+                self.poll(tables=due)
+            except OSError:
+                pass  # a reading the kernel refused this once: the next tick reads again
+            wait = max(self.interval, (time.perf_counter() - started) / MAX_SHARE)
+
+    def _moment(self, event: Event) -> None:
+        if event.op in MOMENTS and event.phase == DONE and len(self._live) <= SYNC_LIMIT:
+            try:
+                # The tables cost milliseconds: read them only where a connection
+                # just lost its descriptor, and only for a few.
+                self.poll(tables=None if event.op in CLOSES else False)
+            except OSError:
+                pass  # the kernel view never breaks a call; the timer reads again
+
+    # -- reading ---------------------------------------------------------------
+
+    def poll(self, tables: bool | None = True) -> None:
+        """Read every lab TCP socket now and report what changed (any thread).
+
+        ``tables``: also follow closed connections in the kernel's tables
+        (milliseconds); None: only if a descriptor went away just now (a few).
+        """
+        with self.lab.bus.lock:
+            seen: set[socket.socket] = set()
+            for endpoint in self.lab.endpoints():
+                sock = endpoint.sock
+                if sock is None or endpoint.kind != socket.SOCK_STREAM:
+                    continue
+                info = read_state(sock)
+                if info is None:
+                    continue
+                seen.add(sock)
+                watched = self._live.get(sock)
+                if watched is None:
+                    watched = self._live[sock] = self._new(endpoint)
+                watched.local = endpoint.local or watched.local
+                watched.peer = endpoint.peer or watched.peer
+                self._report(watched, info)
+            ended = [s for s in self._live if s not in seen]
+            for sock in ended:
+                self._closed(self._live.pop(sock))
+            if tables is None:
+                tables = 0 < len(ended) <= 4
+            if self._gone and tables:
+                self._follow_gone()
+
+    def _new(self, endpoint: Endpoint) -> Watched:
+        """A socket seen for the first time.  If its number named a closed connection
+        still followed (Run server again: server[1] anew), that one is dropped: its
+        later states would be read as this new socket's."""
+        key = (endpoint.side, endpoint.conn)
+        for gone_key in [k for k, w in self._gone.items() if (w.side, w.conn) == key]:
+            del self._gone[gone_key]
+        self._ended.pop(key, None)
+        return Watched(endpoint.side, endpoint.conn, endpoint.family)
+
+    def _report(self, watched: Watched, info: tuple[str, int, int, int]) -> None:
+        state, retransmits, unacked, sacked = info
+        listening = state == "LISTEN"
+        # A listener's unacked/sacked are its accept queue and backlog (tcpinfo.py).
+        now = (state, unacked if listening else 0, sacked if listening else 0,
+               retransmits if state == "SYN_SENT" else 0)
+        if now == watched.last:
+            return
+        was, watched.last = watched.state, now
+        if was is None and state == "CLOSE":
+            return  # a new socket: the kernel calls it CLOSE until it connects or listens
+        result: dict[str, Any] = {"state": state}
+        if listening:
+            result.update(queue=now[1], backlog=now[2])
+        if now[3]:
+            result["retransmits"] = now[3]
+        lesson = lessons.state_lesson(state, queue=now[1], backlog=now[2],
+                                      retransmits=now[3], was=was)
+        self._emit(watched, result, lesson)
+
+    def _closed(self, watched: Watched) -> None:
+        """The descriptor is gone: follow the connection in the tables, by its 4-tuple."""
+        if watched.state in (None, "LISTEN", "CLOSE", "SYN_SENT") or not watched.peer \
+                or not watched.local or len(self._gone) >= MAX_GONE:
+            self._end(watched)
+            return
+        watched.closed_at = time.monotonic()
+        self._gone[(watched.family, tuple(watched.local), tuple(watched.peer))] = watched
+
+    def _follow_gone(self) -> None:
+        self._tables_read = time.monotonic()
+        table: Table = {}
+        for family in {key[0] for key in self._gone}:
+            wanted = [(key[1], key[2]) for key in self._gone if key[0] == family]
+            found = lookup(family, wanted)  # type: ignore[arg-type]
+            if found is None:  # no netlink here: the whole table, from /proc
+                table.update(read_table(family))
+            else:
+                table.update({k: v for k, v in found.items() if v is not None})
+        for key, watched in list(self._gone.items()):
+            state = table.get((key[1], key[2]))
+            if state is None or time.monotonic() - watched.closed_at > GONE_FOR:
+                del self._gone[key]
+                self._end(watched)
+                if state is None:
+                    was, watched.last = watched.state, ("CLOSE", 0, 0, 0)
+                    self._emit(watched, {"state": "CLOSE"},
+                               lessons.state_lesson("CLOSE", was=was, open_socket=False))
+                continue
+            if state != watched.state:
+                was, watched.last = watched.state, (state, 0, 0, 0)
+                lesson = lessons.state_lesson(state, was=was, open_socket=False)
+                self._emit(watched, {"state": state}, lesson)
+
+    def _end(self, watched: Watched) -> None:
+        key = (watched.side, watched.conn)
+        self._ended.pop(key, None)
+        self._ended[key] = watched
+        while len(self._ended) > MAX_GONE:
+            del self._ended[next(iter(self._ended))]
+
+    def _emit(self, watched: Watched, result: dict[str, Any], lesson: str | None) -> None:
+        self.lab.bus.emit(side=watched.side, conn=watched.conn, op="state",
+                          result=result, lesson=lesson)
+
+    # -- what tests and demos ask ---------------------------------------------------
+
+    def _all(self) -> list[Watched]:
+        """Every socket followed, ended ones first (a number used again: the newest wins)."""
+        return [*self._ended.values(), *self._gone.values(), *self._live.values()]
+
+    def state_of(self, side: str, conn: int | None) -> str | None:
+        """The state last reported for one lab socket (open or closed), or None."""
+        with self.lab.bus.lock:
+            for watched in reversed(self._all()):
+                if (watched.side, watched.conn) == (side, conn):
+                    return watched.state
+        return None
+
+    def wait_received(self, endpoint: Endpoint, nbytes: int, timeout: float = 5.0) -> bool:
+        """Wait until the kernel has received ``nbytes`` on ``endpoint``'s connection
+        (TCP_INFO's bytes_received), whether or not recv() took them yet."""
+        deadline = time.monotonic() + timeout
+        while True:
+            sock = endpoint.sock
+            info = read_tcp_info(sock) if sock is not None else None
+            if info is not None and info.bytes_received >= nbytes:
+                return True
+            if info is None or time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def wait_for(self, side: str, conn: int | None, states: str | tuple[str, ...],
+                 timeout: float = 5.0, retransmits: int = 0, queue: int | None = None) -> bool:
+        """Read until the kernel says ``side[conn]`` is in one of ``states`` (bounded).
+
+        A demo waits here for the moment it teaches, so its story does not
+        depend on how fast this machine's kernel got there.
+        """
+        wanted = (states,) if isinstance(states, str) else states
+        deadline = time.monotonic() + timeout
+        while True:
+            self.poll()
+            with self.lab.bus.lock:
+                found = [w for w in self._all()
+                         if (w.side, w.conn) == (side, conn) and w.state in wanted
+                         and w.last[3] >= retransmits
+                         and (queue is None or w.last[1] == queue)]
+            if found:
+                return True
+            if time.monotonic() >= deadline:
+                return False
+            time.sleep(0.01)
+
+    def following(self) -> int:
+        """Closed connections still followed in the kernel's tables."""
+        with self.lab.bus.lock:
+            return len(self._gone)
+
+
+def running_view(lab: Lab) -> KernelView | None:
+    """The kernel view following ``lab``, if one is running."""
+    return _VIEWS.get(lab)
+
+
+@contextmanager
+def kernel_view(lab: Lab) -> Iterator[KernelView]:
+    """The lab's running kernel view, or one started for this block."""
+    view = running_view(lab)
+    if view is not None:
+        yield view
+        return
+    view = KernelView(lab).start()
+    try:
+        yield view
+    finally:
+        view.stop()

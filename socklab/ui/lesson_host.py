@@ -1,0 +1,72 @@
+"""The app's side of lessons and the HTTP view: wiring only, kept out of app.py.
+
+`LessonHost` is mixed into `SocklabApp`: it feeds the Lessons panel and the
+HTTP view from the bridge's batches, passes the regex box's matches to the
+panel, opens a lesson (``socklab lesson NAME``, the palette) and lists the
+lessons in the command palette.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+
+from ..guided import Lesson, all_lessons, load_lesson
+from .http_view import HttpView
+from .lesson_panel import LessonPanel
+
+if TYPE_CHECKING:
+    from .bridge import Batch
+
+
+class LessonHost:
+    """Lessons and the HTTP view in the lab (mixed into SocklabApp)."""
+
+    #: The lesson to open once the lab is up, and --auto's pause (None: not auto).
+    lesson_to_open: str | Lesson | None = None
+    lesson_pause: float | None = None
+
+    @property
+    def lesson_panel(self) -> LessonPanel:
+        return self.query_one(LessonPanel)  # type: ignore[attr-defined]
+
+    @property
+    def http_view(self) -> HttpView:
+        return self.query_one(HttpView)  # type: ignore[attr-defined]
+
+    def on_mount(self) -> None:
+        self.lesson_panel.display = False
+        self.bridge.subscribe(self._lessons_see)  # type: ignore[attr-defined]
+        if self.lesson_to_open is not None:
+            lesson, pause = self.lesson_to_open, self.lesson_pause
+            self.call_after_refresh(  # type: ignore[attr-defined]
+                lambda: self.run_worker(self.start_lesson(lesson, pause)))  # type: ignore[attr-defined]
+
+    def _lessons_see(self, batch: Batch) -> None:
+        try:
+            http, panel = self.http_view, self.lesson_panel
+        except Exception:
+            return  # the app is closing: its widgets are gone
+        http.add_events(batch.events)
+        panel.feed(batch.events)
+
+    def on_http_view_matched(self, message: HttpView.Matched) -> None:
+        self.lesson_panel.note_regex(message.matches)
+
+    async def start_lesson(self, lesson: str | Lesson, auto_pause: float | None = None) -> None:
+        """Open a lesson in the panel beside the lab (``--auto``: with a pause)."""
+        chosen = load_lesson(lesson) if isinstance(lesson, str) else lesson
+        await self.lesson_panel.start(chosen, auto_pause)
+
+    def lesson_commands(self) -> Iterable[SystemCommand]:
+        """One palette command per lesson."""
+        for lesson in all_lessons():
+            yield SystemCommand(
+                f"Lesson: {lesson.name}", lesson.title,
+                lambda chosen=lesson: self.run_worker(  # type: ignore[attr-defined]
+                    self.start_lesson(chosen)))
+        yield SystemCommand("HTTP view", "the last response, split; the regex box",
+                            lambda: setattr(self.query_one("#tabs"),  # type: ignore[attr-defined]
+                                            "active", "http"))

@@ -1,0 +1,270 @@
+"""The Lessons panel: beside the lab (never over the log), one step at a time.
+
+It shows the step's text, its expectations with ✓ (met) or ○ (not yet), a
+wrong call's real error with the step's hint (✗), and once the step is done
+what just happened.  Next does the step when the learner has not (it fills
+the fields the step names and presses the pane's buttons, exactly as a
+learner would); Next on a done step goes on.  Back goes back.  ``--auto``
+plays the whole lesson with a pause a class can follow.
+
+What a lesson is and whether a step is done is socklab.guided's (data and
+`LessonRun`); this widget shows it and presses buttons.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Callable, Iterable
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Button, Checkbox, Select, Static, TabbedContent
+
+from ..events import Event
+from ..guided import Action, Lesson, LessonRun
+from ..guided.expect import describe
+from ..labcalls import GREETING
+from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
+
+if TYPE_CHECKING:
+    from .app import SocklabApp
+
+#: Where a lesson starts: the lab's defaults, with port 0 (the kernel chooses,
+#: so a lesson never collides with anything on the machine).
+BASELINE: dict[str, dict[str, str]] = {
+    "server": {"family": "AF_INET", "type": "SOCK_STREAM", "host": "127.0.0.1", "port": "0",
+               "backlog": "5", "mode": "welcome", "reuseaddr": "off", "timeout": "blocking",
+               "recv-size": "1024", "message": GREETING.decode()},
+    "client": {"family": "AF_INET", "type": "SOCK_STREAM", "host": "127.0.0.1", "port": "0",
+               "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
+}
+#: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
+STEP_GUARD = 15.0
+#: How often ``repeat:`` presses its button at most.
+MAX_REPEAT = 8
+_SELECTS = {"family": dict(FAMILY_OPTIONS), "type": dict(TYPE_OPTIONS),
+            "timeout": dict(TIMEOUT_OPTIONS)}
+
+
+def fill_field(pane: EndpointPane, name: str, value: str) -> None:
+    """Set one of a pane's fields as the learner would type or choose it."""
+    if name == "reuseaddr":
+        pane.query_one(f"#{pane.wid(name)}", Checkbox).value = value == "on"
+    elif name in ("family", "type", "timeout", "mode"):
+        choices = _SELECTS.get(name)
+        pane.query_one(f"#{pane.wid(name)}", Select).value = (
+            choices[value] if choices else value)
+    else:
+        pane.input(name).value = value
+
+
+def choose_socket(pane: EndpointPane, target: str | None) -> None:
+    """Highlight the socket a call acts on in the pane's list (as a click on its row)."""
+    if target is None:
+        return
+    rows = pane.socket_list
+    keys = [row.key for row in rows._rows]
+    if target in keys:
+        rows.highlighted = keys.index(target)
+
+
+class LessonPanel(VerticalScroll):
+    """The current lesson's step, its check, and Next / Back."""
+
+    def __init__(self, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.run: LessonRun | None = None
+        self._news = asyncio.Event()
+        self._events: list[Event] = []
+        self._busy = False
+        self.auto_pause: float | None = None
+        #: --auto stopped: a step's events did not come (the log says why).
+        self.stalled = False
+        self.border_title = "Lesson"
+
+    def compose(self) -> ComposeResult:
+        for part in ("step", "text", "expect", "wrong", "after", "status"):
+            yield Static("", id=f"lesson-{part}", classes=f"lesson-{part}", markup=False)
+        with Horizontal(id="lesson-buttons"):
+            yield Button("◀ Back", id="lesson-back", compact=True)
+            yield Button("Next ▶", id="lesson-next", compact=True, classes="-next")
+
+    @property
+    def lab_app(self) -> SocklabApp:
+        return self.app  # type: ignore[return-value]
+
+    # -- starting ----------------------------------------------------------------------
+
+    async def start(self, lesson: Lesson, auto_pause: float | None = None) -> None:
+        """Open ``lesson`` from the lab's defaults (the lab reset if anything is open)."""
+        app = self.lab_app
+        self.display = True
+        if app.lab.open_sockets:
+            await app.action_reset()
+        for side, fields in BASELINE.items():
+            pane = app.server_pane if side == "server" else app.client_pane
+            for name, value in fields.items():
+                fill_field(pane, name, value)
+        self.run = LessonRun(lesson)
+        self.border_title = f"Lesson · {lesson.name}"
+        self._enter_step()
+        self.auto_pause = auto_pause
+        if auto_pause is not None:
+            self.run_worker(self.autoplay(auto_pause), group="lesson", exclusive=True)
+
+    def feed(self, events: Iterable[Event]) -> None:
+        """The bridge's batch (the log's events, in order)."""
+        batch = list(events)
+        self._events.extend(batch)
+        del self._events[:-200]
+        if self.run is not None and self.run.feed(batch):
+            self.show()
+        self._news.set()
+
+    def note_regex(self, matches: list[str]) -> None:
+        if self.run is not None and self.run.note_regex(matches):
+            self.show()
+            self._news.set()
+
+    # -- showing ------------------------------------------------------------------------
+
+    def _part(self, name: str, text: str | Text) -> None:
+        part = self.query_one(f"#lesson-{name}", Static)
+        part.update(text if isinstance(text, Text) else Text(text))
+        part.display = bool(str(text))
+
+    def show(self) -> None:
+        run = self.run
+        if run is None:
+            return
+        step, done = run.step, run.done
+        lesson = run.lesson
+        intro = f"{lesson.intro}\n\n" if run.index == 0 and lesson.intro else ""
+        self._part("step", Text(f"{lesson.title}\nStep {run.index + 1} of "
+                                f"{len(lesson.steps)}: {step.title}", style="bold"))
+        self._part("text", intro + step.text)
+        lines = Text()
+        for i, expectation in enumerate(step.expectations):
+            met = done or run.holds(i)
+            lines.append("✓ " if met else "○ ", "bold green" if met else "")
+            lines.append(describe(expectation) + "\n")
+        self._part("expect", lines)
+        wrong = Text()
+        if run.wrong is not None and not done:
+            event = run.wrong
+            wrong.append(f"✗ {event.side}: {event.op}() failed: {event.error}\n", "bold red")
+            if event.lesson:
+                wrong.append(event.lesson + "\n")
+            if step.hint:
+                wrong.append(f"Hint: {step.hint}", "bold")
+        self._part("wrong", wrong)
+        self._part("after", step.after if done else "")
+        status = ("✓ Lesson complete" if run.complete
+                  else "✓ Done: Next goes on" if done else "Do it, or press Next to see it done")
+        self._part("status", Text(status, style="bold green" if done else "italic"))
+        self.query_one("#lesson-back", Button).disabled = run.index == 0
+        self.query_one("#lesson-next", Button).disabled = run.complete
+
+    def _enter_step(self) -> None:
+        step = self.run.step if self.run else None
+        if step is not None and step.show:
+            with contextlib.suppress(Exception):
+                self.app.query_one("#tabs", TabbedContent).active = step.show
+        self.show()
+        self.scroll_home(animate=False)
+
+    # -- Next and Back ------------------------------------------------------------------
+
+    @on(Button.Pressed, "#lesson-next")
+    async def _next_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.run_worker(self.next(), group="lesson", exclusive=True)
+
+    @on(Button.Pressed, "#lesson-back")
+    def _back_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.run is not None and self.run.back():
+            self._enter_step()
+
+    async def next(self) -> None:
+        """Go on when the step is done; else do the step as a learner would."""
+        run = self.run
+        if run is None or self._busy:
+            return
+        if run.done:
+            if run.advance():
+                self._enter_step()
+            return
+        self._busy = True
+        try:
+            await self.do_step()
+        finally:
+            self._busy = False
+
+    async def do_step(self) -> bool:
+        """Fill the step's fields, press its buttons (each after the last one's event),
+        press ``repeat:`` until the step is done; True once it is."""
+        run = self.run
+        assert run is not None
+        app = self.lab_app
+        for setting in run.step.settings:
+            value = run.fill(setting)
+            if setting.side == "regex":
+                app.http_view.set_regex(setting.name, value)
+            else:
+                fill_field(app.server_pane if setting.side == "server" else app.client_pane,
+                           setting.name, value)
+        await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
+        for action in run.step.actions:
+            await self.press(action)
+        for _ in range(MAX_REPEAT if run.step.repeat else 0):
+            if run.done:
+                break
+            await self.press(run.step.repeat)  # type: ignore[arg-type]
+        return await self._until(lambda: run.done, STEP_GUARD)
+
+    async def press(self, action: Action) -> None:
+        """One press, then wait for its first event (so presses keep their order)."""
+        app = self.lab_app
+        if action.side == "lab":
+            await app.action_reset()
+            return
+        pane = app.server_pane if action.side == "server" else app.client_pane
+        seen = len(self._events)
+        app.drain_now()  # the panes show every socket so far, as a learner would see them
+        choose_socket(pane, action.target)
+        pane.press(action.call)
+        await self._until(lambda: any(e.side == action.side for e in self._events[seen:]),
+                          STEP_GUARD)
+
+    async def _until(self, condition: Callable[[], bool], timeout: float) -> bool:
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._news.clear()  # before looking: news after this wakes the wait below
+            if condition():
+                return True
+            left = deadline - loop.time()
+            if left <= 0:
+                return False
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._news.wait(), min(left, 0.5))
+
+    async def autoplay(self, pause: float) -> None:
+        """``--auto``: each step read, done, explained, then the next, until complete."""
+        run = self.run
+        while run is not None and not run.complete:
+            await asyncio.sleep(pause)
+            if not run.done and not await self.do_step():
+                self.stalled = True
+                self._part("status", Text("The step did not happen: see the log", "bold red"))
+                return
+            self.show()
+            await asyncio.sleep(pause)
+            if run.advance():
+                self._enter_step()
+        self.show()

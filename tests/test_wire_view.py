@@ -1,0 +1,97 @@
+"""The wire on the lab screen: packet rows under the calls, ``p``, and the Wire tab."""
+
+from __future__ import annotations
+
+import pytest
+from capture_helpers import capture_or_skip, welcome_capture
+from pilot import SIZE, is_, run_server, settle, watch
+from rich.cells import cell_len
+from textual.pilot import Pilot
+from textual.widgets import TabbedContent
+
+from socklab.capture import Capture
+from socklab.capture.diagram import WireDiagram, arrow
+from socklab.engine import Lab
+from socklab.events import Event
+from socklab.logmodel import LogBuffer
+from socklab.ui.app import SocklabApp
+from socklab.ui.wire_view import WireView
+
+
+def _welcome_events() -> list[Event]:
+    """Every event of a real welcome demo, with its captured segments."""
+    with Lab() as lab:
+        return welcome_capture(lab)[0]
+
+
+def _texts(rows: list) -> list[str]:
+    return ["".join(text for text, _ in row) for row in rows]
+
+
+def test_p_hides_packet_rows_and_shows_them_where_they_were() -> None:
+    capture_or_skip()
+    events = _welcome_events()
+    buffer = LogBuffer(cell_len)
+    buffer.add_events(events[:8])
+    shown = [row.event.seq for row in buffer.rows]
+    assert not buffer.toggle_packets()
+    assert all(row.event.op != "packet" for row in buffer.rows)
+    buffer.add_events(events[8:])  # arriving while hidden: kept for later
+    assert all(row.event.op != "packet" for row in buffer.rows)
+    assert buffer.toggle_packets()
+    assert [row.event.seq for row in buffer.rows][:len(shown)] == shown
+    assert [row.event.seq for row in buffer.rows] == [e.seq for e in events]
+
+
+def test_the_diagram_draws_the_welcome_exchange_at_every_width() -> None:
+    capture_or_skip()
+    diagram = WireDiagram()
+    assert diagram.add(_welcome_events())
+    wide = _texts(diagram.rows(100))
+    assert "client[1]" in wide[1] and "server[1]" in wide[1]
+    body = "\n".join(wide)
+    assert "── SYN seq=0 ─" in body and "◀─" in body and "SYN/ACK seq=0 ack=1 ──│" in body
+    assert " connect() │" in body and "│ accept()" in body and "│ send() → 40" in body
+    arrows = [line for line in wide if "▶" in line or "◀" in line]
+    assert len(arrows) == 8  # the 8 segments of the exchange, each one arrow
+    for width in range(1, 130):
+        rows = _texts(diagram.rows(width))
+        assert len(rows) == len(wide)
+        assert all(len(line) <= width for line in rows[2:]), width
+    assert len(arrow("SYN", 40, True)) == 40 and arrow("x", 2, False) == "◀"
+
+
+async def _wire_exchange(app: SocklabApp, pilot: Pilot) -> None:
+    assert isinstance(await app.wire_started(), Capture)
+    await run_server(app, pilot)
+    app.client_pane.press("run")
+    await watch(app).until(is_("client", "close"))
+    await settle(app, pilot)
+
+
+@pytest.mark.asyncio
+async def test_the_lab_shows_packets_under_calls_and_the_wire_tab_survives_any_size() -> None:
+    capture_or_skip()
+    app = SocklabApp(packets=True)
+    async with app.run_test(size=SIZE) as pilot:
+        await _wire_exchange(app, pilot)
+        rows = [row for row in app.event_log.buffer.rows if row.kind == 0]
+        ops = [(row.event.op, row.event.side) for row in rows]
+        connect = ops.index(("connect", "client"))
+        assert [row.event.result["flags"] for row in rows[connect + 1:connect + 4]] == [
+            ["SYN"], ["SYN", "ACK"], ["ACK"]]
+        await pilot.press("l", "p")
+        assert all(row.event.op != "packet" for row in app.event_log.buffer.rows)
+        await pilot.press("p")
+        assert any(row.event.op == "packet" for row in app.event_log.buffer.rows)
+        app.query_one(TabbedContent).active = "wire"
+        await settle(app, pilot)
+        view = app.query_one(WireView)
+        drawn = [strip.text for strip in (view.render_line(y) for y in range(view.size.height))]
+        assert any("SYN seq=0" in line for line in drawn), drawn
+        for width, height in ((1, 1), (2, 3), (20, 5), (80, 24), (200, 60)):
+            await pilot.resize_terminal(width, height)
+            await settle(app, pilot)
+            for y in range(max(1, view.size.height)):
+                assert view.render_line(y).cell_length == view.scrollable_content_region.width
+        await pilot.press("left_square_bracket", "right_square_bracket")
