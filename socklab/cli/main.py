@@ -25,7 +25,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             from ..ui.app import run_app
-            return run_app(theme=args.theme, two_hosts_mode=args.two_hosts)
+            return run_app(theme=args.theme, two_hosts=args.two_hosts)
         command = importlib.import_module(f"{__package__}.{args.command}")
         return int(command.run(args))
     except UsageError as exc:

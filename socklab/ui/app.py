@@ -29,7 +29,6 @@ from ..engine import Lab
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
-from . import two_hosts
 from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
@@ -43,12 +42,13 @@ from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
 from .themes import DEFAULT_VARIABLES, PROJECTOR
+from .two_hosts import TwoHostsMode
 from .wire_view import WireView
 
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(LessonHost, App[int]):
+class SocklabApp(LessonHost, TwoHostsMode, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -85,16 +85,11 @@ class SocklabApp(LessonHost, App[int]):
         numbers: RealNumbers | None = None,
         save_dir: Path | None = None,
         packets: bool = False,
-        two_hosts: bool = False,
     ) -> None:
         super().__init__()
         #: Capture the lab's segments (the log's packet rows, the Wire tab).
         self.packets = packets
         self._wire: asyncio.Future[Capture | Inferred] | None = None
-        #: Open in two-hosts mode (``socklab --two-hosts``).
-        self.two_hosts_at_start = two_hosts
-        #: Two-hosts mode on: the namespaces of hosts A and B (ui/two_hosts.py).
-        self.hosts_names: dict[str, str] | None = None
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)
@@ -153,9 +148,7 @@ class SocklabApp(LessonHost, App[int]):
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
         self.call_after_refresh(gc.freeze)
         self._update_code()
-        if self.two_hosts_at_start:
-            self.run_worker(two_hosts.turn(self, True, self.session.set_two_hosts),
-                            group="two-hosts")
+        self.hosts_ready(self.session.set_two_hosts)
 
     @property
     def server_pane(self) -> ServerPane:
@@ -388,10 +381,6 @@ class SocklabApp(LessonHost, App[int]):
             pane.refresh_state()
         self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
-    async def action_toggle_two_hosts(self) -> None:
-        """Two hosts on or off: the server on host A, the client on host B (socklab.hosts)."""
-        await two_hosts.turn(self, self.hosts_names is None, self.session.set_two_hosts)
-
     async def action_quit(self) -> None:
         await asyncio.to_thread(self.session.close)
         self.exit(0)
@@ -445,17 +434,17 @@ class SocklabApp(LessonHost, App[int]):
                             self.action_toggle_packets)
         yield SystemCommand("Wire view", "the time diagram of a connection's segments",
                             lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
-        yield SystemCommand("Two hosts (F7)", "server on host A, client on host B: two "
-                            "network namespaces joined by a cable", self.action_toggle_two_hosts)
+        yield from self.two_hosts_commands()
         yield from self.lesson_commands()
 
 
 def run_app(theme: str | None = None, lesson: str | None = None,
-            auto_pause: float | None = None, two_hosts_mode: bool = False) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit status."""
-    if two_hosts_mode and not two_hosts.can_start():
+    if two_hosts and not TwoHostsMode.can_start():
         return 1
-    app = SocklabApp(packets=True, two_hosts=two_hosts_mode)
+    app = SocklabApp(packets=True)
+    app.two_hosts_at_start = two_hosts
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:

@@ -5,15 +5,21 @@ turning the mode on closes every socket (a socket cannot move between hosts),
 brings the hosts up on a lab thread, and shows where each pane lives — in its
 title, in the header, and in both host fields, which start at host A's
 address so that Run server then Run client reach each other across the cable.
-Every event then names its host (``server@A``, ``client[1]@B``).
+Every event then names its host (``server@A``, ``client[1]@B``), and both
+panes' port info reads host A's tables.
+
+`TwoHostsMode` is mixed into the app (as the lessons' host is): the app hands
+it the session's switch, so this module never reaches the lab itself.
 """
 
 from __future__ import annotations
 
 import asyncio
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
 
 from ..hosts import HOST_A, HOST_B, why_unavailable
 from ..inputs import LOOPBACK
@@ -22,11 +28,52 @@ from .port_info import PortInfo
 if TYPE_CHECKING:
     from .app import SocklabApp
 
+#: The session's switch: two hosts on or off; returns the namespaces' names (None: off).
+Switch = Callable[[bool], "dict[str, str] | None"]
 
-async def turn(app: SocklabApp, on: bool,
-               switch: Callable[[bool], dict[str, str] | None]) -> bool:
-    """Turn two-hosts mode on or off with ``switch`` (the session's, run in a thread:
-    it returns the namespaces' names); the learner is told why when it cannot be."""
+
+class TwoHostsMode:
+    """The app's two-hosts mode: F7, the palette's command, the start-up switch."""
+
+    #: Open in two-hosts mode (``socklab --two-hosts``).
+    two_hosts_at_start = False
+    #: Two-hosts mode on: the namespaces of hosts A and B; None: one machine.
+    hosts_names: dict[str, str] | None = None
+    _hosts_switch: Switch | None = None
+
+    def hosts_ready(self, switch: Switch) -> None:
+        """The app is mounted: remember the switch; turn the mode on if asked to."""
+        self._hosts_switch = switch
+        if self.two_hosts_at_start:
+            self.run_worker(turn(self, True, switch), group="two-hosts")  # type: ignore
+
+    async def action_toggle_two_hosts(self) -> None:
+        """Two hosts on or off: the server on host A, the client on host B."""
+        if self._hosts_switch is not None:
+            await turn(self, self.hosts_names is None, self._hosts_switch)  # type: ignore
+
+    def two_hosts_commands(self) -> Iterable[SystemCommand]:
+        yield SystemCommand("Two hosts (F7)", "server on host A, client on host B: two "
+                            "network namespaces joined by a cable",
+                            self.action_toggle_two_hosts)
+
+    @staticmethod
+    def can_start() -> bool:
+        """Before ``socklab --two-hosts`` opens: one line and False where it cannot run;
+        else leftovers of killed runs are removed and stop signals remove the hosts."""
+        from ..hosts.cleanup import remove_on_signals, remove_stale
+        why = why_unavailable()
+        if why is not None:
+            print(f"socklab: {why}", file=sys.stderr)
+            return False
+        remove_stale()
+        remove_on_signals()
+        return True
+
+
+async def turn(app: SocklabApp, on: bool, switch: Switch) -> bool:
+    """Turn two-hosts mode on or off with ``switch`` (run in a thread); the learner
+    is told why when it cannot be."""
     why = why_unavailable() if on else None
     if why is not None:
         app.notify(why, severity="error", markup=False, timeout=10)
@@ -59,16 +106,3 @@ def show(app: SocklabApp, names: dict[str, str] | None) -> None:
     app.notify(("Two hosts: the server is on host A, the client on host B; "
                 "try 127.0.0.1 in either host field") if names else "One machine again",
                markup=False)
-
-
-def can_start() -> bool:
-    """Before ``socklab --two-hosts`` opens: one line and False where it cannot run;
-    else leftovers of killed runs are removed and stop signals remove the hosts."""
-    from ..hosts.cleanup import remove_on_signals, remove_stale
-    why = why_unavailable()
-    if why is not None:
-        print(f"socklab: {why}", file=sys.stderr)
-        return False
-    remove_stale()
-    remove_on_signals()
-    return True
