@@ -52,6 +52,14 @@ class TwoHostsMode:
         if self._hosts_switch is not None:
             await turn(self, self.hosts_names is None, self._hosts_switch)  # type: ignore
 
+    async def set_two_hosts(self, on: bool) -> bool:
+        """Two hosts on or off (a lesson's ``do: lab two-hosts``); True when it is so."""
+        if (self.hosts_names is not None) == on:
+            return True
+        if self._hosts_switch is None:
+            return False
+        return await turn(self, on, self._hosts_switch)  # type: ignore[arg-type]
+
     def two_hosts_commands(self) -> Iterable[SystemCommand]:
         yield SystemCommand("Two hosts (F7)", "server on host A, client on host B: two "
                             "network namespaces joined by a cable",
