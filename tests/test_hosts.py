@@ -158,3 +158,27 @@ def test_without_root_one_line_says_how_to_run_it() -> None:
         no_traceback(cleaned.stderr)
         assert cleaned.returncode in (0, 1) and (cleaned.stdout or cleaned.stderr)
 
+
+
+@needs_hosts
+def test_the_kernel_view_follows_time_wait_on_its_own_host(lab: Lab, rec: Recorder) -> None:
+    from socklab.kernel.poller import KernelView
+    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
+    mode.enable(lab)
+    view = KernelView(lab).start()
+    try:
+        server = lab.server()
+        assert open_server(server, ServerPlan(host=HOST_A.address, port=0))
+        client = lab.client()
+        assert open_client(client, ClientPlan(host=HOST_A.address, port=server.local[1]))
+        conn, _ = server.accept()
+        assert conn is not None
+        conn.close()  # the server closes first: its side of the connection waits on host A
+        assert client.recv(1024).eof
+        client.close()
+        assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+    finally:
+        view.stop()
+    states = [(e.host, e.result["state"]) for e in rec.snapshot()
+              if e.op == "state" and e.side == "server" and e.conn == 1]
+    assert ("A", "TIME_WAIT") in states
