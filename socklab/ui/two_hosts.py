@@ -86,6 +86,9 @@ async def turn(app: SocklabApp, on: bool, switch: Switch) -> bool:
     if why is not None:
         app.notify(why, severity="error", markup=False, timeout=10)
         return False
+    if on:  # the fields first: a Run pressed meanwhile already aims across the cable
+        for pane in (app.server_pane, app.client_pane):
+            pane.input("host").value = HOST_A.address
     try:
         names = await asyncio.to_thread(switch, on)
     except OSError as exc:
