@@ -16,7 +16,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Select, TabbedContent
+from textual.widgets import Checkbox, Select, TabbedContent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
@@ -83,17 +83,43 @@ async def udp(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
-async def projector(app: SocklabApp, pilot: Pilot) -> None:
-    app.theme = "projector"
+async def echo(app: SocklabApp, pilot: Pilot, message: str) -> None:
+    """Run an echo server, then the client sending ``message`` (escapes work)."""
     app.query_one("#server-mode", Select).value = "echo"
     app.server_pane.input("port").value = "0"
-    app.client_pane.input("message").value = r"hello, echo\r\n"
+    app.client_pane.input("message").value = message
     await settle(app, pilot)
     app.server_pane.press("run")
     await until(app, pilot, "accept", "server", "wait")
     app.client_pane.press("run")
     await until(app, pilot, "close", "client")
     app.event_log.focus()
+    await settle(app, pilot)
+
+
+async def projector(app: SocklabApp, pilot: Pilot) -> None:
+    app.theme = "projector"
+    await echo(app, pilot, r"hello, echo\r\n")
+
+
+async def options(app: SocklabApp, pilot: Pilot) -> None:
+    """SO_REUSEADDR and a timeout on the server, settimeout on the client."""
+    app.query_one("#server-reuseaddr", Checkbox).value = True
+    app.query_one("#server-timeout", Select).value = "30.0"
+    app.query_one("#client-timeout", Select).value = "5.0"
+    await welcome(app, pilot)
+    app.event_log.scroll_to(y=0, animate=False, immediate=True)  # the option calls
+    await settle(app, pilot)
+
+
+async def payload(app: SocklabApp, pilot: Pilot) -> None:
+    """A non-ASCII message echoed: repr(bytes) in the log, the detail view open."""
+    await echo(app, pilot, r"héllo ✓ \x1b[31m")
+    log = app.event_log
+    rows = log.buffer.rows
+    log.move_cursor(next(i for i, r in enumerate(rows) if r.event.side == "client"
+                         and r.event.op == "recv" and r.event.nbytes))
+    app.action_detail()
     await settle(app, pilot)
 
 
@@ -129,6 +155,37 @@ async def backlog(app: SocklabApp, pilot: Pilot) -> None:
         await pilot.pause()
 
 
+async def lesson(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome lesson in progress: two steps done, then accept() before listen()
+    (a wrong call: its real error and the step's hint in the panel)."""
+    await app.start_lesson("welcome")
+    panel = app.lesson_panel
+    for _ in range(2):
+        await panel.do_step()
+        await panel.next()
+    app.server_pane.press("accept")
+    await until(app, pilot, "accept", "server")
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
+    """The HTTP tab outside a lesson: romeo.txt split, the regex box on its words."""
+    app.query_one("#server-mode", Select).value = "http"
+    app.server_pane.input("port").value = "0"
+    app.client_pane.input("message").value = r"GET /romeo.txt HTTP/1.0\r\n\r\n"
+    await settle(app, pilot)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    app.client_pane.press("run")
+    await until(app, pilot, "close", "client")
+    app.show_http()
+    await pilot.pause()
+    app.http_view.set_regex("pattern", "[A-Za-z]+")
+    await settle(app, pilot)
+    await pilot.pause(0.2)
+
+
 async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
     """Two hosts: the welcome exchange across the cable, then 127.0.0.1 from host B."""
     assert await two_hosts.turn(app, True, app.session.set_two_hosts)
@@ -147,24 +204,29 @@ async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
-SCENES: dict[str, Scene] = {
-    "lab-fresh": fresh,
-    "lab-welcome": welcome,
-    "lab-error": error,
-    "lab-udp": udp,
-    "lab-projector": projector,
-    "lab-packets": packets,
-    "lab-wire": wire,
-    "lab-backlog": backlog,
-    "lab-two-hosts": two_hosts_scene,
+SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
+    "lab-fresh": (fresh, SIZE),
+    "lab-welcome": (welcome, SIZE),
+    "lab-error": (error, SIZE),
+    "lab-udp": (udp, SIZE),
+    "lab-projector": (projector, SIZE),
+    "lab-options": (options, SIZE),
+    "lab-payload": (payload, SIZE),
+    "lab-wide": (welcome, (200, 50)),
+    "lab-packets": (packets, SIZE),
+    "lab-wire": (wire, SIZE),
+    "lab-backlog": (backlog, SIZE),
+    "lab-two-hosts": (two_hosts_scene, SIZE),
+    "lesson-welcome": (lesson, SIZE),
+    "http-regex": (http_regex, SIZE),
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
 CAPTURING = {"lab-packets", "lab-wire"}
 
 
-async def shoot(name: str, scene: Scene, out: Path) -> Path:
+async def shoot(name: str, scene: Scene, out: Path, size: tuple[int, int] = SIZE) -> Path:
     app = SocklabApp(packets=name in CAPTURING)
-    async with app.run_test(size=SIZE) as pilot:
+    async with app.run_test(size=size) as pilot:
         await scene(app, pilot)
         path = out / f"{name}.svg"
         app.save_screenshot(filename=path.name, path=str(out))
@@ -173,13 +235,13 @@ async def shoot(name: str, scene: Scene, out: Path) -> Path:
 
 async def main(out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
-    for name, scene in SCENES.items():
+    for name, (scene, size) in SCENES.items():
         if names and name not in names:
             continue
         if name == "lab-two-hosts" and why_unavailable() is not None:
             print(f"{name} skipped: {why_unavailable()}", file=sys.stderr)
             continue
-        print(await shoot(name, scene, out))
+        print(await shoot(name, scene, out, size))
 
 
 if __name__ == "__main__":

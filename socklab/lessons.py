@@ -384,15 +384,11 @@ def socket_timeout(op: str, seconds: float | None) -> str:
             "and gave up (Python raises TimeoutError, also known as socket.timeout)")
 
 
-def lab_timeout(op: str, connect_seconds: float) -> str:
-    """A call ended by a limit of the lab's own, not Python's: said, with its control."""
-    if op == "connect":
-        return (f"socklab's own limit, not Python's: the lab stops a connect() after "
-                f"{connect_seconds:g} s (Python would wait ~2 min for the kernel). "
-                "Choose your own with the pane's timeout option: settimeout(t)")
-    return (f"socklab's own limit for this {op}(): Run client stops after 2 s of silence, "
-            "the http server waits 10 s for a request. Choose your own with the pane's "
-            "timeout option: settimeout(t)")
+def lab_timeout(op: str, seconds: float) -> str:
+    """A call ended by a limit of socklab's, not Python's: said, with its controls."""
+    return (f"This limit is socklab's, not Python's: it stops a {op}() after {seconds:g} s "
+            f"(a blocking {op}() would wait ~2 min for the kernel). Set it with the lab's "
+            "timeout option, settimeout(t), or socklab connect --timeout")
 
 
 # -- the host field (issue 15 item 13) ----------------------------------------------

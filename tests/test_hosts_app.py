@@ -16,6 +16,7 @@ pytestmark = needs_hosts
 async def test_f7_puts_the_panes_on_two_hosts_and_back() -> None:
     before = machine_network()
     app = SocklabApp()
+    app.hosts_ready(app.session.set_two_hosts)
     async with app.run_test(size=SIZE) as pilot:
         await pilot.press("f7")
         await settle(app, pilot)
@@ -42,6 +43,7 @@ async def test_f7_puts_the_panes_on_two_hosts_and_back() -> None:
 async def test_the_two_hosts_lesson_plays_through() -> None:
     before = machine_network()
     app = SocklabApp()
+    app.hosts_ready(app.session.set_two_hosts)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await app.start_lesson("two-hosts")

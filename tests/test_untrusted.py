@@ -386,12 +386,29 @@ async def test_lab_screen_client_run_against_a_hostile_server(
         assert received and "".join(e.data or "" for e in received).startswith("\\x1b[31m")
         shown = _screen_text(app)
         assert_safe_text(shown, allow_newlines=True)
-        assert "[@click=app.quit]quit[/]" in shown and "\\x1b[31mred" in shown
+        assert "\\x1b[31mred" in shown
+        # The whole payload (past the pane's width in the log): literal and safe
+        # in the detail view (d), as decoded text and as Python's repr.
+        from textual.widgets import Static
+
+        log = app.event_log
+        log.focus()
+        log.move_cursor(next(i for i, r in enumerate(log.buffer.rows)
+                             if r.event.seq == received[0].seq))
+        await pilot.press("d")
+        await pilot.pause()
+        for view in ("text", "repr"):
+            detail = str(app.screen.query_one(f"#payload-{view}", Static).render())
+            assert_safe_text(detail, allow_newlines=True)
+        assert "[@click=app.quit]quit[/]" in detail and "\\x1b[31mred" in detail
+        assert "[bold]bold[/bold]" in detail
+        assert_safe_text(app.export_screenshot(), allow_newlines=True)
+        await pilot.press("escape")
+        await pilot.pause()
         svg = app.export_screenshot()
         assert_safe_text(svg, allow_newlines=True)
         for raw in RAW_CHARS:
             assert raw not in svg
-        assert "[bold]bold[/bold]" in svg.replace("&#160;", " ")
         # the markup did nothing: the app runs on, and another call still works
         assert app.is_running and app.return_value is None
         pane.press("socket")

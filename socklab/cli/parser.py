@@ -122,6 +122,17 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--packets", action="store_true",
                       help=PACKETS_HELP)
 
+    lesson = sub.add_parser("lesson", help="open the lab on a guided lesson "
+                            "(--list names them)")
+    lesson.add_argument("name", nargs="?", default="welcome",
+                        help="a lesson's name, or a lesson file (.md); default welcome")
+    lesson.add_argument("--list", action="store_true", help="list the lessons: name, title")
+    lesson.add_argument("--auto", action="store_true",
+                        help="play the lesson by itself, step by step, for a class")
+    lesson.add_argument("--pause", type=_checked(_seconds), default=3.0, metavar="SECONDS",
+                        help="with --auto: seconds to read each step and each "
+                        "explanation (default 3)")
+
     ports = sub.add_parser("ports", help="port ranges, service names, and what listens here")
     ports.add_argument("range", nargs="?", default=None, metavar="RANGE",
                        help="a port (80), a range (1-1024) or a service name (http); "

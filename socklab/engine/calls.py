@@ -143,6 +143,8 @@ class Calls:
         #: keeps the kernel socket non-blocking and applies it itself, as
         #: Python does, so every wait can still be shown.
         self.timeout: float | None = None
+        #: Said when a limit of the lab's own default ends a wait (see connect).
+        self.limit_note: str | None = None
         self._op_lock = threading.Lock()
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
@@ -194,7 +196,10 @@ class Calls:
         else:
             tally.interrupt()
         if op == "accept" and "result" in fields:
-            fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
+            # Under the bus lock: a lab client's connect notes its address under
+            # it too, so the connect this accept pairs with has been noted.
+            with self.lab.bus.lock:
+                fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["bytes_repr"] = bytes_repr(data)
@@ -307,8 +312,11 @@ class Calls:
                              COALESCE_SECONDS if paused else None,
                              tally.end if paused else None)
         except TimeoutError as exc:
-            lesson = (lessons.lab_timeout(op, self.lab.connect_timeout) if lab_limit
-                      else lessons.socket_timeout(op, own))
+            lesson = None  # a limit the caller chose: the table's lesson
+            if not lab_limit:
+                lesson = lessons.socket_timeout(op, own)
+            elif self.limit_note is not None:  # the lab's own default: said so
+                lesson = f"{explain(exc, op)[2]}. {self.limit_note}"
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
             # Closed while waiting.  Not another attempt: close() shuts the socket

@@ -143,11 +143,13 @@ class Endpoint(DataCalls):
     def connect(self, host: str, port: int, timeout: float | None = None) -> Event:
         """connect((host, port)): the result is the local address it used."""
         args = ((host, port),)
+        self.limit_note = None
         if timeout is None and self.timeout is None:
             # The lab's own limit (a blocking connect would wait ~2 min for the
             # kernel): its lesson says so when it ends the call.  A timeout
             # the learner set (settimeout) replaces it.
             timeout = self.lab.connect_timeout
+            self.limit_note = lessons.lab_timeout("connect", timeout)
         started = [False]
 
         def attempt() -> Any:

@@ -10,7 +10,7 @@ The format (docs/lessons.md says it for teachers, with an example)::
     ## A step's title
     What to do, in the learner's words.
     set: server.port=0            fields Next fills first (FIELD=VALUE)
-    do: server bind               what Next presses: SIDE CALL [on listener|N]
+    do: server bind               what Next presses: SIDE CALL [on listener|newest|N]
     repeat: client recv           pressed again until the step is done (bounded)
     expect: server bind ok        what the step waits for (socklab.guided.expect)
     hint: shown after a wrong call, with the call's real error
@@ -94,7 +94,7 @@ def parse_action(text: str) -> Action:
         return Action("lab", words[1])
     if len(words) not in (2, 4) or words[0] not in ("server", "client") \
             or words[1] not in PANE_CALLS or (len(words) == 4 and words[2] != "on"):
-        raise LessonFormatError(f"do: {text!r}: write SIDE CALL [on listener|N], "
+        raise LessonFormatError(f"do: {text!r}: write SIDE CALL [on listener|newest|N], "
                                 f"a call of {sorted(PANE_CALLS)} or "
                                 f"lab {'|'.join(sorted(LAB_ACTIONS))}")
     return Action(words[0], words[1], words[3] if len(words) == 4 else None)

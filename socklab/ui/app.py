@@ -22,10 +22,19 @@ from textual.binding import Binding
 from textual.containers import Horizontal
 from textual.css.query import NoMatches
 from textual.screen import Screen
-from textual.widgets import Footer, Header, Input, Select, TabbedContent, TabPane
+from textual.widgets import (
+    Checkbox,
+    Footer,
+    Header,
+    Input,
+    Select,
+    TabbedContent,
+    TabPane,
+)
 
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
+from ..guided import Lesson
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
@@ -37,12 +46,12 @@ from .http_view import HttpView
 from .lesson_host import LessonHost
 from .lesson_panel import LessonPanel
 from .numbers import RealNumbers
+from .palette import TwoHostsMode, lab_commands
 from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
 from .themes import DEFAULT_VARIABLES, PROJECTOR
-from .two_hosts import TwoHostsMode
 from .wire_view import WireView
 
 #: Calls whose success can change what listens on a port (port info looks again).
@@ -75,7 +84,6 @@ class SocklabApp(LessonHost, TwoHostsMode, App[int]):
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
-        Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
     ]
 
     def __init__(
@@ -148,7 +156,6 @@ class SocklabApp(LessonHost, TwoHostsMode, App[int]):
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
         self.call_after_refresh(gc.freeze)
         self._update_code()
-        self.hosts_ready(self.session.set_two_hosts)
 
     @property
     def server_pane(self) -> ServerPane:
@@ -264,24 +271,18 @@ class SocklabApp(LessonHost, TwoHostsMode, App[int]):
     def on_select_changed(self, message: Select.Changed) -> None:
         self._update_code()
 
+    def on_checkbox_changed(self, message: Checkbox.Changed) -> None:
+        self._update_code()
+
     def _update_code(self) -> None:
-        """Keep the Code tab's programs in step with the panes' fields."""
-        server, client = self.server_pane, self.client_pane
-        common = ("family", "kind", "host", "port")
+        """Keep the Code tab's programs in step with the panes' fields and options."""
         try:
-            settings = {
-                pane.SIDE: {
-                    "family": pane.family,
-                    "kind": pane.kind,
-                    "host": pane.input("host").value,
-                    "port": pane.input("port").value,
-                }
-                for pane in (server, client)
-            }
-            settings["server"]["backlog"] = server.input("backlog").value
-            settings["server"]["mode"] = server.mode
+            settings = {pane.SIDE: pane.code_settings()
+                        for pane in (self.server_pane, self.client_pane)}
+            settings["server"]["backlog"] = self.server_pane.input("backlog").value
+            settings["server"]["mode"] = self.server_pane.mode
             self.query_one("#code-view", CodeView).update_settings(
-                settings["server"], {k: settings["client"][k] for k in common})
+                settings["server"], settings["client"])
         except Exception as exc:  # the code view must never take the lab down
             self.log.warning(f"code view not updated: {exc}")
 
@@ -399,52 +400,14 @@ class SocklabApp(LessonHost, TwoHostsMode, App[int]):
 
     def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
-        server, client = self.server_pane, self.client_pane
-        yield SystemCommand("Run server", "socket, bind, listen, then serve (mode)",
-                            self.action_run_server)
-        yield SystemCommand("Run client", "socket, connect, send, recv until EOF, close",
-                            self.action_run_client)
-        for pane in (server, client):
-            for suffix, label in pane.CALLS:
-                if suffix == "run":
-                    continue
-                yield SystemCommand(
-                    f"{pane.TITLE}: {pane.label_for(suffix, label)}",
-                    f"make the {pane.SIDE}'s {suffix.replace('-', ' ')} call",
-                    lambda p=pane, s=suffix: p.press(s),
-                    discover=False,
-                )
-        yield SystemCommand("Reset the lab", "close every socket (the log is kept)",
-                            self.action_reset)
-        yield SystemCommand("Save log as text", "socklab-log-<time>.txt here",
-                            lambda: self.action_save_log(False))
-        yield SystemCommand("Save log as JSON Lines", "socklab-log-<time>.jsonl here",
-                            lambda: self.action_save_log(True))
-        yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
-                            self.action_hex)
-        yield SystemCommand("Payload detail", "the selected event's bytes: text, repr, hex, "
-                            "copyable (d)", self.action_detail)
-        yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
-                            self.action_clear_log)
-        yield SystemCommand("Fold the fields", "more room for the log (F2)",
-                            self.action_toggle_fields)
-        yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
-                            self.action_toggle_projector)
-        yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
-                            self.action_toggle_packets)
-        yield SystemCommand("Wire view", "the time diagram of a connection's segments",
-                            lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
-        yield from self.two_hosts_commands()
-        yield from self.lesson_commands()
+        yield from lab_commands(self)
 
 
-def run_app(theme: str | None = None, lesson: str | None = None,
+def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
             auto_pause: float | None = None, two_hosts: bool = False) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit status."""
-    if two_hosts and not TwoHostsMode.can_start():
-        return 1
     app = SocklabApp(packets=True)
-    app.two_hosts_at_start = two_hosts
+    app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:

@@ -30,13 +30,15 @@ from ..inputs import InputError
 
 #: Below this width the two programs are stacked instead of side by side.
 NARROW_WIDTH = 120
-_KEYS = ("family", "kind", "host", "port", "backlog", "mode")
+_KEYS = ("family", "kind", "host", "port", "backlog", "mode", "message", "reuseaddr",
+         "timeout")
 
 
 def program_for(role: str, settings: Mapping[str, Any],
                 fallback_mode: str = "welcome") -> str:
     """The program for one pane's settings (keys: family, kind, host, port,
-    backlog, mode; missing keys take the lab's defaults).  Raises InputError."""
+    backlog, mode, message, reuseaddr, timeout; missing keys take the lab's
+    defaults).  Raises InputError."""
     unknown = set(settings) - set(_KEYS)
     if unknown:
         raise InputError(f"unknown setting {sorted(unknown)[0]!r}")

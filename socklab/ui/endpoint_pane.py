@@ -225,6 +225,17 @@ class EndpointPane(VerticalScroll):
         """A subclass's own fields, checked (raise InputError for a bad one)."""
         return {}
 
+    def code_settings(self) -> dict[str, object]:
+        """What the Code tab's program for this pane follows: the fields as typed
+        (the generator checks them), the message as text, the options."""
+        try:
+            message: str | None = decode_escapes(self.input("message").value).decode()
+        except (InputError, UnicodeDecodeError):
+            message = None  # not text: the program keeps its own message
+        return {"family": self.family, "kind": self.kind,
+                "host": self.input("host").value, "port": self.input("port").value,
+                "message": message, **self.option_settings()}
+
     @on(Input.Changed)
     def _input_changed(self, event: Input.Changed) -> None:
         self._show_errors()

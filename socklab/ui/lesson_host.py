@@ -68,5 +68,10 @@ class LessonHost:
                 lambda chosen=lesson: self.run_worker(  # type: ignore[attr-defined]
                     self.start_lesson(chosen)))
         yield SystemCommand("HTTP view", "the last response, split; the regex box",
-                            lambda: setattr(self.query_one("#tabs"),  # type: ignore[attr-defined]
-                                            "active", "http"))
+                            self.show_http)
+
+    def show_http(self) -> None:
+        """The HTTP tab, with the regex box focused (focus left in the Lab tab
+        would pull the tabs back to it)."""
+        self.query_one("#tabs").active = "http"  # type: ignore[attr-defined]
+        self.http_view.query_one("#regex-pattern").focus()

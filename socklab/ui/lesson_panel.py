@@ -15,6 +15,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
@@ -68,8 +70,32 @@ def choose_socket(pane: EndpointPane, target: str | None) -> None:
         return
     rows = pane.socket_list
     keys = [row.key for row in rows._rows]
+    if target == "newest":  # the connection (or client) that came last
+        target = max((key for key in keys if key.isdigit()), key=int, default=None)
     if target in keys:
         rows.highlighted = keys.index(target)
+
+
+_INLINE = re.compile(r"\*\*(.+?)\*\*|`([^`]+)`|\*(.+?)\*")
+
+
+def marked(text: str) -> Text:
+    """A lesson's Markdown inline marks as styles: **bold**, `code`, *emphasis*.
+
+    Lesson text is the package's own data, but it is still never Rich markup."""
+    out, at = Text(), 0
+    for found in _INLINE.finditer(text):
+        out.append(text[at:found.start()])
+        bold, code, emphasis = found.groups()
+        if bold is not None:
+            out.append(bold, "bold")
+        elif code is not None:
+            out.append(code, "bold")
+        else:
+            out.append(emphasis, "italic")
+        at = found.end()
+    out.append(text[at:])
+    return out
 
 
 class LessonPanel(VerticalScroll):
@@ -79,7 +105,9 @@ class LessonPanel(VerticalScroll):
         super().__init__(id=id)
         self.run: LessonRun | None = None
         self._news = asyncio.Event()
+        #: The latest events (for a test's eyes) and how many each side has had.
         self._events: list[Event] = []
+        self._per_side: Counter[str] = Counter()
         self._busy = False
         self.auto_pause: float | None = None
         #: --auto stopped: a step's events did not come (the log says why).
@@ -110,6 +138,7 @@ class LessonPanel(VerticalScroll):
             for name, value in fields.items():
                 fill_field(pane, name, value)
         self.run = LessonRun(lesson)
+        self.stalled = False
         self.border_title = f"Lesson · {lesson.name}"
         self._enter_step()
         self.auto_pause = auto_pause
@@ -121,6 +150,7 @@ class LessonPanel(VerticalScroll):
         batch = list(events)
         self._events.extend(batch)
         del self._events[:-200]
+        self._per_side.update(event.side for event in batch)
         if self.run is not None and self.run.feed(batch):
             self.show()
         self._news.set()
@@ -146,7 +176,7 @@ class LessonPanel(VerticalScroll):
         intro = f"{lesson.intro}\n\n" if run.index == 0 and lesson.intro else ""
         self._part("step", Text(f"{lesson.title}\nStep {run.index + 1} of "
                                 f"{len(lesson.steps)}: {step.title}", style="bold"))
-        self._part("text", intro + step.text)
+        self._part("text", marked(intro + step.text))
         lines = Text()
         for i, expectation in enumerate(step.expectations):
             met = done or run.holds(i)
@@ -162,7 +192,7 @@ class LessonPanel(VerticalScroll):
             if step.hint:
                 wrong.append(f"Hint: {step.hint}", "bold")
         self._part("wrong", wrong)
-        self._part("after", step.after if done else "")
+        self._part("after", marked(step.after) if done else "")
         status = ("✓ Lesson complete" if run.complete
                   else "✓ Done: Next goes on" if done else "Do it, or press Next to see it done")
         self._part("status", Text(status, style="bold green" if done else "italic"))
@@ -173,6 +203,9 @@ class LessonPanel(VerticalScroll):
         step = self.run.step if self.run else None
         if step is not None and step.show:
             with contextlib.suppress(Exception):
+                # Focus in the Lab tab would pull the tabs back to it: it moves to
+                # Next, which is also what a learner presses on.
+                self.query_one("#lesson-next", Button).focus()
                 self.app.query_one("#tabs", TabbedContent).active = step.show
         self.show()
         self.scroll_home(animate=False)
@@ -237,12 +270,11 @@ class LessonPanel(VerticalScroll):
                 await app.set_two_hosts(action.call == "two-hosts")
             return
         pane = app.server_pane if action.side == "server" else app.client_pane
-        seen = len(self._events)
+        seen = self._per_side[action.side]
         app.drain_now()  # the panes show every socket so far, as a learner would see them
         choose_socket(pane, action.target)
         pane.press(action.call)
-        await self._until(lambda: any(e.side == action.side for e in self._events[seen:]),
-                          STEP_GUARD)
+        await self._until(lambda: self._per_side[action.side] > seen, STEP_GUARD)
 
     async def _until(self, condition: Callable[[], bool], timeout: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -41,11 +41,17 @@ class TwoHostsMode:
     hosts_names: dict[str, str] | None = None
     _hosts_switch: Switch | None = None
 
-    def hosts_ready(self, switch: Switch) -> None:
-        """The app is mounted: remember the switch; turn the mode on if asked to."""
+    def hosts_ready(self, switch: Switch, start: bool = False) -> None:
+        """The session's switch (the app hands it over); ``start``: turn two-hosts
+        mode on once the screen is up."""
         self._hosts_switch = switch
-        if self.two_hosts_at_start:
-            self.run_worker(turn(self, True, switch), group="two-hosts")  # type: ignore
+        self.two_hosts_at_start = start
+
+    def on_mount(self) -> None:  # Textual calls each class's handler (the app's too)
+        self.bind("f7", "toggle_two_hosts", description="Two hosts", show=False)  # type: ignore
+        if self.two_hosts_at_start and self._hosts_switch is not None:
+            self.run_worker(turn(self, True, self._hosts_switch),  # type: ignore
+                            group="two-hosts")
 
     async def action_toggle_two_hosts(self) -> None:
         """Two hosts on or off: the server on host A, the client on host B."""

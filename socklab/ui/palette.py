@@ -1,0 +1,61 @@
+"""The command palette's lab commands (Ctrl+P): every action of the lab, by name.
+
+Kept out of app.py (wiring only): each command calls the app's own action.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import TYPE_CHECKING
+
+from textual.app import SystemCommand
+from textual.widgets import TabbedContent
+
+from .two_hosts import TwoHostsMode  # the app's two-hosts mode: its commands are here too
+
+if TYPE_CHECKING:
+    from .app import SocklabApp
+
+
+def lab_commands(app: SocklabApp) -> Iterable[SystemCommand]:
+    """Run, each pane's calls, Reset, Save, the views, the lessons."""
+    server, client = app.server_pane, app.client_pane
+    yield SystemCommand("Run server", "socket, bind, listen, then serve (mode)",
+                        app.action_run_server)
+    yield SystemCommand("Run client", "socket, connect, send, recv until EOF, close",
+                        app.action_run_client)
+    for pane in (server, client):
+        for suffix, label in pane.CALLS:
+            if suffix == "run":
+                continue
+            yield SystemCommand(
+                f"{pane.TITLE}: {pane.label_for(suffix, label)}",
+                f"make the {pane.SIDE}'s {suffix.replace('-', ' ')} call",
+                lambda p=pane, s=suffix: p.press(s),
+                discover=False,
+            )
+    yield SystemCommand("Reset the lab", "close every socket (the log is kept)",
+                        app.action_reset)
+    yield SystemCommand("Save log as text", "socklab-log-<time>.txt here",
+                        lambda: app.action_save_log(False))
+    yield SystemCommand("Save log as JSON Lines", "socklab-log-<time>.jsonl here",
+                        lambda: app.action_save_log(True))
+    yield SystemCommand("Toggle hex view", "show the selected event's bytes in hex",
+                        app.action_hex)
+    yield SystemCommand("Payload detail", "the selected event's bytes: text, repr, hex, "
+                        "copyable (d)", app.action_detail)
+    yield SystemCommand("Clear the log", "empty the log view (saving keeps every event)",
+                        app.action_clear_log)
+    yield SystemCommand("Fold the fields", "more room for the log (F2)",
+                        app.action_toggle_fields)
+    yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
+                        app.action_toggle_projector)
+    yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
+                        app.action_toggle_packets)
+    yield SystemCommand("Wire view", "the time diagram of a connection's segments",
+                        lambda: setattr(app.query_one(TabbedContent), "active", "wire"))
+    yield from app.two_hosts_commands()
+    yield from app.lesson_commands()
+
+
+__all__ = ["TwoHostsMode", "lab_commands"]
