@@ -123,15 +123,20 @@ async def payload(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
-async def packets(app: SocklabApp, pilot: Pilot) -> None:
-    """The welcome exchange with the segments each call caused under it."""
-    await app.wire_started()
+async def welcome_once(app: SocklabApp, pilot: Pilot) -> None:
+    """Run server (port 0), then Run client once: the welcome exchange."""
     app.server_pane.input("port").value = "0"
     await settle(app, pilot)
     app.server_pane.press("run")
     await until(app, pilot, "accept", "server", "wait")
     app.client_pane.press("run")
     await watch(app).until(is_("client", "close"))
+
+
+async def packets(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome exchange with the segments each call caused under it."""
+    await app.wire_started()
+    await welcome_once(app, pilot)
     await settle(app, pilot)
     app.event_log.focus()
     await settle(app, pilot)
@@ -189,12 +194,7 @@ async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
 async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
     """Two hosts: the welcome exchange across the cable, then 127.0.0.1 from host B."""
     assert await two_hosts.turn(app, True, app.session.set_two_hosts)
-    app.server_pane.input("port").value = "0"
-    await settle(app, pilot)
-    app.server_pane.press("run")
-    await until(app, pilot, "accept", "server", "wait")
-    app.client_pane.press("run")
-    await watch(app).until(is_("client", "close"))
+    await welcome_once(app, pilot)
     app.client_pane.input("host").value = "127.0.0.1"
     await settle(app, pilot)
     app.client_pane.press("run")
