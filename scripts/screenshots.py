@@ -23,6 +23,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
+from socklab.hosts import why_unavailable  # noqa: E402
+from socklab.ui import two_hosts  # noqa: E402
 from socklab.ui.app import SocklabApp  # noqa: E402
 
 SIZE = (120, 36)
@@ -121,15 +123,20 @@ async def payload(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
-async def packets(app: SocklabApp, pilot: Pilot) -> None:
-    """The welcome exchange with the segments each call caused under it."""
-    await app.wire_started()
+async def welcome_once(app: SocklabApp, pilot: Pilot) -> None:
+    """Run server (port 0), then Run client once: the welcome exchange."""
     app.server_pane.input("port").value = "0"
     await settle(app, pilot)
     app.server_pane.press("run")
     await until(app, pilot, "accept", "server", "wait")
     app.client_pane.press("run")
     await watch(app).until(is_("client", "close"))
+
+
+async def packets(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome exchange with the segments each call caused under it."""
+    await app.wire_started()
+    await welcome_once(app, pilot)
     await settle(app, pilot)
     app.event_log.focus()
     await settle(app, pilot)
@@ -193,6 +200,19 @@ async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
     await pilot.pause(0.2)
 
 
+async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
+    """Two hosts: the welcome exchange across the cable, then 127.0.0.1 from host B."""
+    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    await welcome_once(app, pilot)
+    app.client_pane.input("host").value = "127.0.0.1"
+    await settle(app, pilot)
+    app.client_pane.press("run")
+    await until(app, pilot, "connect", "client")
+    await watch(app).until(is_("client", "close"), count=2)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
 SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-fresh": (fresh, SIZE),
     "lab-welcome": (welcome, SIZE),
@@ -205,6 +225,7 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-packets": (packet_rows, SIZE),
     "lab-wire": (wire, SIZE),
     "lab-backlog": (backlog, SIZE),
+    "lab-two-hosts": (two_hosts_scene, SIZE),
     "lesson-welcome": (lesson, SIZE),
     "http-regex": (http_regex, SIZE),
 }
@@ -225,6 +246,9 @@ async def main(out: Path, names: list[str]) -> None:
     out.mkdir(parents=True, exist_ok=True)
     for name, (scene, size) in SCENES.items():
         if names and name not in names:
+            continue
+        if name == "lab-two-hosts" and why_unavailable() is not None:
+            print(f"{name} skipped: {why_unavailable()}", file=sys.stderr)
             continue
         print(await shoot(name, scene, out, size))
 

@@ -182,11 +182,18 @@ DEMOS: dict[str, Demo] = {
     "http": http,
     "refused": refused,
     "inuse": inuse,
+    "two-hosts": lambda lab: _two_hosts(lab),
     "backlog": inside.backlog,
     "close": inside.close,
     "reset": inside.reset,
     "boundaries": inside.boundaries,
 }
+
+
+def _two_hosts(lab: Lab) -> bool:
+    """Two hosts, two network namespaces (socklab.hosts.demo): imported when run."""
+    from .hosts.demo import two_hosts
+    return two_hosts(lab)
 
 
 def ipv6_available() -> bool:
@@ -213,6 +220,14 @@ def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
         print("socklab: demo ipv6 skipped: this machine cannot bind ::1 (no IPv6 loopback)",
               file=sys.stderr)
         return 0
+    if name == "two-hosts":
+        from .hosts.cleanup import remove_on_signals
+        from .hosts.tools import why_unavailable
+        why = why_unavailable()
+        if why is not None:
+            print(f"socklab: demo two-hosts cannot run: {why}", file=sys.stderr)
+            return 1
+        remove_on_signals()
     lab = Lab()
     lab.subscribe(sink)
     kernel = KernelView(lab).start()  # state events: after the sink saw each call
@@ -220,6 +235,9 @@ def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
     with watching(lab, packets, _say):
         try:
             ok = DEMOS[name](lab)
+        except OSError as exc:  # the hosts could not be made (HostsError): one line
+            print(f"socklab: demo {name} stopped: {exc}", file=sys.stderr)
+            return 1
         except KeyboardInterrupt:
             ok, reason = True, CTRL_C
         finally:

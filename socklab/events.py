@@ -120,6 +120,8 @@ class Event:
     call: int = 0
     #: Who made the call when it was not the learner: "lab" for the lab's own closes.
     by: str | None = None
+    #: Two-hosts mode: the host the call was made on ("A", "B"); None: this machine.
+    host: str | None = None
     #: The payload as Python's repr(bytes) writes it (capped; see `bytes_repr`).
     #: ``data`` keeps its meaning: the bytes decoded as UTF-8, errors escaped.
     bytes_repr: str | None = None
@@ -147,6 +149,7 @@ class Event:
             "data": self.data,
             "count": self.count,
             "by": self.by,
+            "host": self.host,
             "bytes_repr": self.bytes_repr,
             "peer_conn": self.peer_conn,
         }
@@ -187,6 +190,8 @@ class EventBus:
         self._seq = 0
         self._call = 0
         self._sinks: list[Sink] = []
+        #: Two-hosts mode: the host of each side, stamped on its events as ``host``.
+        self.hosts: dict[str, str] | None = None
         #: Run after every sink saw an event (still under the lock, same thread):
         #: what they emit comes after that event for every sink.
         self._after: list[Sink] = []
@@ -231,6 +236,8 @@ class EventBus:
         (a captured packet brings the kernel's own time, on this clock)."""
         with self.lock:
             self._seq += 1
+            if self.hosts is not None and "host" not in fields:
+                fields["host"] = self.hosts.get(fields.get("side", ""))
             if t is None:
                 t = self._clock() - self._start
             event = Event(seq=self._seq, t=t, **fields)

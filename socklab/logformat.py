@@ -119,8 +119,10 @@ def side_style(event: Event) -> str:
 
 
 def who(event: Event) -> str:
-    """``server``, or ``client[2]`` for one of several connections."""
-    return event.side if event.conn is None else f"{event.side}[{event.conn}]"
+    """``server``, or ``client[2]`` for one of several connections; ``server@A``
+    on host A in two-hosts mode."""
+    name = event.side if event.conn is None else f"{event.side}[{event.conn}]"
+    return name if event.host is None else f"{name}@{event.host}"
 
 
 def head_parts(event: Event) -> list[tuple[str, str]]:
@@ -220,6 +222,8 @@ def line_width(event: Event, cells: Callable[[str], int], resolved: bool = False
     width += 10 if 0.0 <= t < 9999.0 else max(10, len(f"+{t:.3f}s"))
     side = event.side
     who_width = len(side) if event.conn is None else len(f"{side}[{event.conn}]")
+    if event.host is not None:
+        who_width += len(event.host) + 1
     return width + (who_width if who_width > 10 else 10) + 1
 
 

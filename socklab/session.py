@@ -233,6 +233,18 @@ class LabSession:
                 self.current = None
         return closed
 
+    def set_two_hosts(self, on: bool) -> dict[str, str] | None:
+        """Two-hosts mode on or off (socklab.hosts): every socket is closed first, as a
+        socket cannot move between hosts.  Returns the hosts' namespace names (None:
+        off).  Blocking (call from a worker); OSError when the hosts cannot be made."""
+        from .hosts import mode
+        if self.lab.open_sockets:
+            self.reset()
+        if not on:
+            mode.disable(self.lab)
+            return None
+        return dict(mode.enable(self.lab).names)
+
     def close(self, reason: str = lessons.QUIT) -> None:
         """Quit: close every socket and join every thread (blocking; once).
         ``reason`` is what each close says (quit, or the stop signal's name)."""

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from ..guard import exit_status, report_crash, stop_signals
-from .parser import EXIT_OK, EXIT_USAGE, UsageError, build_parser
+from .parser import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -29,7 +29,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             from ..ui.app import run_app
-            return run_app(theme=args.theme)
+            from ..ui.two_hosts import TwoHostsMode
+            if args.two_hosts and not TwoHostsMode.can_start():
+                return EXIT_FAILED  # one line said why (not root) and how to run it
+            return run_app(theme=args.theme, two_hosts=args.two_hosts)
         command = importlib.import_module(f"{__package__}.{args.command}")
         with stop_signals() as received:
             try:

@@ -81,6 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"socklab {__version__}")
     parser.add_argument("--theme", help="the lab's theme (e.g. projector)")
+    parser.add_argument("--two-hosts", action="store_true",
+                        help="open the lab with the server on host A and the client on "
+                        "host B: two network namespaces joined by a cable (needs root)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run a server and print every call it makes")
@@ -148,6 +151,9 @@ def build_parser() -> argparse.ArgumentParser:
     ports.add_argument("--all", action="store_true",
                        help="list every port of a big range, not only the interesting ones")
     ports.add_argument("--json", action="store_true", help="print JSON Lines, one port per line")
+
+    sub.add_parser("cleanup", help="remove the network namespaces of two-hosts runs "
+                   "that were killed (running labs' are left alone)")
 
     code = sub.add_parser("code", help="print the lecture's server or client program "
                           "for these settings")

@@ -164,6 +164,8 @@ class Calls:
         name, number, default = explain(exc, op)
         if lesson is None:
             lesson = self._lesson(name, number, default)
+            if self.lab.hosts is not None:  # two hosts: the hosts explain it better
+                lesson = self.lab.hosts.lesson(self, op, args, name) or lesson
         self.tally.streak = 0
         return self._emit(
             op, args=args, ok=False, error=name, errno=number, lesson=lesson, call=call

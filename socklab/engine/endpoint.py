@@ -43,7 +43,7 @@ class Endpoint(DataCalls):
         self.close_by_lab(lessons.SOCKET_AGAIN)
 
         def attempt() -> int:
-            sock = socket.socket(self.family, self.kind)
+            sock = self.lab.new_socket(self, self.family, self.kind)
             sock.setblocking(False)
             self.sock = sock
             self._closing = False

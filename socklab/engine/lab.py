@@ -13,12 +13,16 @@ import socket
 import threading
 import time
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from .. import lessons
 from ..events import CLIENT, EventBus, Sink
 from .endpoint import Endpoint
 from .floods import Floods
 from .server import Server
+
+if TYPE_CHECKING:
+    from ..hosts import TwoHosts
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
 
@@ -80,6 +84,15 @@ class Lab:
         #: server does not keep one per connection it ever had).
         self._threads: dict[threading.Thread, None] = {}
         self._next_client = 0
+        #: Two-hosts mode (socklab.hosts): each side's sockets are made on its own
+        #: host, a network namespace; None: every socket is made on this machine.
+        self.hosts: TwoHosts | None = None
+
+    def new_socket(self, endpoint: Endpoint, family: int, kind: int) -> socket.socket:
+        """A new socket for ``endpoint``: on its host in two-hosts mode, here otherwise."""
+        if self.hosts is None:
+            return socket.socket(family, kind)
+        return self.hosts.socket_for(endpoint, family, kind)
 
     @property
     def coalesce(self) -> bool:
@@ -165,6 +178,8 @@ class Lab:
         # Threads may have accepted or opened a socket while we were closing.
         self._close_open(reason)
         self.floods.flush()
+        if self.hosts is not None:
+            self.hosts.down()  # nothing left behind: the hosts go with their sockets
 
     def _close_open(self, reason: str) -> None:
         """Close every open socket, newest first (connections before their listener)."""

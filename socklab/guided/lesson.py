@@ -36,7 +36,7 @@ from .expect import Expectation, LessonFormatError, parse_expectation
 #: The pane calls a ``do:`` line may press, and the lab's own actions.
 PANE_CALLS = frozenset({"run", "socket", "bind", "listen", "accept", "send", "recv", "close",
                         "connect", "connect-n", "shutdown"})
-LAB_ACTIONS = frozenset({"reset"})
+LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine"})
 TABS = ("lab", "http", "code", "ports", "wire")
 #: Fields ``set:`` may fill: a pane's, or the regex box's.
 FIELDS = frozenset({"family", "type", "host", "port", "backlog", "mode", "message",
@@ -95,7 +95,8 @@ def parse_action(text: str) -> Action:
     if len(words) not in (2, 4) or words[0] not in ("server", "client") \
             or words[1] not in PANE_CALLS or (len(words) == 4 and words[2] != "on"):
         raise LessonFormatError(f"do: {text!r}: write SIDE CALL [on listener|newest|N], "
-                                f"a call of {sorted(PANE_CALLS)} or 'lab reset'")
+                                f"a call of {sorted(PANE_CALLS)} or "
+                                f"lab {'|'.join(sorted(LAB_ACTIONS))}")
     return Action(words[0], words[1], words[3] if len(words) == 4 else None)
 
 

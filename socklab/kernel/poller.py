@@ -27,13 +27,13 @@ import socket
 import threading
 import time
 import weakref
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import lessons
-from ..events import DONE, Event
+from ..events import CLIENT, DONE, SERVER, Event
 from .diag import lookup
 from .tables import Table, read_table
 from .tcpinfo import read_state, read_tcp_info
@@ -243,11 +243,12 @@ class KernelView:
         table: Table = {}
         for family in {key[0] for key in self._gone}:
             wanted = [(key[1], key[2]) for key in self._gone if key[0] == family]
-            found = lookup(family, wanted)  # type: ignore[arg-type]
-            if found is None:  # no netlink here: the whole table, from /proc
-                table.update(read_table(family))
-            else:
-                table.update({k: v for k, v in found.items() if v is not None})
+            for where in self._namespaces():
+                found = where(lambda f=family, w=wanted: lookup(f, w))  # type: ignore[misc]
+                if found is None:  # no netlink here: the whole table, from /proc
+                    table.update(where(lambda f=family: read_table(f)))
+                else:
+                    table.update({k: v for k, v in found.items() if v is not None})
         for key, watched in list(self._gone.items()):
             state = table.get((key[1], key[2]))
             if state is None or time.monotonic() - watched.closed_at > GONE_FOR:
@@ -262,6 +263,14 @@ class KernelView:
                 was, watched.last = watched.state, (state, 0, 0, 0)
                 lesson = lessons.state_lesson(state, was=was, open_socket=False)
                 self._emit(watched, {"state": state}, lesson)
+
+    def _namespaces(self) -> list[Callable[[Callable[[], Any]], Any]]:
+        """Where the tables are read: here, or each host in two-hosts mode (a closed
+        connection lives on in its own host's tables: socklab.hosts)."""
+        hosts = self.lab.hosts
+        if hosts is None or not hosts.is_up:
+            return [lambda read: read()]
+        return [lambda read, side=side: hosts.run(side, read) for side in (SERVER, CLIENT)]
 
     def _end(self, watched: Watched) -> None:
         key = (watched.side, watched.conn)

@@ -9,6 +9,7 @@ port, remote address and port), the only thing that names a TCP connection.
 
 from __future__ import annotations
 
+import os
 import socket
 import struct
 
@@ -17,7 +18,9 @@ from .tcpinfo import STATE_NAMES
 #: (local (host, port), remote (host, port)) -> the kernel's state name.
 Table = dict[tuple[tuple[str, int], tuple[str, int]], str]
 
-_FILES = {socket.AF_INET: "/proc/net/tcp", socket.AF_INET6: "/proc/net/tcp6"}
+#: The calling *thread's* tables (a thread inside a two-hosts namespace reads its host's).
+_NET = "/proc/thread-self/net" if os.path.exists("/proc/thread-self/net") else "/proc/net"
+_FILES = {socket.AF_INET: f"{_NET}/tcp", socket.AF_INET6: f"{_NET}/tcp6"}
 
 
 def _address(text: str, family: int) -> tuple[str, int]:

@@ -21,9 +21,12 @@ LOCAL_PORT_RANGE = "/proc/sys/net/ipv4/ip_local_port_range"
 UNPRIVILEGED_PORT_START = "/proc/sys/net/ipv4/ip_unprivileged_port_start"
 CAP_NET_BIND_SERVICE = 10
 
+#: The calling *thread's* tables: a thread that entered a two-hosts namespace
+#: (socklab.hosts) reads that host's; /proc/net is the main thread's.
+_PROC_NET = "/proc/thread-self/net" if os.path.exists("/proc/thread-self/net") else "/proc/net"
 _PROC_TABLES = {
-    "tcp": ("/proc/net/tcp", "/proc/net/tcp6"),
-    "udp": ("/proc/net/udp", "/proc/net/udp6"),
+    "tcp": (f"{_PROC_NET}/tcp", f"{_PROC_NET}/tcp6"),
+    "udp": (f"{_PROC_NET}/udp", f"{_PROC_NET}/udp6"),
 }
 _TCP_LISTEN = "0A"
 _UDP_UNCONNECTED = "07"

@@ -46,7 +46,7 @@ from .http_view import HttpView
 from .lesson_host import LessonHost
 from .lesson_panel import LessonPanel
 from .numbers import RealNumbers
-from .palette import lab_commands
+from .palette import TwoHostsMode, lab_commands
 from .payload_view import PayloadView
 from .port_info import PortInfo
 from .ports_view import PortsView
@@ -58,7 +58,7 @@ from .wire_view import WireActions, WireView
 #: Calls whose success can change what listens on a port (port info looks again).
 _PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(StopAndReport, LessonHost, WireActions, App[int]):
+class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -391,11 +391,12 @@ class SocklabApp(StopAndReport, LessonHost, WireActions, App[int]):
 
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
-            auto_pause: float | None = None) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
     app = SocklabApp(packets=True)
+    app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:

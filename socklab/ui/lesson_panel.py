@@ -263,7 +263,10 @@ class LessonPanel(VerticalScroll):
         """One press, then wait for its first event (so presses keep their order)."""
         app = self.lab_app
         if action.side == "lab":
-            await app.action_reset()
+            if action.call == "reset":
+                await app.action_reset()
+            else:  # two hosts on (lab two-hosts) or off (lab one-machine)
+                await app.set_two_hosts(action.call == "two-hosts")
             return
         pane = app.server_pane if action.side == "server" else app.client_pane
         seen = self._per_side[action.side]

@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
 
+from .two_hosts import TwoHostsMode  # the app's two-hosts mode: its commands are here too
+
 if TYPE_CHECKING:
     from .app import SocklabApp
 
@@ -48,4 +50,8 @@ def lab_commands(app: SocklabApp) -> Iterable[SystemCommand]:
     yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                         app.action_toggle_projector)
     yield from app.wire_commands()
+    yield from app.two_hosts_commands()
     yield from app.lesson_commands()
+
+
+__all__ = ["TwoHostsMode", "lab_commands"]

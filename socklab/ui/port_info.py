@@ -19,6 +19,7 @@ from textual import work
 from textual.widgets import Static
 
 from .. import ports
+from ..hosts.netns import run_in
 from ..inputs import InputError
 from ..ports import listening
 
@@ -86,6 +87,8 @@ class PortInfo(Static):
         self.port: int | None = None
         self.proto = "tcp"
         self._asked: tuple[tuple[int | None, str], float] = ((None, ""), 0.0)
+        #: Two-hosts mode: the network namespace whose ports are looked up (None: here).
+        self.namespace: str | None = None
 
     def show_port(self, port: int | None, proto: str = "tcp") -> None:
         """Look the port up (in a worker) and show what it means."""
@@ -112,7 +115,11 @@ class PortInfo(Static):
         # The files are read in a thread; the answer is shown here, on the UI
         # thread, by the worker that asked (no call from the thread to widgets).
         try:
-            facts = await asyncio.to_thread(port_facts, port, proto)
+            if self.namespace is None:
+                facts = await asyncio.to_thread(port_facts, port, proto)
+            else:  # read in a thread inside the host's namespace: its own tables
+                name = self.namespace
+                facts = await asyncio.to_thread(run_in, name, lambda: port_facts(port, proto))
         except (InputError, OSError):  # a failed lookup just shows nothing new
             return
         self._show(facts)

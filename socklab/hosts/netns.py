@@ -1,0 +1,85 @@
+"""Entering a network namespace from one thread: setns(2) through ctypes.
+
+Python 3.11 has no ``os.setns``, so libc's is called directly.  For network
+namespaces the kernel lets one thread of a many-threaded process switch alone
+(CLONE_NEWNET is per-thread; user and mount namespaces are not): the thread
+that calls setns moves, the others stay where they were.  A socket belongs to
+the namespace of the thread that *made* it, for its whole life, and can then
+be used from any thread.  So each call that must happen "on a host" runs in a
+short-lived thread that enters the host's namespace, does that one thing and
+ends (`run_in`): no thread of the lab ever has to find its way back.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import TypeVar
+
+#: From <sched.h>: the namespace type setns is asked to enter.
+CLONE_NEWNET = 0x40000000
+#: Where ``ip netns add`` keeps its named namespaces (bind mounts of nsfs).
+NETNS_DIR = Path("/run/netns")
+#: Bound every wait for a namespace thread (creating a socket takes microseconds).
+THREAD_TIMEOUT = 10.0
+
+T = TypeVar("T")
+
+_libc: ctypes.CDLL | None = None
+
+
+def _setns() -> Callable[[int, int], int]:
+    global _libc
+    if _libc is None:
+        _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    return _libc.setns  # type: ignore[no-any-return]
+
+
+def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
+    """Move the calling thread into the namespace ``fd`` refers to (OSError on failure)."""
+    if _setns()(fd, nstype) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, f"setns: {os.strerror(number)}")
+
+
+def thread_namespace() -> int:
+    """The inode of the calling thread's network namespace (two equal: the same one)."""
+    return os.stat("/proc/thread-self/ns/net").st_ino
+
+
+def namespace_path(name: str) -> Path:
+    return NETNS_DIR / name
+
+
+def run_in(name: str, job: Callable[[], T]) -> T:
+    """Run ``job`` in a new thread that has entered the named namespace; its result.
+
+    The job's exception is raised here, in the caller's thread.  The caller's
+    own namespace never changes.
+    """
+    box: list[T] = []
+    failed: list[BaseException] = []
+
+    def enter_and_run() -> None:
+        try:
+            fd = os.open(namespace_path(name), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                setns(fd)
+            finally:
+                os.close(fd)
+            box.append(job())
+        except BaseException as exc:  # handed to the caller, never lost in the thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=enter_and_run, name=f"socklab-netns-{name}", daemon=True)
+    thread.start()
+    thread.join(THREAD_TIMEOUT)
+    if thread.is_alive():
+        raise TimeoutError(f"the thread entering namespace {name} did not finish")
+    if failed:
+        raise failed[0]
+    return box[0]

@@ -1,0 +1,158 @@
+"""Two hosts on one machine: two network namespaces joined by a virtual cable.
+
+Host A (the server's) and host B (the client's) are each a fresh network
+namespace with its own loopback and one end of a veth pair, addressed in the
+lecture's picture (192.168.0.x; the lecture's client was 192.168.0.105).  The
+cable is made *inside* A with its other end put straight into B, so nothing —
+no interface, address or route — ever appears in the machine's own namespace,
+and the only route either host has is the cable's own subnet: traffic cannot
+leave the two namespaces.
+
+Namespaces are named ``socklab-<pid>-<n>-a`` / ``-b``: `ip netns list` shows
+them (a learner can look inside with ``ip netns exec NAME ss -tln``), and the
+pid lets a later run or ``socklab cleanup`` tell a crashed run's leftovers from
+a running lab's (`socklab.hosts.cleanup`).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+import socket
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from .. import lessons
+from ..events import CLIENT, SERVER
+from . import cleanup
+from .netns import run_in
+from .tools import HostsError, ip
+
+T = TypeVar("T")
+
+#: Every namespace (and interface) this package makes starts with this.
+PREFIX = "socklab-"
+SUBNET_BITS = 24
+
+
+@dataclass(frozen=True)
+class Host:
+    """One of the two hosts: its letter, the side that lives on it, its address."""
+
+    letter: str
+    side: str
+    address: str
+    #: Its end of the cable (inside its own namespace).
+    interface: str
+
+    @property
+    def label(self) -> str:
+        return f"host {self.letter} ({self.address})"
+
+
+HOST_A = Host("A", SERVER, "192.168.0.1", "socklab-a")
+HOST_B = Host("B", CLIENT, "192.168.0.105", "socklab-b")
+HOSTS = (HOST_A, HOST_B)
+HOST_OF_SIDE = {host.side: host for host in HOSTS}
+
+_numbers = itertools.count(1)
+
+
+class TwoHosts:
+    """The two namespaces of one lab: made when first needed, removed by `down`.
+
+    Thread-safe: sockets are asked for from the lab's threads.  `down` (Reset,
+    exit) removes both namespaces; the next socket brings them up again.
+    """
+
+    def __init__(self) -> None:
+        number = next(_numbers)
+        self.names = {host.letter: f"{PREFIX}{os.getpid()}-{number}-{host.letter.lower()}"
+                      for host in HOSTS}
+        self._lock = threading.Lock()
+        self._up = False
+
+    @property
+    def is_up(self) -> bool:
+        return self._up
+
+    def namespace(self, side: str) -> str:
+        """The namespace name of the host ``side`` lives on."""
+        return self.names[HOST_OF_SIDE[side].letter]
+
+    def up(self) -> None:
+        """Make both hosts and the cable, if they are not there (HostsError if they
+        cannot be: no privilege, no ``ip``)."""
+        with self._lock:
+            if self._up:
+                return
+            cleanup.remove_stale()
+            cleanup.register(self)
+            try:
+                self._make()
+            except BaseException:
+                self._remove()
+                cleanup.unregister(self)
+                raise
+            self._up = True
+
+    def _make(self) -> None:
+        a, b = self.names["A"], self.names["B"]
+        ip("netns", "add", a)
+        ip("netns", "add", b)
+        # Made inside A, its peer end put straight into B: never in this namespace.
+        ip("-n", a, "link", "add", HOST_A.interface, "type", "veth",
+           "peer", "name", HOST_B.interface, "netns", b)
+        for host in HOSTS:
+            name = self.names[host.letter]
+            ip("-n", name, "addr", "add", f"{host.address}/{SUBNET_BITS}", "dev", host.interface)
+            ip("-n", name, "link", "set", "lo", "up")
+            ip("-n", name, "link", "set", host.interface, "up")
+
+    def down(self) -> None:
+        """Remove both namespaces (the cable goes with them).  Sockets still open
+        keep their namespace alive, unnamed, until they are closed."""
+        with self._lock:
+            if self._up:
+                self._remove()
+                self._up = False
+            cleanup.unregister(self)
+
+    def _remove(self) -> None:
+        for name in self.names.values():
+            cleanup.delete_namespace(name)
+
+    def run(self, side: str, job: Callable[[], T]) -> T:
+        """Run ``job`` on the host ``side`` lives on (in a thread inside its namespace)."""
+        self.up()
+        return run_in(self.namespace(side), job)
+
+    def socket(self, side: str, family: int, kind: int) -> socket.socket:
+        """A new socket made on ``side``'s host: it stays in that namespace for life."""
+        return self.run(side, lambda: socket.socket(family, kind))
+
+    def socket_for(self, endpoint: Any, family: int, kind: int) -> socket.socket:
+        """A new socket for a lab endpoint, on the host it lives on (its side's, or
+        the one it names in ``on_host``: a client placed on host A)."""
+        return self.socket(host_of(endpoint).side, family, kind)
+
+    def lesson(self, endpoint: Any, op: str, args: tuple, error: str) -> str | None:
+        """A failure's lesson told in hosts (connect refused at 127.0.0.1 from B…)."""
+        host = host_of(endpoint)
+        target = args[0][0] if args and isinstance(args[0], tuple) and args[0] else None
+        other = next(h for h in HOSTS if h is not host)
+        return lessons.hosts_failure(error, op, target, host.letter,
+                                     ("127.0.0.1", host.address), other.label)
+
+
+def host_of(endpoint: Any) -> Host:
+    """The host a lab endpoint lives on: the one it names, else its side's."""
+    letter = getattr(endpoint, "on_host", None)
+    if letter is not None:
+        return next(h for h in HOSTS if h.letter == letter)
+    return HOST_OF_SIDE[endpoint.side]
+
+
+__all__ = ["HOSTS", "HOST_A", "HOST_B", "HOST_OF_SIDE", "Host", "HostsError", "TwoHosts"]
