@@ -161,6 +161,13 @@ def http_status(status: int, max_request: int, timeout: float) -> str:
             "request ends its headers with an empty line: send \\r\\n\\r\\n (or \\n\\n)")
 
 
+def http_wait(seconds: float) -> str:
+    """Why the http mode's recv ended: a limit of socklab's, said with its control."""
+    return (f"This limit is socklab's: its http mode waits {seconds:g} s for the request's "
+            "blank line (\\r\\n\\r\\n), then answers 408 Request Timeout and closes. "
+            "Set it with socklab serve --request-timeout")
+
+
 def send_stalled(seconds: float) -> str:
     """Why a file send gave up: the peer stopped reading."""
     return (f"the send made no progress for {seconds:g} s: the peer is not reading, so "

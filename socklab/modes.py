@@ -208,6 +208,7 @@ class Service:
         request = b""
         status = 0
         deadline = time.monotonic() + self.request_timeout
+        conn.limit_note = lessons.http_wait(self.request_timeout)  # the recv's wait is ours
         while not request_complete(request):
             left = deadline - time.monotonic()
             got = conn.recv(4096, timeout=left) if left > 0 else None
@@ -224,6 +225,7 @@ class Service:
             if len(request) > MAX_REQUEST:
                 status = 431
                 break
+        conn.limit_note = None
         answer = http_error(status, self.request_timeout) if status else http_response(request)
         sent = conn.send(answer)
         if sent is None or sent.ok:

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from .engine import Endpoint, Lab, Server
 from .events import Event
 from .lessons import run_stopped
-from .modes import Service
+from .modes import REQUEST_TIMEOUT, Service
 
 #: How long Run client waits for more data before it closes (a server that
 #: never closes, e.g. echo or manual, would otherwise keep it waiting).
@@ -43,6 +43,8 @@ class ServerPlan:
     timeout: float | None = None
     #: Stop serving after this many connections (stream) or datagrams (dgram).
     count: int | None = None
+    #: The http mode's wait for a request's blank line, then 408 (serve --request-timeout).
+    request_timeout: float = REQUEST_TIMEOUT
 
     @property
     def stream(self) -> bool:
@@ -130,7 +132,8 @@ def run_server(lab: Lab, server: Server, plan: ServerPlan,
         return None
     if lab.stopping:
         return None
-    return Service(lab, server, plan.mode, plan.count, on_finished).start()
+    return Service(lab, server, plan.mode, plan.count, on_finished,
+                   request_timeout=plan.request_timeout).start()
 
 
 def open_client(client: Endpoint, plan: ClientPlan) -> bool:

@@ -167,3 +167,21 @@ def test_a_request_with_no_blank_line_gets_408_after_the_timeout(lab: Lab,
     ops = [(e.op, e.ok) for e in rec.done() if e.side == "server" and e.conn is not None]
     # The server waited, answered, shut its side, read the client's EOF, closed.
     assert ops[-4:] == [("send", True), ("shutdown", True), ("recv", True), ("close", True)]
+    # The recv that waited says the limit is socklab's, and how to set it (issue 12).
+    waited = [e for e in rec.done() if e.op == "recv" and e.error == "TimeoutError"]
+    assert len(waited) == 1 and "socklab serve --request-timeout" in waited[0].lesson
+
+
+def test_serve_request_timeout_is_the_http_modes_control() -> None:
+    live: Live = start_cli("serve", "--mode", "http", "--port", "0", "--json", "--count", "1",
+                           "--request-timeout", "0.3")
+    try:
+        port = live.wait_event(lambda e: e["op"] == "bind")["result"][1]
+        assert live.wait_event(lambda e: e["op"] == "listen")["ok"]
+        answer = _exchange(port, b"GET / HTTP/1.0\r\n")
+        assert answer.startswith(b"HTTP/1.0 408 Request Timeout\r\n"), answer[:80]
+        assert b"no blank line came within 0.3 s" in answer
+        waited = live.wait_event(lambda e: e["op"] == "recv" and e["error"] == "TimeoutError")
+        assert "--request-timeout" in waited["lesson"]
+    finally:
+        live.stop()

@@ -94,12 +94,16 @@ def build_parser() -> argparse.ArgumentParser:
                        f"{somaxconn()} here, as servers such as Go's do: a burst of a "
                        "thousand clients waits in the queue instead of timing out; the "
                        "lab's panes keep the lecture's listen(5))")
-    from ..modes import MODES
+    from ..modes import MODES, REQUEST_TIMEOUT
     serve.add_argument("--mode", choices=MODES, default="welcome",
                        help="what the server does (default welcome)")
     serve.add_argument("--count", type=_checked(_positive), default=None,
                        help="stop after N connections (or datagrams)")
     serve.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR before bind")
+    serve.add_argument("--request-timeout", type=_checked(_seconds), default=REQUEST_TIMEOUT,
+                       metavar="SECONDS",
+                       help="http mode: how long to wait for a request's blank line before "
+                            f"answering 408 (default {REQUEST_TIMEOUT:g})")
     serve.add_argument("--max-connections", type=_checked(_positive), default=None,
                        help="connections kept open at once; more are refused")
     serve.add_argument("--packets", action="store_true",

@@ -32,7 +32,8 @@ def run(args: argparse.Namespace) -> int:
              "can connect (use --host 127.0.0.1 to keep it to this machine)")
     backlog = somaxconn() if args.backlog is None else args.backlog
     plan = ServerPlan(args.family, args.kind, host, args.port, backlog, args.mode,
-                      reuseaddr=args.reuseaddr, count=args.count)
+                      reuseaddr=args.reuseaddr, count=args.count,
+                      request_timeout=args.request_timeout)
     with watching(lab, args.packets, note), closing(lab):
         service = run_server(lab, lab.server(args.family, args.kind), plan)
         if service is None:
