@@ -3,9 +3,7 @@ as `ip` shows it, and socklab run as ``nobody``."""
 
 from __future__ import annotations
 
-import grp
 import os
-import pwd
 import shutil
 import subprocess
 import sys
@@ -16,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from helpers import LIMIT, REPO, cli_env
+from unprivileged import drop_prefix
 
 from socklab.hosts import why_unavailable
 from socklab.hosts.cleanup import socklab_namespaces
@@ -45,23 +44,7 @@ def machine_network() -> dict[str, object]:
 def nobody_prefix() -> list[str]:
     """A command prefix that runs as ``nobody`` when we are root ([] when we are not),
     or a skip saying why it cannot."""
-    if os.geteuid() != 0:
-        return []
-    try:
-        pwd.getpwnam("nobody")
-    except KeyError:
-        pytest.skip("running as root and there is no 'nobody' user to drop to")
-    group = "nogroup"
-    try:
-        grp.getgrnam(group)
-    except KeyError:
-        group = "nobody"
-    if shutil.which("setpriv"):
-        return ["setpriv", "--reuid=nobody", f"--regid={group}", "--clear-groups",
-                "--inh-caps=-all"]
-    if shutil.which("runuser"):
-        return ["runuser", "-u", "nobody", "--"]
-    pytest.skip("running as root without setpriv or runuser to drop privileges")
+    return drop_prefix() if os.geteuid() == 0 else []
 
 
 @contextmanager

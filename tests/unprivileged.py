@@ -41,7 +41,7 @@ class Nobody:
         return [*self.prefix, self.python, *args]
 
 
-def _drop_prefix() -> list[str]:
+def drop_prefix() -> list[str]:
     try:
         pwd.getpwnam("nobody")
     except KeyError:
@@ -77,7 +77,7 @@ def as_nobody() -> Iterator[Nobody]:
     if os.geteuid() != 0:
         yield Nobody([], sys.executable, dict(os.environ, PYTHONPATH=str(REPO)), str(REPO))
         return
-    prefix = _drop_prefix()
+    prefix = drop_prefix()
     with tempfile.TemporaryDirectory(prefix="socklab-nobody-") as folder:
         _readable_copy(Path(folder))
         env = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "PYTHONPATH": folder,
