@@ -213,8 +213,9 @@ def test_a_bulk_transfer_is_shown_in_runs_that_account_for_every_segment() -> No
     assert sum(e.count for e in packets) == capture.segments
     data = [e.result for e in packets if e.side == "client" and e.result["len"]]
     # Every byte is in a segment shown (the stream's last byte is at seq=total);
-    # a retransmission (a full backlog drops a segment, even on lo) shows twice.
-    assert max(r["seq"] + r["len"] for r in data) == total + 1
+    # a retransmission (a full backlog drops a segment, even on lo) shows twice,
+    # and inside a run (first seq, summed len) it pushes the run's end past total.
+    assert max(r["seq"] + r["len"] for r in data) >= total + 1
     assert sum(r["len"] for r in data) >= total
     assert any(e.count > 1 for e in packets) or len(packets) == capture.segments
 
