@@ -18,10 +18,10 @@ from __future__ import annotations
 import socket
 from typing import Any
 
-from .. import lessons
 from ..engine import GREETING, Endpoint, Lab, Server
 from ..events import CLIENT, SERVER
 from ..scenarios import ServerPlan, open_server, run_steps
+from . import teach
 from .mode import enable
 from .pair import HOST_A, HOST_B, TwoHosts
 
@@ -69,13 +69,13 @@ def _exchange(server: Server, client: Endpoint) -> tuple[Any, bool]:
 
 
 def loopback_only(lab: Lab) -> bool:
-    _case(lab, "server bound to 127.0.0.1 on host A", "refused", lessons.HOSTS_LOOPBACK)
+    _case(lab, "server bound to 127.0.0.1 on host A", "refused", teach.HOSTS_LOOPBACK)
     server = _server(lab, "127.0.0.1")
     if server is None:
         return False
     port = server.local[1]
     results = []
-    for host, lesson in ((HOST_A.address, None), ("127.0.0.1", lessons.HOSTS_B_LOOPBACK)):
+    for host, lesson in ((HOST_A.address, None), ("127.0.0.1", teach.HOSTS_B_LOOPBACK)):
         if lesson is not None:
             _case(lab, f"client on host B connects to {host}", "refused", lesson)
         client = lab.client()
@@ -87,7 +87,7 @@ def loopback_only(lab: Lab) -> bool:
 
 def one_address(lab: Lab) -> bool:
     _case(lab, f"server bound to {HOST_A.address}, host A's address", "reachable",
-          lessons.HOSTS_ONE_ADDRESS.format(address=HOST_A.address, peer=HOST_B.address))
+          teach.HOSTS_ONE_ADDRESS.format(address=HOST_A.address, peer=HOST_B.address))
     server = _server(lab, HOST_A.address)
     if server is None:
         return False
@@ -101,7 +101,7 @@ def one_address(lab: Lab) -> bool:
 
 def every_address(lab: Lab) -> bool:
     _case(lab, "server bound to '' on host A", "reachable",
-          lessons.HOSTS_EVERY_ADDRESS.format(address=HOST_A.address))
+          teach.HOSTS_EVERY_ADDRESS.format(address=HOST_A.address))
     server = _server(lab, "")
     if server is None:
         return False
@@ -121,7 +121,7 @@ def every_address(lab: Lab) -> bool:
 
 def gethostname(lab: Lab, hosts: TwoHosts) -> bool:
     """gethostname() and gethostbyname() on each host: real calls, each an event."""
-    _case(lab, "gethostname() on each host", "one name", lessons.HOSTS_GETHOSTNAME)
+    _case(lab, "gethostname() on each host", "one name", teach.HOSTS_GETHOSTNAME)
     names = []
     for side in (SERVER, CLIENT):
         name = hosts.run(side, socket.gethostname)
@@ -136,7 +136,7 @@ def gethostname(lab: Lab, hosts: TwoHosts) -> bool:
         own = address in ("127.0.0.1", HOST_A.address) if side == SERVER else \
             address.startswith("127.") or address == HOST_B.address
         lab.bus.emit(side=side, conn=None, op="gethostbyname", args=(name,), result=address,
-                     lesson=lessons.hosts_resolved(name, address, own) if side == SERVER
+                     lesson=teach.hosts_resolved(name, address, own) if side == SERVER
                      else None)
     return len(set(names)) == 1
 

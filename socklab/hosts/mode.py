@@ -10,8 +10,8 @@ host A cannot move back to this machine.
 
 from __future__ import annotations
 
-from .. import lessons
 from ..engine import Lab
+from . import teach
 from .pair import HOST_OF_SIDE, TwoHosts
 
 
@@ -34,7 +34,7 @@ def disable(lab: Lab) -> None:
     if lab.hosts is None:
         return
     if lab.open_sockets:
-        lab.reset(lessons.HOSTS_CHANGED)
+        lab.reset(teach.HOSTS_CHANGED)
     lab.hosts.down()
     lab.hosts = None
     lab.bus.hosts = None

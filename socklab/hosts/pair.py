@@ -24,9 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
-from .. import lessons
 from ..events import CLIENT, SERVER
-from . import cleanup
+from . import cleanup, teach
 from .netns import run_in
 from .tools import HostsError, ip
 
@@ -143,7 +142,7 @@ class TwoHosts:
         host = host_of(endpoint)
         target = args[0][0] if args and isinstance(args[0], tuple) and args[0] else None
         other = next(h for h in HOSTS if h is not host)
-        return lessons.hosts_failure(error, op, target, host.letter,
+        return teach.hosts_failure(error, op, target, host.letter,
                                      ("127.0.0.1", host.address), other.label)
 
 
