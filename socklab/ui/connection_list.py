@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from ..kernel.describe import queue_gauge
 from ..logformat import format_bytes
 from ..viewstate import SocketView
 from .numbers import RealNumbers
@@ -112,3 +113,18 @@ class ConnectionList(OptionList):
                 self.highlighted = index
         elif rows and self.highlighted is None:
             self.highlighted = len(rows) - 1
+
+
+def queue_text(queue: int, backlog: int) -> Text:
+    """A listener's accept queue as a gauge a class can read from the back row
+    (the server pane's and the replay's)."""
+    filled, empty, full = queue_gauge(queue, backlog)
+    text = Text(no_wrap=True, overflow="ellipsis", end="")
+    text.append("accept queue ", "bold")
+    text.append(filled, "bold red" if full else "bold")
+    text.append(empty, "dim")
+    text.append(f" {queue}", "bold")
+    text.append(f"  backlog {backlog}")
+    if full:
+        text.append("  FULL", "bold red")
+    return text

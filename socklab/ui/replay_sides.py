@@ -13,9 +13,8 @@ from rich.text import Text
 from textual.widgets import Static
 
 from ..events import CLIENT, SERVER
-from ..kernel.describe import queue_gauge
 from ..viewstate import LISTENER, ViewState
-from .connection_list import socket_row
+from .connection_list import queue_text, socket_row
 
 TITLES = {SERVER: "Server", CLIENT: "Client"}
 
@@ -33,22 +32,10 @@ def side_text(view: ViewState, side: str) -> Text:
         label = ("listener" if socket.stream else "socket") if listener else f"[{key}]"
         lines.append(socket_row(label, socket, listener=listener).prompt())
         if listener and socket.listening and socket.queue is not None:
-            lines.append(_gauge(socket.queue, socket.backlog or 0))
+            lines.append(queue_text(socket.queue, socket.backlog or 0))
     joined = Text("\n", end="").join(lines)
     joined.no_wrap, joined.overflow = True, "ellipsis"
     return joined
-
-
-def _gauge(queue: int, backlog: int) -> Text:
-    filled, empty, full = queue_gauge(queue, backlog)
-    text = Text(no_wrap=True, overflow="ellipsis", end="")
-    text.append("accept queue ", "bold")
-    text.append(filled, "bold red" if full else "bold")
-    text.append(empty, "dim")
-    text.append(f" {queue}  backlog {backlog}", "bold")
-    if full:
-        text.append("  FULL", "bold red")
-    return text
 
 
 class SideView(Static):

@@ -2,16 +2,14 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
 
 from ..inputs import decode_escapes, parse_backlog, parse_recv_size
-from ..kernel.describe import queue_gauge
 from ..labcalls import GREETING, MODES, STREAM_ONLY
 from ..viewstate import LISTENER
-from .connection_list import ConnectionRow, socket_row
+from .connection_list import ConnectionRow, queue_text, socket_row
 from .endpoint_pane import EndpointPane, ParseValidator
 
 
@@ -116,16 +114,7 @@ class ServerPane(EndpointPane):
         if shown is None:
             return
         queue, backlog = shown[0] or 0, shown[1] or 0
-        filled, empty, full = queue_gauge(queue, backlog)
-        text = Text(no_wrap=True, overflow="ellipsis", end="")
-        text.append("accept queue ", "bold")
-        text.append(filled, "bold red" if full else "bold")
-        text.append(empty, "dim")
-        text.append(f" {queue}", "bold")
-        text.append(f"  backlog {backlog}")
-        if full:
-            text.append("  FULL", "bold red")
-        gauge.update(text)
+        gauge.update(queue_text(queue, backlog))
 
     def next_steps(self) -> set[str]:
         return self.view.server_next(self.socket_list.selected_key, self.stream)
