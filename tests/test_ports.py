@@ -654,7 +654,7 @@ async def test_ports_view_scan_finds_our_listener_and_free_port() -> None:
         assert table.row_count == hi - lo + 1 and set(table.column("listening")) == {""}
 
         await pilot.click("#ports-free")
-        await pilot.pause()
+        await screen.settle()  # the kernel is asked in a thread, awaited by a worker
         assert len(found) == 1
         with socket.socket() as s:
             s.bind(("127.0.0.1", found[0]))

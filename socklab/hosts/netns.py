@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import errno
 import os
 import threading
 from collections.abc import Callable
@@ -26,6 +27,9 @@ CLONE_NEWNET = 0x40000000
 NETNS_DIR = Path("/run/netns")
 #: Bound every wait for a namespace thread (creating a socket takes microseconds).
 THREAD_TIMEOUT = 10.0
+#: The process's own network namespace (its main thread's, read at import): a
+#: thread whose namespace differs has entered one of the hosts.
+MACHINE_NAMESPACE = os.stat("/proc/self/ns/net").st_ino
 
 T = TypeVar("T")
 
@@ -51,22 +55,36 @@ def thread_namespace() -> int:
     return os.stat("/proc/thread-self/ns/net").st_ino
 
 
+def inside_a_host() -> bool:
+    """True when the calling thread is in a network namespace other than the
+    process's own (it, or the thread that started it, entered one with `run_in`)."""
+    return thread_namespace() != MACHINE_NAMESPACE
+
+
 def namespace_path(name: str) -> Path:
     return NETNS_DIR / name
 
 
-def run_in(name: str, job: Callable[[], T]) -> T:
+def run_in(name: str, job: Callable[[], T], timeout: float = THREAD_TIMEOUT) -> T:
     """Run ``job`` in a new thread that has entered the named namespace; its result.
 
     The job's exception is raised here, in the caller's thread.  The caller's
-    own namespace never changes.
+    own namespace never changes.  Threads the job starts are born in the
+    namespace too (a new thread shares its creator's), so a parallel job works
+    inside the host as a whole; ``timeout`` bounds the wait (a long job, such as
+    a full-range scan, gives a longer one).
     """
     box: list[T] = []
     failed: list[BaseException] = []
 
     def enter_and_run() -> None:
         try:
-            fd = os.open(namespace_path(name), os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                fd = os.open(namespace_path(name), os.O_RDONLY | os.O_CLOEXEC)
+            except FileNotFoundError:
+                raise FileNotFoundError(errno.ENOENT, f"the host's namespace {name} is gone "
+                                        "(Reset removes the hosts; the next socket brings "
+                                        "them back)") from None
             try:
                 setns(fd)
             finally:
@@ -77,9 +95,15 @@ def run_in(name: str, job: Callable[[], T]) -> T:
 
     thread = threading.Thread(target=enter_and_run, name=f"socklab-netns-{name}", daemon=True)
     thread.start()
-    thread.join(THREAD_TIMEOUT)
+    thread.join(timeout)
     if thread.is_alive():
         raise TimeoutError(f"the thread entering namespace {name} did not finish")
     if failed:
         raise failed[0]
     return box[0]
+
+
+def run_on(name: str | None, job: Callable[[], T], timeout: float = THREAD_TIMEOUT) -> T:
+    """``job`` inside the named namespace (`run_in`), or right here when ``name``
+    is None (one machine): the callers' one way to say "on this host"."""
+    return job() if name is None else run_in(name, job, timeout)

@@ -31,6 +31,7 @@ from .scan import (
     LISTENING,
     NO_PERMISSION,
     QUEUE_FULL,
+    REFUSED,
     ScanResult,
     connected_to_itself,
     find_free_port,
@@ -53,7 +54,7 @@ from .system import (
 
 __all__ = [
     "CLASS_BOUNDS", "COMMON_PORTS", "DYNAMIC", "FREE", "IANA_EPHEMERAL", "IN_USE", "LISTENING",
-    "LOCAL_PORT_RANGE", "MAX_PORT", "NO_PERMISSION", "QUEUE_FULL", "REGISTERED",
+    "LOCAL_PORT_RANGE", "MAX_PORT", "NO_PERMISSION", "QUEUE_FULL", "REFUSED", "REGISTERED",
     "UNPRIVILEGED_PORT_START", "WELL_KNOWN", "CommonPort", "EphemeralRange", "PortInfo",
     "PortRange", "ScanResult", "Services", "bind_privilege", "connected_to_itself",
     "describe_port", "ephemeral_range", "find_free_port", "is_privileged", "listening",

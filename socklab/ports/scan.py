@@ -17,6 +17,17 @@ Two ways a connect can "succeed" with no listener, both discarded:
 * with several scanning threads, two of our own sockets can connect to each
   other the same way; every listener found in parallel is therefore confirmed
   once more, alone, after the threads finish.
+
+Two hosts (issue 14)
+--------------------
+In two-hosts mode the Ports tab scans from inside host A or host B (a thread
+that entered its namespace; the scan's own threads are born there too, and
+each checks it).  Besides loopback, such a scan may aim at the two hosts'
+cable addresses, and only when the caller asks for it *and* the thread really
+is inside one of socklab's hosts: the same address from this machine's own
+namespace could be a real machine on a real 192.168.0.x network.  The other
+host's address cannot be tried with ``bind`` (it is not this host's), so such
+a port is either listening or refused: bound or free cannot be seen from here.
 """
 
 from __future__ import annotations
@@ -29,6 +40,9 @@ import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
+from ..hosts.cleanup import socklab_namespaces
+from ..hosts.netns import MACHINE_NAMESPACE, namespace_path, thread_namespace
+from ..hosts.pair import HOSTS
 from ..inputs import LOOPBACK, MAX_PORT, InputError, host_scope, parse_host, parse_port
 
 # Per-port results of a scan.
@@ -37,6 +51,7 @@ QUEUE_FULL = "listening (queue full)"  # bound, SYN unanswered: a full accept qu
 IN_USE = "in use"  # bound by some socket that is not listening (a client, TIME_WAIT…)
 NO_PERMISSION = "needs privileges"  # nothing listens, and this process may not bind it
 FREE = "free"  # bind() succeeded: nothing owns this port on this address
+REFUSED = "refused"  # another host's port: connect() refused, nothing listens there
 
 #: Connect timeout during a scan.  On loopback a closed port refuses at once;
 #: only a listener whose accept queue is full leaves a SYN unanswered.
@@ -46,14 +61,33 @@ _PARALLEL_FROM = 4096
 
 #: Names that mean this machine (resolved from /etc/hosts, never DNS).
 LOCAL_NAMES = frozenset({"localhost"})
+#: The two hosts' addresses on their cable: scanned only from inside a host.
+CABLE_ADDRESSES = frozenset(host.address for host in HOSTS)
 
 
-def resolve_scan_host(host: str) -> tuple[int, str]:
+def inside_a_socklab_host() -> bool:
+    """True when the calling thread is inside one of the namespaces socklab made
+    for its two hosts (not the process's own, not anybody else's)."""
+    here = thread_namespace()
+    if here == MACHINE_NAMESPACE:
+        return False
+    for name in socklab_namespaces():
+        try:
+            if namespace_path(name).stat().st_ino == here:
+                return True
+        except OSError:  # removed meanwhile
+            continue
+    return False
+
+
+def resolve_scan_host(host: str, *, across_cable: bool = False) -> tuple[int, str]:
     """(family, numeric address) for a scan target on THIS machine only.
 
     Accepts 127.0.0.1, ::1 and anything that resolves to loopback (127.1,
     0x7f.1, ::ffff:127.0.0.1, localhost); refuses everything else with one
     sentence, because scanning other machines is not this lab's business.
+    With ``across_cable`` (the Ports tab in two-hosts mode), the two hosts'
+    cable addresses too, but only from a thread inside one of the hosts.
     """
     shown = host if len(host) <= 40 else host[:40] + "…"
     refusal = (
@@ -81,6 +115,13 @@ def resolve_scan_host(host: str) -> tuple[int, str]:
         reason = getattr(exc, "strerror", None) or str(exc)
         raise InputError(f"{refusal}; {shown!r} does not resolve ({reason})") from None
     addresses = [(info[0], str(info[4][0]).split("%")[0]) for info in infos]
+    if across_cable and addresses and all(a in CABLE_ADDRESSES for _f, a in addresses):
+        if not inside_a_socklab_host():
+            raise InputError(
+                f"refusing to scan {shown!r} from this machine's own network: a two-hosts "
+                "address is scanned only from inside host A or host B, where it cannot be "
+                "a real machine on a real network")
+        return int(addresses[0][0]), addresses[0][1]
     if not addresses or any(host_scope(addr) != "loopback" for _fam, addr in addresses):
         elsewhere = next((a for _f, a in addresses if host_scope(a) != "loopback"), "?")
         raise InputError(f"{refusal}; {shown!r} is {elsewhere}, not a loopback address")
@@ -112,8 +153,11 @@ def _connect_finds_listener(family: int, address: str, port: int) -> str | None:
         return None
 
 
-def _check(family: int, address: str, port: int) -> str:
-    """bind first: success proves nothing owns (or listens on) the port."""
+def _check(family: int, address: str, port: int, remote: bool = False) -> str:
+    """bind first: success proves nothing owns (or listens on) the port.
+    ``remote``: another host's address, which cannot be bound: connect only."""
+    if remote:
+        return _connect_finds_listener(family, address, port) or REFUSED
     with socket.socket(family, socket.SOCK_STREAM) as s:
         try:
             s.bind((address, port))
@@ -126,13 +170,25 @@ def _check(family: int, address: str, port: int) -> str:
     return NO_PERMISSION if refused else IN_USE
 
 
-def probe(port: int, host: str = "127.0.0.1") -> str:
+def is_remote(family: int, address: str) -> bool:
+    """True when ``address`` is not one of this host's own (bind says so): another
+    host's, across the cable."""
+    with socket.socket(family, socket.SOCK_STREAM) as s:
+        try:
+            s.bind((address, 0))
+        except OSError as exc:
+            return exc.errno == errno.EADDRNOTAVAIL
+    return False
+
+
+def probe(port: int, host: str = "127.0.0.1", *, across_cable: bool = False) -> str:
     """One port's state on this machine (loopback only): listening, in use,
-    needs privileges or free.  The same test the scan makes."""
-    family, address = resolve_scan_host(host)
+    needs privileges or free (refused, for another host's port).  The same
+    test the scan makes."""
+    family, address = resolve_scan_host(host, across_cable=across_cable)
     if port == 0:
         return FREE
-    return _check(family, address, parse_port(port))
+    return _check(family, address, parse_port(port), is_remote(family, address))
 
 
 @dataclass
@@ -149,9 +205,13 @@ class ScanResult:
     #: or two of the scan's own sockets to each other), found and thrown away
     discarded: int = 0
     threads: int = 1
+    #: another host's address (across the cable): absent ports were refused, not free
+    remote: bool = False
+    #: where the scan ran from, when not this machine ("host B")
+    origin: str = ""
 
     def status(self, port: int) -> str:
-        return self.states.get(port, FREE)
+        return self.states.get(port, REFUSED if self.remote else FREE)
 
     @property
     def listening(self) -> list[int]:
@@ -167,19 +227,29 @@ class ScanResult:
 
     @property
     def free(self) -> int:
-        return self.scanned - len(self.states)
+        return 0 if self.remote else self.scanned - len(self.states)
 
     def summary(self) -> str:
-        return (
-            f"scanned {self.scanned} port{'s' if self.scanned != 1 else ''} on {self.host} "
-            f"in {self.seconds:.2f} s: {len(self.listening)} listening, "
-            f"{len(self.in_use)} in use (bound, not listening), "
-            f"{len(self.no_permission)} need privileges to bind, {self.free} free"
-        )
+        origin = f" from {self.origin}" if self.origin else ""
+        head = (f"scanned {self.scanned} port{'s' if self.scanned != 1 else ''} on "
+                f"{self.host}{origin} in {self.seconds:.2f} s: {len(self.listening)} listening, ")
+        if self.remote:
+            return (head + f"{self.scanned - len(self.states)} refused (another host's "
+                    "ports: bound or free cannot be seen from here)")
+        return (head + f"{len(self.in_use)} in use (bound, not listening), "
+                f"{len(self.no_permission)} need privileges to bind, {self.free} free")
 
 
-def _scan_chunk(family: int, address: str, ports: Sequence[int], out: dict[int, str]) -> None:
+def _scan_chunk(family: int, address: str, ports: Sequence[int], out: dict[int, str],
+                remote: bool = False) -> None:
     states: dict[int, str] = {}
+    if remote:  # another host's ports: only a connect can tell
+        for port in ports:
+            found = _connect_finds_listener(family, address, port)
+            if found is not None:
+                states[port] = found
+        out.update(states)
+        return
     sock = socket.socket
     stream = socket.SOCK_STREAM
     for port in ports:
@@ -204,43 +274,64 @@ def default_threads(count: int) -> int:
     return max(1, min(2, os.cpu_count() or 1))
 
 
-def scan(host: str, ports: Iterable[int], *, threads: int | None = None) -> ScanResult:
+def _scan_threads(family: int, address: str, chunks: list[Sequence[int]],
+                  states: dict[int, str], remote: bool) -> None:
+    """Scan the chunks in parallel threads, each checked to be in the caller's
+    network namespace (a new thread shares its creator's: on a host, they are
+    all on that host) before it makes a single socket."""
+    home = thread_namespace()
+    strays: list[str] = []
+
+    def scan_chunk(ports: Sequence[int]) -> None:
+        if thread_namespace() != home:
+            strays.append(threading.current_thread().name)
+            return
+        _scan_chunk(family, address, ports, states, remote)
+
+    workers = [threading.Thread(target=scan_chunk, name=f"socklab-scan-{i}", daemon=True,
+                                args=(chunk,)) for i, chunk in enumerate(chunks)]
+    for worker in workers:
+        worker.start()
+    for worker in workers:
+        worker.join()
+    if strays:
+        raise OSError(f"scan stopped: {', '.join(strays)} started outside the scan's "
+                      "network namespace")
+
+
+def scan(host: str, ports: Iterable[int], *, threads: int | None = None,
+         across_cable: bool = False) -> ScanResult:
     """Check each port on this machine: listening (TCP connect accepted), in
     use, needing privileges, or free to bind.  Loopback only (`InputError`
-    otherwise).  Port 0 is skipped: it is not a port one can connect to."""
-    family, address = resolve_scan_host(host)
+    otherwise; ``across_cable``: see `resolve_scan_host`).  Port 0 is
+    skipped: it is not a port one can connect to."""
+    family, address = resolve_scan_host(host, across_cable=across_cable)
+    remote = is_remote(family, address)
     wanted = sorted({parse_port(p) for p in ports} - {0})
     n = threads if threads is not None else default_threads(len(wanted))
     n = max(1, min(n, len(wanted) or 1))
     states: dict[int, str] = {}
     started = time.perf_counter()
     if n == 1:
-        _scan_chunk(family, address, wanted, states)
+        _scan_chunk(family, address, wanted, states, remote)
     else:
         size = -(-len(wanted) // n)
-        workers = [
-            threading.Thread(target=_scan_chunk, name=f"socklab-scan-{i}", daemon=True,
-                             args=(family, address, wanted[i * size:(i + 1) * size], states))
-            for i in range(n)
-        ]
-        for worker in workers:
-            worker.start()
-        for worker in workers:
-            worker.join()
+        _scan_threads(family, address, [wanted[i * size:(i + 1) * size] for i in range(n)],
+                      states, remote)
     discarded = 0
     if n > 1:
         # Our own threads' sockets occupy ports for a moment: confirm every
         # finding alone, now that they are all closed.
         for port in sorted(states):
-            again = _check(family, address, port)
-            if again == FREE:
+            again = _check(family, address, port, remote)
+            if again in (FREE, REFUSED):
                 del states[port]
             else:
                 if states[port] in (LISTENING, QUEUE_FULL) and again not in (LISTENING, QUEUE_FULL):
                     discarded += 1
                 states[port] = again
     seconds = time.perf_counter() - started
-    return ScanResult(host, family, len(wanted), seconds, states, discarded, n)
+    return ScanResult(host, family, len(wanted), seconds, states, discarded, n, remote)
 
 
 def find_free_port(host: str = "127.0.0.1", start: int | None = None) -> int:

@@ -19,7 +19,7 @@ from textual import work
 from textual.widgets import Static
 
 from .. import ports
-from ..hosts.netns import run_in
+from ..hosts.netns import run_on
 from ..inputs import InputError
 from ..ports import listening
 
@@ -114,12 +114,9 @@ class PortInfo(Static):
     async def _look_up(self, port: int, proto: str) -> None:
         # The files are read in a thread; the answer is shown here, on the UI
         # thread, by the worker that asked (no call from the thread to widgets).
-        try:
-            if self.namespace is None:
-                facts = await asyncio.to_thread(port_facts, port, proto)
-            else:  # read in a thread inside the host's namespace: its own tables
-                name = self.namespace
-                facts = await asyncio.to_thread(run_in, name, lambda: port_facts(port, proto))
+        try:  # in two-hosts mode, inside the host's namespace: its own tables
+            facts = await asyncio.to_thread(run_on, self.namespace,
+                                            lambda: port_facts(port, proto))
         except (InputError, OSError):  # a failed lookup just shows nothing new
             return
         self._show(facts)

@@ -12,11 +12,18 @@ thread in one pass and handed to `PortsTable`, a Line-API ``ScrollView`` that
 only renders the lines on screen (see `socklab.ui.ports_table`); a scan
 fills its listening column in place.  Bad input is flagged in place, never
 raised.
+
+In two-hosts mode (`set_hosts`, from ``ui/two_hosts.py``) a From choice
+appears: scan from this machine, or from inside host A or host B (a thread
+that entered its namespace, `socklab.hosts.netns.run_on`), at that host's
+own loopback, its cable address, or the other host's across the cable: a
+server bound to 127.0.0.1 on A listens from A, not from B at 192.168.0.1.
 """
 
 from __future__ import annotations
 
 import asyncio
+from functools import partial
 
 from textual import on, work
 from textual.app import ComposeResult
@@ -26,17 +33,25 @@ from textual.widget import Widget
 from textual.widgets import Button, Collapsible, DataTable, Input, Select, Static
 
 from .. import ports
+from ..hosts import HOSTS
+from ..hosts.netns import run_on
 from ..inputs import InputError
 from .ports_table import PortRow, PortsTable, build_rows
 
 COMMON_COLUMNS = ("port", "protocol", "Python library", "use")
 DEFAULT_RANGE = "1-1024"
-HOSTS = [("127.0.0.1", "127.0.0.1"), ("::1", "::1")]
+LOOPBACKS = [("127.0.0.1", "127.0.0.1"), ("::1", "::1")]
+#: The From choice (two-hosts mode): this machine, or inside one of the hosts.
+HERE = "here"
+ORIGINS = [("this machine", HERE)] + [(f"host {h.letter} {h.address}", h.letter)
+                                      for h in HOSTS]
+#: Bounds the wait for a scan inside a host (65,536 ports across the cable: ~2 s).
+SCAN_TIMEOUT = 120.0
 
 #: A scan's findings as the listening column says them (13 columns at most).
 STATE_LABELS = {ports.LISTENING: "listening", ports.QUEUE_FULL: "queue full",
                 ports.IN_USE: "in use", ports.NO_PERMISSION: "no permission",
-                ports.FREE: "free"}
+                ports.FREE: "free", ports.REFUSED: "refused"}
 
 
 #: A range's facts and the table's rows for them.
@@ -49,11 +64,33 @@ def _listed(port_range: ports.PortRange) -> Listed:
     return infos, build_rows(infos)
 
 
-def _scan_and_list(port_range: ports.PortRange, host: str,
-                   relist: bool) -> tuple[ports.ScanResult, Listed | None]:
-    """Scan a range (blocking: run in a thread), and list it if it is not listed."""
-    result = ports.scan(host, port_range)
-    return result, (_listed(port_range) if relist else None)
+def _scan_and_list(port_range: ports.PortRange, host: str, relist: bool, across_cable: bool
+                   ) -> tuple[ports.ScanResult, Listed | None, ports.EphemeralRange]:
+    """Scan a range (blocking: run in a thread, inside a host in two-hosts mode), list
+    it if it is not listed, and read the ephemeral range of where it ran."""
+    result = ports.scan(host, port_range, across_cable=across_cable)
+    return result, (_listed(port_range) if relist else None), ports.ephemeral_range()
+
+
+def addresses_from(origin: str) -> list[tuple[str, str]]:
+    """The addresses a scan from ``origin`` may aim at: loopback, and from a host
+    its own cable address, then the other host's across the cable."""
+    if origin == HERE:
+        return LOOPBACKS
+    host = next(h for h in HOSTS if h.letter == origin)
+    others = [h.address for h in HOSTS if h is not host]
+    return LOOPBACKS + [(a, a) for a in (host.address, *others)]
+
+
+def addresses_line(origin: str) -> str:
+    """What each address means from ``origin`` (the status line when it changes)."""
+    if origin == HERE:
+        return "from this machine: 127.0.0.1 and ::1 are this machine's loopback"
+    host = next(h for h in HOSTS if h.letter == origin)
+    other = next(h for h in HOSTS if h is not host)
+    return (f"from host {host.letter}: 127.0.0.1 and ::1 are host {host.letter}'s own "
+            f"loopback, {host.address} its cable address, {other.address} is host "
+            f"{other.letter} across the cable")
 
 
 def findings(result: ports.ScanResult) -> dict[int, str]:
@@ -62,7 +99,8 @@ def findings(result: ports.ScanResult) -> dict[int, str]:
 
 
 class PortsView(Widget):
-    """Port ranges, service names, and what listens on this machine."""
+    """Port ranges, service names, and what listens on this machine (or, in
+    two-hosts mode, on one of the hosts)."""
 
     DEFAULT_CSS = """
     PortsView {
@@ -92,6 +130,8 @@ class PortsView(Widget):
                  id: str | None = None, classes: str | None = None) -> None:
         super().__init__(name=name, id=id, classes=classes)
         self.initial_range = initial_range
+        #: Two-hosts mode: the namespaces of hosts A and B (None: one machine).
+        self.hosts_names: dict[str, str] | None = None
         self.port_range: ports.PortRange | None = None
         self.infos: list[ports.PortInfo] = []
         self.result: ports.ScanResult | None = None
@@ -104,7 +144,11 @@ class PortsView(Widget):
         with Horizontal(id="ports-bar"):
             yield Input(self.initial_range, placeholder="RANGE: 80, 1-1024, http",
                         id="ports-range", tooltip="a port, a range, or a service name")
-            yield Select(HOSTS, value="127.0.0.1", allow_blank=False, id="ports-host",
+            chooser = Select(ORIGINS, value=HERE, allow_blank=False, id="ports-from",
+                             tooltip="two hosts: where the scan runs from")
+            chooser.display = False  # one machine: there is only here
+            yield chooser
+            yield Select(LOOPBACKS, value="127.0.0.1", allow_blank=False, id="ports-host",
                          tooltip="scan this machine only, over loopback")
             yield Button("Show", id="ports-show")
             yield Button("Scan", id="ports-scan", variant="primary")
@@ -185,6 +229,53 @@ class PortsView(Widget):
                 f" · ephemeral range here {ports.ephemeral_range()} · privileged below "
                 f"{ports.unprivileged_port_start()}")
 
+    # -- where from (two-hosts mode) ------------------------------------------------
+
+    def set_hosts(self, names: dict[str, str] | None) -> None:
+        """Two-hosts mode on (the namespaces of hosts A and B) or off (None): the
+        From choice appears or goes, and scans start from this machine again."""
+        self.hosts_names = names
+        chooser = self.query_one("#ports-from", Select)
+        chooser.display = names is not None
+        chooser.value = HERE
+        self._offer_addresses(HERE)
+        if names is not None:
+            self._set_status("two hosts: choose where to scan from, this machine or host A "
+                             "or B, and at which address")
+
+    def _origin(self) -> str:
+        """HERE, or the letter of the host the scan runs from."""
+        if self.hosts_names is None:
+            return HERE
+        return str(self.query_one("#ports-from", Select).value)
+
+    def _namespace(self, origin: str) -> str | None:
+        """The network namespace a scan from ``origin`` runs in (None: this machine's)."""
+        return None if self.hosts_names is None or origin == HERE else self.hosts_names[origin]
+
+    def _where(self, origin: str) -> str:
+        """"host B", "this machine" (two hosts), or "" (one machine: nothing to say)."""
+        if self.hosts_names is None:
+            return ""
+        return "this machine" if origin == HERE else f"host {origin}"
+
+    @on(Select.Changed, "#ports-from")
+    def _from_changed(self, event: Select.Changed) -> None:
+        event.stop()
+        origin = self._origin()
+        self._offer_addresses(origin)
+        self._set_status(addresses_line(origin))
+
+    def _offer_addresses(self, origin: str) -> None:
+        """The address choice for ``origin``, keeping the chosen one when it is offered."""
+        field = self.query_one("#ports-host", Select)
+        chosen, offered = field.value, addresses_from(origin)
+        field.set_options(offered)
+        field.value = chosen if any(chosen == value for _label, value in offered) \
+            else offered[0][1]
+        field.tooltip = ("scan this machine only, over loopback" if origin == HERE else
+                         f"an address as host {origin} sees it: its own, or across the cable")
+
     # -- scan ----------------------------------------------------------------------
 
     @on(Button.Pressed, "#ports-scan")
@@ -193,30 +284,36 @@ class PortsView(Widget):
         self.scan()
 
     def scan(self) -> None:
-        """Scan the current range on the chosen loopback address (in a worker)."""
+        """Scan the current range at the chosen address, from the chosen host (in a worker)."""
         parsed = self._parse(self.query_one("#ports-range", Input).value)
         if parsed is None:
             return
         self.port_range = parsed
-        host = str(self.query_one("#ports-host", Select).value)
+        host, origin = str(self.query_one("#ports-host", Select).value), self._origin()
+        where = self._where(origin)
         self.query_one("#ports-scan", Button).disabled = True
-        self._set_status(f"scanning {parsed} on {host} …")
-        self._scan(parsed, host)
+        self._set_status(f"scanning {parsed} on {host}{' from ' + where if where else ''} …")
+        self._scan(parsed, host, origin)
 
     @work(exclusive=True, group="ports-scan", exit_on_error=False)
-    async def _scan(self, port_range: ports.PortRange, host: str) -> None:
-        # The scan runs in a thread; its result comes back here, on the UI
-        # thread, so the widgets are only ever touched from this worker.
+    async def _scan(self, port_range: ports.PortRange, host: str, origin: str) -> None:
+        # The scan runs in a thread (inside the host's namespace, from a host);
+        # its result comes back here, on the UI thread, so the widgets are
+        # only ever touched from this worker.
         relist = port_range != self.shown_range  # another range than the one listed
+        namespace = self._namespace(origin)
+        job = partial(_scan_and_list, port_range, host, relist, namespace is not None)
         try:
-            result, listed = await asyncio.to_thread(_scan_and_list, port_range, host, relist)
+            result, listed, ephemeral = await asyncio.to_thread(run_on, namespace, job,
+                                                                SCAN_TIMEOUT)
         except (InputError, OSError) as exc:
             self._scan_failed(str(exc))
             return
-        self._scanned(port_range, listed, result)
+        result.origin = self._where(origin)
+        self._scanned(port_range, listed, result, ephemeral)
 
     def _scanned(self, port_range: ports.PortRange, listed: Listed | None,
-                 result: ports.ScanResult) -> None:
+                 result: ports.ScanResult, ephemeral: ports.EphemeralRange) -> None:
         if not self.is_mounted:
             return
         self.query_one("#ports-scan", Button).disabled = False
@@ -226,9 +323,10 @@ class PortsView(Widget):
         self.result = result
         if port_range == self.shown_range:
             self.query_one("#ports-table", PortsTable).set_findings(
-                findings(result), port_range, STATE_LABELS[ports.FREE])
-        self._set_status(f"{result.summary()} · ephemeral range here "
-                         f"{ports.ephemeral_range()}")
+                findings(result), port_range,
+                STATE_LABELS[ports.REFUSED if result.remote else ports.FREE])
+        there = result.origin if result.origin and result.origin != "this machine" else "here"
+        self._set_status(f"{result.summary()} · ephemeral range {there} {ephemeral}")
         self.post_message(self.Scanned(result))
 
     def _scan_failed(self, message: str) -> None:
@@ -242,15 +340,28 @@ class PortsView(Widget):
         event.stop()
         self.find_free_port()
 
-    def find_free_port(self) -> int | None:
-        """Ask the kernel for a free port and post `FreePortFound`."""
-        host = str(self.query_one("#ports-host", Select).value)
+    def find_free_port(self) -> None:
+        """Ask the kernel for a free port, on the chosen host (in a worker); posts
+        `FreePortFound`."""
+        host, origin = str(self.query_one("#ports-host", Select).value), self._origin()
+        owner = next((h for h in HOSTS if h.address == host), None)
+        if origin != HERE and owner is not None and owner.letter != origin:
+            self._set_status(f"no free port: a free port is found by binding, and {host} is "
+                             f"host {owner.letter}'s address, not host {origin}'s: choose "
+                             f"From host {owner.letter}", error=True)
+            return
+        self._find_free(host, origin)
+
+    @work(exclusive=True, group="ports-free", exit_on_error=False)
+    async def _find_free(self, host: str, origin: str) -> None:
+        job = partial(ports.find_free_port, host)
         try:
-            port = ports.find_free_port(host)
+            port = await asyncio.to_thread(run_on, self._namespace(origin), job)
         except (InputError, OSError) as exc:
             self._set_status(f"no free port: {exc}", error=True)
-            return None
-        self._set_status(f"port {port} is free on {host} (the kernel chose it): "
+            return
+        where = {"": "", "this machine": " on this machine"}.get(
+            self._where(origin), f" inside host {origin}")
+        self._set_status(f"port {port} is free on {host}{where} (the kernel chose it): "
                          f"{ports.describe_port(port, check=False)}")
         self.post_message(self.FreePortFound(port))
-        return port

@@ -24,6 +24,7 @@ from textual.app import SystemCommand
 from ..hosts import HOST_A, HOST_B, why_unavailable
 from ..inputs import LOOPBACK
 from .port_info import PortInfo
+from .ports_view import PortsView
 
 if TYPE_CHECKING:
     from .app import SocklabApp
@@ -117,6 +118,7 @@ def show(app: SocklabApp, names: dict[str, str] | None) -> None:
         info.namespace = None if names is None else names[HOST_A.letter]
         info.recheck()
         pane.refresh_state()
+    app.query_one(PortsView).set_hosts(names)  # the Ports tab scans from the hosts too
     app.sub_title = "" if names is None else (
         f"two hosts · server on A {HOST_A.address} ({names['A']}) ⇄ "
         f"client on B {HOST_B.address} ({names['B']})")
