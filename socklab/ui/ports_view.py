@@ -132,6 +132,8 @@ class PortsView(Widget):
         self.initial_range = initial_range
         #: Two-hosts mode: the namespaces of hosts A and B (None: one machine).
         self.hosts_names: dict[str, str] | None = None
+        #: The addresses the address choice offers now.
+        self.offered = [value for _label, value in LOOPBACKS]
         self.port_range: ports.PortRange | None = None
         self.infos: list[ports.PortInfo] = []
         self.result: ports.ScanResult | None = None
@@ -270,6 +272,7 @@ class PortsView(Widget):
         """The address choice for ``origin``, keeping the chosen one when it is offered."""
         field = self.query_one("#ports-host", Select)
         chosen, offered = field.value, addresses_from(origin)
+        self.offered = [value for _label, value in offered]
         field.set_options(offered)
         field.value = chosen if any(chosen == value for _label, value in offered) \
             else offered[0][1]
