@@ -143,7 +143,8 @@ async def test_the_ports_tab_scans_from_host_b_and_its_choice_goes_with_the_mode
         view = app.query_one(PortsView)
         origin, address = view.query_one("#ports-from", Select), view.query_one(
             "#ports-host", Select)
-        assert not origin.display  # one machine: nowhere else to scan from
+        bar = view.query_one("#ports-from-bar")
+        assert not bar.display and origin.disabled  # one machine: nowhere else to scan from
         assert await app.set_two_hosts(True)
         await settle(app, pilot)
         # The lab's server, on host A at the address its host field already says.
@@ -156,7 +157,7 @@ async def test_the_ports_tab_scans_from_host_b_and_its_choice_goes_with_the_mode
 
         await pilot.click("#--content-tab-ports")  # the Ports tab, as a learner opens it
         await settle(app, pilot)
-        assert origin.display and origin.region.width > 0
+        assert bar.display and not origin.disabled and origin.region.width > 0
         origin.value = "B"
         await pilot.pause()
         assert view.offered == ["127.0.0.1", "::1", HOST_B.address, HOST_A.address]
@@ -177,9 +178,21 @@ async def test_the_ports_tab_scans_from_host_b_and_its_choice_goes_with_the_mode
         await settle(app, pilot)
         assert view.result is not None and view.result.listening == []
 
+        # Free port from host B: found by binding, so only at B's own addresses.
+        address.value = HOST_A.address
+        await pilot.click("#ports-free")
+        await settle(app, pilot)
+        assert "choose From host A" in str(view.query_one("#ports-status", Static).render())
+        address.value = HOST_B.address
+        await pilot.click("#ports-free")
+        await settle(app, pilot)
+        found = app.server_pane.input("port").value  # handed to the lab's port field
+        assert f"port {found} is free on {HOST_B.address} inside host B" in str(
+            view.query_one("#ports-status", Static).render())
+
         assert await app.set_two_hosts(False)
         await settle(app, pilot)
-        assert not origin.display and view.hosts_names is None
+        assert not bar.display and origin.disabled and view.hosts_names is None
         assert view.offered == [value for _label, value in LOOPBACKS]
         assert address.value == "127.0.0.1"
         assert app.session.open_sockets == 0 and machine_network() == before

@@ -235,7 +235,7 @@ class ScanResult:
                 f"{self.host}{origin} in {self.seconds:.2f} s: {len(self.listening)} listening, ")
         if self.remote:
             return (head + f"{self.scanned - len(self.states)} refused (another host's "
-                    "ports: bound or free cannot be seen from here)")
+                    "ports: only a listener answers)")
         return (head + f"{len(self.in_use)} in use (bound, not listening), "
                 f"{len(self.no_permission)} need privileges to bind, {self.free} free")
 

@@ -83,14 +83,13 @@ def addresses_from(origin: str) -> list[tuple[str, str]]:
 
 
 def addresses_line(origin: str) -> str:
-    """What each address means from ``origin`` (the status line when it changes)."""
+    """What 127.0.0.1 means from ``origin``, and where the other host is (beside the
+    From choice; one line even at 80 columns)."""
     if origin == HERE:
-        return "from this machine: 127.0.0.1 and ::1 are this machine's loopback"
+        return "127.0.0.1 is this machine's, neither host's"
     host = next(h for h in HOSTS if h.letter == origin)
     other = next(h for h in HOSTS if h is not host)
-    return (f"from host {host.letter}: 127.0.0.1 and ::1 are host {host.letter}'s own "
-            f"loopback, {host.address} its cable address, {other.address} is host "
-            f"{other.letter} across the cable")
+    return f"127.0.0.1 is {host.letter}'s own · {other.letter} is {other.address}"
 
 
 def findings(result: ports.ScanResult) -> dict[int, str]:
@@ -143,13 +142,18 @@ class PortsView(Widget):
         self.shown_range: ports.PortRange | None = None
 
     def compose(self) -> ComposeResult:
+        # Two hosts only (one machine: there is only here): one line above the bar.
+        with Horizontal(id="ports-from-bar") as where:
+            where.display = False
+            yield Static("scan from", id="ports-from-label", markup=False)
+            # Disabled while hidden: the screen's first focus must stay on the range.
+            yield Select(ORIGINS, value=HERE, allow_blank=False, id="ports-from", compact=True,
+                         disabled=True,
+                         tooltip="where the scan runs: this machine, or inside a host")
+            yield Static(addresses_line(HERE), id="ports-from-hint", markup=False)
         with Horizontal(id="ports-bar"):
             yield Input(self.initial_range, placeholder="RANGE: 80, 1-1024, http",
                         id="ports-range", tooltip="a port, a range, or a service name")
-            chooser = Select(ORIGINS, value=HERE, allow_blank=False, id="ports-from",
-                             tooltip="two hosts: where the scan runs from")
-            chooser.display = False  # one machine: there is only here
-            yield chooser
             yield Select(LOOPBACKS, value="127.0.0.1", allow_blank=False, id="ports-host",
                          tooltip="scan this machine only, over loopback")
             yield Button("Show", id="ports-show")
@@ -237,13 +241,12 @@ class PortsView(Widget):
         """Two-hosts mode on (the namespaces of hosts A and B) or off (None): the
         From choice appears or goes, and scans start from this machine again."""
         self.hosts_names = names
+        self.query_one("#ports-from-bar").display = names is not None
+        self.set_class(names is not None, "-hosts")
         chooser = self.query_one("#ports-from", Select)
-        chooser.display = names is not None
+        chooser.disabled = names is None
         chooser.value = HERE
         self._offer_addresses(HERE)
-        if names is not None:
-            self._set_status("two hosts: choose where to scan from, this machine or host A "
-                             "or B, and at which address")
 
     def _origin(self) -> str:
         """HERE, or the letter of the host the scan runs from."""
@@ -264,15 +267,14 @@ class PortsView(Widget):
     @on(Select.Changed, "#ports-from")
     def _from_changed(self, event: Select.Changed) -> None:
         event.stop()
-        origin = self._origin()
-        self._offer_addresses(origin)
-        self._set_status(addresses_line(origin))
+        self._offer_addresses(self._origin())
 
     def _offer_addresses(self, origin: str) -> None:
         """The address choice for ``origin``, keeping the chosen one when it is offered."""
         field = self.query_one("#ports-host", Select)
         chosen, offered = field.value, addresses_from(origin)
         self.offered = [value for _label, value in offered]
+        self.query_one("#ports-from-hint", Static).update(addresses_line(origin))
         field.set_options(offered)
         field.value = chosen if any(chosen == value for _label, value in offered) \
             else offered[0][1]
@@ -328,8 +330,10 @@ class PortsView(Widget):
             self.query_one("#ports-table", PortsTable).set_findings(
                 findings(result), port_range,
                 STATE_LABELS[ports.REFUSED if result.remote else ports.FREE])
+        # Another host's ports are not in this host's ephemeral range's business.
         there = result.origin if result.origin and result.origin != "this machine" else "here"
-        self._set_status(f"{result.summary()} · ephemeral range {there} {ephemeral}")
+        self._set_status(result.summary() if result.remote else
+                         f"{result.summary()} · ephemeral range {there} {ephemeral}")
         self.post_message(self.Scanned(result))
 
     def _scan_failed(self, message: str) -> None:
