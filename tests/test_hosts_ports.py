@@ -73,6 +73,16 @@ def test_threads_started_inside_a_host_are_born_in_its_namespace() -> None:
 
 
 @needs_hosts
+def test_run_in_waits_as_long_as_it_is_told() -> None:
+    with two_hosts() as hosts:
+        release = threading.Event()
+        with pytest.raises(TimeoutError):  # the job cannot end before it is released
+            run_in(hosts.names["A"], lambda: release.wait(30), timeout=0.05)
+        release.set()
+        assert run_in(hosts.names["A"], lambda: release.wait(30), timeout=30) is True
+
+
+@needs_hosts
 def test_a_server_on_127_0_0_1_listens_from_a_but_not_from_b_across_the_cable() -> None:
     with two_hosts() as hosts:
         server = listener_on_a(hosts, "127.0.0.1")
