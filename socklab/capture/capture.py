@@ -71,6 +71,7 @@ class Capture:
         #: Each host's ring → the host's letter (a segment read there arrived there).
         self._ring_host: dict[Ring, str] = {}
         self._rings_changed = threading.Event()
+        self._hosts_lock = threading.Lock()
         self._lab = lab
         #: Segments captured, and segments the kernel dropped (capture ring full).
         self.segments = 0
@@ -103,6 +104,10 @@ class Capture:
         """The lab's hosts came up (capture inside their namespaces too) or are
         about to be removed (read what is left, then close those rings: an open
         capture socket would keep a removed namespace alive)."""
+        with self._hosts_lock:  # the hosts may come up while the capture starts
+            self._follow_hosts(names)
+
+    def _follow_hosts(self, names: dict[str, str] | None) -> None:
         if names is None:
             with self.bus.lock:
                 self.drain(1 << 16)
