@@ -18,6 +18,7 @@ from helpers import Recorder
 from hosts_helpers import machine_network, needs_hosts
 
 from socklab.capture import Capture
+from socklab.capture.diagram import WireDiagram
 from socklab.engine import Lab
 from socklab.hosts import HOST_A, HOST_B, mode
 from socklab.hosts.demo import every_address, loopback_only, one_address
@@ -73,6 +74,14 @@ def test_each_segment_between_and_inside_the_hosts_is_seen_once(
                        if e.result["src"][0] == "127.0.0.1" and "RST" in e.result["flags"]]
     assert loopback_resets == ["B"]
     assert {e.host for e in sent if e.result["src"][0] == "127.0.0.1"} == {"A", "B"}
+    # The Wire tab's titles say the same: B's own reset is server@B.
+    diagram = WireDiagram()
+    diagram.add(rec.snapshot())
+    titles = [connection.title() for connection in diagram.connections.values()]
+    assert any(f"@B {HOST_B.address}:" in left and f"@A {HOST_A.address}:" in right
+               for left, right in titles)
+    assert any("@B 127.0.0.1:" in left and right.startswith("server@B 127.0.0.1:")
+               for left, right in titles)
     syns = [p for p in packets if p["flags"] == ["SYN"]]
     assert len(syns) == len({tuple(p["src"]) for p in syns})  # no segment twice
     lab.close_all()  # the hosts go: the capture's sockets in them were closed first
