@@ -213,6 +213,14 @@ async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def two_hosts_wire(app: SocklabApp, pilot: Pilot) -> None:
+    """The same two-hosts scene on the Wire tab: the exchange across the cable, then
+    the SYN B sent to its own 127.0.0.1 and B's own reset."""
+    await two_hosts_scene(app, pilot)
+    app.query_one(TabbedContent).active = "wire"
+    await settle(app, pilot)
+
+
 SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-fresh": (fresh, SIZE),
     "lab-welcome": (welcome, SIZE),
@@ -226,11 +234,12 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-wire": (wire, SIZE),
     "lab-backlog": (backlog, SIZE),
     "lab-two-hosts": (two_hosts_scene, SIZE),
+    "lab-two-hosts-wire": (two_hosts_wire, SIZE),
     "lesson-welcome": (lesson, SIZE),
     "http-regex": (http_regex, SIZE),
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
-CAPTURING = {"lab-packets", "lab-wire"}
+CAPTURING = {"lab-packets", "lab-wire", "lab-two-hosts-wire"}
 
 
 async def shoot(name: str, scene: Scene, out: Path, size: tuple[int, int] = SIZE) -> Path:
@@ -247,7 +256,7 @@ async def main(out: Path, names: list[str]) -> None:
     for name, (scene, size) in SCENES.items():
         if names and name not in names:
             continue
-        if name == "lab-two-hosts" and why_unavailable() is not None:
+        if name.startswith("lab-two-hosts") and why_unavailable() is not None:
             print(f"{name} skipped: {why_unavailable()}", file=sys.stderr)
             continue
         print(await shoot(name, scene, out, size))

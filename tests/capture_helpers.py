@@ -102,18 +102,28 @@ def run_in(prefix: list[str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 @contextmanager
-def tcpdump(tmp_path: Path, prefix: list[str]) -> Iterator[list[dict[str, Any]]]:
-    """tcpdump on lo (inside ``prefix``) while the block runs; afterwards the list holds
-    every TCP segment it saw, in order, as dicts like socklab's packet results
-    (absolute numbers)."""
+def tcpdump(tmp_path: Path, prefix: list[str],
+            interface: str = "lo") -> Iterator[list[dict[str, Any]]]:
+    """tcpdump on ``interface`` (inside ``prefix``) while the block runs; afterwards
+    the list holds every TCP segment it saw, in order, as dicts like socklab's
+    packet results (absolute numbers).  On ``any`` only incoming copies are kept
+    (``-Q in``): a segment crossing a cable shows once, where it arrives."""
     binary = tcpdump_or_skip()
-    pcap = tmp_path / "lo.pcap"
-    proc = subprocess.Popen([*prefix, binary, "-i", "lo", "-n", "-U", "-w", str(pcap), "tcp"],
+    fd, name = tempfile.mkstemp(prefix=f"{interface}-", suffix=".pcap", dir=tmp_path)
+    os.close(fd)  # tcpdump writes it (a name of its own: two may run at once)
+    pcap = Path(name)
+    direction = ["-Q", "in"] if interface == "any" else []
+    proc = subprocess.Popen([*prefix, binary, "-i", interface, *direction, "-n", "-U", "-w",
+                             str(pcap), "tcp"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen: list[dict[str, Any]] = []
     try:
         assert proc.stderr is not None
-        line = proc.stderr.readline()  # "listening on lo, ...": the capture is open
+        line = ""
+        for _ in range(4):  # "data link type …" may come first
+            line = proc.stderr.readline()  # "listening on lo, ...": the capture is open
+            if "listening" in line or not line:
+                break
         if "listening" not in line:
             proc.kill()
             pytest.skip(f"tcpdump cannot capture here: {line.strip()}")

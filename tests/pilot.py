@@ -24,6 +24,16 @@ SIZE = (120, 36)
 HANG_GUARD = 60.0
 
 
+async def until(condition: Callable[[], bool], what: str) -> None:
+    """Wait (bounded by HANG_GUARD) for ``condition``: for what a key's action does
+    in a thread (Pilot's pause does not wait for an action still awaiting one)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + HANG_GUARD
+    while not condition():
+        assert loop.time() < deadline, f"{what} did not happen within {HANG_GUARD}s"
+        await asyncio.sleep(0.02)
+
+
 async def settle(app: SocklabApp, pilot: Pilot) -> None:
     """Let the session's calls end, messages be handled, and events reach the screen."""
     for _ in range(3):

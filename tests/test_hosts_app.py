@@ -5,7 +5,7 @@ cable (each event naming its host), F7 off; the two-hosts lesson played through
 from __future__ import annotations
 
 from hosts_helpers import machine_network, needs_hosts
-from pilot import SIZE, is_, settle, watch
+from pilot import SIZE, is_, settle, until, watch
 
 from socklab.hosts import HOST_A, HOST_B
 from socklab.ui.app import SocklabApp
@@ -13,14 +13,15 @@ from socklab.ui.app import SocklabApp
 pytestmark = needs_hosts
 
 
+
 async def test_f7_puts_the_panes_on_two_hosts_and_back() -> None:
     before = machine_network()
     app = SocklabApp()
     app.hosts_ready(app.session.set_two_hosts)
     async with app.run_test(size=SIZE) as pilot:
-        await pilot.press("f7")
+        await pilot.press("f7")  # its action awaits the hosts coming up, in a thread
+        await until(lambda: app.hosts_names is not None, "F7: two hosts")
         await settle(app, pilot)
-        assert app.hosts_names is not None
         assert app.server_pane.border_title == f"Server · host A {HOST_A.address}"
         assert app.client_pane.input("host").value == HOST_A.address
         app.server_pane.input("port").value = "0"
@@ -33,25 +34,35 @@ async def test_f7_puts_the_panes_on_two_hosts_and_back() -> None:
         assert accepted.host == "A" and accepted.result[0] == HOST_B.address
         await settle(app, pilot)
         await pilot.press("f7")
+        await until(lambda: app.hosts_names is None, "F7: one machine")
         await settle(app, pilot)
-        assert app.hosts_names is None and app.session.open_sockets == 0
+        assert app.session.open_sockets == 0
         assert app.client_pane.input("host").value == "127.0.0.1"
         assert machine_network() == before
     assert machine_network() == before
 
 
-async def test_the_two_hosts_lesson_plays_through() -> None:
+async def test_a_lesson_opens_on_one_machine_and_the_later_of_two_starts_stays() -> None:
+    """The two-hosts lesson itself is played (pressed, then --auto) by test_guided.
+    Here: a lesson opened while the lab is on two hosts starts from the lab's
+    defaults, one machine; two lessons opened at once take turns, the later
+    stays, and the earlier one's --auto stops instead of driving the lab."""
     before = machine_network()
     app = SocklabApp()
     app.hosts_ready(app.session.set_two_hosts)
     async with app.run_test(size=SIZE) as pilot:
+        await app.set_two_hosts(True)
         await settle(app, pilot)
-        await app.start_lesson("two-hosts")
-        panel = app.lesson_panel
-        await panel.autoplay(0.0)
-        await settle(app, pilot)
-        assert panel.run is not None and panel.run.complete and not panel.stalled
         assert app.hosts_names is not None
-        await app.set_two_hosts(False)
+        first = app.run_worker(app.start_lesson("two-hosts", auto_pause=0.0))
+        second = app.run_worker(app.start_lesson("welcome"))
+        await first.wait()
+        await second.wait()
         await settle(app, pilot)
-        assert app.hosts_names is None and machine_network() == before
+        panel = app.lesson_panel
+        assert panel.run is not None and panel.run.lesson.name == "welcome"
+        assert panel.run.index == 0 and not panel.stalled
+        assert app.hosts_names is None and app.session.open_sockets == 0
+        assert app.server_pane.input("host").value == "127.0.0.1"
+        assert machine_network() == before
+    assert machine_network() == before

@@ -18,15 +18,18 @@ lab's ports (`Flows.ports`, updated as the lab binds, listens and connects).
 
 from __future__ import annotations
 
+import contextlib
 import select
 import threading
 import time
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from ..hosts.netns import run_in
+from ..hosts.pair import HOSTS
 from .flows import Flows
 from .segments import Segment, parse
-from .sniffer import Ring, dropped, open_capture, set_filter
+from .sniffer import NoCapture, Ring, dropped, open_capture, set_filter
 
 if TYPE_CHECKING:
     from ..engine import Lab
@@ -62,6 +65,14 @@ class Capture:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
         self.sock: Ring | None = open_capture(self._filtered)
+        #: Two-hosts mode: a ring in each host's namespace (name → ring), on all of
+        #: its interfaces; `_rings_changed` tells the thread to poll the new set.
+        self._host_rings: dict[str, Ring] = {}
+        #: Each host's ring → the host's letter (a segment read there arrived there).
+        self._ring_host: dict[Ring, str] = {}
+        self._rings_changed = threading.Event()
+        self._hosts_lock = threading.Lock()
+        self._lab = lab
         #: Segments captured, and segments the kernel dropped (capture ring full).
         self.segments = 0
         self.dropped = 0
@@ -70,11 +81,57 @@ class Capture:
         self._stopping = threading.Event()
         self._draining = False
         #: Segments read before the event that names their connection: (t, segment).
-        self._unplaced: list[tuple[float | None, Segment]] = []
+        self._unplaced: list[tuple[float | None, Segment, str | None]] = []
         self._unsubscribe = self.bus.subscribe(self._learn)
         self._unfollow = self.bus.after_emit(self._after_event, first=True)
         self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
         self._thread.start()
+        lab.hosts_watchers.append(self._hosts_changed)
+        if lab.hosts is not None and lab.hosts.is_up:
+            self._hosts_changed(dict(lab.hosts.names))
+
+    # -- two hosts --------------------------------------------------------------------
+
+    def _rings(self) -> list[Ring]:
+        """Every ring read: this machine's ``lo`` and each host's (two-hosts mode).
+
+        On the hosts every segment is seen once: on a host's own loopback as on
+        ``lo`` here, and across the cable by the host it arrives at (the sending
+        end's copy is outgoing, and ignored)."""
+        return ([self.sock] if self.sock is not None else []) + list(self._host_rings.values())
+
+    def _hosts_changed(self, names: dict[str, str] | None) -> None:
+        """The lab's hosts came up (capture inside their namespaces too) or are
+        about to be removed (read what is left, then close those rings: an open
+        capture socket would keep a removed namespace alive)."""
+        with self._hosts_lock:  # the hosts may come up while the capture starts
+            self._follow_hosts(names)
+
+    def _follow_hosts(self, names: dict[str, str] | None) -> None:
+        if names is None:
+            with self.bus.lock:
+                self.drain(1 << 16)
+                rings, self._host_rings = self._host_rings, {}
+                self._ring_host = {}
+                self._rings_changed.set()  # before they close: never polled closed
+            for ring in rings.values():
+                self.dropped += dropped(ring)
+                ring.close()
+            return
+        for letter, name in names.items():
+            if name in self._host_rings or self.sock is None:
+                continue
+            try:
+                ring = run_in(name, lambda: open_capture(self._filtered, everywhere=True))
+            except (NoCapture, OSError):
+                continue  # this machine's capture goes on; the host's segments are missed
+            with self.bus.lock:
+                if self.sock is None:  # stopped meanwhile
+                    ring.close()
+                    return
+                self._host_rings[name] = ring
+                self._ring_host[ring] = letter
+        self._rings_changed.set()
 
     def _learn(self, event: Event) -> None:
         """A sink: which connections are the lab's; the kernel filter follows its ports."""
@@ -82,9 +139,9 @@ class Capture:
         if len(self.flows.ports) != len(self._filtered) or \
                 not self._filtered.issuperset(self.flows.ports):
             self._filtered = frozenset(self.flows.ports)
-            if self.sock is not None:
+            for ring in self._rings():
                 try:
-                    set_filter(self.sock.sock, self._filtered)
+                    set_filter(ring.sock, self._filtered)
                 except OSError:
                     pass  # the old filter stays: fewer segments, never a failed call
 
@@ -111,42 +168,53 @@ class Capture:
 
     def _drain(self, limit: int) -> int:
         """`drain`'s body, under the bus lock, not re-entered."""
-        sock = self.sock
         placed = []
         # Segments no event had named yet (a refused connect is reported after
         # its lock is released: its SYN and RST can be read first): tried again.
         waiting, self._unplaced = self._unplaced, []
         frames = [*waiting]
-        for _ in range(limit if sock is not None else 0):
-            frame = sock.read()
-            if frame is None:
-                break
-            segment = parse(frame[0])
-            if segment is not None:
-                frames.append((frame[1] + self._offset if frame[1] else None, segment))
+        rings = self._rings()
+        for ring in rings:
+            at = self._ring_host.get(ring)
+            for _ in range(limit):
+                frame = ring.read()
+                if frame is None:
+                    break
+                segment = parse(frame[0])
+                if segment is not None:
+                    frames.append((frame[1] + self._offset if frame[1] else None, segment,
+                                   sender_host(segment, at)))
+        if len(rings) > 1:  # two hosts: the rings' segments in the order the kernel saw them
+            frames.sort(key=lambda item: item[0] if item[0] is not None else float("inf"))
         now = self.bus.now()
-        for t, segment in frames:
+        for t, segment, host in frames:
             where = self.flows.place(segment)
             if where is not None:
-                placed.append((t, *where))
+                placed.append((t, *where, 1, host))
             elif t is not None and now - t < UNPLACED_SECONDS \
                     and len(self._unplaced) < UNPLACED_MAX:
-                self._unplaced.append((t, segment))
+                self._unplaced.append((t, segment, host))
         runs = _runs(placed) if len(placed) > COALESCE_AT else placed
-        for t, side, conn, result, *count in runs:
+        for t, side, conn, result, count, host in runs:
+            # Two hosts: the host that sent it, which the side alone cannot say (a
+            # reset from host B's own loopback answers a client on B).
+            extra = {} if host is None else {"host": host}
             self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
-                          count=count[0] if count else 1)
+                          count=count, **extra)
         self.segments += len(placed)
         return len(placed)
 
     def _run(self) -> None:
         poller = select.poll()
-        sock = self.sock
-        if sock is None:
-            return
-        poller.register(sock, select.POLLIN)
         gathering = False
+        self._rings_changed.set()
         while not self._stopping.is_set():
+            if self._rings_changed.is_set():  # two hosts came or went: poll the new set
+                self._rings_changed.clear()
+                poller = select.poll()
+                with self.bus.lock:
+                    for ring in self._rings():
+                        poller.register(ring, select.POLLIN)
             try:
                 ready = poller.poll(POLL_MS)
             except OSError:
@@ -166,11 +234,23 @@ class Capture:
         self.drain(limit=1 << 16)
         self._unfollow()
         self._unsubscribe()
+        with contextlib.suppress(ValueError):
+            self._lab.hosts_watchers.remove(self._hosts_changed)
         with self.bus.lock:
-            sock, self.sock = self.sock, None
-        if sock is not None:
-            self.dropped += dropped(sock)
-            sock.close()
+            rings = self._rings()
+            self.sock, self._host_rings, self._ring_host = None, {}, {}
+        for ring in rings:
+            self.dropped += dropped(ring)
+            ring.close()
+
+
+def sender_host(segment: Segment, arrived_at: str | None) -> str | None:
+    """Two hosts: the host that sent a segment read on ``arrived_at``'s ring (None:
+    this machine's ``lo``).  From a host's cable address: that host; otherwise it
+    never left the host it arrived at (its own loopback)."""
+    if arrived_at is None:
+        return None
+    return next((host.letter for host in HOSTS if host.address == segment.src[0]), arrived_at)
 
 
 def _runs(placed: list[tuple]) -> list[tuple]:
@@ -181,17 +261,17 @@ def _runs(placed: list[tuple]) -> list[tuple]:
     """
     out: list[list] = []
     open_runs: dict[tuple, list] = {}
-    for t, side, conn, result in placed:
+    for t, side, conn, result, _one, host in placed:
         flags = result["flags"]
         kind = "data" if result["len"] else "ack"
         if not set(flags) <= {"ACK", "PSH"}:
             open_runs.clear()
-            out.append([t, side, conn, result, 1])
+            out.append([t, side, conn, result, 1, host])
             continue
         key = (tuple(result["src"]), kind)
         run = open_runs.get(key)
         if run is None:
-            run = open_runs[key] = [t, side, conn, dict(result), 0]
+            run = open_runs[key] = [t, side, conn, dict(result), 0, host]
             out.append(run)
         merged = run[3]
         merged["ack"] = result["ack"]

@@ -33,11 +33,14 @@ class Connection:
     server: tuple[str, int]
     client_conn: int | None = None
     server_conn: int | None = None
+    #: Two-hosts mode: the host each end's segments were sent from ("A", "B").
+    hosts: dict[str, str] = field(default_factory=dict)
 
     def title(self) -> tuple[str, str]:
         def end(side: str, conn: int | None, addr: tuple[str, int]) -> str:
             who = side if conn is None else f"{side}[{conn}]"
-            return f"{who} {addr[0]}:{addr[1]}"
+            host = self.hosts.get(side)
+            return f"{who}{'' if host is None else '@' + host} {addr[0]}:{addr[1]}"
         return (end(CLIENT, self.client_conn, self.client),
                 end(SERVER, self.server_conn, self.server))
 
@@ -72,6 +75,8 @@ class WireDiagram:
             if len(self.connections) >= MAX_CONNECTIONS:
                 del self.connections[next(iter(self.connections))]
             connection = self.connections[key] = Connection(client, server)  # type: ignore[arg-type]
+        if event.host is not None:  # who sent it: B's own reset is server@B, not A
+            connection.hosts[event.side] = event.host
         if event.conn is not None:
             if event.side == CLIENT:
                 connection.client_conn = event.conn

@@ -1,4 +1,5 @@
-"""The capture socket: an ``AF_PACKET`` socket on ``lo``, as libpcap opens one.
+"""The capture socket: an ``AF_PACKET`` socket on ``lo``, as libpcap opens one
+(in two-hosts mode, one more in each host, on all of its interfaces).
 
 * ``SOCK_DGRAM`` (frames from the network header: loopback has no real link
   header worth reading), protocol 0 at creation so nothing is queued before
@@ -24,6 +25,7 @@ import socket
 import struct
 import sys
 
+from ..hosts.netns import libc
 from .segments import tcp_filter
 
 ETH_P_ALL = 0x0003
@@ -101,8 +103,23 @@ class Ring:
         self.sock.close()
 
 
-def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> Ring:
-    """The capture ring for TCP to or from ``ports``; raises `NoCapture`."""
+def bind_every_interface(sock: socket.socket) -> None:
+    """Bind a packet socket to every interface of its namespace (``sll_ifindex`` 0,
+    as tcpdump's ``-i any``).  Python's ``bind`` wants an interface's name, so
+    libc's is called with the ``sockaddr_ll`` itself."""
+    address = struct.pack("HHiHBB8s", socket.AF_PACKET, socket.htons(ETH_P_ALL), 0, 0, 0, 0,
+                          b"")
+    buffer = ctypes.create_string_buffer(address, len(address))
+    if libc().bind(sock.fileno(), buffer, len(address)) != 0:
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
+
+
+def open_capture(ports: frozenset[int] | set[int] = frozenset(), *,
+                 everywhere: bool = False) -> Ring:
+    """The capture ring for TCP to or from ``ports`` on ``lo`` (``everywhere``: on
+    every interface of the calling thread's namespace: a two-hosts host's
+    loopback and its end of the cable); raises `NoCapture`."""
     if not hasattr(socket, "AF_PACKET"):
         raise NoCapture("packet capture needs Linux (AF_PACKET); not available here")
     try:
@@ -115,7 +132,10 @@ def open_capture(ports: frozenset[int] | set[int] = frozenset()) -> Ring:
         set_filter(sock, ports)
         sock.setsockopt(SOL_PACKET, PACKET_IGNORE_OUTGOING, 1)
         ring = Ring(sock)
-        sock.bind(("lo", ETH_P_ALL))
+        if everywhere:
+            bind_every_interface(sock)
+        else:
+            sock.bind(("lo", ETH_P_ALL))
         sock.setblocking(False)
     except (OSError, ValueError) as exc:
         sock.close()

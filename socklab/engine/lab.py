@@ -87,6 +87,14 @@ class Lab:
         #: Two-hosts mode (socklab.hosts): each side's sockets are made on its own
         #: host, a network namespace; None: every socket is made on this machine.
         self.hosts: TwoHosts | None = None
+        #: Told when the hosts come up (their namespaces' names) and before they go
+        #: (None): the packet capture follows them into their namespaces.
+        self.hosts_watchers: list[Callable[[dict[str, str] | None], None]] = []
+
+    def announce_hosts(self, names: dict[str, str] | None) -> None:
+        """The hosts are up (``names``: letter → namespace) or about to go (None)."""
+        for watcher in list(self.hosts_watchers):
+            watcher(names)
 
     def new_socket(self, endpoint: Endpoint, family: int, kind: int) -> socket.socket:
         """A new socket for ``endpoint``: on its host in two-hosts mode, here otherwise."""

@@ -19,7 +19,7 @@ def enable(lab: Lab) -> TwoHosts:
     """Put ``lab`` in two-hosts mode and bring the hosts up (HostsError if they
     cannot be made: see `tools.why_unavailable`)."""
     if lab.hosts is None:
-        lab.hosts = TwoHosts()
+        lab.hosts = TwoHosts(announce=lab.announce_hosts)
         lab.bus.hosts = {side: host.letter for side, host in HOST_OF_SIDE.items()}
     try:
         lab.hosts.up()

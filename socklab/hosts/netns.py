@@ -36,16 +36,17 @@ T = TypeVar("T")
 _libc: ctypes.CDLL | None = None
 
 
-def _setns() -> Callable[[int, int], int]:
+def libc() -> ctypes.CDLL:
+    """The C library, loaded once, errno kept (for calls Python does not wrap)."""
     global _libc
     if _libc is None:
         _libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    return _libc.setns  # type: ignore[no-any-return]
+    return _libc
 
 
 def setns(fd: int, nstype: int = CLONE_NEWNET) -> None:
     """Move the calling thread into the namespace ``fd`` refers to (OSError on failure)."""
-    if _setns()(fd, nstype) != 0:
+    if libc().setns(fd, nstype) != 0:
         number = ctypes.get_errno()
         raise OSError(number, f"setns: {os.strerror(number)}")
 

@@ -66,7 +66,12 @@ class TwoHosts:
     exit) removes both namespaces; the next socket brings them up again.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, announce: Callable[[dict[str, str] | None], None] | None = None) -> None:
+        """``announce``: told the namespaces' names once they are up, and None just
+        before they are removed (outside this object's lock: a listener may wait
+        for the lab's bus lock, which a kernel-view read holds while it asks for
+        the hosts)."""
+        self._announce = announce
         number = next(_numbers)
         self.names = {host.letter: f"{PREFIX}{os.getpid()}-{number}-{host.letter.lower()}"
                       for host in HOSTS}
@@ -96,6 +101,8 @@ class TwoHosts:
                 cleanup.unregister(self)
                 raise
             self._up = True
+        if self._announce is not None:
+            self._announce(dict(self.names))
 
     def _make(self) -> None:
         a, b = self.names["A"], self.names["B"]
@@ -113,6 +120,8 @@ class TwoHosts:
     def down(self) -> None:
         """Remove both namespaces (the cable goes with them).  Sockets still open
         keep their namespace alive, unnamed, until they are closed."""
+        if self._up and self._announce is not None:
+            self._announce(None)
         with self._lock:
             if self._up:
                 self._remove()

@@ -113,6 +113,7 @@ class LessonPanel(VerticalScroll):
         #: --auto stopped: a step's events did not come (the log says why).
         self.stalled = False
         self.border_title = "Lesson"
+        self._starting = asyncio.Lock()
 
     def compose(self) -> ComposeResult:
         for part in ("step", "text", "expect", "wrong", "after", "status"):
@@ -128,9 +129,20 @@ class LessonPanel(VerticalScroll):
     # -- starting ----------------------------------------------------------------------
 
     async def start(self, lesson: Lesson, auto_pause: float | None = None) -> None:
-        """Open ``lesson`` from the lab's defaults (the lab reset if anything is open)."""
+        """Open ``lesson`` from the lab's defaults: one machine, the lab reset.
+
+        Two starts (``socklab lesson NAME`` opening while the palette opens
+        another) take turns: the later one is the lesson that stays open, and
+        an ``--auto`` of the earlier one stops (`autoplay` follows ``run``)."""
+        async with self._starting:
+            await self._start(lesson, auto_pause)
+
+    async def _start(self, lesson: Lesson, auto_pause: float | None) -> None:
         app = self.lab_app
         self.display = True
+        self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
+        if app.hosts_names is not None:  # every lesson but two-hosts is on one machine
+            await app.set_two_hosts(False)
         await app.action_reset()  # an empty lab: every socket closed, numbering from 1
         for side, fields in BASELINE.items():
             pane = app.server_pane if side == "server" else app.client_pane
@@ -293,7 +305,11 @@ class LessonPanel(VerticalScroll):
         run = self.run
         while run is not None and not run.complete:
             await asyncio.sleep(pause)
+            if self.run is not run:
+                return  # another lesson was opened meanwhile: it is the one shown
             if not run.done and not await self.do_step():
+                if self.run is not run:
+                    return
                 self.stalled = True
                 self._part("status", Text("The step did not happen: see the log", "bold red"))
                 return
