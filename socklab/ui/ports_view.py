@@ -331,9 +331,10 @@ class PortsView(Widget):
                 findings(result), port_range,
                 STATE_LABELS[ports.REFUSED if result.remote else ports.FREE])
         # Another host's ports are not in this host's ephemeral range's business.
-        there = result.origin if result.origin and result.origin != "this machine" else "here"
+        inside = result.origin not in ("", "this machine")
+        there = f"{result.origin}'s ephemeral range" if inside else "ephemeral range here"
         self._set_status(result.summary() if result.remote else
-                         f"{result.summary()} · ephemeral range {there} {ephemeral}")
+                         f"{result.summary()} · {there} {ephemeral}")
         self.post_message(self.Scanned(result))
 
     def _scan_failed(self, message: str) -> None:
