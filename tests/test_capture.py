@@ -107,6 +107,30 @@ def test_segments_of_sockets_the_lab_did_not_make_are_ignored() -> None:
                            for e in packets)
 
 
+def test_a_lab_client_connecting_outside_the_lab_is_seen_from_its_syn() -> None:
+    """A program outside the lab listens; the capture was told no port in advance.
+    The lab's connect names its port to the capture before the SYN leaves."""
+    capture_or_skip()
+    outside = socket.create_server(("127.0.0.1", 0))
+    with Lab() as lab:
+        events: list[Event] = []
+        lab.subscribe(events.append)
+        capture = Capture(lab)
+        try:
+            client = lab.client()
+            assert client.socket().ok and client.connect(*outside.getsockname()).ok
+            conn, _ = outside.accept()
+            conn.close()
+            assert client.recv(64).ok
+            client.close()
+        finally:
+            capture.stop()
+            outside.close()
+    handshake = [e.result["flags"] for e in events if e.op == "packet"][:3]
+    assert handshake == [["SYN"], ["SYN", "ACK"], ["ACK"]]
+    assert {e.conn for e in events if e.op == "packet" and e.side == "client"} == {1}
+
+
 def test_packet_times_are_the_kernels_on_the_labs_clock() -> None:
     capture_or_skip()
     with Lab() as lab:

@@ -87,6 +87,7 @@ class Capture:
         self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
         self._thread.start()
         lab.hosts_watchers.append(self._hosts_changed)
+        lab.connect_watchers.append(self._will_connect)
         if lab.hosts is not None and lab.hosts.is_up:
             self._hosts_changed(dict(lab.hosts.names))
 
@@ -136,6 +137,16 @@ class Capture:
     def _learn(self, event: Event) -> None:
         """A sink: which connections are the lab's; the kernel filter follows its ports."""
         self.flows.learn(event)
+        self._refilter()
+
+    def _will_connect(self, port: int) -> None:
+        """Before a lab socket connects to ``port``: its segments pass the filter."""
+        with self.bus.lock:
+            self.flows.watch_port(port)
+            self._refilter()
+
+    def _refilter(self) -> None:
+        """The kernel filter follows the ports the flows watch (under the bus lock)."""
         if len(self.flows.ports) != len(self._filtered) or \
                 not self._filtered.issuperset(self.flows.ports):
             self._filtered = frozenset(self.flows.ports)
@@ -236,6 +247,8 @@ class Capture:
         self._unsubscribe()
         with contextlib.suppress(ValueError):
             self._lab.hosts_watchers.remove(self._hosts_changed)
+        with contextlib.suppress(ValueError):
+            self._lab.connect_watchers.remove(self._will_connect)
         with self.bus.lock:
             rings = self._rings()
             self.sock, self._host_rings, self._ring_host = None, {}, {}
