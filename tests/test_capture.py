@@ -27,6 +27,7 @@ from socklab.capture.segments import MAX_PORTS
 from socklab.demos import DEMOS
 from socklab.engine import Lab
 from socklab.events import Event
+from socklab.kernel.poller import kernel_view
 from socklab.logformat import format_line
 
 
@@ -105,6 +106,64 @@ def test_segments_of_sockets_the_lab_did_not_make_are_ignored() -> None:
     packets = [e for e in events if e.op == "packet"]
     assert packets and all(port not in (e.result["src"][1], e.result["dst"][1])
                            for e in packets)
+
+
+def test_a_lab_client_connecting_outside_the_lab_is_seen_from_its_syn() -> None:
+    """A program outside the lab listens; the capture was told no port in advance.
+    The lab's connect names its port to the capture before the SYN leaves."""
+    capture_or_skip()
+    outside = socket.create_server(("127.0.0.1", 0))
+    with Lab() as lab:
+        events: list[Event] = []
+        lab.subscribe(events.append)
+        capture = Capture(lab)
+        try:
+            client = lab.client()
+            assert client.socket().ok and client.connect(*outside.getsockname()).ok
+            conn, _ = outside.accept()
+            conn.close()
+            assert client.recv(64).ok
+            client.close()
+        finally:
+            capture.stop()
+            outside.close()
+    handshake = [e.result["flags"] for e in events if e.op == "packet"][:3]
+    assert handshake == [["SYN"], ["SYN", "ACK"], ["ACK"]]
+    assert {e.conn for e in events if e.op == "packet" and e.side == "client"} == {1}
+
+
+def test_a_state_the_timer_reads_comes_after_the_segment_behind_it() -> None:
+    """A program outside the lab closes: its FIN reaches a lab client with no call
+    of the lab's around it, so the capture's thread and the kernel view's timer
+    both race to report it.  The timer lets the capture report first: the FIN
+    is always logged before the client's CLOSE_WAIT."""
+    capture_or_skip()
+    outside = socket.create_server(("127.0.0.1", 0))
+    with Lab() as lab:
+        events: list[Event] = []
+        lab.subscribe(events.append)
+        capture = Capture(lab)
+        try:
+            with kernel_view(lab) as view:
+                for _ in range(10):
+                    client = lab.client()
+                    assert client.socket().ok and client.connect(*outside.getsockname()).ok
+                    conn, _ = outside.accept()
+                    conn.close()  # outside the lab: the timer sees CLOSE_WAIT
+                    assert view.wait_for("client", client.conn, "CLOSE_WAIT")
+                    client.close()
+        finally:
+            capture.stop()
+            outside.close()
+    connects = [e for e in events if e.op == "connect" and e.phase == "done"]
+    assert len(connects) == 10
+    for connect in connects:
+        local = list(connect.result)
+        fin = next(i for i, e in enumerate(events) if e.op == "packet"
+                   and "FIN" in e.result["flags"] and e.result["dst"] == local)
+        close_wait = next(i for i, e in enumerate(events) if e.op == "state"
+                          and e.conn == connect.conn and e.result["state"] == "CLOSE_WAIT")
+        assert fin < close_wait, [format_line(e) for e in events[fin - 3:close_wait + 3]]
 
 
 def test_packet_times_are_the_kernels_on_the_labs_clock() -> None:

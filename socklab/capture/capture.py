@@ -22,7 +22,7 @@ import contextlib
 import select
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
 from ..hosts.netns import run_in
@@ -72,7 +72,6 @@ class Capture:
         self._ring_host: dict[Ring, str] = {}
         self._rings_changed = threading.Event()
         self._hosts_lock = threading.Lock()
-        self._lab = lab
         #: Segments captured, and segments the kernel dropped (capture ring full).
         self.segments = 0
         self.dropped = 0
@@ -86,7 +85,13 @@ class Capture:
         self._unfollow = self.bus.after_emit(self._after_event, first=True)
         self._thread = threading.Thread(target=self._run, name="socklab-capture", daemon=True)
         self._thread.start()
-        lab.hosts_watchers.append(self._hosts_changed)
+        #: What the lab tells the capture: hosts coming and going, a connect about
+        #: to start, a view about to report the kernel's present.
+        self._watching: tuple[tuple[list, Callable], ...] = (
+            (lab.hosts_watchers, self._hosts_changed), (lab.connect_watchers, self._will_connect),
+            (lab.catch_up_watchers, self.drain))
+        for watchers, watcher in self._watching:
+            watchers.append(watcher)
         if lab.hosts is not None and lab.hosts.is_up:
             self._hosts_changed(dict(lab.hosts.names))
 
@@ -136,6 +141,16 @@ class Capture:
     def _learn(self, event: Event) -> None:
         """A sink: which connections are the lab's; the kernel filter follows its ports."""
         self.flows.learn(event)
+        self._refilter()
+
+    def _will_connect(self, port: int) -> None:
+        """Before a lab socket connects to ``port``: its segments pass the filter."""
+        with self.bus.lock:
+            self.flows.watch_port(port)
+            self._refilter()
+
+    def _refilter(self) -> None:
+        """The kernel filter follows the ports the flows watch (under the bus lock)."""
         if len(self.flows.ports) != len(self._filtered) or \
                 not self._filtered.issuperset(self.flows.ports):
             self._filtered = frozenset(self.flows.ports)
@@ -234,8 +249,9 @@ class Capture:
         self.drain(limit=1 << 16)
         self._unfollow()
         self._unsubscribe()
-        with contextlib.suppress(ValueError):
-            self._lab.hosts_watchers.remove(self._hosts_changed)
+        for watchers, watcher in self._watching:
+            with contextlib.suppress(ValueError):
+                watchers.remove(watcher)
         with self.bus.lock:
             rings = self._rings()
             self.sock, self._host_rings, self._ring_host = None, {}, {}

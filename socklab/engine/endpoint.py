@@ -144,6 +144,7 @@ class Endpoint(DataCalls):
         """connect((host, port)): the result is the local address it used."""
         args = ((host, port),)
         self.limit_note = None
+        self.lab.will_connect(port)
         if timeout is None and self.timeout is None:
             # The lab's own limit (a blocking connect would wait ~2 min for the
             # kernel): its lesson says so when it ends the call.  A timeout

@@ -90,6 +90,23 @@ class Lab:
         #: Told when the hosts come up (their namespaces' names) and before they go
         #: (None): the packet capture follows them into their namespaces.
         self.hosts_watchers: list[Callable[[dict[str, str] | None], None]] = []
+        #: Told each port a lab socket is about to connect to (see `will_connect`).
+        self.connect_watchers: list[Callable[[int], None]] = []
+        #: Asked to report what already happened (see `catch_up`).
+        self.catch_up_watchers: list[Callable[[], None]] = []
+
+    def will_connect(self, port: int) -> None:
+        """A lab socket is about to connect to ``port``: the capture starts keeping
+        that port's segments, so a handshake with a program outside the lab is seen
+        from its SYN (the connect's event, which names the port, comes after it)."""
+        for watcher in list(self.connect_watchers):
+            watcher(port)
+
+    def catch_up(self) -> None:
+        """Have the watchers report what already happened (the capture: segments
+        still in its ring), before a view reports what the kernel says now."""
+        for watcher in list(self.catch_up_watchers):
+            watcher()
 
     def announce_hosts(self, names: dict[str, str] | None) -> None:
         """The hosts are up (``names``: letter → namespace) or about to go (None)."""

@@ -176,14 +176,20 @@ class KernelView:
         (milliseconds); None: only if a descriptor went away just now (a few).
         """
         with self.lab.bus.lock:
-            seen: set[socket.socket] = set()
+            readings = []
             for endpoint in self.lab.endpoints():
                 sock = endpoint.sock
                 if sock is None or endpoint.kind != socket.SOCK_STREAM:
                     continue
                 info = read_state(sock)
-                if info is None:
-                    continue
+                if info is not None:
+                    readings.append((endpoint, sock, info))
+            # Read first, then let the capture report: a segment is in the capture's
+            # ring before TCP handles it, so every segment behind a state just read
+            # is logged before that state (never a FIN after its CLOSE_WAIT).
+            self.lab.catch_up()
+            seen: set[socket.socket] = set()
+            for endpoint, sock, info in readings:
                 seen.add(sock)
                 watched = self._live.get(sock)
                 if watched is None:
