@@ -16,14 +16,14 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from textual.pilot import Pilot
-from textual.widgets import Checkbox, Select, TabbedContent
+from textual.widgets import Checkbox, Input, Select, TabbedContent
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 
 from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
-from socklab.hosts import why_unavailable  # noqa: E402
+from socklab.hosts import HOST_A, why_unavailable  # noqa: E402
 from socklab.ui import two_hosts  # noqa: E402
 from socklab.ui.app import SocklabApp  # noqa: E402
 
@@ -221,6 +221,23 @@ async def two_hosts_wire(app: SocklabApp, pilot: Pilot) -> None:
     await settle(app, pilot)
 
 
+async def two_hosts_ports(app: SocklabApp, pilot: Pilot) -> None:
+    """The Ports tab on two hosts: the lab's server on host A, scanned from host B
+    across the cable (listening at A's address; the rest refused)."""
+    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    app.server_pane.press("run")
+    await until(app, pilot, "accept", "server", "wait")
+    await pilot.click("#--content-tab-ports")
+    await settle(app, pilot)
+    app.query_one("#ports-from", Select).value = "B"
+    await pilot.pause()
+    app.query_one("#ports-host", Select).value = HOST_A.address
+    app.query_one("#ports-range", Input).value = "1020-1050"
+    await pilot.click("#ports-scan")
+    await settle(app, pilot)
+    await pilot.pause(0.2)
+
+
 SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-fresh": (fresh, SIZE),
     "lab-welcome": (welcome, SIZE),
@@ -235,6 +252,7 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-backlog": (backlog, SIZE),
     "lab-two-hosts": (two_hosts_scene, SIZE),
     "lab-two-hosts-wire": (two_hosts_wire, SIZE),
+    "ports-two-hosts": (two_hosts_ports, SIZE),
     "lesson-welcome": (lesson, SIZE),
     "http-regex": (http_regex, SIZE),
 }
@@ -256,7 +274,7 @@ async def main(out: Path, names: list[str]) -> None:
     for name, (scene, size) in SCENES.items():
         if names and name not in names:
             continue
-        if name.startswith("lab-two-hosts") and why_unavailable() is not None:
+        if "two-hosts" in name and why_unavailable() is not None:
             print(f"{name} skipped: {why_unavailable()}", file=sys.stderr)
             continue
         print(await shoot(name, scene, out, size))
