@@ -176,5 +176,5 @@ class TerminalGuard:
             if screen_left_on:
                 os.write(self._fd, RESTORE_SEQUENCES.encode())
             termios.tcsetattr(self._fd, termios.TCSADRAIN, self._saved)
-        except OSError:
+        except (OSError, termios.error):  # termios.error is no OSError
             pass  # the terminal hung up: nothing is left to restore

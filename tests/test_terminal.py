@@ -179,13 +179,18 @@ def test_resizes_bytes_then_sigterm_leave_a_sane_terminal(terminal) -> None:  # 
     term.assert_sane()
 
 
-def test_sighup_from_a_closed_terminal_ends_the_lab(terminal) -> None:  # type: ignore[no-untyped-def]
+def test_sighup_from_a_closed_terminal_ends_the_lab(terminal, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     term = terminal("-m", "socklab")
     term.wait_for(lab_shown, "the lab")
     pid = term.socklab_pid()
     make_a_socket(term)
     term.close()  # the terminal goes away: the kernel sends SIGHUP
     assert gone(pid), "socklab outlived its terminal"
+    # Writing to a hung-up terminal fails (EIO): that is the terminal gone, not an
+    # internal error, and Textual's output thread must not die of it (its queue then
+    # fills and the lab's last writes wait for ever: only the watchdog ended it).
+    reports = [p.read_text() for p in tmp_path.glob("socklab-crash-*")]
+    assert reports == [], reports
 
 
 #: The lab with a bug in a key's action, as an unexpected exception would come.

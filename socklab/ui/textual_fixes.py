@@ -1,4 +1,4 @@
-"""Two workarounds for Textual 8.2 faults that crashed the lab (issue 15 items 1 and 2).
+"""Three workarounds for Textual 8.2 faults that crashed or hung the lab.
 
 Both faults are in Textual, not in socklab; each workaround is the smallest
 change on socklab's side, and each is provoked for real by the tests
@@ -20,14 +20,25 @@ change on socklab's side, and each is provoked for real by the tests
    meant), and a C1 control byte (0x80-0x9f) is dropped, as a key it would be
    ignored anyway.  Valid UTF-8, split across reads or not, is decoded as
    before.
+
+3. **A terminal that hangs up.**  Once the terminal is gone (its window closed,
+   ``tmux kill-session``), every write to it fails with EIO.  The driver's
+   output thread dies of the first one; its queue (30 writes) then fills, and
+   the next write, or the driver's own stop (which queues one more), waits for
+   ever: the lab hung until socklab's watchdog ended it 10 s later, and the
+   dead thread left a crash report behind.  `TerminalWriter` drops what it
+   cannot write and goes on emptying its queue, so the lab closes its sockets
+   and exits at once.
 """
 
 from __future__ import annotations
 
 import codecs
+import contextlib
 import functools
 from collections.abc import Callable
 
+from textual.drivers._writer_thread import WriterThread
 from textual.widgets import Button
 
 #: The codec error handler's name (codecs.register_error).
@@ -52,14 +63,37 @@ def lenient_decoder_factory(encoding: str) -> Callable[[], codecs.IncrementalDec
     return functools.partial(codecs.getincrementaldecoder(encoding), errors=TYPED_BYTES)
 
 
+class TerminalWriter(WriterThread):
+    """The driver's output thread, outliving its terminal (see item 3 above)."""
+
+    def run(self) -> None:
+        write, flush, get, qsize = self._file.write, self._file.flush, self._queue.get, \
+            self._queue.qsize
+        gone = False
+        while (text := get()) is not None:
+            if gone:
+                continue  # nobody reads: the queue is still emptied, so no write waits
+            try:
+                write(text)
+                if qsize() == 0:
+                    flush()
+            except OSError:  # EIO: the terminal hung up (EPIPE: its reader went away)
+                gone = True
+        if not gone:
+            with contextlib.suppress(OSError):
+                flush()
+
+
 def install() -> None:
-    """Make the Linux driver's input decoder lenient (idempotent)."""
+    """Make the Linux driver's input decoder lenient, and its output thread one
+    that outlives a hung-up terminal (idempotent)."""
     try:
         from textual.drivers import linux_driver
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
         return
-    # The driver looks the name up each time its input thread starts.
+    # The driver looks the names up each time it starts its threads.
     linux_driver.getincrementaldecoder = lenient_decoder_factory  # type: ignore[attr-defined]
+    linux_driver.WriterThread = TerminalWriter  # type: ignore[attr-defined,misc]
 
 
 class CallButton(Button):
