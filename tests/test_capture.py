@@ -5,6 +5,8 @@ from __future__ import annotations
 import socket
 import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -108,9 +110,9 @@ def test_segments_of_sockets_the_lab_did_not_make_are_ignored() -> None:
                            for e in packets)
 
 
-def test_a_lab_client_connecting_outside_the_lab_is_seen_from_its_syn() -> None:
-    """A program outside the lab listens; the capture was told no port in advance.
-    The lab's connect names its port to the capture before the SYN leaves."""
+@contextmanager
+def _capturing_beside_an_outsider() -> Iterator[tuple[Lab, list[Event], socket.socket]]:
+    """A lab whose events are kept, capturing, and a listener outside the lab."""
     capture_or_skip()
     outside = socket.create_server(("127.0.0.1", 0))
     with Lab() as lab:
@@ -118,15 +120,22 @@ def test_a_lab_client_connecting_outside_the_lab_is_seen_from_its_syn() -> None:
         lab.subscribe(events.append)
         capture = Capture(lab)
         try:
-            client = lab.client()
-            assert client.socket().ok and client.connect(*outside.getsockname()).ok
-            conn, _ = outside.accept()
-            conn.close()
-            assert client.recv(64).ok
-            client.close()
+            yield lab, events, outside
         finally:
             capture.stop()
             outside.close()
+
+
+def test_a_lab_client_connecting_outside_the_lab_is_seen_from_its_syn() -> None:
+    """A program outside the lab listens; the capture was told no port in advance.
+    The lab's connect names its port to the capture before the SYN leaves."""
+    with _capturing_beside_an_outsider() as (lab, events, outside):
+        client = lab.client()
+        assert client.socket().ok and client.connect(*outside.getsockname()).ok
+        conn, _ = outside.accept()
+        conn.close()
+        assert client.recv(64).ok
+        client.close()
     handshake = [e.result["flags"] for e in events if e.op == "packet"][:3]
     assert handshake == [["SYN"], ["SYN", "ACK"], ["ACK"]]
     assert {e.conn for e in events if e.op == "packet" and e.side == "client"} == {1}
@@ -137,24 +146,14 @@ def test_a_state_the_timer_reads_comes_after_the_segment_behind_it() -> None:
     of the lab's around it, so the capture's thread and the kernel view's timer
     both race to report it.  The timer lets the capture report first: the FIN
     is always logged before the client's CLOSE_WAIT."""
-    capture_or_skip()
-    outside = socket.create_server(("127.0.0.1", 0))
-    with Lab() as lab:
-        events: list[Event] = []
-        lab.subscribe(events.append)
-        capture = Capture(lab)
-        try:
-            with kernel_view(lab) as view:
-                for _ in range(10):
-                    client = lab.client()
-                    assert client.socket().ok and client.connect(*outside.getsockname()).ok
-                    conn, _ = outside.accept()
-                    conn.close()  # outside the lab: the timer sees CLOSE_WAIT
-                    assert view.wait_for("client", client.conn, "CLOSE_WAIT")
-                    client.close()
-        finally:
-            capture.stop()
-            outside.close()
+    with _capturing_beside_an_outsider() as (lab, events, outside), kernel_view(lab) as view:
+        for _ in range(10):
+            client = lab.client()
+            assert client.socket().ok and client.connect(*outside.getsockname()).ok
+            conn, _ = outside.accept()
+            conn.close()  # outside the lab: the timer sees CLOSE_WAIT
+            assert view.wait_for("client", client.conn, "CLOSE_WAIT")
+            client.close()
     connects = [e for e in events if e.op == "connect" and e.phase == "done"]
     assert len(connects) == 10
     for connect in connects:
