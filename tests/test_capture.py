@@ -23,9 +23,11 @@ from capture_helpers import (
     welcome_capture,
 )
 from helpers import REPO, cli_env, json_events, no_traceback, run_cli, stream_pair
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from socklab.capture import Capture, Inferred, how_to_capture
-from socklab.capture.segments import MAX_PORTS
+from socklab.capture.segments import MAX_PORTS, parse, parse_any
 from socklab.demos import DEMOS
 from socklab.engine import Lab
 from socklab.events import Event
@@ -293,3 +295,13 @@ def test_the_kernel_takes_the_filter_at_its_largest() -> None:
     assert len(capture.flows.ports) == MAX_PORTS  # and the demo's listening port
     assert [e.result["flags"] for e in events if e.op == "packet"][:3] == [
         ["SYN"], ["SYN", "ACK"], ["ACK"]]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=34, max_size=128), st.booleans())
+def test_the_fast_ipv4_parse_reads_what_the_general_one_reads(raw: bytes, tcp: bool) -> None:
+    """Every IPv4 header without options takes the one-read path: it must say what
+    the field-by-field path says, whatever the bytes (a frame is untrusted)."""
+    frame = b"\x45" + raw[1:9] + (b"\x06" if tcp else raw[9:10]) + raw[10:]
+    assert parse(frame) == parse_any(frame)
+    assert not tcp or parse(frame) is not None

@@ -183,7 +183,6 @@ class Capture:
 
     def _drain(self, limit: int) -> int:
         """`drain`'s body, under the bus lock, not re-entered."""
-        placed = []
         # Segments no event had named yet (a refused connect is reported after
         # its lock is released: its SYN and RST can be read first): tried again.
         waiting, self._unplaced = self._unplaced, []
@@ -198,26 +197,71 @@ class Capture:
                 segment = parse(frame[0])
                 if segment is not None:
                     frames.append((frame[1] + self._offset if frame[1] else None, segment,
-                                   sender_host(segment, at)))
+                                   None if at is None else sender_host(segment, at)))
         if len(rings) > 1:  # two hosts: the rings' segments in the order the kernel saw them
             frames.sort(key=lambda item: item[0] if item[0] is not None else float("inf"))
         now = self.bus.now()
-        for t, segment, host in frames:
-            where = self.flows.place(segment)
-            if where is not None:
-                placed.append((t, *where, 1, host))
-            elif t is not None and now - t < UNPLACED_SECONDS \
-                    and len(self._unplaced) < UNPLACED_MAX:
-                self._unplaced.append((t, segment, host))
-        runs = _runs(placed) if len(placed) > COALESCE_AT else placed
-        for t, side, conn, result, count, host in runs:
+        rows, placed = self._place(frames, now, len(frames) > COALESCE_AT)
+        for t, side, conn, result, count, host in rows:
             # Two hosts: the host that sent it, which the side alone cannot say (a
             # reset from host B's own loopback answers a client on B).
             extra = {} if host is None else {"host": host}
             self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
                           count=count, **extra)
-        self.segments += len(placed)
-        return len(placed)
+        self.segments += placed
+        return placed
+
+    def _place(self, frames: list[tuple[float | None, Segment, str | None]], now: float,
+               bulk: bool) -> tuple[list[tuple], int]:
+        """The packet rows for ``frames`` (segments of no lab socket kept a moment in
+        `_unplaced`), and how many segments they stand for.
+
+        ``bulk`` (a batch too big for a lesson's exchange): each direction's
+        consecutive data segments, and pure ACKs, become one run, whose ``count``
+        says how many segments it stands for, ``len`` their bytes, ``seq`` its
+        first's and ``ack`` its last's (as the engine counts floods).  Any other
+        segment (SYN, FIN, RST) ends the runs and keeps its place.  A run's
+        segments share a connection, so only its first and last are placed:
+        under a bulk transfer that, not reading the ring, was the capture's cost.
+        """
+        rows: list[list] = []
+        runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment]
+        placed = 0
+        for t, segment, host in frames:
+            plain = bulk and _PLAIN.issuperset(segment.flags)
+            if plain:
+                run = runs.get((segment.src, segment.length > 0))
+                if run is not None:
+                    row, run[1] = run[0], segment
+                    row[3]["len"] += segment.length
+                    row[3]["flags"] = _union(row[3]["flags"], segment.flags)
+                    row[4] += 1
+                    placed += 1
+                    continue
+            where = self.flows.place(segment)
+            if where is None:
+                if t is not None and now - t < UNPLACED_SECONDS \
+                        and len(self._unplaced) < UNPLACED_MAX:
+                    self._unplaced.append((t, segment, host))
+                continue
+            placed += 1
+            row = [t, *where, 1, host]
+            rows.append(row)
+            if plain:
+                runs[(segment.src, segment.length > 0)] = [row, segment]
+            elif bulk:
+                self._end_runs(runs)
+        self._end_runs(runs)
+        return [tuple(row) for row in rows], placed
+
+    def _end_runs(self, runs: dict[tuple, list]) -> None:
+        """Close the open runs: each one's ``ack`` is its last segment's."""
+        for row, last in runs.values():
+            if row[4] > 1:
+                where = self.flows.place(last)
+                if where is not None:
+                    row[3]["ack"] = where[2]["ack"]
+        runs.clear()
 
     def _run(self) -> None:
         poller = select.poll()
@@ -269,33 +313,15 @@ def sender_host(segment: Segment, arrived_at: str | None) -> str | None:
     return next((host.letter for host in HOSTS if host.address == segment.src[0]), arrived_at)
 
 
-def _runs(placed: list[tuple]) -> list[tuple]:
-    """Merge each direction's consecutive data segments (and pure ACKs) into runs.
+#: Flags of a segment that joins a run: data, or a pure ACK.
+_PLAIN = frozenset({"ACK", "PSH"})
 
-    A run keeps its first segment's ``seq``, its last ``ack`` and the sum of
-    ``len``; any other segment (SYN, FIN, RST) ends the runs and keeps its place.
-    """
-    out: list[list] = []
-    open_runs: dict[tuple, list] = {}
-    for t, side, conn, result, _one, host in placed:
-        flags = result["flags"]
-        kind = "data" if result["len"] else "ack"
-        if not set(flags) <= {"ACK", "PSH"}:
-            open_runs.clear()
-            out.append([t, side, conn, result, 1, host])
-            continue
-        key = (tuple(result["src"]), kind)
-        run = open_runs.get(key)
-        if run is None:
-            run = open_runs[key] = [t, side, conn, dict(result), 0, host]
-            out.append(run)
-        merged = run[3]
-        merged["ack"] = result["ack"]
-        merged["flags"] = sorted(set(merged["flags"]) | set(flags), key=_FLAG_ORDER.index)
-        if run[4]:
-            merged["len"] += result["len"]
-        run[4] += 1
-    return [tuple(run) for run in out]
+
+def _union(flags: list[str], more: tuple[str, ...]) -> list[str]:
+    """Two flag sets as one, in the order a segment is named (PSH/ACK)."""
+    if set(more) <= set(flags):
+        return flags
+    return sorted(set(flags) | set(more), key=_FLAG_ORDER.index)
 
 
 _FLAG_ORDER = ["SYN", "FIN", "RST", "PSH", "ACK", "URG", "ECE", "CWR"]
