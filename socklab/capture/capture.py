@@ -225,7 +225,7 @@ class Capture:
         under a bulk transfer that, not reading the ring, was the capture's cost.
         """
         rows: list[list] = []
-        runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment]
+        runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment, last flags]
         placed = 0
         for t, segment, host in frames:
             plain = bulk and _PLAIN.issuperset(segment.flags)
@@ -234,7 +234,9 @@ class Capture:
                 if run is not None:
                     row, run[1] = run[0], segment
                     row[3]["len"] += segment.length
-                    row[3]["flags"] = _union(row[3]["flags"], segment.flags)
+                    if segment.flags is not run[2]:  # flag tuples are shared: mostly the same
+                        run[2] = segment.flags
+                        row[3]["flags"] = _union(row[3]["flags"], segment.flags)
                     row[4] += 1
                     placed += 1
                     continue
@@ -248,7 +250,7 @@ class Capture:
             row = [t, *where, 1, host]
             rows.append(row)
             if plain:
-                runs[(segment.src, segment.length > 0)] = [row, segment]
+                runs[(segment.src, segment.length > 0)] = [row, segment, segment.flags]
             elif bulk:
                 self._end_runs(runs)
         self._end_runs(runs)
@@ -256,7 +258,7 @@ class Capture:
 
     def _end_runs(self, runs: dict[tuple, list]) -> None:
         """Close the open runs: each one's ``ack`` is its last segment's."""
-        for row, last in runs.values():
+        for row, last, _flags in runs.values():
             if row[4] > 1:
                 where = self.flows.place(last)
                 if where is not None:
