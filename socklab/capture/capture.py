@@ -19,6 +19,7 @@ lab's ports (`Flows.ports`, updated as the lab binds, listens and connects).
 from __future__ import annotations
 
 import contextlib
+import functools
 import select
 import threading
 import time
@@ -126,8 +127,9 @@ class Capture:
         for letter, name in names.items():
             if name in self._host_rings or self.sock is None:
                 continue
+            opened_with = self._filtered
             try:
-                ring = run_in(name, lambda: open_capture(self._filtered, everywhere=True))
+                ring = run_in(name, functools.partial(open_capture, opened_with, everywhere=True))
             except (NoCapture, OSError):
                 continue  # this machine's capture goes on; the host's segments are missed
             with self.bus.lock:
@@ -136,6 +138,8 @@ class Capture:
                     return
                 self._host_rings[name] = ring
                 self._ring_host[ring] = letter
+                if self._filtered != opened_with:  # the lab's ports moved on meanwhile
+                    set_filter(ring.sock, self._filtered)
         self._rings_changed.set()
 
     def _learn(self, event: Event) -> None:
