@@ -26,6 +26,7 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Select, Static, TabbedContent
 
+from ..capture.text import WIRE_OPS
 from ..events import Event
 from ..guided import Action, Lesson, LessonRun
 from ..guided.expect import describe
@@ -44,6 +45,8 @@ BASELINE: dict[str, dict[str, str]] = {
     "client": {"family": "AF_INET", "type": "SOCK_STREAM", "host": "127.0.0.1", "port": "0",
                "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
 }
+#: Events that report what the kernel or the wire saw, not a call a press made.
+VIEW_OPS = frozenset({"state", *WIRE_OPS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
@@ -161,7 +164,10 @@ class LessonPanel(VerticalScroll):
         batch = list(events)
         self._events.extend(batch)
         del self._events[:-200]
-        self._per_side.update(event.side for event in batch)
+        # Calls only: a press waits for its own call's first event, and the kernel
+        # view's states and the wire's packets come on their own (a late
+        # "client[1] CLOSE" once ended the wait for the next socket() too soon).
+        self._per_side.update(event.side for event in batch if event.op not in VIEW_OPS)
         if self.run is not None and self.run.feed(batch):
             self.show()
         self._news.set()
