@@ -186,11 +186,11 @@ def _owner_problem(judge: Judge, event: dict, rel: Relative) -> str | None:
                 and inc.closed < event["seq"]:
             return f"{inc.name} stopped listening (closed at #{inc.closed}) before it"
         return None
+    if way == "in":
+        return f"{inc.name} received it; it did not send it"
     if inc.closed is not None and inc.closed < event["seq"]:
         return (f"{inc.name} was closed at #{inc.closed} and never had this connection: "
                 "the kernel sent it (by: \"kernel\")")
-    if way == "in":
-        return f"{inc.name} received it; it did not send it"
     if inc.local is None and inc.peer is None:
         return None  # nothing known of its addresses: cannot tell
     return f"{inc.name} is {inc.local}→{inc.peer}, not this connection"
@@ -314,27 +314,30 @@ def check_ss(judge: Judge) -> None:
 
 
 def _compare_sample(judge: Judge, inc: Incarnation, line, sample, told: set[int]) -> None:
+    """ss's state at the sample must lie on the way from the last state the log showed
+    surely before it to the first it showed surely after it."""
     at = sample.t0 + judge.offset
     before = [i for i, (t, _, _) in enumerate(line) if t < at - EPS]
     if not before:
         return
-    i = before[-1]
-    claimed = line[i][1]
-    listener = inc.peer is None
-    if not listener and inc.local[0] in ("0.0.0.0", "::"):
+    lo = before[-1]
+    hi = next((i for i, (t, _, _) in enumerate(line) if t > sample.t1 + judge.offset + EPS),
+              None)
+    if inc.peer is not None and inc.local[0] in ("0.0.0.0", "::"):
         return
     seen = sample.state_of("tcp", inc.local, inc.peer)
     seen = tcp.SS_NAMES.get(seen, seen) if seen else "CLOSE"
     judge.checked["ss"] += 1
-    if seen == claimed:
+    if seen in {state for _, state, _ in line[lo:hi]}:
         return
-    ahead = tcp.path(claimed, seen, _no_reopening) is not None
-    if ahead and i + 1 < len(line):
-        ahead = tcp.path(seen, line[i + 1][1], _no_reopening) is not None
-    if not ahead and line[i][2] not in told:
-        told.add(line[i][2])
-        judge.add("ss", line[i][2], f"{inc.name} is {claimed} in the log from t={line[i][0]:.4f}"
-                  f" but ss showed {seen} for {inc.local}→{inc.peer} at t={at:.4f}")
+    ahead = tcp.path(line[lo][1], seen, _no_reopening) is not None
+    if ahead and hi is not None:
+        ahead = tcp.path(seen, line[hi][1], _no_reopening) is not None
+    if not ahead and line[lo][2] not in told:
+        told.add(line[lo][2])
+        judge.add("ss", line[lo][2], f"{inc.name} is {line[lo][1]} in the log from "
+                  f"t={line[lo][0]:.4f} but ss showed {seen} for {inc.local}→{inc.peer} "
+                  f"at t={at:.4f}")
 
 
 # -- explanations ---------------------------------------------------------------------
@@ -408,14 +411,37 @@ def _namespace_of(judge: Judge, inc: Incarnation) -> tuple[bool, str | None]:
     return False, None
 
 
+def _namespaces(judge: Judge) -> dict[int, str | None]:
+    """Each socket's namespace (by its incarnation's id): seen by ss, else its
+    listener's (accept() returns a socket of the listener's namespace), else, for a
+    loopback client, the namespace of the connection that accepted it."""
+    where: dict[int, str | None] = {}
+    incs = judge.model.incarnations
+    for inc in incs:
+        if inc.local is not None and inc.local[0] not in ("0.0.0.0", "::"):
+            found, ns = _namespace_of(judge, inc)
+            if found:
+                where[id(inc)] = ns
+    for inc in incs:
+        if inc.listener is not None and id(inc) not in where and id(inc.listener) in where:
+            where[id(inc)] = where[id(inc.listener)]
+    accepted = {inc.peer: inc for inc in incs if inc.listener is not None and inc.peer}
+    for inc in incs:
+        other = accepted.get(inc.local) if inc.local is not None else None
+        if id(inc) not in where and other is not None and _loopback(inc.local) \
+                and id(other) in where and inc.peer is not None \
+                and inc.peer[1] == (other.local or ("", -1))[1]:
+            where[id(inc)] = where[id(other)]
+    return where
+
+
 def check_hosts(judge: Judge) -> None:
     """Every event's host is the namespace its socket lives in."""
+    where = _namespaces(judge)
     for inc in judge.model.incarnations:
-        if inc.local is None or inc.local[0] in ("0.0.0.0", "::"):
+        if id(inc) not in where:
             continue
-        found, ns = _namespace_of(judge, inc)
-        if not found:
-            continue
+        ns = where[id(inc)]
         expected = judge.evidence.hosts.get(ns)
         judge.checked["host"] += 1
         wrong = [e for e in inc.events
@@ -423,8 +449,8 @@ def check_hosts(judge: Judge) -> None:
         if wrong:
             ops = ", ".join(f"#{e['seq']} {e['op']}@{e.get('host')}" for e in wrong[:4])
             judge.add("host", wrong[0]["seq"],
-                      f"{inc.name} lives on host {expected} (ss saw {inc.local} in "
-                      f"{ns or 'the first namespace'}), but {len(wrong)} of its lines say "
+                      f"{inc.name} lives on host {expected} (namespace "
+                      f"{ns or 'of the run'}), but {len(wrong)} of its lines say "
                       f"otherwise: {ops}")
 
 
