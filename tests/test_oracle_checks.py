@@ -8,9 +8,9 @@ import struct
 
 import pytest
 from oracle import tcp_states as tcp
-from oracle.checks import judge
 from oracle.evidence import parse_ss
 from oracle.fixture import C, S, by_seq, clean
+from oracle.judgement import judge
 from oracle.lies import KNOWN_LIES, known
 from oracle.pcap import read_pcap, relative
 

@@ -68,4 +68,4 @@ def test_random_lab_sessions_pass_the_oracle() -> None:
              for v in tally["violations"]]
     print(f"random sessions: {tally['examples']} examples, {tally['steps']} steps, "
           f"checked {tally['checked']}, {len(found)} violation(s)")
-    verdict(found, "\n".join(str(v) for v in found))
+    verdict(found, "\n".join(str(v) for v in found), at_random=True)

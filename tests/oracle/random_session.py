@@ -36,8 +36,9 @@ from socklab.capture import watch_packets
 from socklab.labcalls import CLIENT_CALLS, MODES, SERVER_CALLS, Request, Settings
 from socklab.session import LabSession
 
-from .checks import Violation, judge
+from .checks import Violation
 from .evidence import Evidence, Sample, parse_ss, segments_of
+from .judgement import judge
 from .recorder import Recorder
 
 #: How long a step waits for its calls (a call that waits longer goes on waiting).

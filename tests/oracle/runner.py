@@ -16,8 +16,9 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import Judge, judge
+from .checks import Judge
 from .evidence import Evidence, load_samples, segments_of
+from .judgement import judge
 from .model import load
 
 ROOT = Path(__file__).resolve().parents[2]
