@@ -13,7 +13,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from .evidence import Evidence
-from .model import Addr, Incarnation, Model, addr
+from .model import Addr, Incarnation, Model, addr, is_call
 from .pcap import Relative
 
 #: Clock slack between the log's times and the evidence's (seconds).
@@ -139,6 +139,36 @@ def fit_offset(judge: Judge) -> None:
     judge.offset = statistics.median(diffs)
 
 
+def resolve_clients(judge: Judge) -> None:
+    """A client whose connect has not returned (or failed) has no local address in
+    the log: it is the source of the first SYN to its peer sent after its connect
+    began that no other socket of the log owns."""
+    owned = {inc.local for inc in judge.model.incarnations if inc.local is not None}
+    for inc in judge.model.incarnations:
+        if inc.side != "client" or inc.local is not None or inc.peer is None or not inc.tcp:
+            continue
+        began = next((e["t"] for e in inc.events if e.get("op") == "connect"), None)
+        if began is None or judge.offset is None:
+            continue
+        for rel in judge.evidence.segments:
+            s = rel.segment
+            at = judge.lab_time(s.ts)
+            if s.dst == inc.peer and s.flags == {"SYN"} and s.src not in owned \
+                    and at is not None and at >= _connect_started(inc) - 0.25:
+                inc.local = s.src
+                owned.add(s.src)
+                break
+
+
+def _connect_started(inc: Incarnation) -> float:
+    """When its connect began, at the latest (its wait, else its socket())."""
+    connect = next(e for e in inc.events if e.get("op") == "connect")
+    if connect.get("phase") == "wait":
+        return connect["t"]
+    earlier = [e for e in inc.events if e["seq"] < connect["seq"] and is_call(e)]
+    return earlier[-1]["t"] if earlier else connect["t"]
+
+
 def check_packets(judge: Judge) -> None:
     """Each packet row ⇔ one captured segment, in the same order."""
     if not judge.packets_claimed:
@@ -181,7 +211,9 @@ def _owner_problem(judge: Judge, event: dict, rel: Relative) -> str | None:
     way = judge.direction(rel, inc)
     if way == "out":
         if inc.peer is None and inc.listened is not None and inc.closed is not None \
-                and inc.closed < event["seq"]:
+                and inc.closed < event["seq"] \
+                and event["t"] > judge.events_by_seq[inc.closed]["t"] + EPS:
+            # (the RSTs its close() sends to connections it never accepted are its own)
             return f"{inc.name} stopped listening (closed at #{inc.closed}) before it"
         return None
     if way == "in":

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from .checks import Judge, check_credit, check_packets, fit_offset
+from .checks import Judge, check_credit, check_packets, fit_offset, resolve_clients
 from .claims import check_hosts, check_lessons, check_ss, check_states
 from .evidence import Evidence
 from .order import check_causality, check_time
 
-CHECKS = (check_packets, fit_offset, check_credit, check_states, check_ss, check_lessons,
-          check_hosts, check_causality, check_time)
+CHECKS = (check_packets, fit_offset, resolve_clients, check_credit, check_states, check_ss,
+          check_lessons, check_hosts, check_causality, check_time)
 
 
 WIRE_CHECKS = (check_packets, check_credit, check_states, check_lessons)

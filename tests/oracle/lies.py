@@ -37,6 +37,10 @@ KNOWN_LIES = (
                    r"is CLOSE in the log .* ss showed (TIME_WAIT|FIN_WAIT2)"),
         "the kernel view reads the descriptor's state: a connection in TIME_WAIT is "
         "logged CLOSE (issue 20, 'A reset that never happened')"),
+    Lie("reset-that-never-happened", ("lesson",),
+        re.compile(r"says 'RST arrived' but no RST to this socket"),
+        "a connection closed by FIN/ACK is explained 'a RST arrived' (issue 20, 'A reset "
+        "that never happened')"),
     Lie("reset-credited-to-a-gone-socket", ("credit",),
         re.compile(r"RST.* credited to .*(never had this connection|not this connection)"),
         "a RST the kernel sent for a closed port is credited to the server socket "
@@ -50,6 +54,21 @@ KNOWN_LIES = (
         re.compile(r"line before the accept\(\) that made this socket"),
         "an accepted connection's state line is numbered before the accept() that "
         "returned it (issue 20, 'Order': states placed when polled)", intermittent=True),
+    Lie("state-before-its-segment", ("time",),
+        re.compile(r"packet row at .* placed after #\S+ \S+ state done"),
+        "a state line is numbered before the segment that caused it, when the kernel "
+        "view polled before the capture reported (issue 20, 'Order')", intermittent=True),
+    Lie("connect-after-its-own-close", ("causality",),
+        re.compile(r"connect\(\) fails with EBADF after the connection was ESTABLISHED"),
+        "a connect that reached ESTABLISHED ends, after its socket's close, in EBADF "
+        "'closed while the call waited' (issue 20, 'A connect after its own close')",
+        intermittent=True),
+    Lie("packet-before-its-call", ("causality", "time"),
+        re.compile(r"before the call it is shown under began|placed after #\S+ \S+ "
+                   r"\w+ wait at"),
+        "a call's wait line carries a time after the segments the call sent (issue 20, "
+        "'Order': a packet row can carry an earlier time than its call)",
+        intermittent=True),
     Lie("wait-after-the-close-that-ended-it", ("causality",),
         re.compile(r"\) wait after its close"),
         "a call pressed before the lab's close (Run again, a type change) is logged "

@@ -145,6 +145,8 @@ class Model:
     @staticmethod
     def _note(inc: Incarnation, event: dict) -> None:
         op, ok, done = event.get("op"), event.get("ok"), event.get("phase") == "done"
+        if op == "connect" and inc.peer is None:  # where it goes, even if it never gets there
+            inc.peer = addr((event.get("args") or [None])[0])
         if not (done and ok):
             return
         result = addr(event.get("result"))

@@ -57,8 +57,8 @@ def _after_close(judge: Judge, inc: Incarnation, paired: dict[int, dict]) -> Non
             continue
         judge.checked["causality"] += 1
         wait = paired.get(e["seq"])
-        if wait is not None and wait["seq"] < inc.closed:
-            continue
+        if wait is not None:
+            continue  # the end of a wait: told at its wait, if that came after the close
         if e.get("phase") == "done" and not e.get("ok") and wait is None:
             continue
         judge.add("causality", e["seq"], f"{inc.name}: {e['op']}() {e.get('phase')} after "
