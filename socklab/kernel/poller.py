@@ -36,7 +36,7 @@ from .. import lessons
 from ..events import CLIENT, DONE, SERVER, Event
 from .diag import lookup
 from .tables import Table, read_table
-from .tcpinfo import read_state, read_tcp_info
+from .tcpinfo import has_error, read_state, read_tcp_info
 
 if TYPE_CHECKING:
     from ..engine import Endpoint, Lab
@@ -196,7 +196,9 @@ class KernelView:
                     watched = self._live[sock] = self._new(endpoint)
                 watched.local = endpoint.local or watched.local
                 watched.peer = endpoint.peer or watched.peer
-                self._report(watched, info)
+                if info[0] == "CLOSE" and self._handed_over(sock, watched):
+                    continue
+                self._report(watched, info, sock)
             ended = [s for s in self._live if s not in seen]
             for sock in ended:
                 self._closed(self._live.pop(sock))
@@ -215,7 +217,46 @@ class KernelView:
         self._ended.pop(key, None)
         return Watched(endpoint.side, endpoint.conn, endpoint.family)
 
-    def _report(self, watched: Watched, info: tuple[str, int, int, int]) -> None:
+    def _handed_over(self, sock: socket.socket, watched: Watched) -> bool:
+        """The descriptor reads CLOSE, but the connection may live on without it.
+
+        A side that shut down its half and then got the peer's FIN goes to
+        TIME_WAIT: the kernel moves the connection to a time-wait entry and the
+        descriptor reads CLOSE though nothing was reset.  The connection's state
+        is asked of the tables by its 4-tuple, as ``ss`` does; if it lives on,
+        it is followed there (as after close()) and the descriptor is quiet.
+        """
+        if watched.state in (None, "LISTEN", "CLOSE", "SYN_SENT") or not watched.peer \
+                or not watched.local:
+            return False
+        state = self._connection_state(watched)
+        if state in (None, "CLOSE", "LISTEN"):
+            return False
+        quiet = Watched(watched.side, watched.conn, watched.family, watched.local,
+                        watched.peer, ("CLOSE", 0, 0, 0))
+        self._live[sock] = quiet
+        watched.closed_at = time.monotonic()
+        self._gone[(watched.family, tuple(watched.local), tuple(watched.peer))] = watched
+        if state != watched.state:
+            was, watched.last = watched.state, (state, 0, 0, 0)
+            self._emit(watched, {"state": state},
+                       lessons.state_lesson(state, was=was, open_socket=False))
+        return True
+
+    def _connection_state(self, watched: Watched) -> str | None:
+        """The state of ``watched``'s connection in the kernel's tables (None: gone)."""
+        key = (tuple(watched.local), tuple(watched.peer))  # type: ignore[arg-type]
+        for where in self._namespaces():
+            found = where(lambda: lookup(watched.family, [key]))
+            if found is None:  # no netlink here: the whole table, from /proc
+                found = where(lambda: read_table(watched.family))
+            state = found.get(key)
+            if state is not None:
+                return state
+        return None
+
+    def _report(self, watched: Watched, info: tuple[str, int, int, int],
+                sock: socket.socket | None = None) -> None:
         state, retransmits, unacked, sacked = info
         listening = state == "LISTEN"
         # A listener's unacked/sacked are its accept queue and backlog (tcpinfo.py).
@@ -232,7 +273,8 @@ class KernelView:
         if now[3]:
             result["retransmits"] = now[3]
         lesson = lessons.state_lesson(state, queue=now[1], backlog=now[2],
-                                      retransmits=now[3], was=was)
+                                      retransmits=now[3], was=was,
+                                      reset=state == "CLOSE" and has_error(sock))
         self._emit(watched, result, lesson)
 
     def _closed(self, watched: Watched) -> None:
