@@ -185,6 +185,9 @@ class EventBus:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.lock = threading.RLock()
+        #: Notified when a wait that a close ended has reported its end (see
+        #: `Endpoint.close`): the closer waits on it, the lock released meanwhile.
+        self.changed = threading.Condition(self.lock)
         self._clock = clock or time.monotonic
         self._start = self._clock()
         self._seq = 0

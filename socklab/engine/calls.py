@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
+#: How long a close waits for the calls it woke to report their end.
+ENDS_WAIT = 1.0
 
 
 class State(enum.StrEnum):
@@ -146,6 +148,8 @@ class Calls:
         #: Said when a limit of the lab's own default ends a wait (see connect).
         self.limit_note: str | None = None
         self._op_lock = threading.Lock()
+        #: Waits a close ended that have not reported their end yet (`close`).
+        self._ends_due = 0
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
         self.waiter = Waiter(self._cancelled)
@@ -338,9 +342,22 @@ class Calls:
             if reason is None and self.lab.stopping:
                 reason = self.lab.stop_reason
             closed = OSError(_errno.EBADF, "Bad file descriptor (closed while waiting)")
-            return call, self._fail(op, args, closed, call,
-                                    lesson=lessons.closed_while_waiting(reason))
+            failed = self._fail(op, args, closed, call,
+                                lesson=lessons.closed_while_waiting(reason))
+            with self.lab.bus.changed:
+                self._ends_due -= 1
+                self.lab.bus.changed.notify_all()
+            return call, failed
         return call, None
+
+    def _await_ends(self) -> None:
+        """After a close that woke waiting calls: let each report its end now, so
+        it is numbered right after the close (the bus lock is released while
+        waiting, however deeply held; bounded: a wait that ends otherwise is not
+        waited for long)."""
+        with self.lab.bus.changed:
+            self.lab.bus.changed.wait_for(lambda: self._ends_due <= 0, ENDS_WAIT)
+            self._ends_due = 0
 
     def _cancelled(self) -> bool:
         """Should a wait on this socket end now?  (closing, or the lab stopping)"""
