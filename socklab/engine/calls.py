@@ -35,6 +35,8 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
+#: When the calling thread's call began (its first event's time).
+_BEGAN = threading.local()
 #: How long a close waits for the calls it woke to report their end.
 ENDS_WAIT = 1.0
 
@@ -160,6 +162,10 @@ class Calls:
 
     def _emit(self, op: str, **fields: Any) -> Event:
         fields.setdefault("conn", self.conn)
+        if fields.get("phase") == WAIT or fields.get("call", 1) == 0:
+            # A call's first event carries the time it began: the segments it
+            # sent (their kernel times) never come before it.
+            fields.setdefault("since", getattr(_BEGAN, "t", None))
         return self.lab.bus.emit(side=self.side, op=op, **fields)
 
     def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
@@ -236,6 +242,7 @@ class Calls:
         """
         call = 0
         deadline = None if timeout is None else time.monotonic() + timeout
+        _BEGAN.t = self.lab.bus.now()
         while True:
             try:
                 if causal:
