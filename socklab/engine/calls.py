@@ -134,6 +134,8 @@ class Calls:
         self.sock = sock
         self.peer: Any = None
         self.local: Any = None
+        #: Two-hosts mode: the host the socket lives in (`Lab.host_of`).
+        self.host: str | None = None if sock is None else lab.host_of(sock)
         self.bytes_in = 0
         self.bytes_out = 0
         self.state = State.OPEN if sock is not None else State.NEW
@@ -162,6 +164,8 @@ class Calls:
 
     def _emit(self, op: str, **fields: Any) -> Event:
         fields.setdefault("conn", self.conn)
+        if self.sock is not None and self.lab.hosts is not None:
+            fields.setdefault("host", self.host)  # where the socket lives, not its side
         if fields.get("phase") == WAIT or fields.get("call", 1) == 0:
             # A call's first event carries the time it began: the segments it
             # sent (their kernel times) never come before it.

@@ -46,6 +46,7 @@ class Endpoint(DataCalls):
             sock = self.lab.new_socket(self, self.family, self.kind)
             sock.setblocking(False)
             self.sock = sock
+            self.host = self.lab.host_of(sock)
             self._closing = False
             self.closed_by = None
             self.state = State.OPEN

@@ -130,6 +130,12 @@ class Lab:
             return socket.socket(family, kind)
         return self.hosts.socket_for(endpoint, family, kind)
 
+    def host_of(self, sock: socket.socket) -> str | None:
+        """Two-hosts mode: the host ``sock`` lives in, asked of the socket's own
+        namespace (None: this machine, or not in two-hosts mode)."""
+        hosts = self.hosts
+        return None if hosts is None else hosts.host_of_socket(sock)
+
     @property
     def coalesce(self) -> bool:
         """Floods are counted, not logged call by call."""

@@ -68,6 +68,8 @@ class Watched:
     family: int
     local: tuple | None = None
     peer: tuple | None = None
+    #: Two-hosts mode: the host the socket lives in (its events say so).
+    host: str | None = None
     #: What was last reported: (state, queue, backlog, retransmits).
     last: tuple = ()
     closed_at: float = 0.0
@@ -217,7 +219,7 @@ class KernelView:
         for gone_key in [k for k, w in self._gone.items() if (w.side, w.conn) == key]:
             del self._gone[gone_key]
         self._ended.pop(key, None)
-        return Watched(endpoint.side, endpoint.conn, endpoint.family)
+        return Watched(endpoint.side, endpoint.conn, endpoint.family, host=endpoint.host)
 
     def _place(self, pending: dict[tuple, list[Callable[[], None]]], end: tuple | None,
                ends: tuple) -> None:
@@ -261,7 +263,7 @@ class KernelView:
         if state in (None, "CLOSE", "LISTEN"):
             return False
         quiet = Watched(watched.side, watched.conn, watched.family, watched.local,
-                        watched.peer, ("CLOSE", 0, 0, 0))
+                        watched.peer, watched.host, ("CLOSE", 0, 0, 0))
         self._live[sock] = quiet
         watched.closed_at = time.monotonic()
         self._gone[(watched.family, tuple(watched.local), tuple(watched.peer))] = watched
@@ -362,8 +364,9 @@ class KernelView:
             del self._ended[next(iter(self._ended))]
 
     def _emit(self, watched: Watched, result: dict[str, Any], lesson: str | None) -> None:
+        extra = {} if self.lab.hosts is None else {"host": watched.host}
         self.lab.bus.emit(side=watched.side, conn=watched.conn, op="state",
-                          result=result, lesson=lesson)
+                          result=result, lesson=lesson, **extra)
 
     # -- what tests and demos ask ---------------------------------------------------
 
