@@ -337,3 +337,21 @@ def test_a_state_sits_right_after_the_segment_that_caused_it_and_packets_after_t
             assert round(event["t"], 3) >= round(call["t"], 3), (event, call)
         elif event["op"] not in ("packet", "state"):
             call = event
+
+
+def test_a_reset_for_a_closed_port_is_the_kernels_not_a_sockets() -> None:
+    """demo refused: the server socket was closed before the connect, so the RST
+    that refuses it comes from the kernel (``by: "kernel"``); the welcome
+    exchange's segments all come from sockets."""
+    capture_or_skip()
+    done = run_cli("demo", "refused", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    packets = [e for e in json_events(done.stdout) if e["op"] == "packet"]
+    resets = [e for e in packets if "RST" in e["result"]["flags"]]
+    assert len(resets) == 1 and resets[0]["by"] == "kernel"
+    assert "sent by the kernel" in format_line(Event(**{
+        k: v for k, v in resets[0].items() if k in Event.__dataclass_fields__ and k != "args"}))
+    assert all(e["by"] is None for e in packets if e is not resets[0])
+    done = run_cli("demo", "welcome", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    assert all(e["by"] is None for e in json_events(done.stdout) if e["op"] == "packet")

@@ -223,10 +223,12 @@ class Capture:
             place(None, tuple(sorted(last, key=last.__getitem__)))
         if len(self._received) > RECEIVED_MAX:
             self._received.clear()
-        for index, (t, side, conn, result, count, host) in enumerate(rows):
+        for index, (t, side, conn, result, by, count, host) in enumerate(rows):
             # Two hosts: the host that sent it, which the side alone cannot say (a
             # reset from host B's own loopback answers a client on B).
-            extra = {} if host is None else {"host": host}
+            extra: dict[str, str] = {} if host is None else {"host": host}
+            if by is not None:  # no socket sent it: the kernel did
+                extra["by"] = by
             event = self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
                                   count=count, **extra)
             self._received[ends[index]] = event.seq
@@ -261,7 +263,7 @@ class Capture:
                     if segment.flags is not run[2]:  # flag tuples are shared: mostly the same
                         run[2] = segment.flags
                         row[3]["flags"] = _union(row[3]["flags"], segment.flags)
-                    row[4] += 1
+                    row[5] += 1
                     placed += 1
                     continue
             where = self.flows.place(segment)
@@ -283,7 +285,7 @@ class Capture:
     def _end_runs(self, runs: dict[tuple, list]) -> None:
         """Close the open runs: each one's ``ack`` is its last segment's."""
         for row, last, _flags in runs.values():
-            if row[4] > 1:
+            if row[5] > 1:
                 where = self.flows.place(last)
                 if where is not None:
                     row[3]["ack"] = where[2]["ack"]
