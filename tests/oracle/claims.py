@@ -42,20 +42,20 @@ def seen_events(judge: Judge, inc: Incarnation, seq: int, t: float,
 
 
 def _allowed(judge: Judge, inc: Incarnation, state: dict, since: float, placed: bool):
-    """What bears out a step to ``state``: the calls made before its line, timers long
-    enough, and segments on the wire.  ``placed``: a segment it received must have its
-    row before the line (a state is shown after the segment that caused it); one it
-    sent need only have left before (its own call sets the state, then sends)."""
+    """What bears out a step to ``state``: the calls made, timers long enough, and
+    segments on the wire.  ``placed``: the call must be logged before the line, and a
+    segment it received must have its row before it (a state is shown after what
+    caused it); a segment it sent need only have left before (its own call sets the
+    state, then sends)."""
     received = seen_events(judge, inc, state["seq"], state["t"], by_time=not placed)
     sent = seen_events(judge, inc, state["seq"], state["t"], by_time=True)
     elapsed = state["t"] - since
 
     def allowed(event: tcp.Event) -> bool:
         kind, what = event
-        if kind == "app" and what == "listen":
-            return inc.listened is not None and inc.listened < state["seq"]
-        if kind == "app" and what == "close":
-            return inc.closed is not None and inc.closed < state["seq"]
+        if kind == "app":
+            seq = inc.listened if what == "listen" else inc.closed
+            return seq is not None and (seq < state["seq"] or not placed)
         if kind == "timer":
             return elapsed >= tcp.TIMERS[what]
         return event in (sent if kind == "out" else received)
@@ -69,7 +69,8 @@ def _step(judge: Judge, inc: Incarnation, previous: str, now: str, state: dict,
         return
     if tcp.path(previous, now, _allowed(judge, inc, state, since, False)) is not None:
         judge.add("state", state["seq"], f"{inc.name}: {previous} → {now} is shown before "
-                  "the segment that caused it (its row comes later)")
+                  "what caused it (the call, or the row of the segment it received, "
+                  "comes later)")
         return
     judge.add("state", state["seq"], f"{inc.name}: {previous} → {now} is no transition of "
               "TCP's state machine given the segments on the wire and the calls made")

@@ -55,9 +55,10 @@ KNOWN_LIES = (
         "an accepted connection's state line is numbered before the accept() that "
         "returned it (issue 20, 'Order': states placed when polled)", intermittent=True),
     Lie("state-before-its-segment", ("state",),
-        re.compile(r"is shown before the segment that caused it"),
-        "a state line is numbered before the segment that caused it, when the kernel "
-        "view polled before the capture reported (issue 20, 'Order')", intermittent=True),
+        re.compile(r"is shown before what caused it"),
+        "a state line is numbered before the segment (or call) that caused it, when the "
+        "kernel view read it before the capture (or the call) reported (issue 20, "
+        "'Order')", intermittent=True),
     Lie("connect-after-its-own-close", ("causality",),
         re.compile(r"connect\(\) fails with EBADF after the connection was ESTABLISHED"),
         "a connect that reached ESTABLISHED ends, after its socket's close, in EBADF "
