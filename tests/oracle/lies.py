@@ -70,6 +70,11 @@ KNOWN_LIES = (
         "a call's wait line carries a time after the segments the call sent (issue 20, "
         "'Order': a packet row can carry an earlier time than its call)",
         intermittent=True),
+    Lie("call-numbered-after-the-close", ("causality",),
+        re.compile(r"\(\) done after its close \(#\S+\)$"),
+        "a quick call that ran before the lab's close (Reset, Run again) is numbered "
+        "after it with the close's time, succeeding on a closed socket (issue 20, "
+        "'Order')", intermittent=True),
     Lie("wait-after-the-close-that-ended-it", ("causality",),
         re.compile(r"\) wait after its close"),
         "a call pressed before the lab's close (Run again, a type change) is logged "
