@@ -78,6 +78,18 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
+def escape_text(text: str, keep: str = "\\") -> str:
+    """Text read from a file (a replay, a lesson) made as safe as `escape_bytes`
+    makes network bytes: the same escapes for every character a terminal would
+    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Characters in
+    ``keep`` stay as they are: by default the backslash, since a replay's text
+    was escaped once already when it was logged (``\\x1b`` stays four
+    characters, never ESC).  Not capped: the file's own limits apply."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch in keep else _escape_char(ch) for ch in text)
+
+
 def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:
     """The payload exactly as Python's ``repr(bytes)`` writes it: ``b'h\\xc3\\xa9llo'``.
 
