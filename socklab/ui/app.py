@@ -85,6 +85,9 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
+        # A lesson's Back and Next (shown only while a lesson is open: LessonHost).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(

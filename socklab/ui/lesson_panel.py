@@ -27,7 +27,7 @@ from textual.widgets import Button, Static, TabbedContent
 
 from ..capture.text import WIRE_OPS
 from ..events import Event
-from ..guided import Action, Lesson, LessonRun
+from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
 from .controls import LabControls
@@ -186,7 +186,7 @@ class LessonPanel(VerticalScroll):
         intro = f"{lesson.intro}\n\n" if run.index == 0 and lesson.intro else ""
         self._part("step", Text(f"{lesson.title}\nStep {run.index + 1} of "
                                 f"{len(lesson.steps)}: {step.title}", style="bold"))
-        self._part("text", marked(intro + step.text))
+        self._part("text", marked(intro + step.text + _choice_keys(step)))
         lines = Text()
         for i, expectation in enumerate(step.expectations):
             met = done or run.holds(i)
@@ -404,6 +404,16 @@ class LessonPanel(VerticalScroll):
             if run.advance():
                 self._enter_step()
         self.show()
+
+
+def _choice_keys(step: Step) -> str:
+    """For a step that acts on a row of a pane's list: the keys that choose it."""
+    for action in step.actions:
+        if action.target is not None and action.side in ("server", "client"):
+            row = "the listener" if action.target == "listener" else "the connection"
+            return (f"\n\nWith keys: Tab until the {action.side}'s list is lit, ↑/↓ to "
+                    f"{row}'s row, then Tab to **{action.call}()** and Enter.")
+    return ""
 
 
 #: The calls a button makes that a step's events show (Run: the whole sequence).
