@@ -177,6 +177,13 @@ def _add_classroom(sub: argparse._SubParsersAction) -> None:
     from . import replay, web
     web.add_parser(sub)
     replay.add_parser(sub)
+    _add_program(sub)
+
+
+def _add_program(sub: argparse._SubParsersAction) -> None:
+    """The learner's own program (issue 25): ``run`` and ``check``."""
+    from . import run
+    run.add_parser(sub)
 
 
 def _positive(text: str) -> int:

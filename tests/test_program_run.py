@@ -1,0 +1,128 @@
+"""``socklab run``: a learner's own program, its socket calls in the lab's log.
+
+Every test runs real programs as subprocesses against real loopback servers
+(port 0), through the real command line.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import LIMIT, REPO, cli_command, cli_env, closed_port, json_events, run_cli
+
+PROGRAMS = REPO / "tests" / "programs"
+
+
+@pytest.fixture
+def echo_server():
+    """``socklab serve --mode echo --port 0 --json``: its port, then it is stopped."""
+    proc = subprocess.Popen(cli_command("serve", "--mode", "echo", "--port", "0", "--json"),
+                            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+                            env=cli_env(), cwd=REPO)
+    try:
+        port = None
+        for line in proc.stdout:  # bounded: serve prints its bind at once
+            event = json.loads(line)
+            if event["op"] == "bind":
+                port = event["result"][1]
+                break
+        assert port is not None, "serve printed no bind"
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(LIMIT)
+        proc.stdout.close()
+
+
+def _program(events):
+    return [e for e in events if e.get("by") == "program"]
+
+
+def _index(events, **fields):
+    return next(i for i, e in enumerate(events)
+                if all(e.get(k) == v for k, v in fields.items()))
+
+
+def test_python_client_against_serve_is_one_ordered_log(echo_server):
+    done = run_cli("run", "--json", "--packets", "--", sys.executable,
+                   str(PROGRAMS / "myclient.py"), str(echo_server), timeout=LIMIT * 4)
+    assert done.returncode == 0, done.stderr
+    events = json_events(done.stdout)
+    seqs = [e["seq"] for e in events]
+    assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
+    calls = [(e["op"], e["side"], e["conn"]) for e in _program(events)
+             if e["op"] not in ("state", "output", "exit")]
+    assert calls == [("socket", "client", 1), ("connect", "client", 1),
+                     ("send", "client", 1), ("recv", "client", 1), ("close", "client", 1)]
+    assert all(e["program"] == "myclient.py" for e in _program(events))
+    connect = events[_index(events, op="connect", by="program")]
+    assert connect["ok"] and connect["args"][0] == ["127.0.0.1", echo_server]
+    recv = events[_index(events, op="recv", by="program")]
+    assert recv["bytes_repr"] == "b'hello\\n'" and recv["nbytes"] == 6
+    output = events[_index(events, op="output")]
+    assert output["args"] == ["stdout"] and output["data"] == "got b'hello\\\\n'"
+    assert events[-1]["op"] == "exit" and events[-1]["result"] == 0
+    states = [e["result"]["state"] for e in _program(events) if e["op"] == "state"]
+    assert states[:1] == ["ESTABLISHED"]
+    if "not captured" in done.stderr or "CAP_NET_RAW" in done.stderr:
+        pytest.skip("no packet capture here: " + done.stderr.strip())
+    # The packets each call caused come right under it: the handshake under
+    # connect, the six bytes (and their ACK) under send, before the recv.
+    packets = [i for i, e in enumerate(events) if e["op"] == "packet"]
+    syn = next(i for i in packets if events[i]["result"]["flags"] == ["SYN"])
+    data = next(i for i in packets if events[i]["result"]["len"] == 6
+                and events[i]["side"] == "client")
+    assert _index(events, op="connect", by="program") < syn < _index(events, op="send")
+    assert _index(events, op="send", by="program") < data < _index(events, op="recv")
+
+
+def test_program_sees_the_real_socket_module():
+    """Exceptions, results and types are what plain Python gives the program."""
+    port = closed_port()
+    argv = [sys.executable, str(PROGRAMS / "mistakes.py"), str(port)]
+    plain = subprocess.run(argv, capture_output=True, text=True, timeout=LIMIT, check=False)
+    traced = run_cli("run", "--json", "--", *argv, timeout=LIMIT * 4)
+    events = json_events(traced.stdout)
+    printed = "\n".join(e["data"] for e in events if e["op"] == "output"
+                        and e["args"] == ["stdout"])
+    assert printed == plain.stdout.strip().replace("\\", "\\\\")
+    assert "isinstance: True socket" in printed
+    refused = events[_index(events, op="connect", by="program")]
+    assert refused["error"] == "ECONNREFUSED" and "nothing is listening" in refused["lesson"]
+    wrong = events[_index(events, op="send", by="program")]
+    assert wrong["error"] == "TypeError" and "bytes, not str" in wrong["lesson"]
+    assert traced.returncode == 0
+
+
+@pytest.mark.skipif(shutil.which("strace") is None, reason="strace is not installed")
+@pytest.mark.skipif(shutil.which("nc") is None,
+                    reason="nc is not installed (Debian: apt-get install netcat-openbsd)")
+def test_nc_through_strace(echo_server):
+    done = run_cli("run", "--json", "--packets", "--", "nc", "-q", "1", "127.0.0.1",
+                   str(echo_server), input=b"hi from nc\n", timeout=LIMIT * 4)
+    assert done.returncode == 0, done.stderr
+    events = json_events(done.stdout)
+    program = _program(events)
+    assert all(e["program"] == "nc" for e in program)
+    ops = [e["op"] for e in program if e["op"] not in ("state", "output", "exit")]
+    assert ops[:2] == ["socket", "connect"], ops
+    assert "send" in ops and "recv" in ops and ops[-1] == "close"
+    send = next(e for e in program if e["op"] == "send")
+    recv = next(e for e in program if e["op"] == "recv" and e["nbytes"])
+    assert send["bytes_repr"] == recv["bytes_repr"] == "b'hi from nc\\n'"
+    assert program.index(send) < program.index(recv)
+    if "not captured" in done.stderr or "CAP_NET_RAW" in done.stderr:
+        pytest.skip("no packet capture here: " + done.stderr.strip())
+    syn = _index(events, op="packet", result={**events[_index(events, op="packet")]["result"]})
+    assert events[syn]["result"]["flags"] == ["SYN"]
+    assert _index(events, op="connect", by="program") < syn
+
+
+def test_no_program_is_bad_usage():
+    done = run_cli("run", "--")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no program given" in done.stderr
