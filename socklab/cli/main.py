@@ -21,7 +21,7 @@ from .parser import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
 COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup",
-            "run")
+            "run", "check")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

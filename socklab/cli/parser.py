@@ -182,8 +182,9 @@ def _add_classroom(sub: argparse._SubParsersAction) -> None:
 
 def _add_program(sub: argparse._SubParsersAction) -> None:
     """The learner's own program (issue 25): ``run`` and ``check``."""
-    from . import run
+    from . import check, run
     run.add_parser(sub)
+    check.add_parser(sub)
 
 
 def _positive(text: str) -> int:

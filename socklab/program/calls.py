@@ -248,7 +248,9 @@ class ProgramCalls:
         elif op in ("connect", "connect_ex") and (result in (None, 0)):
             result = end.get("local") if result is None else result
         if op == "send" and isinstance(result, int):
-            nbytes = result
+            given, nbytes = nbytes, result
+            if isinstance(given, int) and result < given:
+                fields["lesson"] = partial_send(result, given)
         fields["result"] = _address(result) if isinstance(result, list) else result
         if nbytes is not None:
             fields["nbytes"] = nbytes
@@ -353,6 +355,17 @@ class ProgramCalls:
         elif op == "shutdown" and args:
             args = [_CONSTANTS["how"].get(args[0], args[0])]
         return op, tuple(args)
+
+
+#: How the lesson of a send() that sent less than it was given begins.
+PARTIAL_SEND = "send() sent only"
+
+
+def partial_send(sent: int, given: int) -> str:
+    """A send() that returned before sending everything: the rest is the program's job."""
+    return (f"{PARTIAL_SEND} {sent} of the {given} bytes it was given: send() may send "
+            "less (the peer reads slowly, a signal came, a timeout); the rest is sent "
+            "only if the program calls send() again — use sendall(), or loop")
 
 
 def _teaching(name: str, op: str, text: str) -> str:

@@ -98,8 +98,11 @@ class ProgramRun:
     """One run of a learner's program, its calls on the lab's bus."""
 
     def __init__(self, lab: Lab, argv: list[str], side: str | None = None,
-                 stdin: bytes | None = None, cwd: str | None = None) -> None:
-        """``stdin``: bytes the program reads (then end of file); None: socklab's own."""
+                 stdin: bytes | None = None, cwd: str | None = None,
+                 env: dict[str, str] | None = None) -> None:
+        """``stdin``: bytes the program reads (then end of file); None: socklab's own.
+        ``env``: more environment variables for the program."""
+        self._env = env or {}
         self.lab = lab
         self.command = command_for(argv)
         self.states = ProgramStates(lab)
@@ -114,7 +117,7 @@ class ProgramRun:
     # -- starting ----------------------------------------------------------------
 
     def start(self) -> ProgramRun:
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self._env)
         if self.command.python:
             self._start_python(env)
         else:
