@@ -109,3 +109,41 @@ def test_check_bad_usage():
     assert done.returncode == 2 and "no such file" in done.stderr
     done = run_cli("check", "no-such-exercise", "x.py")
     assert done.returncode == 2 and done.stderr.count("\n") == 1
+
+
+def test_client_exercises(tmp_path):
+    program = tmp_path / "sockets_client.py"
+    assert run_cli("code", "client", "-o", str(program)).returncode == 0
+    done = check_isolated("welcome-client", str(program))
+    assert done.returncode == 0, done.stdout
+    done = check_isolated("welcome-client", str(CHECKS / "lecture_client.py"), "--json")
+    tests = _results(done)
+    assert done.returncode == 1
+    assert "call it in a loop until it returns b''" in tests["reads until b''"]["output"]
+    assert "never called close()" in tests["closes its socket"]["output"]
+
+
+def test_http_client_stays_on_this_machine():
+    done = check_isolated("http-client", str(CHECKS / "socket1.py"), "--json")
+    assert done.returncode == 0, done.stdout
+    done = check_isolated("http-client", str(CHECKS / "socket1_pr4e.py"), "--json")
+    assert done.returncode == 1
+    assert "keeps every connection on this machine" in _results(done)["connects"]["output"]
+
+
+def test_udp_echo_server():
+    done = run_cli("check", "udp-echo-server", str(CHECKS / "udp_echo_good.py"),
+                   timeout=CHECK_LIMIT)
+    assert done.returncode == 0, done.stdout
+    done = run_cli("check", "udp-echo-server", str(CHECKS / "udp_echo_small.py"), "--json",
+                   timeout=CHECK_LIMIT)
+    assert done.returncode == 1
+    assert "recvfrom(1024) was smaller" in _results(done)["echoes each datagram whole"]["output"]
+
+
+def test_a_hung_program_is_stopped_and_its_state_shown():
+    done = check_isolated("welcome-client", str(CHECKS / "hangs_client.py"), "--json")
+    assert done.returncode == 1
+    ends = _results(done)["ends"]["output"]
+    assert "still running at the time limit" in ends and "waiting in recv()" in ends, ends
+    assert "client[2] ESTABLISHED" in ends, ends

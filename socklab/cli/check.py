@@ -12,7 +12,7 @@ from .parser import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from ..program.exercises import EXERCISES
+    from ..program.client_exercises import EXERCISES
     check = sub.add_parser("check", help="check your program against the lab: "
                            + ", ".join(EXERCISES))
     check.add_argument("exercise", choices=list(EXERCISES), metavar="EXERCISE",
@@ -23,7 +23,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..program.exercises import EXERCISES
+    from ..program.client_exercises import EXERCISES
     if not os.path.isfile(args.file):
         raise UsageError(f"{args.file}: no such file")
     results = EXERCISES[args.exercise](args.file)

@@ -153,6 +153,10 @@ class ProgramCalls:
         sock = self._sock(message)
         if sock is not None and "family" in message:
             sock.family, sock.kind = int(message["family"]), int(message["type"])
+        if op in SERVER_CALLS or (op in ("recv", "recvfrom") and self.side is None):
+            self._decide(SERVER)  # a listener, or a datagram server's first recvfrom
+        elif op in CLIENT_CALLS:
+            self._decide(CLIENT)
         pending = Pending(message, sock, time.monotonic())
         self._pending[key] = pending
         if op in CAUSAL:
@@ -202,10 +206,6 @@ class ProgramCalls:
             sock = self._made(end)
         self.summary.calls += 1
         fields: dict[str, Any] = {"op": op, "args": args, "call": pending.call}
-        if op in SERVER_CALLS:
-            self._decide(SERVER)
-        elif op in CLIENT_CALLS or (op in ("recv", "recvfrom") and self.side is None):
-            self._decide(CLIENT if op in CLIENT_CALLS else SERVER)
         if not end.get("ok"):
             self.summary.failed.append({**start, **end})
             self._failed(fields, op, end, sock)
@@ -232,6 +232,8 @@ class ProgramCalls:
             if number == _errno.EOPNOTSUPP:
                 name = "EOPNOTSUPP"
         lesson = lessons.lesson_for(name, op)
+        if CHECK_GUARD in (end.get("text") or ""):
+            lesson = end.get("text")  # socklab check kept the program on this machine
         if lesson is None:
             lesson = _teaching(name, op, end.get("text") or name)
         fields.update(ok=False, error=name, errno=number if isinstance(number, int) else None,
@@ -356,6 +358,9 @@ class ProgramCalls:
             args = [_CONSTANTS["how"].get(args[0], args[0])]
         return op, tuple(args)
 
+
+#: The tracer's words when socklab check refuses a connection off this machine.
+CHECK_GUARD = "socklab check keeps every connection on this machine"
 
 #: How the lesson of a send() that sent less than it was given begins.
 PARTIAL_SEND = "send() sent only"

@@ -83,8 +83,9 @@ def _plain(value):
 
 def _error(exc):
     number = getattr(exc, "errno", None)
+    text = getattr(exc, "strerror", None) if isinstance(exc, OSError) else None
     return {"exc": type(exc).__name__, "errno": number if isinstance(number, int) else None,
-            "text": str(exc)}
+            "text": text or str(exc)}
 
 
 def _where(sock):
@@ -164,6 +165,29 @@ def _accepted(value):
             "new_local": _plain(_RealSocket.getsockname(conn))}
 
 
+#: socklab check: the program may reach this machine only (set by `install_guard`).
+_loopback_only = False
+
+
+def _on_this_machine(host):
+    if host in ("localhost", "", None):
+        return True
+    try:
+        import ipaddress
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:
+        return False
+
+
+def _guard(address):
+    """socklab check: refuse (before any lookup or packet) to leave this machine."""
+    if _loopback_only and isinstance(address, tuple) and not _on_this_machine(address[0]):
+        import errno
+        raise PermissionError(errno.EACCES, f"socklab check keeps every connection on "
+                              f"this machine: {address[0]!r} is not 127.0.0.1 or ::1 — take "
+                              "the host and port from the command line (sys.argv)")
+
+
 class socket(_RealSocket):  # noqa: N801 - it stands in for socket.socket
     """``socket.socket``, every call reported to the lab."""
 
@@ -202,11 +226,16 @@ class socket(_RealSocket):  # noqa: N801 - it stands in for socket.socket
         return _report(self, "accept", (), lambda: _RealSocket.accept(self), returns=_accepted)
 
     def connect(self, address):
-        return _report(self, "connect", (address,), lambda: _RealSocket.connect(self, address))
+        def call():
+            _guard(address)
+            return _RealSocket.connect(self, address)
+        return _report(self, "connect", (address,), call)
 
     def connect_ex(self, address):
-        return _report(self, "connect_ex", (address,),
-                       lambda: _RealSocket.connect_ex(self, address))
+        def call():
+            _guard(address)
+            return _RealSocket.connect_ex(self, address)
+        return _report(self, "connect_ex", (address,), call)
 
     def send(self, data, *flags):
         return _report(self, "send", flags, lambda: _RealSocket.send(self, data, *flags),
@@ -219,7 +248,10 @@ class socket(_RealSocket):  # noqa: N801 - it stands in for socket.socket
                                                           "nbytes": len(view or b"")})
 
     def sendto(self, data, *rest):
-        return _report(self, "sendto", rest[-1:], lambda: _RealSocket.sendto(self, data, *rest),
+        def call():
+            _guard(rest[-1] if rest else None)
+            return _RealSocket.sendto(self, data, *rest)
+        return _report(self, "sendto", rest[-1:], call,
                        data=_bytes(data))
 
     def recv(self, bufsize, *flags):
@@ -265,8 +297,10 @@ class socket(_RealSocket):  # noqa: N801 - it stands in for socket.socket
 
 
 def getaddrinfo(host, port, *rest, **kwargs):
-    return _report(None, "getaddrinfo", (host, port),
-                   lambda: _real_getaddrinfo(host, port, *rest, **kwargs),
+    def call():
+        _guard((host, port))
+        return _real_getaddrinfo(host, port, *rest, **kwargs)
+    return _report(None, "getaddrinfo", (host, port), call,
                    returns=lambda value: {"result": [_plain(r[4]) for r in value[:4]]})
 
 
@@ -314,6 +348,9 @@ def main(argv):
     spec = os.environ.pop("SOCKLAB_TRACE_FDS", "")
     if spec:
         install(spec)
+    if os.environ.pop("SOCKLAB_LOOPBACK_ONLY", ""):
+        global _loopback_only
+        _loopback_only = True
     if os.environ.pop("SOCKLAB_INTERRUPT_SENDS", ""):
         # socklab check: a signal the program ignores, which the lab sends while
         # a send() is blocked on a slow reader: the send returns what it has sent
