@@ -147,3 +147,11 @@ def test_a_hung_program_is_stopped_and_its_state_shown():
     ends = _results(done)["ends"]["output"]
     assert "still running at the time limit" in ends and "waiting in recv()" in ends, ends
     assert "client[2] ESTABLISHED" in ends, ends
+
+
+def test_lessons_end_with_writing_your_own():
+    from socklab.guided.lesson import load_lesson
+    for name, check in (("welcome", "socklab check welcome-server"),
+                        ("http", "socklab check http-client")):
+        last = load_lesson(name).steps[-1].after
+        assert "Now write your own" in last and check in last

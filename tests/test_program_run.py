@@ -126,3 +126,13 @@ def test_no_program_is_bad_usage():
     done = run_cli("run", "--")
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and "no program given" in done.stderr
+
+
+@pytest.mark.parametrize(("argv", "said"), [
+    (["python3", "no-such-program.py"], "no such file"),
+    (["no-such-command-here"], "command not found"),
+])
+def test_a_program_that_cannot_run_is_bad_usage(argv, said):
+    done = run_cli("run", "--", *argv)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and said in done.stderr

@@ -66,11 +66,20 @@ def command_for(argv: list[str]) -> Command:
         if rest and rest[0] == "-m" and len(rest) > 1:
             return Command([argv[0], *options, str(TRACER), *rest], rest[1], True)
         if rest and not rest[0].startswith("-"):
+            _exists(rest[0])
             return Command([argv[0], *options, str(TRACER), *rest],
                            os.path.basename(rest[0]), True)
     elif first.endswith(".py"):
+        _exists(argv[0])
         return Command([sys.executable, str(TRACER), *argv], first, True)
+    if shutil.which(argv[0]) is None:
+        raise ProgramError(f"{argv[0]}: command not found")
     return Command(argv, first, False)
+
+
+def _exists(path: str) -> None:
+    if not os.path.isfile(path):
+        raise ProgramError(f"{path}: no such file")
 
 
 def strace_missing() -> str | None:
