@@ -96,7 +96,7 @@ def format_call(event: Event) -> str:
         return "state"  # the kernel's view, not a call
     args = format_args(event.args)
     payload = payload_repr(event)
-    if event.op in ("send", "sendto") and payload is not None and event.count == 1:
+    if event.op in ("send", "sendto", "sendall") and payload is not None and event.count == 1:
         args = f"{payload}, {args}" if args else payload
     times = f" ×{event.count}" if event.count > 1 else ""
     return f"{event.op}({args}){times}"

@@ -136,3 +136,65 @@ def test_a_program_that_cannot_run_is_bad_usage(argv, said):
     done = run_cli("run", "--", *argv)
     assert done.returncode == 2
     assert done.stderr.count("\n") == 1 and said in done.stderr
+
+
+def test_program_and_lab_server_share_one_causal_log(lab, rec):
+    """The lab's echo server and a learner's client in one lab: every recv comes
+    after the send whose bytes it returns, both ways, and the accept names the
+    program's client."""
+    from helpers import assert_causal
+
+    from socklab.program.runner import ProgramRun
+    from socklab.scenarios import ServerPlan, run_server
+
+    service = run_server(lab, lab.server(), ServerPlan(port=0, mode="echo"))
+    assert service is not None
+    bound = rec.wait_for(lambda e: e.op == "listen" and e.by is None)
+    program = ProgramRun(lab, [sys.executable, str(PROGRAMS / "myclient.py"),
+                               str(bound.result[1])]).start()
+    outcome = program.wait(LIMIT)
+    assert outcome.status == 0, bytes(outcome.stderr)
+    events = rec.snapshot()
+    assert_causal(events, sender=("client", 1), receiver=("server", 1))
+    assert_causal(events, sender=("server", 1), receiver=("client", 1))
+    accept = next(e for e in events if e.op == "accept" and e.by is None and e.phase == "done")
+    assert accept.peer_conn == 1
+    send = next(e for e in events if e.op == "send" and e.by == "program")
+    echoed = next(e for e in events if e.op == "recv" and e.by is None and e.nbytes)
+    assert send.seq < echoed.seq
+
+
+def test_strace_lines_become_the_lab_s_events(lab, rec):
+    """strace's own lines (as strace 6 writes them with -f -yy -xx -ttt): a
+    non-blocking connect refused, a call split by another thread, IPv6."""
+    from socklab.program.calls import ProgramCalls
+    from socklab.program.strace import StraceReader
+
+    reader = StraceReader(ProgramCalls(lab, "nc"))
+    lines = [
+        '7 1.0 socket(AF_INET6, SOCK_STREAM|SOCK_NONBLOCK, IPPROTO_TCP) = 3<TCPv6:[11]>',
+        '7 1.1 connect(3<TCPv6:[11]>, {sa_family=AF_INET6, sin6_port=htons(9), '
+        'sin6_flowinfo=htonl(0), inet_pton(AF_INET6, "\\x3a\\x3a\\x31", &sin6_addr), '
+        'sin6_scope_id=0}, 28) = -1 EINPROGRESS (Operation now in progress)',
+        '7 1.2 getsockopt(3<TCPv6:[11]>, SOL_SOCKET, SO_ERROR, [ECONNREFUSED], [4]) = 0',
+        '7 1.3 read(0</dev/null>, "", 16384) = 0',
+        '7 1.4 close(3<TCPv6:[11]>) = 0',
+        '8 1.5 socket(AF_INET, SOCK_STREAM, IPPROTO_TCP) = 4<TCP:[12]>',
+        '8 1.6 connect(4<TCP:[12]>, {sa_family=AF_INET, sin_port=htons(80), sin_addr='
+        'inet_addr("\\x31\\x32\\x37\\x2e\\x30\\x2e\\x30\\x2e\\x31")}, 16) = 0',
+        '8 1.7 read(4<TCP:[127.0.0.1:5->127.0.0.1:80]>,  <unfinished ...>',
+        '9 1.8 write(1</dev/pts/0>, "\\x78", 1) = 1',
+        '8 1.9 <... read resumed>"\\x68\\x69", 1024) = 2',
+    ]
+    for line in lines:
+        reader.line(line + "\n")
+    reader.calls.finish()
+    calls = [(e.op, e.ok, e.error) for e in rec.snapshot() if e.op != "state"]
+    assert calls == [("socket", True, None), ("connect", False, "ECONNREFUSED"),
+                     ("close", True, None), ("socket", True, None),
+                     ("connect", True, None), ("recv", True, None)]
+    events = rec.snapshot()
+    assert events[1].args == (("::1", 9),) and events[1].lesson
+    recv = [e for e in events if e.op == "recv"][0]
+    assert recv.args == (1024,) and recv.bytes_repr == "b'hi'"
+    assert all(e.program == "nc" and e.by == "program" for e in events)

@@ -51,6 +51,17 @@ _CONSTANTS = {
 }
 
 
+#: setsockopt's levels and options, by number, as a program names them.
+_LEVELS = {socket.SOL_SOCKET: "SOL_SOCKET", socket.IPPROTO_TCP: "IPPROTO_TCP",
+           socket.IPPROTO_IP: "IPPROTO_IP", socket.IPPROTO_IPV6: "IPPROTO_IPV6"}
+_OPTIONS = {(socket.SOL_SOCKET, getattr(socket, name)): name
+            for name in ("SO_REUSEADDR", "SO_REUSEPORT", "SO_RCVBUF", "SO_SNDBUF",
+                         "SO_KEEPALIVE", "SO_BROADCAST", "SO_LINGER", "SO_RCVTIMEO",
+                         "SO_SNDTIMEO") if hasattr(socket, name)}
+_OPTIONS.update({(socket.IPPROTO_TCP, socket.TCP_NODELAY): "TCP_NODELAY",
+                 (socket.IPPROTO_IPV6, socket.IPV6_V6ONLY): "IPV6_V6ONLY"})
+
+
 @dataclass
 class ProgramSocket:
     """One socket of the program: its side and number once known."""
@@ -204,6 +215,9 @@ class ProgramCalls:
         op, args = self._op_args(start)
         if op in ("socket", "fromfd"):
             sock = self._made(end)
+            if op == "socket" and sock is not None:  # socket(): its real family and type
+                args = (_CONSTANTS["family"].get(sock.family, sock.family),
+                        _CONSTANTS["type"].get(sock.kind, sock.kind))
         self.summary.calls += 1
         fields: dict[str, Any] = {"op": op, "args": args, "call": pending.call}
         if not end.get("ok"):
@@ -220,6 +234,9 @@ class ProgramCalls:
             event_sock = self._accepted(start, end)
         if event_sock is not None:
             self._place(event_sock)
+        if op in ("connect", "connect_ex") and end.get("ok") and event_sock is not None:
+            # The lab's server can say which client it accepted: = client[n].
+            client_ports(self.lab).note(event_sock.local, event_sock.conn)
         # Followed before the event: the state it caused is read right after it.
         self._follow(op, end, sock, event_sock)
         self._emit(event_sock, **fields)
@@ -356,6 +373,9 @@ class ProgramCalls:
             args = [_CONSTANTS[n].get(a, a) for n, a in zip(names, args, strict=False)]
         elif op == "shutdown" and args:
             args = [_CONSTANTS["how"].get(args[0], args[0])]
+        elif op == "setsockopt" and len(args) >= 2:
+            level, option = args[0], args[1]
+            args = [_LEVELS.get(level, level), _OPTIONS.get((level, option), option), *args[2:]]
         return op, tuple(args)
 
 

@@ -168,11 +168,15 @@ class StraceReader:
                 start["args"] = [list(_address(args))]
             end["result"] = int(ret) if end["ok"] else None
         elif op == "recv":
-            size = args.rsplit(",", 1)[-1].strip() if name in ("read", "recv") else "?"
-            start["args"] = [int(size)] if size.isdigit() else []
+            size = _after_string(args)[:1]
+            start["args"] = [int(size[0])] if size and size[0].isdigit() else []
             if end["ok"]:
                 data = _bytes(args) or b""
                 end.update(result=int(ret), nbytes=int(ret), data=data.hex())
+        elif op == "setsockopt":
+            parts = [p.strip() for p in args.split(",")[1:4]]
+            value = parts[2].strip("[]") if len(parts) > 2 else ""
+            start["args"] = [*parts[:2], int(value) if value.isdigit() else value]
         elif op == "shutdown":
             how = args.rsplit(",", 1)[-1].strip()
             start["args"] = [{"SHUT_RD": 0, "SHUT_WR": 1, "SHUT_RDWR": 2}.get(how, how)]
@@ -200,6 +204,13 @@ class StraceReader:
         end.update(k="end", id=self.ids, pid=0)
         self.calls.handle(start)
         self.calls.handle(end)
+
+
+def _after_string(args: str) -> list[str]:
+    """The arguments after a call's buffer (``"…"...``): recv's size, flags."""
+    found = _STRING.search(args)
+    rest = args[found.end():] if found else args.split(",", 1)[-1]
+    return [p.strip() for p in rest.lstrip(".").split(",") if p.strip()]
 
 
 def _ends(what: str) -> tuple[list | None, list | None]:
