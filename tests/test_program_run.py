@@ -198,3 +198,15 @@ def test_strace_lines_become_the_lab_s_events(lab, rec):
     recv = [e for e in events if e.op == "recv"][0]
     assert recv.args == (1024,) and recv.bytes_repr == "b'hi'"
     assert all(e.program == "nc" and e.by == "program" for e in events)
+
+
+def test_without_strace_it_says_how_to_install_it(tmp_path):
+    """A program that is not Python needs strace: where it is missing, one line
+    says so and how to get it (exit 2)."""
+    (tmp_path / "true").symlink_to(shutil.which("true") or "/bin/true")
+    done = subprocess.run(cli_command("run", "--", "true"), capture_output=True, text=True,
+                          timeout=LIMIT * 2, env=cli_env(PATH=str(tmp_path)), cwd=REPO,
+                          check=False)
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1
+    assert "strace is not installed" in done.stderr and "apt-get install strace" in done.stderr
