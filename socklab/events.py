@@ -130,7 +130,8 @@ class Event:
     count: int = 1
     errno: int | None = None
     call: int = 0
-    #: Who made the call when it was not the learner: "lab" for the lab's own closes.
+    #: Who made the call when it was not the learner: "lab" for the lab's own closes,
+    #: "program" for a call of a learner's program run by socklab (socklab.program).
     by: str | None = None
     #: Two-hosts mode: the host the call was made on ("A", "B"); None: this machine.
     host: str | None = None
@@ -140,6 +141,8 @@ class Event:
     #: accept(): the lab's number of the client at the other end (client[n]),
     #: when the connection came from one of the lab's own clients.
     peer_conn: int | None = None
+    #: by "program": the program's name (``myclient.py``, ``nc``).
+    program: str | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -164,6 +167,7 @@ class Event:
             "host": self.host,
             "bytes_repr": self.bytes_repr,
             "peer_conn": self.peer_conn,
+            "program": self.program,
         }
 
     def to_json(self) -> str:
