@@ -200,7 +200,7 @@ class ProgramRun:
                     if message is None:
                         continue
                     self.calls.handle(message)
-                    if message.get("pid") == main_pid:
+                    if message.get("ack") and message.get("pid") == main_pid:
                         _ack(acks)
         finally:
             self.calls.finish()
