@@ -396,7 +396,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
-            auto_pause: float | None = None, two_hosts: bool = False) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False,
+            server_program: str | None = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
@@ -410,4 +411,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
+    if server_program is not None:  # the learner's own server beside the panes
+        from ..program.runner import running_program
+        with running_program(app.lab, server_program):
+            return run_guarded(app)
     return run_guarded(app)
