@@ -20,6 +20,7 @@ import subprocess
 import sys
 import time
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -71,6 +72,8 @@ class Tally:
     resets: int = 0
     violations: list[tuple[int, Violation]] = field(default_factory=list)
     checked: dict[str, int] = field(default_factory=dict)
+    #: Called after each session (the tally written as it grows).
+    after_each: Callable[[], None] = lambda: None
 
 
 TALLY = Tally()
@@ -201,6 +204,7 @@ class LabSessions(RuleBasedStateMachine):
         TALLY.violations.extend((TALLY.examples, v) for v in self.broken)
         if self.broken:
             self._keep()
+        TALLY.after_each()
 
     def _judge(self) -> None:
         self.session.close()
@@ -236,25 +240,31 @@ def run(examples: int, steps: int, derandomize: bool) -> Tally:
     return TALLY
 
 
-def main(argv: list[str]) -> int:
-    """``python -m tests.oracle.random_session FOLDER EXAMPLES STEPS [--random]``, as
-    root inside ``unshare -n``: writes FOLDER/tally.json."""
-    global RECORDER
-    folder, examples, steps = Path(argv[0]), int(argv[1]), int(argv[2])
-    # In the lab's own process: listed less often, not to crowd its threads.
-    RECORDER = Recorder(folder, every=0.02).start()
-    error = None
-    try:
-        run(examples, steps, derandomize="--random" not in argv)
-    except Exception as exc:  # a failed invariant: told in the tally, with its trace
-        error = "".join(traceback.format_exception(exc))[-4000:]
-    finally:
-        RECORDER.stop()
+def _write(folder: Path, error: str | None) -> None:
     (folder / "tally.json").write_text(json.dumps({
         "examples": TALLY.examples, "steps": TALLY.steps, "resets": TALLY.resets,
         "checked": TALLY.checked, "error": error,
         "violations": [{"example": n, "check": v.check, "seq": v.seq, "message": v.message}
                        for n, v in TALLY.violations]}))
+
+
+def main(argv: list[str]) -> int:
+    """``python -m tests.oracle.random_session FOLDER EXAMPLES STEPS [--random]``, as
+    root inside ``unshare -n``: writes FOLDER/tally.json (after every session too, so
+    a long run stopped early still tells what it ran and found)."""
+    global RECORDER
+    folder, examples, steps = Path(argv[0]), int(argv[1]), int(argv[2])
+    # In the lab's own process: listed less often, not to crowd its threads.
+    RECORDER = Recorder(folder, every=0.02).start()
+    TALLY.after_each = lambda: _write(folder, None)
+    error = None
+    try:
+        run(examples, steps, derandomize="--random" not in argv)
+    except Exception as exc:  # Hypothesis itself failed: told in the tally
+        error = "".join(traceback.format_exception(exc))[-4000:]
+    finally:
+        RECORDER.stop()
+    _write(folder, error)
     return 0
 
 
