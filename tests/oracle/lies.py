@@ -45,6 +45,13 @@ KNOWN_LIES = (
         re.compile(r"RST.* credited to .*(never had this connection|not this connection)"),
         "a RST the kernel sent for a closed port is credited to the server socket "
         "(issue 20, 'A reset credited to a socket that was gone')"),
+    Lie("refused-syn-credited-to-another-client", ("credit",),
+        re.compile(r"^SYN seq=0 .* credited to client\[\d+\]: .*(not this connection|"
+                   r"never had this connection)"),
+        "found by the oracle (random sessions, after truth's capture changes): the SYN of "
+        "a connect to a closed port is credited to the client made before the one that "
+        "sent it (client[1], whose connect failed with EBADF without a socket, shown "
+        "sending client[2]'s SYN)", intermittent=True),
     Lie("udp-not-captured", ("packet",), re.compile(r"captured segment UDP .* no packet row"),
         "datagrams are never captured: UDP has no packet rows (issue 20, 'UDP on the wire')"),
     Lie("host-from-the-side", ("host",), re.compile(r"lives on host"),
