@@ -218,6 +218,8 @@ def _owner_problem(judge: Judge, event: dict, rel: Relative) -> str | None:
     inc = judge.model.at(event["seq"])
     if inc is None:
         return "it names no socket of the log"
+    if inc.phantom:
+        return f"{inc.name} never had a socket (no socket() or accept() made one)"
     way = judge.direction(rel, inc)
     if way == "out":
         if inc.peer is None and inc.listened is not None and inc.closed is not None \
