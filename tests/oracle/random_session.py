@@ -29,7 +29,6 @@ from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
-    precondition,
     rule,
     run_state_machine_as_test,
 )
@@ -177,10 +176,13 @@ class LabSessions(RuleBasedStateMachine):
     def client_talks(self, call: str, kind: int, knobs: dict) -> None:
         self._client(call, kind, knobs)
 
-    @precondition(lambda self: self.session.open_sockets > 0)
-    @rule()
-    def reset(self) -> None:
-        """Reset, when there is something to reset: no socket may be left."""
+    @rule(now=st.integers(0, 2))
+    def reset(self, now: int) -> None:
+        """Reset, one time in three (the others press nothing and are not counted):
+        no socket may be left.  (Not a precondition on the lab's state: Hypothesis
+        wants the same draws from the same choices.)"""
+        if now:
+            return
         TALLY.steps += 1
         TALLY.resets += 1
         self.session.reset()
@@ -259,9 +261,14 @@ def main(argv: list[str]) -> int:
     TALLY.after_each = lambda: _write(folder, None)
     error = None
     try:
-        run(examples, steps, derandomize="--random" not in argv)
-    except Exception as exc:  # Hypothesis itself failed: told in the tally
-        error = "".join(traceback.format_exception(exc))[-4000:]
+        for _attempt in range(5):  # after Hypothesis gave up, on with the rest
+            left = examples - TALLY.examples
+            if left <= 0:
+                break
+            try:
+                run(left, steps, derandomize="--random" not in argv)
+            except Exception as exc:  # told in the tally
+                error = "".join(traceback.format_exception(exc))[-4000:]
     finally:
         RECORDER.stop()
     _write(folder, error)
