@@ -46,7 +46,7 @@ KNOWN_LIES = (
         "a RST the kernel sent for a closed port is credited to the server socket "
         "(issue 20, 'A reset credited to a socket that was gone')"),
     Lie("refused-syn-credited-to-another-client", ("credit",),
-        re.compile(r"^SYN seq=0 .* credited to client\[\d+\]: .*(not this connection|"
+        re.compile(r"SYN seq=0 .* credited to client\[\d+\]: .*(not this connection|"
                    r"never had this connection|never had a socket)"),
         "found by the oracle (random sessions, after truth's capture changes): the SYN of "
         "a connect to a closed port is credited to the client made before the one that "
