@@ -166,7 +166,7 @@ class Endpoint(DataCalls):
                     # Known before the handshake ends: the accept it pairs
                     # with can then name this client (under the bus lock).
                     with contextlib.suppress(OSError):
-                        client_ports(self.lab).note(sock.getsockname(), self.conn)
+                        client_ports(self.lab).note(sock.getsockname(), self.conn, port)
                 if code in (_errno.EINPROGRESS, _errno.EAGAIN):
                     raise BlockingIOError(code, "in progress")
             else:
@@ -191,8 +191,14 @@ class Endpoint(DataCalls):
             return named
 
         try:
-            return self._call("connect", args, attempt, want=select.POLLOUT,
-                              timeout=timeout, causal=True)[1]  # type: ignore[return-value]
+            value, event = self._call("connect", args, attempt, want=select.POLLOUT,
+                                      timeout=timeout, causal=True)
+            if value is None and self.kind == socket.SOCK_STREAM and self.local is None \
+                    and self.sock is not None:
+                with self.lab.bus.lock, contextlib.suppress(OSError):
+                    # No connection to accept: the note must not pair a stranger later.
+                    client_ports(self.lab).client_at(self.sock.getsockname(), port)
+            return event  # type: ignore[return-value]
         finally:
             self.limit_note = None  # the connect's own: never said of a later call
 
