@@ -65,7 +65,16 @@ def format_result(event: Event) -> str:
         return "b'' (EOF)"
     if event.result is None:
         return "None"
+    note = ADDRESS_NOTES.get(event.op)
+    if note is not None and isinstance(event.result, (tuple, list)):
+        # Python returns None; the address is the lab's note (JSON keeps it as result).
+        return f"None · {note} {_format_value(event.result)}"
     return _format_value(event.result)
+
+
+#: Calls that return None in Python, whose event's result is an address the
+#: lab read after them (getsockname): the line says None, then the address.
+ADDRESS_NOTES = {"bind": "bound to", "listen": "listening on", "connect": "local address"}
 
 
 def payload_repr(event: Event) -> str | None:

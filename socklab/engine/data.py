@@ -147,13 +147,13 @@ class DataCalls(FileSending):
             call, failed = self._blocked("recvfrom", args, call, select.POLLIN, deadline)
             if failed is not None:
                 return Received(failed, b"")
-        addr = address(addr)
+        named, addr = addr, address(addr)  # the event shows it as Python returns it
         n = len(chunk)
         self.bytes_in += n
         if self.tally.counted("recvfrom", n):
             return _received(Received, (None, chunk, addr, False))
         fields = {"lesson": truncated(n, n + lost)} if lost else {}
-        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n,
+        return Received(self._done("recvfrom", args, call, data=chunk, result=named, nbytes=n,
                                    **fields), chunk, addr)
 
     def recvfrom_many(self, bufsize: int = 65535,
