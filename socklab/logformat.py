@@ -59,6 +59,8 @@ def format_result(event: Event) -> str:
         return f"{event.error}{num}"
     if event.op == "state":
         return describe_state(event.result)
+    if event.op == "cable" and isinstance(event.result, dict):
+        return cable_result(event.result)
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
@@ -66,6 +68,20 @@ def format_result(event: Event) -> str:
     if event.result is None:
         return "None"
     return _format_value(event.result)
+
+
+def cable_result(result: dict[str, Any]) -> str:
+    """A ``cable`` event: the cable's conditions set, or what it did to the packets."""
+    counts = result.get("counts")
+    if not isinstance(counts, dict):
+        return f"the cable now: {result.get('spec', '?')}"
+    ways = []
+    for way, numbers in counts.items():
+        if isinstance(numbers, dict):
+            said = ", ".join(f"{n} {what}" for what, n in numbers.items()
+                             if n or what == "carried")
+            ways.append(f"{way} {said}")
+    return " · ".join(ways) or "nothing carried"
 
 
 def payload_repr(event: Event) -> str | None:

@@ -31,6 +31,8 @@ from ..hosts.pair import HOSTS
 from .flows import Flows
 from .segments import Segment, parse
 from .sniffer import NoCapture, Ring, dropped, open_capture, set_filter
+from .tcpanalysis import TcpAnalysis
+from .tcpanalysis import ordinary as _ordinary
 
 if TYPE_CHECKING:
     from ..engine import Lab
@@ -62,6 +64,8 @@ class Capture:
         connect (so its handshake passes the kernel filter too)."""
         self.bus = lab.bus
         self.flows = Flows()
+        #: The marks on each segment: retransmissions, windows (`tcpanalysis`).
+        self.analysis = TcpAnalysis()
         for port in ports:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
@@ -233,9 +237,13 @@ class Capture:
         placed = 0
         for t, segment, host in frames:
             plain = bulk and _PLAIN.issuperset(segment.flags)
+            marks = None
             if plain:
                 run = runs.get((segment.src, segment.length > 0))
                 if run is not None:
+                    marks = self.analysis.marks(segment)
+                    plain = _ordinary(marks)  # a marked segment keeps a row of its own
+                if run is not None and plain:
                     row, run[1] = run[0], segment
                     row[3]["len"] += segment.length
                     if segment.flags is not run[2]:  # flag tuples are shared: mostly the same
@@ -251,6 +259,9 @@ class Capture:
                     self._unplaced.append((t, segment, host))
                 continue
             placed += 1
+            # What TCP is doing (retransmission, window…): read once per placed segment.
+            where[2].update(marks if marks is not None else self.analysis.marks(segment))
+            plain = plain and _ordinary(where[2])
             row = [t, *where, 1, host]
             rows.append(row)
             if plain:
