@@ -84,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--two-hosts", action="store_true",
                         help="open the lab with the server on host A and the client on "
                         "host B: two network namespaces joined by a cable (needs root)")
-    parser.add_argument("--cable", type=_cable, default=None, metavar="CONDITIONS",
+    parser.add_argument("--cable", dest="lab_cable", type=_cable, default=None,
+                        metavar="CONDITIONS",
                         help="with --two-hosts: the cable's conditions, e.g. "
                         "'delay 100ms loss 10%%'")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)

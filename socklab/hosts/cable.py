@@ -141,6 +141,9 @@ def parse(text: str) -> Conditions:
     if cleaned in ("", "none"):
         return PERFECT
     words = cleaned.split(" ")
+    unknown = next((w for w in words[::2] if w not in _FIELDS), None)
+    if unknown is not None:
+        raise CableError(f"unknown cable condition {unknown!r}; {HELP}")
     if len(words) % 2:
         raise CableError(f"{words[-1]!r} has no value; {HELP}")
     values: dict[str, Any] = {}

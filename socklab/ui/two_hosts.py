@@ -23,6 +23,7 @@ from textual.app import SystemCommand
 
 from ..hosts import HOST_A, HOST_B, why_unavailable
 from ..inputs import LOOPBACK
+from .cable_bar import CableBar
 from .port_info import PortInfo
 from .ports_view import PortsView
 
@@ -119,6 +120,7 @@ def show(app: SocklabApp, names: dict[str, str] | None) -> None:
         info.recheck()
         pane.refresh_state()
     app.query_one(PortsView).set_hosts(names)  # the Ports tab scans from the hosts too
+    app.query_one(CableBar).set_hosts(names)  # the cable between them: shown, kept
     app.sub_title = "" if names is None else (
         f"two hosts · server on A {HOST_A.address} ({names['A']}) ⇄ "
         f"client on B {HOST_B.address} ({names['B']})")
