@@ -47,7 +47,7 @@ DATAGRAMS = 100
 #: flow-control: what the sender tries to send (more than both buffers hold), and
 #: how long the receiver does not read once the send blocked (the sender probes).
 FLOW_BYTES = 1024 * 1024
-STALL = 1.5
+STALL = 2.5
 #: latency: request/replies on one connection.
 EXCHANGES = 3
 #: Bound every wait of a demo (a lossy cable's retransmissions back off).
