@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
-from textual.app import ComposeResult
+from textual.app import App, ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select
 
@@ -27,6 +27,18 @@ _PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
                   "satellite": "Satellite", "slow link": "Slow link"}
 
 Apply = Callable[[Conditions], object]
+
+
+async def apply_preset(app: App, slug: str) -> bool:
+    """A lesson's ``lab cable-PRESET``: the bar set to that preset, as a learner sets it
+    (``slow-link`` is the "slow link" preset)."""
+    name = slug.replace("-", " ") if slug.replace("-", " ") in PRESETS else slug
+    bar = app.query_one(CableBar)
+    select = bar.query_one("#cable-preset", Select)
+    with select.prevent(Select.Changed):  # applied once, here
+        select.value = name
+    bar.field.value = PRESETS[name].spec()
+    return await bar.apply_words(PRESETS[name].spec())
 
 
 class CableBar(Horizontal):

@@ -31,6 +31,7 @@ from ..events import Event
 from ..guided import Action, Lesson, LessonRun
 from ..guided.expect import describe
 from ..labcalls import GREETING
+from .cable_bar import apply_preset
 from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
 
 if TYPE_CHECKING:
@@ -283,6 +284,8 @@ class LessonPanel(VerticalScroll):
         if action.side == "lab":
             if action.call == "reset":
                 await app.action_reset()
+            elif action.call.startswith("cable-"):  # a preset of the Cable bar
+                await apply_preset(app, action.call.removeprefix("cable-"))
             else:  # two hosts on (lab two-hosts) or off (lab one-machine)
                 await app.set_two_hosts(action.call == "two-hosts")
             return
