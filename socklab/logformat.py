@@ -61,6 +61,10 @@ def format_result(event: Event) -> str:
         return describe_state(event.result)
     if event.op == "cable" and isinstance(event.result, dict):
         return cable_result(event.result)
+    if event.op == "tcp_info" and isinstance(event.result, dict):
+        r = event.result
+        return (f"rtt {r.get('rtt_ms')} ms · cwnd {r.get('cwnd')} segments · "
+                f"{r.get('retransmitted')} sent again · {r.get('unacked')} segments unacked")
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
@@ -108,8 +112,8 @@ DECODED_LABEL = "  utf-8: "
 
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
-    if event.op == "state":
-        return "state"  # the kernel's view, not a call
+    if event.op in ("state", "tcp_info"):
+        return event.op  # the kernel's view, not a call
     args = format_args(event.args)
     payload = payload_repr(event)
     if event.op in ("send", "sendto") and payload is not None and event.count == 1:

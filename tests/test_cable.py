@@ -232,3 +232,58 @@ def test_the_cable_comes_back_with_its_conditions_after_a_reset() -> None:
         assert hosts.relay is not None and hosts.relay.conditions == parse("delay 40ms")
     finally:
         hosts.down()
+
+
+# -- TCP_INFO's numbers on a cable with conditions -------------------------------------
+
+
+def test_a_tcp_info_event_is_shown_in_its_connection_row() -> None:
+    from socklab.events import Event
+    from socklab.logformat import format_line
+    from socklab.ui.connection_list import socket_row
+    from socklab.viewstate import ViewState
+
+    state = ViewState()
+    numbers = {"rtt_ms": 41.2, "cwnd": 10, "retransmitted": 3, "unacked": 2}
+    state.apply([Event(seq=1, t=0.0, side="client", conn=1, op="socket", result=3),
+                 Event(seq=2, t=0.0, side="client", conn=1, op="tcp_info", result=numbers)])
+    view = state.sides["client"].sockets["1"]
+    assert view.tcp == numbers
+    row = socket_row("client[1]", view)
+    assert "rtt 41.2ms cwnd 10 resent 3 unacked 2" in row.prompt().plain
+    line = format_line(Event(seq=2, t=0.0, side="client", conn=1, op="tcp_info",
+                             result=numbers))
+    assert "tcp_info → rtt 41.2 ms · cwnd 10 segments · 3 sent again" in line
+
+
+@pytest.mark.system
+@needs_hosts
+def test_tcp_info_reports_the_cables_round_trip() -> None:
+    from socklab.engine import Lab
+    from socklab.hosts.cable_lab import set_cable
+    from socklab.hosts.mode import enable
+
+    lab = Lab()
+    seen: list = []
+    got = threading.Event()
+
+    def sink(event) -> None:
+        if event.op == "tcp_info" and event.side == "client":
+            seen.append(event)
+            got.set()
+
+    lab.subscribe(sink)
+    try:
+        enable(lab)
+        set_cable(lab, parse("delay 30ms"))
+        server = lab.server()
+        assert server.socket().ok and server.bind("192.168.0.1", 0).ok and server.listen().ok
+        client = lab.client()
+        assert client.socket().ok and client.connect("192.168.0.1", server.local[1]).ok
+        conn, _ = server.accept(timeout=10)
+        assert conn is not None
+        client.send(b"ping")
+        assert got.wait(10), "no tcp_info event for the client's connection"
+        assert seen[0].result["rtt_ms"] >= 60 and seen[0].host == "B"
+    finally:
+        lab.close_all()

@@ -84,6 +84,8 @@ class TwoHosts:
         #: The cable's conditions: kept when the hosts go and come back (Reset).
         self.conditions: Conditions = PERFECT
         self.relay: Relay | None = None
+        #: The lab's TCP_INFO watch (`cable_info.TcpInfoWatch`), set by `mode.enable`.
+        self.info: Any = None
 
     @property
     def is_up(self) -> bool:
