@@ -27,7 +27,7 @@ from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Checkbox, Select, Static, TabbedContent
 
 from ..capture.text import WIRE_OPS
-from ..events import Event
+from ..events import OBSERVATIONS, Event
 from ..guided import Action, Lesson, LessonRun
 from ..guided.expect import describe
 from ..labcalls import GREETING
@@ -47,7 +47,7 @@ BASELINE: dict[str, dict[str, str]] = {
                "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
 }
 #: Events that report what the kernel or the wire saw, not a call a press made.
-VIEW_OPS = frozenset({"state", *WIRE_OPS})
+VIEW_OPS = frozenset({"state", *WIRE_OPS, *OBSERVATIONS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
