@@ -20,7 +20,8 @@ from ..guard import exit_status, report_crash, stop_signals
 from .parser import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup",
+            "run", "check")
 
 
 def main(argv: Sequence[str] | None = None) -> int:

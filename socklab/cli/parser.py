@@ -184,6 +184,14 @@ def _add_classroom(sub: argparse._SubParsersAction) -> None:
     from . import replay, web
     web.add_parser(sub)
     replay.add_parser(sub)
+    _add_program(sub)
+
+
+def _add_program(sub: argparse._SubParsersAction) -> None:
+    """The learner's own program (issue 25): ``run`` and ``check``."""
+    from . import check, run
+    run.add_parser(sub)
+    check.add_parser(sub)
 
 
 def _cable(text: str) -> object:

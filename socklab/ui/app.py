@@ -90,6 +90,9 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
+        # A lesson's Back and Next (shown only while a lesson is open: LessonHost).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
@@ -362,15 +365,17 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         if self.query_one("#tabs", TabbedContent).active == "code":
             self.query_one("#code-view", CodeView).action_export()
 
-    async def action_reset(self) -> None:
-        """Close every socket (each a logged close) and stop every server thread; keep the log."""
+    async def action_reset(self, quiet: bool = False) -> None:
+        """Close every socket (each a logged close) and stop every server thread; keep the log
+        (``quiet``: a lesson starting, without the toast)."""
         closed = await asyncio.to_thread(self.session.reset)
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
             pane.pairs.clear()  # numbering starts again after Reset
             pane.refresh_state()
-        self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
+        if not quiet:
+            self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
     def close_lab(self, reason: str) -> None:
         """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
