@@ -34,13 +34,11 @@ from textual.widgets import (
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
 from ..guided import Lesson
-from ..hosts.cable import Conditions
-from ..hosts.cable_lab import set_cable
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge, Coalesced
-from .cable_bar import CableBar
+from .cable_bar import CableBar, lab_cable
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -71,8 +69,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     TITLE = "socklab"
     SUB_TITLE = "real sockets, one live log"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    #: ``socklab --two-hosts --cable …``: the cable the hosts start with.
-    cable_at_start: Conditions | None = None
+    #: ``socklab --two-hosts --cable …``: the cable the hosts start with (Conditions).
+    cable_at_start = None
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = [
@@ -134,8 +132,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 with Horizontal(id="panes"):
                     yield ServerPane(self._ask, self.view_state, id="server")
                     yield ClientPane(self._ask, self.view_state, id="client")
-                yield CableBar(lambda c: set_cable(self.lab, c), self.cable_at_start,
-                               id="cable-bar")
+                yield CableBar(lab_cable(self), self.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -404,7 +401,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
             auto_pause: float | None = None, two_hosts: bool = False,
-            cable: Conditions | None = None) -> int:
+            cable: object = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()

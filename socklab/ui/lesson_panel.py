@@ -363,13 +363,8 @@ class LessonPanel(VerticalScroll):
     async def press(self, action: Action) -> None:
         """One press, then wait for its first event (so presses keep their order)."""
         lab = self.controls
-        if action.side == "lab":
-            if action.call == "reset":
-                await lab.reset()
-            elif action.call.startswith("cable-"):  # a preset of the Cable bar
-                await lab.set_cable(action.call.removeprefix("cable-"))
-            else:  # two hosts on (lab two-hosts) or off (lab one-machine)
-                await lab.set_two_hosts(action.call == "two-hosts")
+        if action.side == "lab":  # reset, two hosts on or off, a Cable bar preset
+            await lab.act(action.call)
             return
         seen = self._per_side[action.side]
         lab.press(action.side, action.call, action.target)
