@@ -72,7 +72,15 @@ def test_a_reset_that_never_happened_is_an_illegal_transition_a_false_lesson_and
 def test_a_state_placed_before_the_segment_that_caused_it_is_reported() -> None:
     events, evidence = clean()
     by_seq(events, 21)["seq"] = 18.5  # CLOSE_WAIT before the FIN's row (#19)
-    assert any("ESTABLISHED → CLOSE_WAIT" in m for m in found(events, evidence)["state"])
+    assert any("ESTABLISHED → CLOSE_WAIT is shown before what caused it" in m
+               for m in found(events, evidence)["state"])
+
+
+def test_a_state_placed_before_the_call_that_caused_it_is_reported() -> None:
+    events, evidence = clean()
+    by_seq(events, 4)["seq"] = 2.5  # LISTEN before listen()
+    assert any("CLOSE → LISTEN is shown before what caused it" in m
+               for m in found(events, evidence)["state"])
 
 
 def test_a_call_after_close_is_reported() -> None:

@@ -31,18 +31,13 @@ def lie(reason: str) -> pytest.MarkDecorator:
     return pytest.mark.xfail(strict=True, raises=KnownLie, reason=reason)
 
 
-TIME_WAIT = lie("time-wait-shown-as-close: a connection in TIME_WAIT is logged CLOSE")
-RST_CREDIT = lie("reset-credited-to-a-gone-socket: the kernel's RST for a closed port "
-                 "is credited to the closed server")
 UDP = lie("udp-not-captured: datagrams have no packet rows")
-HOST = lie("host-from-the-side: client[5]@A's state lines say host B")
 
-NO_RESET = lie("reset-that-never-happened: server[1] CLOSE explained 'a RST arrived' after "
-               "a FIN/ACK close, and time-wait-shown-as-close")
-
-DEMO_LIES = {"http": TIME_WAIT, "refused": RST_CREDIT, "udp": UDP, "boundaries": UDP,
-             "two-hosts": HOST}
-LESSON_LIES = {"udp": UDP, "ipv6": RST_CREDIT, "regex": NO_RESET}
+#: Fixed on the truth branch and passing here since: http (time-wait-shown-as-close),
+#: refused (reset-credited-to-a-gone-socket), two-hosts (host-from-the-side), lesson
+#: regex (reset-that-never-happened), lesson ipv6 (the kernel's RST credited).
+DEMO_LIES = {"udp": UDP, "boundaries": UDP}
+LESSON_LIES = {"udp": UDP}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=DEMO_LIES[n]) if n in DEMO_LIES

@@ -138,7 +138,7 @@ def test_udp_echo_server():
     done = run_cli("check", "udp-echo-server", str(CHECKS / "udp_echo_small.py"), "--json",
                    timeout=CHECK_LIMIT)
     assert done.returncode == 1
-    assert "recvfrom(1024) was smaller" in _results(done)["echoes each datagram whole"]["output"]
+    assert "recvfrom(512) was smaller" in _results(done)["echoes each datagram whole"]["output"]
 
 
 def test_a_hung_program_is_stopped_and_its_state_shown():
@@ -155,3 +155,14 @@ def test_lessons_end_with_writing_your_own():
                         ("http", "socklab check http-client")):
         last = load_lesson(name).steps[-1].after
         assert "Now write your own" in last and check in last
+
+
+@pytest.mark.parametrize(("options", "exercise"), [
+    (("--mode", "echo"), "echo-server"),
+    (("--type", "dgram", "--mode", "echo"), "udp-echo-server"),
+])
+def test_socklab_code_passes_its_own_check(tmp_path, options, exercise):
+    program = tmp_path / "sockets_server.py"
+    assert run_cli("code", "server", *options, "-o", str(program)).returncode == 0
+    done = check_isolated(exercise, str(program), "--json")
+    assert done.returncode == 0, done.stdout

@@ -26,7 +26,11 @@ def run(args: argparse.Namespace) -> int:
     from ..program.client_exercises import EXERCISES
     if not os.path.isfile(args.file):
         raise UsageError(f"{args.file}: no such file")
-    results = EXERCISES[args.exercise](args.file)
+    from ..program.checker import finish_all
+    try:
+        results = EXERCISES[args.exercise](args.file)
+    finally:
+        finish_all()  # Ctrl-C, a signal, an error: no program is left running
     passed = all(result.passed for result in results)
     if args.json:
         tests = [result.gradescope() for result in results]

@@ -37,6 +37,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ..ui.two_hosts import TwoHostsMode
             if args.two_hosts and not TwoHostsMode.can_start():
                 return EXIT_FAILED  # one line said why (not root) and how to run it
+            if args.server_program is not None:
+                from ..program.runner import ProgramError, command_for
+                try:  # a missing file is bad usage, said before the screen opens
+                    command_for([sys.executable, args.server_program])
+                except ProgramError as exc:
+                    raise UsageError(str(exc)) from None
+                return run_app(theme=args.theme, two_hosts=args.two_hosts,
+                               server_program=args.server_program, cable=args.lab_cable)
             return run_app(theme=args.theme, two_hosts=args.two_hosts, cable=args.lab_cable)
         command = importlib.import_module(f"{__package__}.{args.command}")
         with stop_signals() as received:

@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--two-hosts", action="store_true",
                         help="open the lab with the server on host A and the client on "
                         "host B: two network namespaces joined by a cable (needs root)")
+    parser.add_argument("--server-program", metavar="FILE", default=None,
+                        help="open the lab with your own server program running (python3 "
+                        "FILE): its calls in the log and the server pane, the lab's client "
+                        "talks to it (socklab run, in the lab)")
     parser.add_argument("--cable", dest="lab_cable", type=_cable, default=None,
                         metavar="CONDITIONS",
                         help="with --two-hosts: the cable's conditions, e.g. "

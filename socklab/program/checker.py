@@ -60,6 +60,16 @@ class TestResult:
                 "max_score": self.max_score, "output": self.output}
 
 
+#: Sessions not finished yet (`finish_all` ends them whatever happened).
+_RUNNING: list[Session] = []
+
+
+def finish_all() -> None:
+    """Stop every program a check started and close its lab (on any way out)."""
+    for session in list(_RUNNING):
+        session.finish(grace=0.0)
+
+
 @dataclass
 class Read:
     """What a lab client read: the bytes, whether the peer closed, the failure."""
@@ -88,6 +98,7 @@ class Session:
         self.started = time.monotonic()
         self.outcome: Outcome | None = None
         self._poker: threading.Thread | None = None
+        _RUNNING.append(self)
 
     # -- the events ----------------------------------------------------------------
 
@@ -164,9 +175,16 @@ class Session:
         """Let the program end by itself (``grace`` s at most), else stop it;
         then close the lab.  What it hung in is in the outcome."""
         if self.outcome is None:
-            self.outcome = self.program.wait(min(grace, self.left()))
-            self.lab.close_all()
-            self.kernel.stop()
+            try:
+                if self.program.proc is None:  # never started (it could not run)
+                    self.outcome = Outcome()
+                else:
+                    self.outcome = self.program.wait(min(grace, self.left()))
+            finally:
+                self.lab.close_all()
+                self.kernel.stop()
+                if self in _RUNNING:
+                    _RUNNING.remove(self)
         return self.outcome
 
     def interrupt_sends(self) -> None:
@@ -181,7 +199,7 @@ class Session:
                         os.kill(proc.pid, signal.SIGUSR2)
                     except ProcessLookupError:
                         return
-                time.sleep(0.05)
+                time.sleep(0.01)
         self._poker = threading.Thread(target=poke, name="socklab-check-signals", daemon=True)
         self._poker.start()
 
@@ -203,17 +221,19 @@ class Session:
              pause: float = 0.0, size: int = 65536) -> Read:
         """Read until the peer closes (b''), ``want`` bytes came (if given), a
         failure, or ``timeout`` seconds without the end.  ``pause``: seconds
-        between two recv(``size``) calls (a client that reads slowly)."""
+        to wait after each ``size`` bytes read (a client that reads slowly)."""
         got = Read()
         chunks: list[bytes] = []
+        unpaused = 0
         deadline = time.monotonic() + min(timeout, self.left())
         while True:
             left = deadline - time.monotonic()
             if left <= 0:
                 got.timed_out = True
                 break
-            if pause and chunks:
+            if pause and unpaused >= size:  # at most ``size`` bytes per ``pause``
                 time.sleep(pause)
+                unpaused = 0
             received = client.recv(size, timeout=left)
             if received.event is not None and not received.event.ok:
                 if received.event.error == "TimeoutError":
@@ -225,6 +245,7 @@ class Session:
                 got.eof = True
                 break
             chunks.append(received.data)
+            unpaused += len(received.data)
             if want is not None and sum(map(len, chunks)) >= want:
                 break
         got.data = b"".join(chunks)

@@ -21,6 +21,8 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -200,7 +202,7 @@ class ProgramRun:
                     if message is None:
                         continue
                     self.calls.handle(message)
-                    if message.get("pid") == main_pid:
+                    if message.get("ack") and message.get("pid") == main_pid:
                         _ack(acks)
         finally:
             self.calls.finish()
@@ -311,3 +313,20 @@ def run_program(lab: Lab, argv: list[str], side: str | None = None,
     run = ProgramRun(lab, argv, side).start()
     left = None if timeout is None else max(0.0, timeout - (time.monotonic() - started))
     return run, run.wait(left)
+
+
+@contextmanager
+def running_program(lab: Lab, path: str) -> Iterator[ProgramRun]:
+    """`lab_program` for the length of a block (the lab's screen), then stopped."""
+    program = lab_program(lab, path)
+    try:
+        yield program
+    finally:
+        program.stop()
+
+
+def lab_program(lab: Lab, path: str, *args: str) -> ProgramRun:
+    """``socklab --server-program FILE``: the learner's server running beside the
+    lab's panes, its calls (server side) and output in the lab's log; its stdin
+    is empty (the terminal is the lab's).  The caller stops it."""
+    return ProgramRun(lab, [sys.executable, path, *args], side="server", stdin=b"").start()

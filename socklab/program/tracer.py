@@ -30,6 +30,10 @@ import threading
 _RealSocket = _socket_module.socket
 _real_getaddrinfo = _socket_module.getaddrinfo
 _real_fromfd = _socket_module.fromfd
+#: Calls another process can observe: the lab holds its order while they run
+#: (socklab.program.calls.CAUSAL, the same set).
+CAUSAL = frozenset({"connect", "connect_ex", "send", "sendall", "sendto", "shutdown",
+                    "close", "listen"})
 #: Bytes of a payload sent to the lab (the event keeps 4096 for its hex view).
 DATA_CAP = 4096
 
@@ -46,12 +50,17 @@ class _Reporter:
         self.broken = False
 
     def send(self, message):
-        """Report one message; wait for the lab's acknowledgement (the parent
-        process only: a forked child's reports are not waited for)."""
+        """Report one message.  The start of a call another process can observe
+        waits for the lab's acknowledgement: the lab then holds its order until
+        the call's end comes (later messages keep their order in the pipe, so no
+        other message needs one).  A forked child's reports are not waited for."""
         if self.broken:
             return
-        wait = os.getpid() == self.pid
+        wait = (os.getpid() == self.pid and message.get("k") == "start"
+                and message.get("op") in CAUSAL)
         message["pid"] = os.getpid()
+        if wait:
+            message["ack"] = 1
         line = (json.dumps(message, default=repr) + "\n").encode()
         with self.lock:
             try:

@@ -69,8 +69,6 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     TITLE = "socklab"
     SUB_TITLE = "real sockets, one live log"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
-    #: ``socklab --two-hosts --cable …``: the cable the hosts start with (Conditions).
-    cable_at_start = None
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = [
@@ -401,13 +399,12 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
             auto_pause: float | None = None, two_hosts: bool = False,
-            cable: object = None) -> int:
+            server_program: str | None = None, cable: object = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
     app = SocklabApp(packets=True)
-    app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
-    app.cable_at_start = cable
+    app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
@@ -416,4 +413,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
+    if server_program is not None:  # the learner's own server beside the panes
+        from ..program.runner import running_program
+        with running_program(app.lab, server_program):
+            return run_guarded(app)
     return run_guarded(app)

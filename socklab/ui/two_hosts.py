@@ -42,12 +42,15 @@ class TwoHostsMode:
     #: Two-hosts mode on: the namespaces of hosts A and B; None: one machine.
     hosts_names: dict[str, str] | None = None
     _hosts_switch: Switch | None = None
+    #: ``socklab --two-hosts --cable …``: the cable the hosts start with (Conditions).
+    cable_at_start: object = None
 
-    def hosts_ready(self, switch: Switch, start: bool = False) -> None:
+    def hosts_ready(self, switch: Switch, start: bool = False, cable: object = None) -> None:
         """The session's switch (the app hands it over); ``start``: turn two-hosts
-        mode on once the screen is up."""
+        mode on once the screen is up; ``cable``: the Cable bar's conditions then."""
         self._hosts_switch = switch
         self.two_hosts_at_start = start
+        self.cable_at_start = cable
 
     def on_mount(self) -> None:  # Textual calls each class's handler (the app's too)
         self.bind("f7", "toggle_two_hosts", description="Two hosts", show=False)  # type: ignore

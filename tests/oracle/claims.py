@@ -41,21 +41,39 @@ def seen_events(judge: Judge, inc: Incarnation, seq: int, t: float,
     return seen
 
 
-def _allowed(judge: Judge, inc: Incarnation, state: dict, since: float):
-    seen = seen_events(judge, inc, state["seq"], state["t"])
+def _allowed(judge: Judge, inc: Incarnation, state: dict, since: float, placed: bool):
+    """What bears out a step to ``state``: the calls made, timers long enough, and
+    segments on the wire.  ``placed``: the call must be logged before the line, and a
+    segment it received must have its row before it (a state is shown after what
+    caused it); a segment it sent need only have left before (its own call sets the
+    state, then sends)."""
+    received = seen_events(judge, inc, state["seq"], state["t"], by_time=not placed)
+    sent = seen_events(judge, inc, state["seq"], state["t"], by_time=True)
     elapsed = state["t"] - since
 
     def allowed(event: tcp.Event) -> bool:
         kind, what = event
-        if kind == "app" and what == "listen":
-            return inc.listened is not None and inc.listened < state["seq"]
-        if kind == "app" and what == "close":
-            return inc.closed is not None and inc.closed < state["seq"]
+        if kind == "app":
+            seq = inc.listened if what == "listen" else inc.closed
+            return seq is not None and (seq < state["seq"] or not placed)
         if kind == "timer":
             return elapsed >= tcp.TIMERS[what]
-        return event in seen
+        return event in (sent if kind == "out" else received)
 
     return allowed
+
+
+def _step(judge: Judge, inc: Incarnation, previous: str, now: str, state: dict,
+          since: float) -> None:
+    if now == previous or tcp.path(previous, now, _allowed(judge, inc, state, since, True)):
+        return
+    if tcp.path(previous, now, _allowed(judge, inc, state, since, False)) is not None:
+        judge.add("state", state["seq"], f"{inc.name}: {previous} → {now} is shown before "
+                  "what caused it (the call, or the row of the segment it received, "
+                  "comes later)")
+        return
+    judge.add("state", state["seq"], f"{inc.name}: {previous} → {now} is no transition of "
+              "TCP's state machine given the segments on the wire and the calls made")
 
 
 def check_states(judge: Judge) -> None:
@@ -64,17 +82,13 @@ def check_states(judge: Judge) -> None:
         if not inc.tcp:
             continue
         previous = "SYN_RECV" if inc.conn is not None and inc.side == "server" else "CLOSE"
-        since = next(e["t"] for e in judge.events if e["seq"] == inc.opened)
+        since = judge.events_by_seq[inc.opened]["t"]
         for state in inc.states():
             now = (state.get("result") or {}).get("state")
             if now is None:
                 continue
             judge.checked["state"] += 1
-            if now != previous and tcp.path(previous, now,
-                                            _allowed(judge, inc, state, since)) is None:
-                judge.add("state", state["seq"],
-                          f"{inc.name}: {previous} → {now} is no transition of TCP's "
-                          "state machine given the segments on the wire and the calls made")
+            _step(judge, inc, previous, now, state, since)
             previous, since = now, state["t"]
 
 

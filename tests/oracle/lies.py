@@ -54,10 +54,11 @@ KNOWN_LIES = (
         re.compile(r"line before the accept\(\) that made this socket"),
         "an accepted connection's state line is numbered before the accept() that "
         "returned it (issue 20, 'Order': states placed when polled)", intermittent=True),
-    Lie("state-before-its-segment", ("time",),
-        re.compile(r"packet row at .* placed after #\S+ \S+ state done"),
-        "a state line is numbered before the segment that caused it, when the kernel "
-        "view polled before the capture reported (issue 20, 'Order')", intermittent=True),
+    Lie("state-before-its-segment", ("state",),
+        re.compile(r"is shown before what caused it"),
+        "a state line is numbered before the segment (or call) that caused it, when the "
+        "kernel view read it before the capture (or the call) reported (issue 20, "
+        "'Order')", intermittent=True),
     Lie("connect-after-its-own-close", ("causality",),
         re.compile(r"connect\(\) fails with EBADF after the connection was ESTABLISHED"),
         "a connect that reached ESTABLISHED ends, after its socket's close, in EBADF "

@@ -123,17 +123,19 @@ def _packets_after_call(judge: Judge, paired: dict[int, dict]) -> None:
 
 def check_time(judge: Judge) -> None:
     """Times never go backwards in seq order: calls and states among themselves, packet
-    rows among themselves, and no packet row after a wait or a state that came later."""
+    rows among themselves, and no packet row after a wait that came later.  (A state
+    line's time is when it was read, not when it began: its place among the packet
+    rows is the state check's.)"""
     last_other, last_packet = None, None
-    latest_wait_or_state: dict | None = None
+    latest_wait: dict | None = None
     for e in judge.events:
         judge.checked["time"] += 1
         if e.get("op") == "packet":
             if last_packet is not None and e["t"] < last_packet["t"] - EPS:
                 judge.add("time", e["seq"], f"packet row at t={e['t']} after one at "
                           f"t={last_packet['t']} (#{last_packet['seq']})")
-            if latest_wait_or_state is not None and e["t"] < latest_wait_or_state["t"] - EPS:
-                w = latest_wait_or_state
+            if latest_wait is not None and e["t"] < latest_wait["t"] - EPS:
+                w = latest_wait
                 judge.add("time", e["seq"], f"packet row at t={e['t']} placed after "
                           f"#{w['seq']} {w['side']}[{w.get('conn')}] {w['op']} "
                           f"{w.get('phase')} at t={w['t']}, which happened later")
@@ -143,6 +145,6 @@ def check_time(judge: Judge) -> None:
             judge.add("time", e["seq"], f"t={e['t']} after #{last_other['seq']} at "
                       f"t={last_other['t']}")
         last_other = e
-        if e.get("op") == "state" or e.get("phase") == "wait":
-            if latest_wait_or_state is None or e["t"] > latest_wait_or_state["t"]:
-                latest_wait_or_state = e
+        if e.get("phase") == "wait":
+            if latest_wait is None or e["t"] > latest_wait["t"]:
+                latest_wait = e

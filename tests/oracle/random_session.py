@@ -191,10 +191,10 @@ class LabSessions(RuleBasedStateMachine):
         time.sleep(0.05)
         assert RECORDER is not None
         end = RECORDER.mark()
-        data = RECORDER.pcap.read_bytes()
-        pcap = data[:24] + data[self.start_bytes:end]
+        pcap = RECORDER.read(self.start_bytes, end)
         samples = [Sample(x["t0"], x["t1"], x["ns"], parse_ss(x["text"]))
                    for x in RECORDER.samples_since(self.first_sample)]
+        RECORDER.forget()
         evidence = Evidence(segments_of(pcap), samples, offset=self.offset)
         captured = getattr(self.capture, "captured", False)
         verdict = judge(list(self.events), evidence, packets_claimed=captured)

@@ -38,6 +38,7 @@ class Recorder:
         self._thread: threading.Thread | None = None
         self._tcpdump: subprocess.Popen | None = None
         self._marks = 0
+        self._searched = 0
         self._tables: dict[str | None, Table] = {}
 
     def start(self) -> Recorder:
@@ -64,12 +65,28 @@ class Recorder:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
             s.sendto(payload, ("127.0.0.1", MARK_PORT))
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            data = self.pcap.read_bytes()
-            if payload in data:
-                return len(data)
-            time.sleep(0.005)
+        with self.pcap.open("rb") as pcap:
+            start = max(0, self._searched - len(payload))
+            while time.monotonic() < deadline:
+                pcap.seek(start)
+                data = pcap.read()
+                if payload in data:
+                    self._searched = start + len(data)
+                    return self._searched
+                time.sleep(0.005)
         raise RuntimeError("tcpdump fell behind by 10 s")
+
+    def read(self, start: int, end: int) -> bytes:
+        """The pcap's header and the records between two marks' sizes."""
+        with self.pcap.open("rb") as pcap:
+            header = pcap.read(24)
+            pcap.seek(start)
+            return header + pcap.read(end - start)
+
+    def forget(self) -> None:
+        """Drop the samples taken so far (a long run keeps only the current stretch)."""
+        with self._lock:
+            self._samples.clear()
 
     def sample(self) -> None:
         """One listing of every socket, in this namespace and the lab's hosts'
