@@ -26,6 +26,13 @@ CLIENT = "client"
 WAIT = "wait"
 DONE = "done"
 
+#: Ops that are not a call a program made but what the lab observed, in the same
+#: order (SPEC §3): the kernel's view (``state``, and ``tcp_info``: TCP_INFO's rtt,
+#: cwnd, segments sent again and unacked on a two-hosts cable with conditions), the
+#: wire (``packet``, ``segments``), a demo's ``case``, and ``cable``: a change of the
+#: two-hosts cable's conditions (or, with ``counts``, what it did to the packets).
+OBSERVATIONS = frozenset({"state", "tcp_info", "packet", "segments", "case", "cable"})
+
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
 #: Payload bytes an event keeps for the detail and hex views (not in JSON):

@@ -59,6 +59,12 @@ def format_result(event: Event) -> str:
         return f"{event.error}{num}"
     if event.op == "state":
         return describe_state(event.result)
+    if event.op == "cable" and isinstance(event.result, dict):
+        return cable_result(event.result)
+    if event.op == "tcp_info" and isinstance(event.result, dict):
+        r = event.result
+        return (f"rtt {r.get('rtt_ms')} ms · cwnd {r.get('cwnd')} segments · "
+                f"{r.get('retransmitted')} sent again · {r.get('unacked')} segments unacked")
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
@@ -75,6 +81,20 @@ def format_result(event: Event) -> str:
 #: Calls that return None in Python, whose event's result is an address the
 #: lab read after them (getsockname): the line says None, then the address.
 ADDRESS_NOTES = {"bind": "bound to", "listen": "listening on", "connect": "local address"}
+
+
+def cable_result(result: dict[str, Any]) -> str:
+    """A ``cable`` event: the cable's conditions set, or what it did to the packets."""
+    counts = result.get("counts")
+    if not isinstance(counts, dict):
+        return f"the cable now: {result.get('spec', '?')}"
+    ways = []
+    for way, numbers in counts.items():
+        if isinstance(numbers, dict):
+            said = ", ".join(f"{n} {what}" for what, n in numbers.items()
+                             if n or what == "carried")
+            ways.append(f"{way} {said}")
+    return " · ".join(ways) or "nothing carried"
 
 
 def payload_repr(event: Event) -> str | None:
@@ -101,8 +121,8 @@ DECODED_LABEL = "  utf-8: "
 
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
-    if event.op == "state":
-        return "state"  # the kernel's view, not a call
+    if event.op in ("state", "tcp_info"):
+        return event.op  # the kernel's view, not a call
     args = format_args(event.args)
     payload = payload_repr(event)
     if event.op in ("send", "sendto", "sendall") and payload is not None and event.count == 1:

@@ -55,7 +55,7 @@ def test_python_client_against_serve_is_one_ordered_log(echo_server):
     seqs = [e["seq"] for e in events]
     assert seqs == sorted(seqs) and len(set(seqs)) == len(seqs)
     calls = [(e["op"], e["side"], e["conn"]) for e in _program(events)
-             if e["op"] not in ("state", "output", "exit")]
+             if e["op"] not in ("state", "output", "exit") and e["phase"] == "done"]
     assert calls == [("socket", "client", 1), ("connect", "client", 1),
                      ("send", "client", 1), ("recv", "client", 1), ("close", "client", 1)]
     assert all(e["program"] == "myclient.py" for e in _program(events))
@@ -108,7 +108,8 @@ def test_nc_through_strace(echo_server):
     events = json_events(done.stdout)
     program = _program(events)
     assert all(e["program"] == "nc" for e in program)
-    ops = [e["op"] for e in program if e["op"] not in ("state", "output", "exit")]
+    ops = [e["op"] for e in program if e["op"] not in ("state", "output", "exit")
+           and e["phase"] == "done"]
     assert ops[:2] == ["socket", "connect"], ops
     assert "send" in ops and "recv" in ops and ops[-1] == "close"
     send = next(e for e in program if e["op"] == "send")

@@ -28,6 +28,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.lab_cable is not None and (args.command is not None or not args.two_hosts):
+            raise UsageError("--cable goes with --two-hosts (socklab --two-hosts --cable "
+                             "'delay 100ms'), or on a demo (socklab demo reliability "
+                             "--cable 'loss 5%')")
         if args.command is None:
             from ..ui.app import run_app
             from ..ui.two_hosts import TwoHostsMode
@@ -40,8 +44,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                 except ProgramError as exc:
                     raise UsageError(str(exc)) from None
                 return run_app(theme=args.theme, two_hosts=args.two_hosts,
-                               server_program=args.server_program)
-            return run_app(theme=args.theme, two_hosts=args.two_hosts)
+                               server_program=args.server_program, cable=args.lab_cable)
+            return run_app(theme=args.theme, two_hosts=args.two_hosts, cable=args.lab_cable)
         command = importlib.import_module(f"{__package__}.{args.command}")
         with stop_signals() as received:
             try:

@@ -32,6 +32,10 @@ if TYPE_CHECKING:
     from ..engine import Lab
     from .states import ProgramStates
 
+#: Payload text a program's call shows (``nbytes`` is always the true count): less
+#: than the lab's own calls, as a program's data calls are not counted into floods
+#: and escaping each one's text was most of their cost (a 4 MiB echo in 1 KiB calls).
+PROGRAM_DATA_CAP = 128
 #: How long a call may run before its "wait" is shown (and a causal call's lock let go).
 HOLD = 0.02
 #: Calls whose effect another process can observe: made under the bus lock.
@@ -277,8 +281,8 @@ class ProgramCalls:
             data = bytes.fromhex(data_hex)
             if op == "send" and isinstance(result, int):
                 data = data[:result]
-            fields.update(data=escape_bytes(data), bytes_repr=bytes_repr(data),
-                          raw=data[:RAW_CAP])
+            fields.update(data=escape_bytes(data, PROGRAM_DATA_CAP),
+                          bytes_repr=bytes_repr(data, PROGRAM_DATA_CAP), raw=data[:RAW_CAP])
             if op == "recv" and not data and sock is not None and sock.kind == socket.SOCK_STREAM:
                 fields["lesson"] = lessons.lesson_for("EOF", "recv")
 

@@ -21,6 +21,9 @@ from .checker import Read, Session, TestResult
 BIG = 4 << 20
 #: The lab client's receive buffer for that message: it reads slowly.
 SMALL_RCVBUF = 8192
+#: How long the big echo may take: each of a program's calls is traced, and a
+#: recv(1024) loop makes 8,192 of them (about 10 s on a busy 2-core machine).
+BIG_LIMIT = 60.0
 #: Seconds the slow client waits between two recv() calls.
 SLOW_PAUSE = 0.001
 #: A server that has not closed a connection this long after greeting never will.
@@ -201,7 +204,7 @@ def _echo_big(session: Session, where, name: str) -> tuple[TestResult, bool]:
         client.send(payload)
         client.shutdown(socket.SHUT_WR)
     session.lab.spawn(send_all, "check-send")
-    got = session.read(client, timeout=20.0, pause=SLOW_PAUSE, size=SMALL_RCVBUF)
+    got = session.read(client, timeout=BIG_LIMIT, pause=SLOW_PAUSE, size=SMALL_RCVBUF)
     client.close()
     if got.data == payload and got.eof:
         return TestResult(name, True, f"{BIG} bytes sent to a client that reads slowly "
@@ -236,7 +239,7 @@ def echo_server(path: str) -> list[TestResult]:
     """An echo server: every byte back, partial sends handled, until b''."""
     names = ["listens", "echoes a line", f"echoes {BIG} bytes to a slow reader",
              "serves a second client"]
-    session = Session(_python(path, str(_free_port())),
+    session = Session(_python(path, str(_free_port())), limit=BIG_LIMIT + 30.0,
                       env={"SOCKLAB_INTERRUPT_SENDS": "1"}).start()
     listen = session.listening()
     if listen is None or listen.op != "listen":

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Checkbox, Input, Select
 
+from .cable_bar import apply_preset
 from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
 
 if TYPE_CHECKING:
@@ -109,6 +110,20 @@ class LabControls:
 
     async def set_two_hosts(self, on: bool) -> bool:
         return await self._app.set_two_hosts(on)
+
+    async def act(self, call: str) -> None:
+        """A lesson's ``do: lab CALL``: ``reset`` (Ctrl+R), ``two-hosts`` /
+        ``one-machine`` (F7), ``cable-PRESET`` (the Cable bar)."""
+        if call == "reset":
+            await self.reset()
+        elif call.startswith("cable-"):
+            await self.set_cable(call.removeprefix("cable-"))
+        else:
+            await self.set_two_hosts(call == "two-hosts")
+
+    async def set_cable(self, preset: str) -> bool:
+        """Choose a preset in the Cable bar (``lossy``, ``slow-link``): two-hosts mode."""
+        return await apply_preset(self._app, preset)
 
     def settle(self) -> None:
         """Publish and show every event that has arrived."""
