@@ -224,8 +224,10 @@ def _owner_problem(judge: Judge, event: dict, rel: Relative) -> str | None:
     if way == "out":
         if inc.peer is None and inc.listened is not None and inc.closed is not None \
                 and inc.closed < event["seq"] \
-                and event["t"] > judge.events_by_seq[inc.closed]["t"] + EPS:
-            # (the RSTs its close() sends to connections it never accepted are its own)
+                and not (rel.segment.flags >= {"RST"}
+                         and event["t"] <= judge.events_by_seq[inc.closed]["t"] + 0.25):
+            # (the RSTs its close() sends to connections it never accepted are its own;
+            # the close's line carries the time the call began)
             return f"{inc.name} stopped listening (closed at #{inc.closed}) before it"
         return None
     if way == "in":
