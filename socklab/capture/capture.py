@@ -254,7 +254,7 @@ class Capture:
         runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment, last flags]
         placed = 0
         for t, segment, host in frames:
-            plain = bulk and _PLAIN.issuperset(segment.flags)
+            plain = bulk and segment.proto == "TCP" and _PLAIN.issuperset(segment.flags)
             if plain:
                 run = runs.get((segment.src, segment.length > 0))
                 if run is not None:
