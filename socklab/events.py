@@ -26,6 +26,13 @@ CLIENT = "client"
 WAIT = "wait"
 DONE = "done"
 
+#: Ops that are not a call a program made but what the lab observed, in the same
+#: order (SPEC §3): the kernel's view (``state``, and ``tcp_info``: TCP_INFO's rtt,
+#: cwnd, segments sent again and unacked on a two-hosts cable with conditions), the
+#: wire (``packet``, ``segments``), a demo's ``case``, and ``cable``: a change of the
+#: two-hosts cable's conditions (or, with ``counts``, what it did to the packets).
+OBSERVATIONS = frozenset({"state", "tcp_info", "packet", "segments", "case", "cable"})
+
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
 #: Payload bytes an event keeps for the detail and hex views (not in JSON):
@@ -78,6 +85,18 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
+def escape_text(text: str, keep: str = "\\") -> str:
+    """Text read from a file (a replay, a lesson) made as safe as `escape_bytes`
+    makes network bytes: the same escapes for every character a terminal would
+    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Characters in
+    ``keep`` stay as they are: by default the backslash, since a replay's text
+    was escaped once already when it was logged (``\\x1b`` stays four
+    characters, never ESC).  Not capped: the file's own limits apply."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch in keep else _escape_char(ch) for ch in text)
+
+
 def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:
     """The payload exactly as Python's ``repr(bytes)`` writes it: ``b'h\\xc3\\xa9llo'``.
 
@@ -118,7 +137,8 @@ class Event:
     count: int = 1
     errno: int | None = None
     call: int = 0
-    #: Who made the call when it was not the learner: "lab" for the lab's own closes.
+    #: Who made the call when it was not the learner: "lab" for the lab's own closes,
+    #: "program" for a call of a learner's program run by socklab (socklab.program).
     by: str | None = None
     #: Two-hosts mode: the host the call was made on ("A", "B"); None: this machine.
     host: str | None = None
@@ -128,6 +148,8 @@ class Event:
     #: accept(): the lab's number of the client at the other end (client[n]),
     #: when the connection came from one of the lab's own clients.
     peer_conn: int | None = None
+    #: by "program": the program's name (``myclient.py``, ``nc``).
+    program: str | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -152,6 +174,7 @@ class Event:
             "host": self.host,
             "bytes_repr": self.bytes_repr,
             "peer_conn": self.peer_conn,
+            "program": self.program,
         }
 
     def to_json(self) -> str:

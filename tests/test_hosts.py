@@ -1,7 +1,7 @@
 """Two hosts on one machine (issue 14): namespaces, setns per thread, the demo's cases.
 
-Real namespaces and a real veth cable; skipped, saying why, where this process
-may not make them (not root, no `ip`).
+Real namespaces and a real cable (a TUN device in each, and the relay); skipped,
+saying why, where this process may not make them (not root, no `ip`).
 """
 
 from __future__ import annotations

@@ -31,6 +31,8 @@ from ..hosts.pair import HOSTS
 from .flows import Flows
 from .segments import Segment, parse
 from .sniffer import NoCapture, Ring, dropped, open_capture, set_filter
+from .tcpanalysis import TcpAnalysis
+from .tcpanalysis import ordinary as _ordinary
 
 #: Connection ends whose last received segment is kept (a storm's are forgotten).
 RECEIVED_MAX = 4096
@@ -68,6 +70,8 @@ class Capture:
         #: Each end's last received segment (its packet event's seq): `Lab.received`.
         self._received = lab.received
         self.flows = Flows()
+        #: The marks on each segment: retransmissions, windows (`tcpanalysis`).
+        self.analysis = TcpAnalysis()
         for port in ports:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
@@ -255,9 +259,13 @@ class Capture:
         placed = 0
         for t, segment, host in frames:
             plain = bulk and segment.proto == "TCP" and _PLAIN.issuperset(segment.flags)
+            marks = None
             if plain:
                 run = runs.get((segment.src, segment.length > 0))
                 if run is not None:
+                    marks = self.analysis.marks(segment)
+                    plain = _ordinary(marks)  # a marked segment keeps a row of its own
+                if run is not None and plain:
                     row, run[1] = run[0], segment
                     row[3]["len"] += segment.length
                     if segment.flags is not run[2]:  # flag tuples are shared: mostly the same
@@ -273,6 +281,10 @@ class Capture:
                     self._unplaced.append((t, segment, host))
                 continue
             placed += 1
+            # What TCP is doing (retransmission, window…): read once per placed segment.
+            if segment.proto == "TCP":  # a datagram has no window, no sequence
+                where[2].update(marks if marks is not None else self.analysis.marks(segment))
+            plain = plain and _ordinary(where[2])
             row = [t, *where, 1, host]
             rows.append(row)
             if plain:
