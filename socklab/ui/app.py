@@ -37,6 +37,7 @@ from ..guided import Lesson
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
+from .breakpoints import presized_screen
 from .bridge import Batch, Bridge, Coalesced
 from .client_pane import ClientPane
 from .code_view import CodeView
@@ -116,6 +117,9 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(DEFAULT_VARIABLES)
+
+    def get_default_screen(self) -> Screen[object]:
+        return presized_screen(self)  # styled once, not again on the first resize
 
     # -- layout --------------------------------------------------------------
 
