@@ -238,6 +238,24 @@ async def two_hosts_ports(app: SocklabApp, pilot: Pilot) -> None:
     await pilot.pause(0.2)
 
 
+async def program(app: SocklabApp, pilot: Pilot) -> None:
+    """A learner's own server (socklab --server-program): its calls (prog:) and the
+    lab's client's in one log, the server pane listing the program's connection."""
+    from socklab.program.runner import lab_program
+    server = Path(__file__).resolve().parent.parent / "tests/programs/check/one_client.py"
+    seen = watch(app)
+    running = lab_program(app.lab, str(server), "0")  # one client, then it ends
+    listen = await seen.until(lambda e: e.by == "program" and e.op == "listen"
+                              and e.phase == "done")
+    app.client_pane.input("port").value = str(listen.result[1])
+    await settle(app, pilot)
+    app.client_pane.press("run")
+    await seen.until(lambda e: e.by == "program" and e.op == "close" and e.conn is None)
+    await asyncio.to_thread(running.wait, 10.0)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
 SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-fresh": (fresh, SIZE),
     "lab-welcome": (welcome, SIZE),
@@ -255,6 +273,7 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "ports-two-hosts": (two_hosts_ports, SIZE),
     "lesson-welcome": (lesson, SIZE),
     "http-regex": (http_regex, SIZE),
+    "lab-program": (program, SIZE),
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
 CAPTURING = {"lab-packets", "lab-wire", "lab-two-hosts-wire"}

@@ -58,4 +58,9 @@ def packet_line(event: Event) -> str:
         result = event.result if isinstance(event.result, dict) else {}
         return f"{PACKET_INDENT}{inferred_text(result)}"
     times = f" ×{event.count} segments" if event.count > 1 else ""
-    return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}{times}"
+    kernel = f" {BY_KERNEL}" if event.by == "kernel" else ""
+    return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}{times}{kernel}"
+
+
+#: Said on a segment no socket sent (a RST for a port where nothing is).
+BY_KERNEL = "(sent by the kernel: no socket there)"

@@ -20,7 +20,8 @@ from ..guard import exit_status, report_crash, stop_signals
 from .parser import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup",
+            "run", "check")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -32,6 +33,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ..ui.two_hosts import TwoHostsMode
             if args.two_hosts and not TwoHostsMode.can_start():
                 return EXIT_FAILED  # one line said why (not root) and how to run it
+            if args.server_program is not None:
+                from ..program.runner import ProgramError, command_for
+                try:  # a missing file is bad usage, said before the screen opens
+                    command_for([sys.executable, args.server_program])
+                except ProgramError as exc:
+                    raise UsageError(str(exc)) from None
+                return run_app(theme=args.theme, two_hosts=args.two_hosts,
+                               server_program=args.server_program)
             return run_app(theme=args.theme, two_hosts=args.two_hosts)
         command = importlib.import_module(f"{__package__}.{args.command}")
         with stop_signals() as received:

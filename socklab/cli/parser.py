@@ -84,6 +84,10 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--two-hosts", action="store_true",
                         help="open the lab with the server on host A and the client on "
                         "host B: two network namespaces joined by a cable (needs root)")
+    parser.add_argument("--server-program", metavar="FILE", default=None,
+                        help="open the lab with your own server program running (python3 "
+                        "FILE): its calls in the log and the server pane, the lab's client "
+                        "talks to it (socklab run, in the lab)")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run a server and print every call it makes")
@@ -177,6 +181,14 @@ def _add_classroom(sub: argparse._SubParsersAction) -> None:
     from . import replay, web
     web.add_parser(sub)
     replay.add_parser(sub)
+    _add_program(sub)
+
+
+def _add_program(sub: argparse._SubParsersAction) -> None:
+    """The learner's own program (issue 25): ``run`` and ``check``."""
+    from . import check, run
+    run.add_parser(sub)
+    check.add_parser(sub)
 
 
 def _positive(text: str) -> int:

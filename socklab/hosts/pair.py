@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 from ..events import CLIENT, SERVER
 from . import cleanup, teach
-from .netns import run_in
+from .netns import namespace_inode, run_in, socket_namespace
 from .tools import HostsError, ip
 
 T = TypeVar("T")
@@ -145,6 +145,17 @@ class TwoHosts:
         """A new socket for a lab endpoint, on the host it lives on (its side's, or
         the one it names in ``on_host``: a client placed on host A)."""
         return self.socket(host_of(endpoint).side, family, kind)
+
+    def host_of_socket(self, sock: socket.socket) -> str | None:
+        """The letter of the host ``sock`` lives in, read from the socket's own
+        namespace (None: this machine's, or unknown)."""
+        inode = socket_namespace(sock)
+        if inode is None:
+            return None
+        for letter, name in self.names.items():
+            if namespace_inode(name) == inode:
+                return letter
+        return None
 
     def lesson(self, endpoint: Any, op: str, args: tuple, error: str) -> str | None:
         """A failure's lesson told in hosts (connect refused at 127.0.0.1 from B…)."""

@@ -86,6 +86,9 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
+        # A lesson's Back and Next (shown only while a lesson is open: LessonHost).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
@@ -359,15 +362,17 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         if self.query_one("#tabs", TabbedContent).active == "code":
             self.query_one("#code-view", CodeView).action_export()
 
-    async def action_reset(self) -> None:
-        """Close every socket (each a logged close) and stop every server thread; keep the log."""
+    async def action_reset(self, quiet: bool = False) -> None:
+        """Close every socket (each a logged close) and stop every server thread; keep the log
+        (``quiet``: a lesson starting, without the toast)."""
         closed = await asyncio.to_thread(self.session.reset)
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
             pane.pairs.clear()  # numbering starts again after Reset
             pane.refresh_state()
-        self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
+        if not quiet:
+            self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
     def close_lab(self, reason: str) -> None:
         """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
@@ -395,7 +400,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
-            auto_pause: float | None = None, two_hosts: bool = False) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False,
+            server_program: str | None = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
@@ -409,4 +415,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
+    if server_program is not None:  # the learner's own server beside the panes
+        from ..program.runner import running_program
+        with running_program(app.lab, server_program):
+            return run_guarded(app)
     return run_guarded(app)
