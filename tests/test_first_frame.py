@@ -1,12 +1,14 @@
-"""The lab's default screen is born with the breakpoint classes of its size."""
+"""What the lab's first frame does without: a restyle on the first resize, GC passes."""
 
 from __future__ import annotations
+
+import gc
 
 import pytest
 from textual.screen import Screen
 
 from socklab.ui.app import SocklabApp
-from socklab.ui.breakpoints import breakpoint_class, presized_screen
+from socklab.ui.first_frame import breakpoint_class, presized_screen
 
 
 @pytest.mark.parametrize("size", [0, 1, 31, 32, 33, 79, 99, 100, 101, 500])
@@ -26,3 +28,12 @@ async def test_the_first_frame_is_styled_for_its_size(size: tuple[int, int],
         await pilot.pause()
         assert set(presized_screen(app).classes) == classes  # before any resize
         assert classes <= set(app.screen.classes) and app.screen.id == "_default"
+        assert gc.isenabled()  # held until the first frame only
+
+
+async def test_the_collector_held_for_the_first_frame_runs_again_after_an_early_exit() -> None:
+    app = SocklabApp()
+    app.call_later(app.exit)  # before anything is painted, maybe
+    async with app.run_test(size=(80, 24)):
+        pass
+    assert gc.isenabled()
