@@ -111,13 +111,33 @@ FIGURES: dict[int, Callable[[bool], list[Figure]]] = {
 }
 
 
+#: Each figure's title, for a row that says it did not finish.
+TITLES = {1: "TCP bulk throughput", 2: "UDP datagrams received", 3: "log ingest",
+          4: "a flood of events", 5: "start-up to first paint", 6: "port scan",
+          7: "whole-process 1 GiB send", 8: "sender peak RSS, 4 GiB --send-file",
+          9: "echo server, 50k cycles", 10: "kernel view, idle lab",
+          11: "TCP bulk, capture on / off"}
+
+
+def _measured(number: int, quick: bool) -> list[Figure]:
+    """One figure's rows; a figure that raises is one failed row saying why,
+    so the other figures' results are still printed."""
+    try:
+        return FIGURES[number](quick)
+    except Exception as exc:  # noqa: BLE001 - any failure is reported, not raised
+        failed = Figure(f"{number} {TITLES[number]}", float("nan"), None, "", 0, False,
+                        ok=False)
+        failed.notes.append(f"did not finish: {type(exc).__name__}: {exc}")
+        return [failed]
+
+
 def run(wanted: set[int], *, quick: bool = False,
         progress: TextIO | None = None) -> tuple[list[Figure], str]:
     figures: list[Figure] = []
     for number in sorted(wanted):
         if progress is not None:
             print(f"figure {number} …", file=progress, flush=True)
-        figures += FIGURES[number](quick)
+        figures += _measured(number, quick)
     header = (f"socklab benchmark · Python {platform.python_version()} · "
               f"{os.cpu_count()} CPUs · {platform.system()} {platform.release()}")
     return figures, header + "\n\n" + table(figures)
