@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
+import functools
 import select
 import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .. import lessons
 from ..events import RAW_CAP, WAIT, Event, bytes_repr, escape_bytes
@@ -37,6 +38,21 @@ if TYPE_CHECKING:
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
 #: When the calling thread's call began (its first event's time).
 _BEGAN = threading.local()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def timed(method: F) -> F:
+    """The call's first event carries the time the call began (`_BEGAN`)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_BEGAN, "t", None)
+        _BEGAN.t = self.lab.bus.now()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _BEGAN.t = previous
+    return wrapper  # type: ignore[return-value]
 #: How long a close waits for the calls it woke to report their end.
 ENDS_WAIT = 1.0
 
@@ -241,6 +257,7 @@ class Calls:
 
     # -- the mechanics of one call -------------------------------------------
 
+    @timed
     def _call(
         self,
         op: str,
@@ -258,7 +275,6 @@ class Calls:
         """
         call = 0
         deadline = None if timeout is None else time.monotonic() + timeout
-        _BEGAN.t = self.lab.bus.now()
         while True:
             try:
                 if causal:
