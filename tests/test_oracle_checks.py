@@ -248,9 +248,12 @@ def test_ss_lines_are_read_with_every_address_form() -> None:
 
 def test_each_known_lie_is_recognised_by_its_own_words_only() -> None:
     events, evidence = clean()
-    by_seq(events, 25)["result"] = {"state": "CLOSE"}
+    by_seq(events, 21).update(seq=18.5, t=0.0100)  # a state before the FIN that caused it
     verdict = judge(events, evidence)
     assert verdict.violations and all(known(v) for v in verdict.violations)
+    events, evidence = clean()
+    by_seq(events, 25)["result"] = {"state": "CLOSE"}  # fixed on truth: no longer known
+    assert not any(known(v) for v in judge(events, evidence).violations)
     assert all(lie.reason for lie in KNOWN_LIES)
 
 

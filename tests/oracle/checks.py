@@ -124,8 +124,8 @@ class Judge:
                 continue
             if local is None and inc.local is not None and mine[1] != inc.local[1]:
                 continue
-            if peer is None and (inc.listened is None or theirs is None):
-                continue
+            if peer is None and inc.tcp and (inc.listened is None or theirs is None):
+                continue  # (a datagram socket with no peer speaks to anyone)
             return way
         return None
 
