@@ -17,9 +17,8 @@ from socklab.labcalls import Request, Settings
 from socklab.session import LabSession
 
 
-def _client(port: int, timeout: float | None) -> Settings:
-    return Settings(socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1", port, b"hello",
-                    timeout=timeout)
+def _client(port: int, timeout: float | None, kind: int = socket.SOCK_STREAM) -> Settings:
+    return Settings(socket.AF_INET, kind, "127.0.0.1", port, b"hello", timeout=timeout)
 
 
 SCRIPTS = {
@@ -30,6 +29,10 @@ SCRIPTS = {
     "connect-without-socket-then-refused": [
         Request("client", "connect", _client(1, None)),
         *(Request("client", "run", _client(1, 0.0)) for _ in range(2))],
+    # A datagram to a port nothing listens on: it is on the wire all the same.
+    "datagram-to-a-closed-port": [
+        Request("client", "socket", _client(1, None, socket.SOCK_DGRAM)),
+        Request("client", "send", _client(1, None, socket.SOCK_DGRAM))],
 }
 
 
