@@ -33,6 +33,7 @@ from textual.widgets import (
 
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
+from ..guard import follow_web_server
 from ..guided import Lesson
 from ..labcalls import Request
 from ..session import LabSession
@@ -395,8 +396,10 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
+    two_hosts_allowed = follow_web_server()  # under socklab web: off unless allowed
     app = SocklabApp(packets=True)
-    app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
+    if two_hosts_allowed:
+        app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
