@@ -185,14 +185,18 @@ SERVER_ENV, TWO_HOSTS_ENV = "SOCKLAB_WEB_SERVER", "SOCKLAB_WEB_TWO_HOSTS"
 
 def follow_web_server() -> bool:
     """In a lab that ``socklab web`` started: end when the server ends, however it
-    ends (the kernel sends SIGTERM when the server's process dies: PDEATHSIG).
-    Returns whether two-hosts mode is allowed in this lab (always, elsewhere)."""
+    ends.  A server that stops in order asks each lab to quit first (each socket
+    closed and logged); one that dies (``kill -9``, a crash) leaves no one to
+    watch its labs, so the kernel kills them (PDEATHSIG SIGKILL: at once, their
+    sockets closed with them; a lab's web driver writing to a dead server could
+    otherwise take its 10 s last resort).  Returns whether two-hosts mode is
+    allowed in this lab (always, outside socklab web)."""
     server = os.environ.get(SERVER_ENV)
     if not server:
         return True
-    die_with_parent(signal.SIGTERM)
+    die_with_parent(signal.SIGKILL)
     if str(os.getppid()) != server:  # the server died before the line above
-        os._exit(exit_status(signal.SIGTERM))
+        os._exit(exit_status(signal.SIGKILL))
     return os.environ.get(TWO_HOSTS_ENV) == "1"
 
 

@@ -145,3 +145,38 @@ def test_a_stop_signal_wins_over_a_stuck_ui_thread(terminal, tmp_path, signum) -
     screen = term.assert_sane()
     assert "the screen was not answering" in screen, screen
     assert not list(tmp_path.glob("socklab-crash-*")), "a crash report was written"
+
+
+# -- hostile key sequences (issue 23, item 4) ------------------------------------------------
+
+#: Key sequences no keyboard sends: code points past U+10FFFF, numbers past a C int.
+HOSTILE_KEYS = ["\x1b[1114112u", "\x1b[99999999999~", "\x1b[99999999999u",
+                "\x1b[1114112;5u", "\x1b[1;2:1114112u", "\x1b[97;1;99999999999u",
+                "\x1b[4294967296;4294967296u"]
+
+
+@pytest.mark.parametrize("sequence", HOSTILE_KEYS)
+def test_the_key_parser_drops_a_sequence_no_keyboard_sends(sequence: str) -> None:
+    from socklab.ui.textual_fixes import KeyParser
+
+    parser = KeyParser()
+    keys = [event.key for part in ("a", sequence, "\x1b[5~") for event in parser.feed(part)
+            if hasattr(event, "key")]
+    # The keys around it still come; the sequence is no key (or, where Textual gives
+    # up on a sequence too long to be one, its characters typed as text).
+    assert keys[0] == "a" and keys[-1] == "pageup", keys
+    assert all(len(key) > 1 or key.isprintable() for key in keys), keys
+
+
+def test_hostile_key_sequences_typed_into_the_lab_are_dropped(terminal, tmp_path) -> None:  # noqa: F811
+    term = terminal("-m", "socklab")
+    term.wait_for(lab_shown, "the lab")
+    pid = term.socklab_pid()
+    for sequence in HOSTILE_KEYS:
+        term.tmux("send-keys", "-t", "lab", "-l", sequence)
+    make_a_socket(term)  # the lab still answers keys
+    assert os.path.exists(f"/proc/{pid}")
+    term.tmux("send-keys", "-t", "lab", "C-q")
+    assert term.exit_status() == 0, term.screen()
+    term.assert_sane()
+    assert not list(tmp_path.glob("socklab-crash-*")), "a crash report was written"

@@ -92,6 +92,8 @@ def main(chromium: str, cwd: str) -> dict[str, object]:
             report["page_without_token"] = page.evaluate("document.title")
             for other, other_frames in pages[1:]:
                 wait_until(other, lambda f=other_frames: _shows(f, "Server"), 60)
+            # The probe's own lab (opened "with_token", then closed) ends first.
+            wait_until(page, lambda: len(lab_pids(server.pid)) <= 3, 20)
             report["labs_open"] = len(lab_pids(server.pid))
             os.kill(server.pid, signal.SIGKILL)  # however it ends: here, the hardest way
             server.wait(timeout=10)
