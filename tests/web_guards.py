@@ -34,18 +34,27 @@ PROBE = """async (url) => await new Promise((done) => {
 
 
 def lab_pids(server_pid: int) -> list[int]:
-    """socklab lab processes: ``python -m socklab`` (no sub-command) in this namespace."""
+    """The server's labs: its children running ``python -m socklab`` (the machine is
+    shared: other people's labs are not this server's)."""
     found = []
     for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit() or int(entry.name) == server_pid:
+        if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
+            status = (entry / "status").read_text()
         except OSError:
             continue
-        if b"socklab" in argv and b"web" not in argv and b"-m" in argv:
+        parent = next((line.split()[1] for line in status.splitlines()
+                       if line.startswith("PPid:")), "")
+        if parent == str(server_pid) and b"socklab" in argv and b"-m" in argv:
             found.append(int(entry.name))
     return found
+
+
+def still_running(pids: list[int]) -> list[int]:
+    return [pid for pid in pids if Path(f"/proc/{pid}").exists()
+            and b"socklab" in Path(f"/proc/{pid}/cmdline").read_bytes()]
 
 
 def main(chromium: str, cwd: str) -> dict[str, object]:
@@ -76,6 +85,10 @@ def main(chromium: str, cwd: str) -> dict[str, object]:
                 pages.append((page, frames))
             page, frames = pages[0]
             report["painted"] = wait_until(page, lambda: _shows(frames, "Server", "Client"), 60)
+            # The probes run on a page of their own (the server's origin, no lab of its own),
+            # so the three labs stay open.
+            page = context.new_page()
+            page.goto(f"http://{parts.netloc}/static/css/xterm.css", wait_until="load")
             report["no_token"] = page.evaluate(PROBE, ws_base)
             report["wrong_token"] = page.evaluate(PROBE, f"{ws_base}/{'x' * len(token)}")
             report["with_token"] = page.evaluate(PROBE, f"{ws_base}/{token}")
@@ -93,15 +106,16 @@ def main(chromium: str, cwd: str) -> dict[str, object]:
             for other, other_frames in pages[1:]:
                 wait_until(other, lambda f=other_frames: _shows(f, "Server"), 60)
             # The probe's own lab (opened "with_token", then closed) ends first.
-            wait_until(page, lambda: len(lab_pids(server.pid)) <= 3, 20)
-            report["labs_open"] = len(lab_pids(server.pid))
+            wait_until(page, lambda: len(lab_pids(server.pid)) == 3, 20)
+            labs = lab_pids(server.pid)
+            report["labs_open"] = len(labs)
             os.kill(server.pid, signal.SIGKILL)  # however it ends: here, the hardest way
             server.wait(timeout=10)
             time.sleep(5)
-            report["labs_left_after_5s"] = lab_pids(server.pid)
+            report["labs_left_after_5s"] = still_running(labs)
         finally:
             browser.close()
-            for pid in lab_pids(server.pid):
+            for pid in still_running(lab_pids(server.pid)):
                 os.kill(pid, signal.SIGKILL)
     return report
 
