@@ -39,7 +39,10 @@ from .http import SCOPES
 #: The pane calls a ``do:`` line may press, and the lab's own actions.
 PANE_CALLS = frozenset({"run", "socket", "bind", "listen", "accept", "send", "recv", "close",
                         "connect", "connect-n", "shutdown"})
-LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine"})
+#: ``lab cable-PRESET``: the Cable bar's presets (socklab.hosts.cable), two-hosts mode.
+CABLE_ACTIONS = frozenset({"cable-perfect", "cable-wi-fi", "cable-lossy", "cable-satellite",
+                           "cable-slow-link"})
+LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine"}) | CABLE_ACTIONS
 TABS = ("lab", "http", "code", "ports", "wire")
 #: Fields ``set:`` may fill: a pane's, or the regex box's.
 FIELDS = frozenset({"family", "type", "host", "port", "backlog", "mode", "message",

@@ -11,7 +11,6 @@ the port-info rechecks and the client's port following the server's.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -39,9 +38,16 @@ from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge, Coalesced
+from .cable_bar import CableBar, lab_cable
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
+from .first_frame import (
+    first_frame_painted,
+    hold_collection,
+    presized_screen,
+    release_collection,
+)
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
 from .lesson_host import LessonHost
@@ -86,6 +92,9 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
+        # A lesson's Back and Next (shown only while a lesson is open: LessonHost).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
@@ -118,6 +127,12 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(DEFAULT_VARIABLES)
 
+    def get_default_screen(self) -> Screen[object]:
+        return presized_screen(self)  # styled once, not again on the first resize
+
+    def on_load(self) -> None:
+        hold_collection()  # no cyclic collection until the first frame
+
     # -- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -127,6 +142,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 with Horizontal(id="panes"):
                     yield ServerPane(self._ask, self.view_state, id="server")
                     yield ClientPane(self._ask, self.view_state, id="client")
+                yield CableBar(lab_cable(self), self.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -156,7 +172,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(first_frame_painted)
         self._update_code()
         self.stop_if_signalled()
 
@@ -356,15 +372,17 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         if self.query_one("#tabs", TabbedContent).active == "code":
             self.query_one("#code-view", CodeView).action_export()
 
-    async def action_reset(self) -> None:
-        """Close every socket (each a logged close) and stop every server thread; keep the log."""
+    async def action_reset(self, quiet: bool = False) -> None:
+        """Close every socket (each a logged close) and stop every server thread; keep the log
+        (``quiet``: a lesson starting, without the toast)."""
         closed = await asyncio.to_thread(self.session.reset)
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
         for pane in (self.server_pane, self.client_pane):
             pane.pairs.clear()  # numbering starts again after Reset
             pane.refresh_state()
-        self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
+        if not quiet:
+            self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
 
     def close_lab(self, reason: str) -> None:
         """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
@@ -375,6 +393,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        release_collection()  # held since on_load, if the first frame never came
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
@@ -392,14 +411,15 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
-            auto_pause: float | None = None, two_hosts: bool = False) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False,
+            server_program: str | None = None, cable: object = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
     two_hosts_allowed = follow_web_server()  # under socklab web: off unless allowed
     app = SocklabApp(packets=True)
     if two_hosts_allowed:
-        app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
+        app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
@@ -408,4 +428,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
+    if server_program is not None:  # the learner's own server beside the panes
+        from ..program.runner import running_program
+        with running_program(app.lab, server_program):
+            return run_guarded(app)
     return run_guarded(app)

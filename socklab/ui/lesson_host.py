@@ -60,8 +60,35 @@ class LessonHost:
         chosen = load_lesson(lesson) if isinstance(lesson, str) else lesson
         await self.lesson_panel.start(chosen, auto_pause)
 
+    def _lesson_open(self) -> bool:
+        try:
+            panel = self.lesson_panel
+        except Exception:
+            return False
+        return panel.display and panel.run is not None
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Back and Next (F9, F10) are in the footer only while a lesson is open."""
+        if action in ("lesson_next", "lesson_back"):
+            return self._lesson_open()
+        return True
+
+    def action_lesson_next(self) -> None:
+        """The lesson's Next: go on, or do the step."""
+        if self._lesson_open():
+            self.lesson_panel.action_next()
+
+    def action_lesson_back(self) -> None:
+        if self._lesson_open():
+            self.lesson_panel.back()
+
     def lesson_commands(self) -> Iterable[SystemCommand]:
-        """One palette command per lesson."""
+        """Next and Back while a lesson is open; one palette command per lesson."""
+        if self._lesson_open():
+            yield SystemCommand("Lesson: Next step (F10)", "go on, or do the step shown",
+                                self.action_lesson_next)
+            yield SystemCommand("Lesson: Back a step (F9)", "the step before, its values back",
+                                self.action_lesson_back)
         for lesson in all_lessons():
             yield SystemCommand(
                 f"Lesson: {lesson.name}", lesson.title,

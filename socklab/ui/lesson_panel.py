@@ -18,23 +18,20 @@ import contextlib
 import re
 from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, Select, Static, TabbedContent
+from textual.widgets import Button, Static, TabbedContent
 
 from ..capture.text import WIRE_OPS
-from ..events import Event
-from ..guided import Action, Lesson, LessonRun
+from ..events import OBSERVATIONS, Event
+from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
-from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
-
-if TYPE_CHECKING:
-    from .app import SocklabApp
+from .controls import LabControls
+from .endpoint_pane import EndpointPane
 
 #: Where a lesson starts: the lab's defaults, with port 0 (the kernel chooses,
 #: so a lesson never collides with anything on the machine).
@@ -46,37 +43,23 @@ BASELINE: dict[str, dict[str, str]] = {
                "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
 }
 #: Events that report what the kernel or the wire saw, not a call a press made.
-VIEW_OPS = frozenset({"state", *WIRE_OPS})
+VIEW_OPS = frozenset({"state", *WIRE_OPS, *OBSERVATIONS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
 MAX_REPEAT = 8
-_SELECTS = {"family": dict(FAMILY_OPTIONS), "type": dict(TYPE_OPTIONS),
-            "timeout": dict(TIMEOUT_OPTIONS)}
+#: The calls that block: Next never starts a second one while one waits.
+BLOCKING = frozenset({"accept", "recv", "recvfrom", "connect"})
 
 
 def fill_field(pane: EndpointPane, name: str, value: str) -> None:
     """Set one of a pane's fields as the learner would type or choose it."""
-    if name == "reuseaddr":
-        pane.query_one(f"#{pane.wid(name)}", Checkbox).value = value == "on"
-    elif name in ("family", "type", "timeout", "mode"):
-        choices = _SELECTS.get(name)
-        pane.query_one(f"#{pane.wid(name)}", Select).value = (
-            choices[value] if choices else value)
-    else:
-        pane.input(name).value = value
+    LabControls(pane.app).fill(pane.SIDE, name, value)  # type: ignore[arg-type]
 
 
 def choose_socket(pane: EndpointPane, target: str | None) -> None:
     """Highlight the socket a call acts on in the pane's list (as a click on its row)."""
-    if target is None:
-        return
-    rows = pane.socket_list
-    keys = [row.key for row in rows._rows]
-    if target == "newest":  # the connection (or client) that came last
-        target = max((key for key in keys if key.isdigit()), key=int, default=None)
-    if target in keys:
-        rows.highlighted = keys.index(target)
+    LabControls(pane.app).choose(pane.SIDE, target)  # type: ignore[arg-type]
 
 
 _INLINE = re.compile(r"\*\*(.+?)\*\*|`([^`]+)`|\*(.+?)\*")
@@ -115,8 +98,13 @@ class LessonPanel(VerticalScroll):
         self.auto_pause: float | None = None
         #: --auto stopped: a step's events did not come (the log says why).
         self.stalled = False
+        #: Next could not do the step from here: why (shown with Back / Restart).
+        self.stuck: str | None = None
+        #: The values the fields had before each step filled them: Back restores them.
+        self._before: dict[int, dict[tuple[str, str], str]] = {}
         self.border_title = "Lesson"
         self._starting = asyncio.Lock()
+        self._controls: LabControls | None = None
 
     def compose(self) -> ComposeResult:
         for part in ("step", "text", "expect", "wrong", "after", "status"):
@@ -124,10 +112,14 @@ class LessonPanel(VerticalScroll):
         with Horizontal(id="lesson-buttons"):
             yield Button("◀ Back", id="lesson-back", compact=True)
             yield Button("Next ▶", id="lesson-next", compact=True, classes="-next")
+            yield Button("↺ Restart", id="lesson-restart", compact=True)
 
     @property
-    def lab_app(self) -> SocklabApp:
-        return self.app  # type: ignore[return-value]
+    def controls(self) -> LabControls:
+        """The lab, as far as a lesson may act on it."""
+        if self._controls is None:
+            self._controls = LabControls(self.app)  # type: ignore[arg-type]
+        return self._controls
 
     # -- starting ----------------------------------------------------------------------
 
@@ -141,17 +133,18 @@ class LessonPanel(VerticalScroll):
             await self._start(lesson, auto_pause)
 
     async def _start(self, lesson: Lesson, auto_pause: float | None) -> None:
-        app = self.lab_app
+        lab = self.controls
         self.display = True
         self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
-        if app.hosts_names is not None:  # every lesson but two-hosts is on one machine
-            await app.set_two_hosts(False)
-        await app.action_reset()  # an empty lab: every socket closed, numbering from 1
+        if lab.two_hosts:  # every lesson but two-hosts is on one machine
+            await lab.set_two_hosts(False)
+        await lab.reset(quiet=True)  # an empty lab: every socket closed, numbering from 1
         for side, fields in BASELINE.items():
-            pane = app.server_pane if side == "server" else app.client_pane
             for name, value in fields.items():
-                fill_field(pane, name, value)
+                lab.fill(side, name, value)
+        lab.unmark_all()
         self.run = LessonRun(lesson)
+        self._before = {}
         self.stalled = False
         self.border_title = f"Lesson · {lesson.name}"
         self._enter_step()
@@ -193,32 +186,54 @@ class LessonPanel(VerticalScroll):
         intro = f"{lesson.intro}\n\n" if run.index == 0 and lesson.intro else ""
         self._part("step", Text(f"{lesson.title}\nStep {run.index + 1} of "
                                 f"{len(lesson.steps)}: {step.title}", style="bold"))
-        self._part("text", marked(intro + step.text))
+        self._part("text", marked(intro + step.text + _choice_keys(step)))
         lines = Text()
         for i, expectation in enumerate(step.expectations):
             met = done or run.holds(i)
             lines.append("✓ " if met else "○ ", "bold green" if met else "")
             lines.append(describe(expectation) + "\n")
         self._part("expect", lines)
+        self._part("wrong", Text() if done else self._wrong_text())
+        self._part("after", marked(step.after) if done else "")
+        if run.complete:
+            status = "✓ Lesson complete"
+        elif done:
+            status = "✓ Done: Next goes on"
+        else:
+            status = "Do it, or press Next to see it done"
+        self._part("status", Text(status, style="bold green" if done else "italic"))
+        self.query_one("#lesson-back", Button).disabled = run.index == 0
+        self.query_one("#lesson-next", Button).disabled = run.complete
+        self.query_one("#lesson-restart", Button).display = self.stuck is not None
+
+    def _wrong_text(self) -> Text:
+        """A wrong call's error, what differs from the step, the hint, and being stuck."""
+        run = self.run
+        assert run is not None
         wrong = Text()
-        if run.wrong is not None and not done:
+        if run.wrong is not None:
             event = run.wrong
             wrong.append(f"✗ {event.side}: {event.op}() failed: {event.error}\n", "bold red")
             if event.lesson:
                 wrong.append(event.lesson + "\n")
-            if step.hint:
-                wrong.append(f"Hint: {step.hint}", "bold")
-        self._part("wrong", wrong)
-        self._part("after", marked(step.after) if done else "")
-        status = ("✓ Lesson complete" if run.complete
-                  else "✓ Done: Next goes on" if done else "Do it, or press Next to see it done")
-        self._part("status", Text(status, style="bold green" if done else "italic"))
-        self.query_one("#lesson-back", Button).disabled = run.index == 0
-        self.query_one("#lesson-next", Button).disabled = run.complete
+        if run.difference is not None:
+            wrong.append(f"✗ {run.difference}\n", "bold red")
+        if wrong and run.step.hint:
+            wrong.append(f"Hint: {run.step.hint}\n", "bold")
+        if self.stuck is not None:
+            wrong.append(f"This step cannot be done from here: {self.stuck}\n"
+                         "Press Back, or Restart to begin the lesson again.", "bold")
+        return wrong
 
     def _enter_step(self) -> None:
-        step = self.run.step if self.run else None
-        if step is not None and step.show:
+        """Show the current step, its fields filled (and highlighted) as it needs them."""
+        run = self.run
+        if run is None:
+            return
+        self.stuck = None
+        self._fill_step()
+        step = run.step
+        if step.show:
             with contextlib.suppress(Exception):
                 # Focus in the Lab tab would pull the tabs back to it: it moves to
                 # Next, which is also what a learner presses on.
@@ -227,21 +242,66 @@ class LessonPanel(VerticalScroll):
         self.show()
         self.scroll_home(animate=False)
 
+    def _fill_step(self) -> None:
+        """Every field the lesson has set up to this step, at its value; the values
+        they had before are kept for Back."""
+        run = self.run
+        assert run is not None
+        lab = self.controls
+        lab.unmark_all()
+        before = self._before.setdefault(run.index, {})
+        for (side, name), setting in run.settings_at(run.index).items():
+            value = run.fill(setting)
+            if "{" in value:
+                continue  # a fact not known yet (the server's port before its bind)
+            old = lab.value(side, name)
+            if lab.fill(side, name, value):
+                before.setdefault((side, name), old)
+                lab.mark(side, name, True)
+
+    def _restore(self, index: int) -> None:
+        """Back from step ``index``: the fields it filled get their values back."""
+        lab = self.controls
+        for (side, name), value in self._before.pop(index, {}).items():
+            lab.fill(side, name, value)
+
     # -- Next and Back ------------------------------------------------------------------
 
     @on(Button.Pressed, "#lesson-next")
     async def _next_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.run_worker(self.next(), group="lesson", exclusive=True)
+        self.action_next()
 
     @on(Button.Pressed, "#lesson-back")
     def _back_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if self.run is not None and self.run.back():
-            self._enter_step()
+        self.back()
+
+    @on(Button.Pressed, "#lesson-restart")
+    def _restart_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.run is not None:
+            lesson = self.run.lesson
+            self.run_worker(self.start(lesson), group="restart")
+
+    def action_next(self) -> None:
+        """Next (the button, its key, the palette): a worker, so the UI stays live."""
+        if self.run is not None and not self._busy:
+            self.run_worker(self.next(), group="lesson", exclusive=True)
+
+    def back(self) -> bool:
+        """Back one step: the fields this step filled get their earlier values."""
+        if self.run is None or self._busy:
+            return False
+        index = self.run.index
+        if not self.run.back():
+            return False
+        self._restore(index)
+        self._enter_step()
+        return True
 
     async def next(self) -> None:
-        """Go on when the step is done; else do the step as a learner would."""
+        """Go on when the step is done; else do what is left of it as a learner would."""
         run = self.run
         if run is None or self._busy:
             return
@@ -251,46 +311,63 @@ class LessonPanel(VerticalScroll):
             return
         self._busy = True
         try:
-            await self.do_step()
+            if not await self.do_step() and self.run is run and not run.done:
+                self.stuck = self._why_stuck()
+                self.show()
         finally:
             self._busy = False
 
-    async def do_step(self) -> bool:
-        """Fill the step's fields, press its buttons (each after the last one's event),
-        press ``repeat:`` until the step is done; True once it is."""
+    def _why_stuck(self) -> str:
         run = self.run
         assert run is not None
-        app = self.lab_app
-        for setting in run.step.settings:
-            value = run.fill(setting)
-            if setting.side == "regex":
-                app.http_view.set_regex(setting.name, value)
-            else:
-                fill_field(app.server_pane if setting.side == "server" else app.client_pane,
-                           setting.name, value)
+        if run.difference is not None:
+            return run.difference
+        if run.wrong is not None:
+            return f"{run.wrong.op}() failed with {run.wrong.error}."
+        return "what it waits for did not happen (the log says what did)."
+
+    def _pending(self, action: Action, index: int) -> bool:
+        """Whether ``action`` (the step's ``index``-th press) is still to be done:
+        not if the step already saw it succeed, or a blocking call of its kind waits."""
+        run = self.run
+        assert run is not None
+        if action.side == "lab":
+            return True
+        ops = _CALL_OPS.get(action.call, (action.call,))
+        if any(op in BLOCKING and run.is_waiting(action.side, op) for op in ops):
+            return False
+        same = sum(1 for earlier in run.step.actions[:index + 1]
+                   if (earlier.side, earlier.call) == (action.side, action.call))
+        return max(run.already(action.side, op) for op in ops) < same
+
+    async def do_step(self) -> bool:
+        """Fill the step's fields, press the buttons it still needs (each after the
+        last one's event), press ``repeat:`` until the step is done; True once it is."""
+        run = self.run
+        assert run is not None
+        self._fill_step()
         await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
-        for action in run.step.actions:
-            await self.press(action)
-        for _ in range(MAX_REPEAT if run.step.repeat else 0):
+        for index, action in enumerate(run.step.actions):
             if run.done:
                 break
-            await self.press(run.step.repeat)  # type: ignore[arg-type]
+            if self._pending(action, index):
+                await self.press(action)
+        repeat = run.step.repeat
+        for _ in range(MAX_REPEAT if repeat else 0):
+            if run.done or (repeat.call in BLOCKING  # type: ignore[union-attr]
+                            and run.is_waiting(repeat.side, repeat.call)):  # type: ignore
+                break
+            await self.press(repeat)  # type: ignore[arg-type]
         return await self._until(lambda: run.done, STEP_GUARD)
 
     async def press(self, action: Action) -> None:
         """One press, then wait for its first event (so presses keep their order)."""
-        app = self.lab_app
-        if action.side == "lab":
-            if action.call == "reset":
-                await app.action_reset()
-            else:  # two hosts on (lab two-hosts) or off (lab one-machine)
-                await app.set_two_hosts(action.call == "two-hosts")
+        lab = self.controls
+        if action.side == "lab":  # reset, two hosts on or off, a Cable bar preset
+            await lab.act(action.call)
             return
-        pane = app.server_pane if action.side == "server" else app.client_pane
         seen = self._per_side[action.side]
-        app.drain_now()  # the panes show every socket so far, as a learner would see them
-        choose_socket(pane, action.target)
-        pane.press(action.call)
+        lab.press(action.side, action.call, action.target)
         await self._until(lambda: self._per_side[action.side] > seen, STEP_GUARD)
 
     async def _until(self, condition: Callable[[], bool], timeout: float) -> bool:
@@ -324,3 +401,20 @@ class LessonPanel(VerticalScroll):
             if run.advance():
                 self._enter_step()
         self.show()
+
+
+def _choice_keys(step: Step) -> str:
+    """For a step that acts on a row of a pane's list: the keys that choose it."""
+    for action in step.actions:
+        if action.target is not None and action.side in ("server", "client"):
+            row = "the listener" if action.target == "listener" else "the connection"
+            return (f"\n\nWith keys: Tab until the {action.side}'s list is lit, ↑/↓ to "
+                    f"{row}'s row, then Tab to **{action.call}()** and Enter.")
+    return ""
+
+
+#: The calls a button makes that a step's events show (Run: the whole sequence).
+_CALL_OPS: dict[str, tuple[str, ...]] = {
+    "run": ("accept", "recvfrom", "connect", "sendto"),
+    "connect-n": ("connect",),
+}
