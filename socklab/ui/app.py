@@ -34,11 +34,12 @@ from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
 from ..guard import follow_web_server
 from ..guided import Lesson
+from ..hosts.cable_lab import set_cable
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge, Coalesced
-from .cable_bar import CableBar, lab_cable
+from .cable_bar import CableBar
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -142,7 +143,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 with Horizontal(id="panes"):
                     yield ServerPane(self._ask, self.view_state, id="server")
                     yield ClientPane(self._ask, self.view_state, id="client")
-                yield CableBar(lab_cable(self), self.cable_at_start, id="cable-bar")
+                yield CableBar(lambda conditions: set_cable(self.lab, conditions),
+                               self.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
