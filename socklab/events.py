@@ -25,6 +25,10 @@ SERVER = "server"
 CLIENT = "client"
 WAIT = "wait"
 DONE = "done"
+#: A learner's answer to a lesson's question: phase "wait" when answered, "done"
+#: once the event it is about came.  args [question, answer]; result {"question",
+#: "answer", and when done "actual" (what the event showed) and "held" (bool)}.
+PREDICT = "predict"
 
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
