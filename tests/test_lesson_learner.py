@@ -154,9 +154,11 @@ async def test_every_lesson_by_hand(name: str, size: tuple[int, int]) -> None:
     async with app.run_test(size=size) as pilot:
         await _by_hand(pilot, name)
         run = app.lesson_panel.run
-        predictions = [e for e in app.event_log.buffer.events() if e.op == PREDICT]
         asked = [i for i, step in enumerate(run.lesson.steps) if step.question]
         assert asked, f"{name} asks no prediction"
+        await until(lambda: sum(e.op == PREDICT for e in run.history) == 2 * len(asked),
+                    "the predictions in the log")
+        predictions = [e for e in run.history if e.op == PREDICT]
         assert [e.phase for e in predictions] == [WAIT, "done"] * len(asked)
         assert all("held" in e.result for e in predictions[1::2])
         if name == "http":

@@ -175,9 +175,10 @@ class LessonRun:
 
     @property
     def asking(self) -> bool:
-        """The step's question waits for an answer (and its event has not come)."""
+        """The step's question waits for an answer (the step is not done yet: what
+        it observes may still change, a queue growing)."""
         return (self.step.question is not None and self.index not in self.answers
-                and self.index not in self.observed)
+                and self.index not in self.done_steps)
 
     def answer(self, choice: int) -> str | None:
         """The learner's answer (choice 0-3): its value; None if there is no such choice."""
@@ -188,9 +189,11 @@ class LessonRun:
         return self.answers[self.index]
 
     def held(self, index: int | None = None) -> bool | None:
-        """Whether the prediction of a step held (None: not answered or not seen yet)."""
+        """Whether the prediction of a step held (None: not answered, or the step not
+        done yet)."""
         index = self.index if index is None else index
-        if index not in self.answers or index not in self.observed:
+        if index not in self.answers or index not in self.observed \
+                or index not in self.done_steps:
             return None
         return self.answers[index] == self.observed[index]
 

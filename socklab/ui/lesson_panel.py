@@ -269,7 +269,7 @@ class LessonPanel(VerticalScroll):
                 text.append(" — it held ✓" if held else f" — it did not hold ✗: it was {seen}",
                             "bold green" if held else "bold red")
                 self._report(index)
-        else:
+        elif index in run.observed:
             text.append(f"\nNot answered: it was {question.label_of(run.observed[index])}.")
         self._part("question", text)
 
