@@ -208,6 +208,8 @@ class LessonRun:
                 and event.op not in _VIEW_OPS)
 
     def _learn(self, event: Event) -> None:
+        if event.op in _VIEW_OPS:
+            return  # observations and predictions: no call waits, no fact
         if event.phase == WAIT:
             self.waiting[event.call] = event
         elif event.call:

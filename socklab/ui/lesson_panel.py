@@ -392,8 +392,16 @@ class LessonPanel(VerticalScroll):
             self.run_worker(self.start(lesson), group="restart")
 
     def action_next(self) -> None:
-        """Next (the button, its key, the palette): a worker, so the UI stays live."""
-        if self.run is not None and not self._busy:
+        """Next (the button, its key, the palette): on a done step, go on at once (a
+        Next still finishing the step stops); else do the step in a worker."""
+        run = self.run
+        if run is None:
+            return
+        if run.done:
+            self.workers.cancel_group(self, "lesson")
+            if run.advance():
+                self._enter_step()
+        elif not self._busy:
             self.run_worker(self.next(), group="lesson", exclusive=True)
 
     def back(self) -> bool:
@@ -454,18 +462,24 @@ class LessonPanel(VerticalScroll):
         assert run is not None
         self._fill_step()
         await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
+        pressed = False
         for index, action in enumerate(run.step.actions):
             if run.done:
                 break
             if self._pending(action, index):
                 await self.press(action)
+                pressed = True
         repeat = run.step.repeat
         for _ in range(MAX_REPEAT if repeat else 0):
             if run.done or (repeat.call in BLOCKING  # type: ignore[union-attr]
                             and run.is_waiting(repeat.side, repeat.call)):  # type: ignore
                 break
             await self.press(repeat)  # type: ignore[arg-type]
-        return await self._until(lambda: run.done, STEP_GUARD)
+            pressed = True
+        # Nothing left to press: what the step waits for is already in flight, or
+        # will not come from here (a moment for late events, not the whole guard).
+        waits = pressed or any(e.side in ("server", "client") for e in run.waiting.values())
+        return await self._until(lambda: run.done, STEP_GUARD if waits else 1.0)
 
     async def press(self, action: Action) -> None:
         """One press, then wait for its first event (so presses keep their order)."""
