@@ -298,8 +298,12 @@ def accept_queue_full(queue: int, backlog: int) -> str:
 
 
 def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: int = 0,
-                 was: str | None = None, open_socket: bool = True) -> str | None:
-    """One sentence on a TCP state the kernel reports, where it teaches something."""
+                 was: str | None = None, open_socket: bool = True,
+                 reset: bool = False) -> str | None:
+    """One sentence on a TCP state the kernel reports, where it teaches something.
+
+    ``reset``: the kernel holds an error for the socket (a RST arrived); only
+    then does a CLOSE say so."""
     if state == "LISTEN":
         return accept_queue_full(queue, backlog) if queue > backlog else None
     if state == "SYN_SENT":
@@ -307,8 +311,7 @@ def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: i
     if state == "CLOSE":
         if not open_socket:
             return SECOND_CLOSE_DONE if was in ("CLOSE_WAIT", "LAST_ACK") else None
-        reset = was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
-        return RESET_STATE if reset else None
+        return RESET_STATE if reset and was not in (None, "SYN_SENT") else None
     return _STATE_LESSONS.get(state)
 
 

@@ -633,3 +633,22 @@ def test_an_empty_send_is_a_real_call_with_the_kernels_answer(lab: Lab, rec: Rec
     closed = client.send(b"")
     assert closed is not None and not closed.ok and closed.error == "EBADF"
     assert conn.recv(16, timeout=LIMIT).eof  # the peer saw only the FIN
+
+
+def test_a_wait_ended_by_a_close_is_numbered_right_after_it(lab: Lab, rec: Recorder) -> None:
+    """The lab's close ends a waiting accept(): its end is the next event, before
+    anything the closing thread does next (Run server again: the new socket())."""
+    for _ in range(3):
+        server = lab.server()
+        server.socket()
+        server.bind("127.0.0.1", 0)
+        listened = server.listen(1)
+        lab.spawn(server.accept, "accept")
+        rec.wait_for(lambda e, s=listened.seq: e.op == "accept" and e.phase == WAIT
+                     and e.seq > s)
+        close = server.close_by_lab("Run server again")
+        assert close is not None
+        lab.server().socket()
+        after = [e for e in rec.snapshot() if e.seq > close.seq]
+        assert (after[0].op, after[0].ok, after[0].error) == ("accept", False, "EBADF"), \
+            rec.dump()

@@ -35,13 +35,22 @@ def _addr(value: Any) -> Address | None:
 class Flow:
     """One connection's two ends: who each is in the lab, and their first sequence numbers."""
 
-    __slots__ = ("ends", "isn")
+    __slots__ = ("ends", "isn", "opened")
 
     def __init__(self) -> None:
         #: address -> (side, conn); an end outside the lab is absent.
         self.ends: dict[Address, tuple[str, int | None]] = {}
         #: address -> the sequence number its relative numbers count from.
         self.isn: dict[Address, int] = {}
+        #: Ends seen sending a SYN: a socket was there to open (or answer) the connection.
+        self.opened: set[Address] = set()
+
+    def by_kernel(self, segment: Segment) -> bool:
+        """A RST from an end where no socket is: not the lab's, and it never sent
+        a SYN (a connect to a closed port, a segment to a connection that is
+        gone): the kernel answered, no socket did."""
+        return "RST" in segment.flags and segment.src not in self.ends \
+            and segment.src not in self.opened
 
     def sender(self, src: Address, dst: Address) -> tuple[str, int | None]:
         """The sending end's side and connection (an outside end: the other side)."""
@@ -148,9 +157,10 @@ class Flows:
 
     # -- segments ---------------------------------------------------------------
 
-    def place(self, segment: Segment) -> tuple[str, int | None, dict[str, Any]] | None:
-        """(sender side, its connection, the packet event's result), or None when
-        the segment belongs to no socket of the lab."""
+    def place(self, segment: Segment) -> tuple[str, int | None, dict[str, Any], str | None] | None:
+        """(sender side, its connection, the packet event's result, who sent it
+        when no socket did: "kernel"), or None when the segment belongs to no
+        socket of the lab."""
         src, dst = segment.src, segment.dst
         flow = self._flows.get(frozenset((src, dst)))
         if flow is None:
@@ -159,8 +169,11 @@ class Flows:
                 return None
         side, conn = flow.sender(src, dst)
         seq, ack = flow.relative(segment)
+        if "SYN" in segment.flags:
+            flow.opened.add(src)
         return side, conn, {"flags": list(segment.flags), "seq": seq, "ack": ack,
-                            "len": segment.length, "src": list(src), "dst": list(dst)}
+                            "len": segment.length, "src": list(src), "dst": list(dst)}, \
+            "kernel" if flow.by_kernel(segment) else None
 
     def _new_flow(self, segment: Segment) -> Flow | None:
         """A first segment of a connection no event has named yet: a lab connect's

@@ -27,7 +27,8 @@ _TCP_PROTO = 6
 #: An IPv4 header without options and the TCP header's first 14 bytes, in one read
 #: (what the lab's own segments are): version/IHL, total length, protocol, both
 #: addresses, both ports, seq, ack, data offset, flags.
-_IPV4_TCP = struct.Struct("!BxH4xxB2x4s4sHHIIBB")
+_IPV4_TCP = struct.Struct("!BxHH2xxB2x4s4sHHIIBBH")
+_SYN = 0x02
 
 
 class Segment(NamedTuple):
@@ -39,6 +40,13 @@ class Segment(NamedTuple):
     seq: int
     ack: int
     length: int
+    #: The advertised window as the header carries it (before window scaling).
+    window: int = 0
+    #: A SYN's window scale option (its shift), None when it has none (or not a SYN).
+    wscale: int | None = None
+    #: IPv4's identification field (Linux counts it up per segment a socket sends,
+    #: so a segment sent again carries a newer one); None for IPv6.
+    ip_id: int | None = None
 
 
 def flag_names(bits: int) -> tuple[str, ...]:
@@ -55,15 +63,16 @@ def parse(frame: bytes) -> Segment | None:
     ``length`` is the TCP payload length from the IP header's own length, so it
     is right even though only the first `SNAPLEN` bytes were copied.
     """
-    if len(frame) >= 34 and frame[0] == 0x45:  # the common case, read at once (a bulk
+    if len(frame) >= 36 and frame[0] == 0x45:  # the common case, read at once (a bulk
         # transfer parses some 40,000 segments a second: this is the capture's hot path)
-        _vihl, total, proto, s, d, sport, dport, seq, ack, data_off, bits = \
+        _vihl, total, ip_id, proto, s, d, sport, dport, seq, ack, data_off, bits, window = \
             _IPV4_TCP.unpack_from(frame)
         if proto != _TCP_PROTO:
             return None
         return Segment((_HOSTS.get(s) or _ip4(s), sport), (_HOSTS.get(d) or _ip4(d), dport),
                        _FLAG_NAMES.get(bits) or flag_names(bits), seq, ack,
-                       max(0, total - 20 - (data_off >> 4) * 4))
+                       max(0, total - 20 - (data_off >> 4) * 4), window,
+                       window_scale(frame, 20, data_off) if bits & _SYN else None, ip_id)
     return parse_any(frame)
 
 
@@ -73,7 +82,7 @@ def parse_any(frame: bytes) -> Segment | None:
         return None
     version = frame[0] >> 4
     if version == 4:
-        vihl, _tos, total, _id, _frag, _ttl, proto, _sum, s, d = _IPV4.unpack_from(frame)
+        vihl, _tos, total, ip_id, _frag, _ttl, proto, _sum, s, d = _IPV4.unpack_from(frame)
         if proto != _TCP_PROTO:
             return None
         offset = (vihl & 0x0F) * 4
@@ -81,6 +90,7 @@ def parse_any(frame: bytes) -> Segment | None:
         src_host, dst_host = _ip4(s), _ip4(d)
     elif version == 6 and len(frame) >= 40:
         _vtf, plen, nxt, _hops, s, d = _IPV6.unpack_from(frame)
+        ip_id = None
         if nxt != _TCP_PROTO:
             return None  # extension headers: not what the lab sends on loopback
         offset, payload = 40, plen
@@ -91,8 +101,28 @@ def parse_any(frame: bytes) -> Segment | None:
         return None
     sport, dport, seq, ack, data_off, bits = _TCP.unpack_from(frame, offset)
     length = payload - (data_off >> 4) * 4
+    window = int.from_bytes(frame[offset + 14:offset + 16], "big")
     return Segment((src_host, sport), (dst_host, dport), flag_names(bits), seq, ack,
-                   max(0, length))
+                   max(0, length), window,
+                   window_scale(frame, offset, data_off) if bits & _SYN else None, ip_id)
+
+
+def window_scale(frame: bytes, offset: int, data_off: int) -> int | None:
+    """The window scale option (kind 3) among a SYN's TCP options, or None."""
+    at, end = offset + 20, min(len(frame), offset + (data_off >> 4) * 4)
+    while at < end:
+        kind = frame[at]
+        if kind == 0:
+            break
+        if kind == 1:
+            at += 1
+            continue
+        if at + 1 >= end or frame[at + 1] < 2:
+            break
+        if kind == 3 and frame[at + 1] == 3 and at + 2 < end:
+            return min(frame[at + 2], 14)
+        at += frame[at + 1]
+    return None
 
 
 _HOSTS: dict[bytes, str] = {}

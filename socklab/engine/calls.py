@@ -35,6 +35,10 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
+#: When the calling thread's call began (its first event's time).
+_BEGAN = threading.local()
+#: How long a close waits for the calls it woke to report their end.
+ENDS_WAIT = 1.0
 
 
 class State(enum.StrEnum):
@@ -130,6 +134,8 @@ class Calls:
         self.sock = sock
         self.peer: Any = None
         self.local: Any = None
+        #: Two-hosts mode: the host the socket lives in (`Lab.host_of`).
+        self.host: str | None = None if sock is None else lab.host_of(sock)
         self.bytes_in = 0
         self.bytes_out = 0
         self.state = State.OPEN if sock is not None else State.NEW
@@ -146,6 +152,8 @@ class Calls:
         #: Said when a limit of the lab's own default ends a wait (see connect).
         self.limit_note: str | None = None
         self._op_lock = threading.Lock()
+        #: Waits a close ended that have not reported their end yet (`close`).
+        self._ends_due = 0
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
         self.waiter = Waiter(self._cancelled)
@@ -156,6 +164,12 @@ class Calls:
 
     def _emit(self, op: str, **fields: Any) -> Event:
         fields.setdefault("conn", self.conn)
+        if self.sock is not None and self.lab.hosts is not None:
+            fields.setdefault("host", self.host)  # where the socket lives, not its side
+        if fields.get("phase") == WAIT or fields.get("call", 1) == 0:
+            # A call's first event carries the time it began: the segments it
+            # sent (their kernel times) never come before it.
+            fields.setdefault("since", getattr(_BEGAN, "t", None))
         return self.lab.bus.emit(side=self.side, op=op, **fields)
 
     def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
@@ -232,6 +246,7 @@ class Calls:
         """
         call = 0
         deadline = None if timeout is None else time.monotonic() + timeout
+        _BEGAN.t = self.lab.bus.now()
         while True:
             try:
                 if causal:
@@ -338,9 +353,22 @@ class Calls:
             if reason is None and self.lab.stopping:
                 reason = self.lab.stop_reason
             closed = OSError(_errno.EBADF, "Bad file descriptor (closed while waiting)")
-            return call, self._fail(op, args, closed, call,
-                                    lesson=lessons.closed_while_waiting(reason))
+            failed = self._fail(op, args, closed, call,
+                                lesson=lessons.closed_while_waiting(reason))
+            with self.lab.bus.changed:
+                self._ends_due -= 1
+                self.lab.bus.changed.notify_all()
+            return call, failed
         return call, None
+
+    def _await_ends(self) -> None:
+        """After a close that woke waiting calls: let each report its end now, so
+        it is numbered right after the close (the bus lock is released while
+        waiting, however deeply held; bounded: a wait that ends otherwise is not
+        waited for long)."""
+        with self.lab.bus.changed:
+            self.lab.bus.changed.wait_for(lambda: self._ends_due <= 0, ENDS_WAIT)
+            self._ends_due = 0
 
     def _cancelled(self) -> bool:
         """Should a wait on this socket end now?  (closing, or the lab stopping)"""

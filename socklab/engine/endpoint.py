@@ -46,6 +46,7 @@ class Endpoint(DataCalls):
             sock = self.lab.new_socket(self, self.family, self.kind)
             sock.setblocking(False)
             self.sock = sock
+            self.host = self.lab.host_of(sock)
             self._closing = False
             self.closed_by = None
             self.state = State.OPEN
@@ -213,7 +214,9 @@ class Endpoint(DataCalls):
                 self.closed_by = reason
                 if self.waiter.waiting:
                     # Wake a thread blocked on this socket: poll() sees the hang-up
-                    # (its failure is numbered after this close: we hold the bus lock).
+                    # (its failure is numbered after this close: we hold the bus lock,
+                    # and wait for it below before going on).
+                    self._ends_due = self.waiter.reporting
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
             with self.tally.lock:  # not while a counted sendto is in the kernel
@@ -229,8 +232,10 @@ class Endpoint(DataCalls):
                 return {"result": None}
             return {"result": None, "by": "lab", "lesson": lessons.closed_by_lab(reason)}
 
-        return self._call("close", (), attempt, causal=True,
-                          report=report)[1]  # type: ignore[return-value]
+        event = self._call("close", (), attempt, causal=True, report=report)[1]
+        if self._ends_due > 0:
+            self._await_ends()
+        return event  # type: ignore[return-value]
 
     def close_by_lab(self, reason: str) -> Event | None:
         """The lab closes this socket itself, if it is open: a real, logged close()."""

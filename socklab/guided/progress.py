@@ -15,12 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..events import PREDICT, WAIT, Event
+from ..events import OBSERVATIONS, PREDICT, WAIT, Event
 from .expect import field_of
 from .lesson import Lesson, Setting, Step
 
 #: Observations, not calls: never a learner's wrong call.
-_VIEW_OPS = frozenset({"state", "packet", PREDICT})
+_VIEW_OPS = frozenset({"state", "packet", PREDICT, *OBSERVATIONS})
 
 
 #: Events a run keeps (a lesson makes a few hundred; floods are coalesced).

@@ -38,6 +38,7 @@ from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge, Coalesced
+from .cable_bar import CableBar, lab_cable
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -130,6 +131,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 with Horizontal(id="panes"):
                     yield ServerPane(self._ask, self.view_state, id="server")
                     yield ClientPane(self._ask, self.view_state, id="client")
+                yield CableBar(lab_cable(self), self.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -397,12 +399,13 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
 
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
-            auto_pause: float | None = None, two_hosts: bool = False) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False,
+            server_program: str | None = None, cable: object = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
     app = SocklabApp(packets=True)
-    app.hosts_ready(app.session.set_two_hosts, start=two_hosts)
+    app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
@@ -411,4 +414,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
+    if server_program is not None:  # the learner's own server beside the panes
+        from ..program.runner import running_program
+        with running_program(app.lab, server_program):
+            return run_guarded(app)
     return run_guarded(app)

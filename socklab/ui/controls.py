@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from textual.widgets import Checkbox, Input, Select
 
 from ..events import DONE, PREDICT, WAIT
+from .cable_bar import apply_preset
 from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
 
 if TYPE_CHECKING:
@@ -123,6 +124,20 @@ class LabControls:
         bus.emit(side=side, conn=None, op=PREDICT, phase=WAIT if actual is None else DONE,
                  args=(question, answer), result=result, call=call, lesson=lesson)
         return call
+
+    async def act(self, call: str) -> None:
+        """A lesson's ``do: lab CALL``: ``reset`` (Ctrl+R), ``two-hosts`` /
+        ``one-machine`` (F7), ``cable-PRESET`` (the Cable bar)."""
+        if call == "reset":
+            await self.reset()
+        elif call.startswith("cable-"):
+            await self.set_cable(call.removeprefix("cable-"))
+        else:
+            await self.set_two_hosts(call == "two-hosts")
+
+    async def set_cable(self, preset: str) -> bool:
+        """Choose a preset in the Cable bar (``lossy``, ``slow-link``): two-hosts mode."""
+        return await apply_preset(self._app, preset)
 
     def settle(self) -> None:
         """Publish and show every event that has arrived."""

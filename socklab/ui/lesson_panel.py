@@ -27,7 +27,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Static, TabbedContent
 
 from ..capture.text import WIRE_OPS
-from ..events import PREDICT, Event
+from ..events import OBSERVATIONS, PREDICT, Event
 from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
@@ -45,7 +45,7 @@ BASELINE: dict[str, dict[str, str]] = {
 }
 #: Events that report what the kernel or the wire saw (or a learner's prediction),
 #: not a call a press made.
-VIEW_OPS = frozenset({"state", PREDICT, *WIRE_OPS})
+VIEW_OPS = frozenset({"state", PREDICT, *WIRE_OPS, *OBSERVATIONS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
@@ -484,11 +484,8 @@ class LessonPanel(VerticalScroll):
     async def press(self, action: Action) -> None:
         """One press, then wait for its first event (so presses keep their order)."""
         lab = self.controls
-        if action.side == "lab":
-            if action.call == "reset":
-                await lab.reset()
-            else:  # two hosts on (lab two-hosts) or off (lab one-machine)
-                await lab.set_two_hosts(action.call == "two-hosts")
+        if action.side == "lab":  # reset, two hosts on or off, a Cable bar preset
+            await lab.act(action.call)
             return
         seen = self._per_side[action.side]
         lab.press(action.side, action.call, action.target)

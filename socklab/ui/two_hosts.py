@@ -23,6 +23,7 @@ from textual.app import SystemCommand
 
 from ..hosts import HOST_A, HOST_B, why_unavailable
 from ..inputs import LOOPBACK
+from .cable_bar import CableBar
 from .port_info import PortInfo
 from .ports_view import PortsView
 
@@ -41,12 +42,15 @@ class TwoHostsMode:
     #: Two-hosts mode on: the namespaces of hosts A and B; None: one machine.
     hosts_names: dict[str, str] | None = None
     _hosts_switch: Switch | None = None
+    #: ``socklab --two-hosts --cable …``: the cable the hosts start with (Conditions).
+    cable_at_start: object = None
 
-    def hosts_ready(self, switch: Switch, start: bool = False) -> None:
+    def hosts_ready(self, switch: Switch, start: bool = False, cable: object = None) -> None:
         """The session's switch (the app hands it over); ``start``: turn two-hosts
-        mode on once the screen is up."""
+        mode on once the screen is up; ``cable``: the Cable bar's conditions then."""
         self._hosts_switch = switch
         self.two_hosts_at_start = start
+        self.cable_at_start = cable
 
     def on_mount(self) -> None:  # Textual calls each class's handler (the app's too)
         self.bind("f7", "toggle_two_hosts", description="Two hosts", show=False)  # type: ignore
@@ -119,6 +123,7 @@ def show(app: SocklabApp, names: dict[str, str] | None) -> None:
         info.recheck()
         pane.refresh_state()
     app.query_one(PortsView).set_hosts(names)  # the Ports tab scans from the hosts too
+    app.query_one(CableBar).set_hosts(names)  # the cable between them: shown, kept
     app.sub_title = "" if names is None else (
         f"two hosts · server on A {HOST_A.address} ({names['A']}) ⇄ "
         f"client on B {HOST_B.address} ({names['B']})")

@@ -34,19 +34,21 @@ def _flood(quick: bool) -> list[Figure]:
     out = subprocess.run([sys.executable, "-m", "tests.benchmarks.flood", str(FLOOD_EVENTS)],
                          capture_output=True, text=True, timeout=600, check=True)
     r = json.loads(out.stdout.strip().splitlines()[-1])
-    delay = Figure("4 UI probe p99 under a flood", r["p99_ms"], None, "ms", 100, False)
+    delay = Figure("4 UI probe p99 under a flood", r["p99_ms"], None, "ms", 100, False,
+                   goal="the lab stays responsive under any flood")
     delay.notes.append(
         f"{r['events']:,} events emitted from a thread through the lab's bus in "
         f"{r['produce_seconds']:.1f} s; 20 ms timer probe: p50 {r['p50_ms']:.0f} ms, "
         f"max {r['max_ms']:.0f} ms over {r['probes']} ticks; the log showed "
         f"{r['shown']:,} and counted {r['skipped']:,} as not shown (kept {r['rows']:,} rows)")
     growth = r["peak_mib"] - r["idle_mib"]
-    memory = Figure("4 peak memory over idle app", growth, None, "MiB", 50, False)
+    memory = Figure("4 peak memory over idle app", growth, None, "MiB", 50, False,
+                    goal="a flood does not fill memory")
     memory.notes.append(f"idle app {r['idle_mib']:.0f} MiB resident, peak {r['peak_mib']:.0f} "
                         f"MiB (VmHWM) over the flood and the save "
                         f"({r['flood_peak_mib']:.0f} MiB at the end of the flood)")
     saved = Figure("4 events saved of the session", r["saved"], r["events"], "events", 1.0,
-                   True, ok=bool(r["saved_complete"]))
+                   True, ok=bool(r["saved_complete"]), goal="every event of a session is saved")
     saved.notes.append(
         f"saved as JSON Lines in a worker in {r['save_seconds']:.1f} s (UI probe p99 "
         f"{r['save_p99_ms']:.0f} ms meanwhile); every seq 1..{r['events']:,} once, in order: "
