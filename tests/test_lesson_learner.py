@@ -111,7 +111,7 @@ async def _fits(app: SocklabApp, pilot) -> None:
             assert width >= len(value), f"{pane.SIDE} {name} {value!r} cut to {width}"
     for button in app.query(".calls > Button"):
         if button.display and button.region.width:
-            assert button.region.width >= len(str(button.label)) + 2, \
+            assert button.region.width >= len(str(button.label)), \
                 f"{button.id} cut: {button.label} in {button.region.width}"
 
 
