@@ -73,6 +73,10 @@ def format_result(event: Event) -> str:
         return "b'' (EOF)"
     if event.result is None:
         return "None"
+    note = ADDRESS_NOTES.get(event.op)
+    if note is not None and isinstance(event.result, (tuple, list)):
+        # Python returns None; the address is the lab's note (JSON keeps it as result).
+        return f"None · {note} {_format_value(event.result)}"
     return _format_value(event.result)
 
 
@@ -84,6 +88,11 @@ def _prediction(result: dict[str, Any]) -> str:
     if result["held"]:
         return f"{answer}: held ✓"
     return f"{answer}: did not hold ✗: it was {result.get('actual')}"
+
+
+#: Calls that return None in Python, whose event's result is an address the
+#: lab read after them (getsockname): the line says None, then the address.
+ADDRESS_NOTES = {"bind": "bound to", "listen": "listening on", "connect": "local address"}
 
 
 def cable_result(result: dict[str, Any]) -> str:

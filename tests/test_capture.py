@@ -355,3 +355,22 @@ def test_a_reset_for_a_closed_port_is_the_kernels_not_a_sockets() -> None:
     done = run_cli("demo", "welcome", "--packets", "--json")
     assert done.returncode == 0, done.stderr
     assert all(e["by"] is None for e in json_events(done.stdout) if e["op"] == "packet")
+
+
+def test_udp_datagrams_are_packet_rows_under_their_sendto() -> None:
+    """UDP on the wire: each datagram captured like a TCP segment (src, dst, len),
+    right under the sendto that sent it, credited to its sender."""
+    capture_or_skip()
+    done = run_cli("demo", "udp", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    events = json_events(done.stdout)
+    datagrams = [e for e in events if e["op"] == "packet"]
+    assert [(e["side"], e["result"]["proto"], e["result"]["len"]) for e in datagrams] == [
+        ("client", "UDP", 11), ("server", "UDP", 40)]
+    for packet in datagrams:
+        before = events[events.index(packet) - 1]
+        assert (before["op"], before["side"]) == ("sendto", packet["side"])
+        assert tuple(packet["result"]["dst"]) == tuple(before["args"][0])
+    assert datagrams[0]["conn"] == 1
+    assert "UDP len=11" in format_line(Event(**{
+        k: v for k, v in datagrams[0].items() if k in Event.__dataclass_fields__}))

@@ -252,3 +252,12 @@ def test_each_known_lie_is_recognised_by_its_own_words_only() -> None:
     verdict = judge(events, evidence)
     assert verdict.violations and all(known(v) for v in verdict.violations)
     assert all(lie.reason for lie in KNOWN_LIES)
+
+
+def test_a_packet_credited_to_a_client_that_never_had_a_socket_is_reported() -> None:
+    events, evidence = clean()
+    events.insert(5, {**by_seq(events, 7), "seq": 5.5, "conn": 9, "ok": False,
+                      "result": None, "error": "EBADF", "t": 0.0055})
+    by_seq(events, 8)["conn"] = 9
+    assert any("client[9]" in m and "never had a socket" in m
+               for m in found(events, evidence)["credit"])

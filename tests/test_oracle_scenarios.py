@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 from oracle.lies import KnownLie, verdict
-from oracle.runner import run_demo, run_lesson, run_random, unavailable
+from oracle.runner import run_demo, run_lesson, run_random, run_script, unavailable
 
 from socklab.guided import all_lessons
 
@@ -54,6 +54,20 @@ def test_a_demo_passes_the_oracle(name: str) -> None:
 def test_a_lesson_played_by_auto_passes_the_oracle(name: str) -> None:
     outcome = run_lesson(name)
     assert outcome.rc == 0, f"the lesson did not complete: {outcome.stderr[-2000:]}"
+    verdict(outcome.violations, outcome.report())
+
+
+@pytest.mark.parametrize("name", [
+    pytest.param("connect-without-socket-then-refused", marks=lie(
+        "refused-syn-credited-to-another-client: after a connect() on a client with no "
+        "socket (EBADF), each refused SYN is credited to the client made before the one "
+        "that sent it")),
+    "refused-non-blocking"])
+def test_a_scripted_session_passes_the_oracle(name: str) -> None:
+    """Fixed sessions made through the panes' requests: lies the random sessions met,
+    shown on every run."""
+    outcome = run_script(name)
+    assert outcome.rc == 0, outcome.stderr
     verdict(outcome.violations, outcome.report())
 
 

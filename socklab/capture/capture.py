@@ -258,7 +258,7 @@ class Capture:
         runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment, last flags]
         placed = 0
         for t, segment, host in frames:
-            plain = bulk and _PLAIN.issuperset(segment.flags)
+            plain = bulk and segment.proto == "TCP" and _PLAIN.issuperset(segment.flags)
             marks = None
             if plain:
                 run = runs.get((segment.src, segment.length > 0))
@@ -282,7 +282,8 @@ class Capture:
                 continue
             placed += 1
             # What TCP is doing (retransmission, window…): read once per placed segment.
-            where[2].update(marks if marks is not None else self.analysis.marks(segment))
+            if segment.proto == "TCP":  # a datagram has no window, no sequence
+                where[2].update(marks if marks is not None else self.analysis.marks(segment))
             plain = plain and _ordinary(where[2])
             row = [t, *where, 1, host]
             rows.append(row)

@@ -29,6 +29,8 @@ def segment_text(result: Any) -> str:
     """``SYN/ACK seq=0 ack=1``: a packet event's result as the log shows it."""
     if not isinstance(result, dict):
         return str(result)
+    if result.get("proto") == "UDP":
+        return f"UDP len={result.get('len', 0)}"
     flags = result.get("flags") or []
     name = "/".join(flags) or "(no flags)"
     length = result.get("len") or 0

@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import enum
 import errno as _errno
+import functools
 import select
 import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .. import lessons
 from ..events import RAW_CAP, WAIT, Event, bytes_repr, escape_bytes
@@ -37,6 +38,21 @@ if TYPE_CHECKING:
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
 #: When the calling thread's call began (its first event's time).
 _BEGAN = threading.local()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def timed(method: F) -> F:
+    """The call's first event carries the time the call began (`_BEGAN`)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_BEGAN, "t", None)
+        _BEGAN.t = self.lab.bus.now()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _BEGAN.t = previous
+    return wrapper  # type: ignore[return-value]
 #: How long a close waits for the calls it woke to report their end.
 ENDS_WAIT = 1.0
 
@@ -79,24 +95,35 @@ def address(addr: Any) -> Any:
 
 
 class ClientPorts:
-    """Which of the lab's clients uses which local address, so an accept can
-    say who connected: ``server[1]`` is ``client[3]`` (issue 12: numbers
-    that pair).  Bounded: it forgets everything when it grows large."""
+    """Which of the lab's clients connects from which local address to which
+    port, so an accept can say who connected: ``server[1]`` is ``client[3]``
+    (issue 12: numbers that pair).
+
+    One accept answers one connect: the accept takes the note away, so a later
+    connection from the same address and port that is not the lab's (the port
+    scan of a Ports tab or of another program, reusing a port a lab client had
+    used) is never taken for that client.  Bounded: it forgets everything when
+    it grows large."""
 
     LIMIT = 4096
 
     def __init__(self) -> None:
         self._by_address: dict[tuple, int] = {}
 
-    def note(self, local: Any, conn: int | None) -> None:
+    def note(self, local: Any, conn: int | None, port: int = 0) -> None:
+        """Client ``conn`` connects from ``local`` to ``port``."""
         if conn is None or not isinstance(local, tuple):
             return
         if len(self._by_address) >= self.LIMIT:
             self._by_address.clear()
-        self._by_address[address(local)] = conn
+        self._by_address[(address(local), port)] = conn
 
-    def client_at(self, peer: Any) -> int | None:
-        return self._by_address.get(address(peer)) if isinstance(peer, tuple) else None
+    def client_at(self, peer: Any, port: int = 0) -> int | None:
+        """The client whose connect from ``peer`` to ``port`` this accept answers
+        (taken: the next accept of that address is another connection)."""
+        if not isinstance(peer, tuple):
+            return None
+        return self._by_address.pop((address(peer), port), None)
 
     def forget(self) -> None:
         self._by_address.clear()
@@ -213,7 +240,8 @@ class Calls:
             # Under the bus lock: a lab client's connect notes its address under
             # it too, so the connect this accept pairs with has been noted.
             with self.lab.bus.lock:
-                fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
+                fields["peer_conn"] = client_ports(self.lab).client_at(
+                    fields["result"], self.local[1] if self.local else 0)
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["bytes_repr"] = bytes_repr(data)
@@ -229,6 +257,7 @@ class Calls:
 
     # -- the mechanics of one call -------------------------------------------
 
+    @timed
     def _call(
         self,
         op: str,
@@ -246,7 +275,6 @@ class Calls:
         """
         call = 0
         deadline = None if timeout is None else time.monotonic() + timeout
-        _BEGAN.t = self.lab.bus.now()
         while True:
             try:
                 if causal:

@@ -23,6 +23,7 @@ TIME_WAIT ending.  A demo that must show a state waits for it (`wait_for`).
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -341,7 +342,8 @@ class KernelView:
                 if state is None:
                     was, watched.last = watched.state, ("CLOSE", 0, 0, 0)
                     emit(watched, {"state": "CLOSE"},
-                         lessons.state_lesson("CLOSE", was=was, open_socket=False))
+                         lessons.state_lesson("CLOSE", was=was, open_socket=False,
+                                              loopback=_on_loopback(watched)))
                 continue
             if state != watched.state:
                 was, watched.last = watched.state, (state, 0, 0, 0)
@@ -421,6 +423,15 @@ class KernelView:
         """Closed connections still followed in the kernel's tables."""
         with self.lab.bus.lock:
             return len(self._gone)
+
+
+def _on_loopback(watched: Watched) -> bool:
+    """Is the connection on one machine's loopback (not across the hosts' cable)?"""
+    try:
+        return ipaddress.ip_address(str(watched.peer[0]).split("%")[0]).is_loopback \
+            if watched.peer else True
+    except ValueError:
+        return True
 
 
 def _end(watched: Watched) -> tuple:

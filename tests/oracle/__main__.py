@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .checks import Violation
 from .lies import known
-from .runner import run_demo, run_lesson, run_random, unavailable
+from .runner import Outcome, run_demo, run_lesson, run_random, unavailable
 
 DEMOS = ("welcome", "echo", "udp", "ipv6", "http", "refused", "inuse", "two-hosts",
          "backlog", "close", "reset", "boundaries")
@@ -40,6 +40,15 @@ def _tell(name: str, violations: list[Violation], found: Counter) -> None:
     for v in violations:
         if known(v) is None:
             print(f"    {v}")
+
+
+def _scenario(outcome: Outcome, found: Counter) -> None:
+    if outcome.rc < 0:  # stopped (too slow): its log is cut short, not judged
+        print(f"{outcome.name}: stopped before it ended (signal {-outcome.rc}): not judged")
+        found[f"NEW not judged: {outcome.name} did not end in time"] += 1
+        return
+    done = "" if outcome.rc == 0 else f" (exit status {outcome.rc})"
+    _tell(f"{outcome.name}{done}", outcome.violations, found)
 
 
 def _random(steps: int, keep: Path | None, found: Counter) -> None:
@@ -73,12 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     found: Counter = Counter()
     if "demos" in what:
         for name in DEMOS:
-            _tell(f"demo {name}", run_demo(name, args.keep).violations, found)
+            _scenario(run_demo(name, args.keep), found)
     if "lessons" in what:
         for name in _lessons():
-            outcome = run_lesson(name, args.keep)
-            done = "" if outcome.rc == 0 else " (did not complete)"
-            _tell(f"lesson {name}{done}", outcome.violations, found)
+            _scenario(run_lesson(name, args.keep), found)
     if "random" in what:
         _random(args.steps or (6000 if args.long else 250), args.keep, found)
     print("\nfound:" if found else "\nfound: nothing")

@@ -141,23 +141,33 @@ def fit_offset(judge: Judge) -> None:
 
 def resolve_clients(judge: Judge) -> None:
     """A client whose connect has not returned (or failed) has no local address in
-    the log: it is the source of the first SYN to its peer sent after its connect
-    began that no other socket of the log owns."""
+    the log: it is the source of the SYN to its peer sent while its connect ran, when
+    exactly one such source is owned by no other socket (several clients connecting
+    to one port at once stay unknown: the checks then go by the peer alone)."""
+    if judge.offset is None:
+        return
     owned = {inc.local for inc in judge.model.incarnations if inc.local is not None}
-    for inc in judge.model.incarnations:
-        if inc.side != "client" or inc.local is not None or inc.peer is None or not inc.tcp:
-            continue
-        began = next((e["t"] for e in inc.events if e.get("op") == "connect"), None)
-        if began is None or judge.offset is None:
-            continue
-        for rel in judge.evidence.segments:
-            s = rel.segment
-            at = judge.lab_time(s.ts)
-            if s.dst == inc.peer and s.flags == {"SYN"} and s.src not in owned \
-                    and at is not None and at >= _connect_started(inc) - 0.25:
-                inc.local = s.src
-                owned.add(s.src)
-                break
+    waiting = [inc for inc in judge.model.incarnations
+               if inc.side == "client" and inc.local is None and inc.peer is not None
+               and inc.tcp and any(e.get("op") == "connect" for e in inc.events)]
+    changed = True
+    while changed:
+        changed = False
+        for inc in waiting:
+            candidates = _syns_while_connecting(judge, inc) - owned
+            if inc.local is None and len(candidates) == 1:
+                inc.local = candidates.pop()
+                owned.add(inc.local)
+                changed = True
+
+
+def _syns_while_connecting(judge: Judge, inc: Incarnation) -> set[Addr]:
+    began = _connect_started(inc) - 0.25
+    done = [e["t"] for e in inc.events if e.get("op") == "connect" and e.get("phase") == "done"]
+    end = done[0] + EPS if done else float("inf")
+    return {rel.segment.src for rel in judge.evidence.segments
+            if rel.segment.dst == inc.peer and rel.segment.flags == {"SYN"}
+            and began <= judge.lab_time(rel.segment.ts) <= end}
 
 
 def _connect_started(inc: Incarnation) -> float:
@@ -208,6 +218,8 @@ def _owner_problem(judge: Judge, event: dict, rel: Relative) -> str | None:
     inc = judge.model.at(event["seq"])
     if inc is None:
         return "it names no socket of the log"
+    if inc.phantom:
+        return f"{inc.name} never had a socket (no socket() or accept() made one)"
     way = judge.direction(rel, inc)
     if way == "out":
         if inc.peer is None and inc.listened is not None and inc.closed is not None \

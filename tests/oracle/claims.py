@@ -7,7 +7,7 @@ import re
 
 from . import tcp_states as tcp
 from .checks import EPS, Judge
-from .model import Addr, Incarnation, addr
+from .model import Addr, Incarnation, addr, is_call
 from .pcap import Relative
 
 # -- states ---------------------------------------------------------------------------
@@ -166,6 +166,21 @@ def _client_by_syn(judge: Judge, inc: Incarnation, seq: int) -> None:
             inc.local = s.src
 
 
+def _seen_by_call(judge: Judge, inc: Incarnation, event: dict) -> set[tcp.Event]:
+    """The segments an explanation may speak of: on the wire by its line's time, or
+    shown under its call (a call's line carries the time it began, and its segments
+    are the rows that follow it, up to the socket's next call)."""
+    seen = seen_events(judge, inc, event["seq"], event["t"], by_time=True)
+    later = [e["seq"] for e in inc.events if e["seq"] > event["seq"] and is_call(e)]
+    limit = later[0] if later else float("inf")
+    for rel in judge.evidence.segments:
+        row = judge.row_of.get(rel.segment.index)
+        way = judge.direction(rel, inc)
+        if way and row is not None and row < limit and judge.after_open(rel, inc):
+            seen.update(_segment_event(rel, way))
+    return seen
+
+
 def check_lessons(judge: Judge) -> None:
     """Every explanation that names a segment has that segment on the wire."""
     for event in judge.events:
@@ -184,8 +199,7 @@ def check_lessons(judge: Judge) -> None:
             if not pattern.search(text):
                 continue
             judge.checked["lesson"] += 1
-            seen = seen_events(judge, inc, event["seq"], event["t"], by_time=True)
-            if (way, flag) not in seen:
+            if (way, flag) not in _seen_by_call(judge, inc, event):
                 judge.add("lesson", event["seq"],
                           f"{inc.name}: the explanation says {pattern.pattern.split('|')[0]!r}"
                           f" but no {flag} {'to' if way == 'in' else 'from'} this socket "

@@ -19,7 +19,7 @@ from pathlib import Path
 from .recorder import Recorder
 
 #: A scenario that takes longer than this is stopped (and reported).
-RUN_LIMIT = 120.0
+RUN_LIMIT = 300.0
 
 
 def main(argv: list[str]) -> int:

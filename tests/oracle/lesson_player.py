@@ -14,7 +14,7 @@ import sys
 import time
 
 #: A lesson that has not completed by then has stalled.
-LIMIT = 90.0
+LIMIT = 240.0
 
 
 async def play(name: str) -> tuple[bool, list[str]]:

@@ -45,6 +45,13 @@ KNOWN_LIES = (
         re.compile(r"RST.* credited to .*(never had this connection|not this connection)"),
         "a RST the kernel sent for a closed port is credited to the server socket "
         "(issue 20, 'A reset credited to a socket that was gone')"),
+    Lie("refused-syn-credited-to-another-client", ("credit",),
+        re.compile(r"SYN seq=0 .* credited to client\[\d+\]: .*(not this connection|"
+                   r"never had this connection|never had a socket)"),
+        "found by the oracle (random sessions, after truth's capture changes): the SYN of "
+        "a connect to a closed port is credited to the client made before the one that "
+        "sent it (client[1], whose connect failed with EBADF without a socket, shown "
+        "sending client[2]'s SYN)", intermittent=True),
     Lie("udp-not-captured", ("packet",), re.compile(r"captured segment UDP .* no packet row"),
         "datagrams are never captured: UDP has no packet rows (issue 20, 'UDP on the wire')"),
     Lie("host-from-the-side", ("host",), re.compile(r"lives on host"),
@@ -70,6 +77,11 @@ KNOWN_LIES = (
         "a call's wait line carries a time after the segments the call sent (issue 20, "
         "'Order': a packet row can carry an earlier time than its call)",
         intermittent=True),
+    Lie("call-numbered-after-the-close", ("causality",),
+        re.compile(r"\(\) done after its close \(#\S+\)$"),
+        "a quick call that ran before the lab's close (Reset, Run again) is numbered "
+        "after it with the close's time, succeeding on a closed socket (issue 20, "
+        "'Order')", intermittent=True),
     Lie("wait-after-the-close-that-ended-it", ("causality",),
         re.compile(r"\) wait after its close"),
         "a call pressed before the lab's close (Run again, a type change) is logged "

@@ -26,7 +26,8 @@ SAMPLE_EVERY = 0.005
 class Recorder:
     """tcpdump and ss, writing into ``folder`` (``lo.pcap``, ``ss.jsonl``)."""
 
-    def __init__(self, folder: Path, host_prefix: str | None = None) -> None:
+    def __init__(self, folder: Path, host_prefix: str | None = None,
+                 every: float = SAMPLE_EVERY) -> None:
         self.folder = folder
         self.pcap = folder / "lo.pcap"
         #: Two-hosts: namespaces whose name starts with this are sampled too.
@@ -39,6 +40,7 @@ class Recorder:
         self._tcpdump: subprocess.Popen | None = None
         self._marks = 0
         self._searched = 0
+        self.every = every
         self._tables: dict[str | None, Table] = {}
 
     def start(self) -> Recorder:
@@ -109,7 +111,7 @@ class Recorder:
                 self._samples.append({"t0": t0, "t1": time.time(), "ns": ns, "text": text})
 
     def _sample_loop(self) -> None:
-        while not self._stop.wait(SAMPLE_EVERY):
+        while not self._stop.wait(self.every):
             self.sample()
 
     def samples_since(self, index: int) -> list[dict]:

@@ -112,3 +112,9 @@ def run_random(examples: int, steps: int, *, randomize: bool = False,
     if keep is None:
         shutil.rmtree(folder, ignore_errors=True)
     return tally
+
+
+def run_script(name: str, keep: Path | None = None) -> Outcome:
+    """A fixed lab session (`scripted.SCRIPTS`) through the panes' requests."""
+    return run_command(f"script {name}",
+                       [sys.executable, "-m", "tests.oracle.scripted", name], keep=keep)
