@@ -79,6 +79,10 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = [
+        # A lesson's Back and Next: first, so a narrow footer still shows them
+        # (only while a lesson is open: LessonHost.check_action).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
         Binding("f5", "run_server", "Run server"),
         Binding("f6", "run_client", "Run client"),
         Binding("x", "hex", "Hex"),
@@ -93,9 +97,6 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
-        # A lesson's Back and Next (shown only while a lesson is open: LessonHost).
-        Binding("f9", "lesson_back", "Back", priority=True),
-        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
