@@ -11,7 +11,6 @@ the port-info rechecks and the client's port following the server's.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -33,15 +32,23 @@ from textual.widgets import (
 
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
+from ..guard import follow_web_server
 from ..guided import Lesson
+from ..hosts.cable_lab import set_cable
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge, Coalesced
-from .cable_bar import CableBar, lab_cable
+from .cable_bar import CableBar
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
+from .first_frame import (
+    first_frame_painted,
+    hold_collection,
+    presized_screen,
+    release_collection,
+)
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
 from .lesson_host import LessonHost
@@ -121,6 +128,12 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(DEFAULT_VARIABLES)
 
+    def get_default_screen(self) -> Screen[object]:
+        return presized_screen(self)  # styled once, not again on the first resize
+
+    def on_load(self) -> None:
+        hold_collection()  # no cyclic collection until the first frame
+
     # -- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -130,7 +143,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 with Horizontal(id="panes"):
                     yield ServerPane(self._ask, self.view_state, id="server")
                     yield ClientPane(self._ask, self.view_state, id="client")
-                yield CableBar(lab_cable(self), self.cable_at_start, id="cable-bar")
+                yield CableBar(lambda conditions: set_cable(self.lab, conditions),
+                               self.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -160,7 +174,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(first_frame_painted)
         self._update_code()
         self.stop_if_signalled()
 
@@ -381,6 +395,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        release_collection()  # held since on_load, if the first frame never came
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
@@ -403,8 +418,10 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
+    two_hosts_allowed = follow_web_server()  # under socklab web: off unless allowed
     app = SocklabApp(packets=True)
-    app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
+    if two_hosts_allowed:
+        app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
