@@ -14,6 +14,7 @@ sends can act as a terminal escape sequence, and both are capped.
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 import unicodedata
@@ -25,6 +26,10 @@ SERVER = "server"
 CLIENT = "client"
 WAIT = "wait"
 DONE = "done"
+#: A learner's answer to a lesson's question: phase "wait" when answered, "done"
+#: once the event it is about came.  args [question, answer]; result {"question",
+#: "answer", and when done "actual" (what the event showed) and "held" (bool)}.
+PREDICT = "predict"
 
 #: Ops that are not a call a program made but what the lab observed, in the same
 #: order (SPEC §3): the kernel's view (``state``, and ``tcp_info``: TCP_INFO's rtt,
@@ -50,6 +55,10 @@ _ASCII = [
     else f"\\x{i:02x}"
     for i in range(128)
 ]
+
+
+#: What `escape_text` looks at: all but printable ASCII (the backslash included).
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e]")
 
 
 def _escape_char(ch: str) -> str:
@@ -85,16 +94,18 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
-def escape_text(text: str, keep: str = "\\") -> str:
+def escape_text(text: str, keep: str = "") -> str:
     """Text read from a file (a replay, a lesson) made as safe as `escape_bytes`
     makes network bytes: the same escapes for every character a terminal would
-    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Characters in
-    ``keep`` stay as they are: by default the backslash, since a replay's text
-    was escaped once already when it was logged (``\\x1b`` stays four
-    characters, never ESC).  Not capped: the file's own limits apply."""
+    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Backslashes
+    stay as they are (a replay's text was escaped once already when it was
+    logged: ``\\x1b`` stays four characters, never ESC), and so do the
+    characters in ``keep`` (a lesson's line ends).  Not capped: the file's own
+    limits apply."""
     if text.isascii() and text.isprintable():
         return text
-    return "".join(ch if ch in keep else _escape_char(ch) for ch in text)
+    return _NOT_PLAIN.sub(lambda found: found[0] if found[0] in keep
+                          else _escape_char(found[0]), text)
 
 
 def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:

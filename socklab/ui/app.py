@@ -32,12 +32,14 @@ from textual.widgets import (
 
 from ..capture import Capture, Inferred, watch_packets
 from ..engine import Lab
+from ..guard import follow_web_server
 from ..guided import Lesson
+from ..hosts.cable_lab import set_cable
 from ..labcalls import Request
 from ..session import LabSession
 from ..viewstate import BoundPort, ViewState
 from .bridge import Batch, Bridge, Coalesced
-from .cable_bar import CableBar, lab_cable
+from .cable_bar import CableBar
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .event_log import EventLog
@@ -77,6 +79,10 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = [
+        # A lesson's Back and Next: first, so a narrow footer still shows them
+        # (only while a lesson is open: LessonHost.check_action).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
         Binding("f5", "run_server", "Run server"),
         Binding("f6", "run_client", "Run client"),
         Binding("x", "hex", "Hex"),
@@ -91,9 +97,6 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
-        # A lesson's Back and Next (shown only while a lesson is open: LessonHost).
-        Binding("f9", "lesson_back", "Back", priority=True),
-        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
@@ -141,7 +144,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 with Horizontal(id="panes"):
                     yield ServerPane(self._ask, self.view_state, id="server")
                     yield ClientPane(self._ask, self.view_state, id="client")
-                yield CableBar(lab_cable(self), self.cable_at_start, id="cable-bar")
+                yield CableBar(lambda conditions: set_cable(self.lab, conditions),
+                               self.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -415,8 +419,10 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
+    two_hosts_allowed = follow_web_server()  # under socklab web: off unless allowed
     app = SocklabApp(packets=True)
-    app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
+    if two_hosts_allowed:
+        app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
     app.lesson_to_open, app.lesson_pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 
 from textual.widgets import Checkbox, Input, Select
 
+from ..events import DONE, PREDICT, WAIT
 from .cable_bar import apply_preset
 from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
 
@@ -110,6 +111,19 @@ class LabControls:
 
     async def set_two_hosts(self, on: bool) -> bool:
         return await self._app.set_two_hosts(on)
+
+    def predict(self, side: str, question: str, answer: str, *, call: int = 0,
+                actual: str | None = None, lesson: str | None = None) -> int:
+        """Log a learner's prediction (op ``predict``): answered (``actual`` None: the
+        event has not come), or with what the event showed.  Returns its call id."""
+        bus = self._app.lab.bus
+        call = call or bus.new_call()
+        result: dict[str, object] = {"question": question, "answer": answer}
+        if actual is not None:
+            result.update(actual=actual, held=actual == answer)
+        bus.emit(side=side, conn=None, op=PREDICT, phase=WAIT if actual is None else DONE,
+                 args=(question, answer), result=result, call=call, lesson=lesson)
+        return call
 
     async def act(self, call: str) -> None:
         """A lesson's ``do: lab CALL``: ``reset`` (Ctrl+R), ``two-hosts`` /

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
+from textual import events
 from textual.app import SystemCommand
 
 from ..guided import Lesson, all_lessons, load_lesson
@@ -38,11 +39,15 @@ class LessonHost:
 
     def on_mount(self) -> None:
         self.lesson_panel.display = False
+        self.lesson_panel.fit(self.size.width)  # type: ignore[attr-defined]
         self.bridge.subscribe(self._lessons_see)  # type: ignore[attr-defined]
         if self.lesson_to_open is not None:
             lesson, pause = self.lesson_to_open, self.lesson_pause
             self.call_after_refresh(  # type: ignore[attr-defined]
                 lambda: self.run_worker(self.start_lesson(lesson, pause)))  # type: ignore[attr-defined]
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.lesson_panel.fit(event.size.width)
 
     def _lessons_see(self, batch: Batch) -> None:
         try:
