@@ -135,7 +135,7 @@ async def welcome_once(app: SocklabApp, pilot: Pilot) -> None:
 
 async def packets(app: SocklabApp, pilot: Pilot) -> None:
     """The welcome exchange with the segments each call caused under it."""
-    await app.wire_started()
+    await app.wire.started()
     await welcome_once(app, pilot)
     await settle(app, pilot)
     app.event_log.focus()
@@ -172,7 +172,7 @@ async def backlog(app: SocklabApp, pilot: Pilot) -> None:
 async def lesson(app: SocklabApp, pilot: Pilot) -> None:
     """The welcome lesson in progress: two steps done, then accept() before listen()
     (a wrong call: its real error and the step's hint in the panel)."""
-    await app.start_lesson("welcome")
+    await app.lessons.start("welcome")
     panel = app.lesson_panel
     for _ in range(2):
         await panel.do_step()

@@ -57,6 +57,9 @@ class SideView:
     sockets: dict[str, SocketView] = field(default_factory=dict)
     #: The socket that appeared last (a pane selects a new connection or client).
     newest: str | None = None
+    #: Which socket of the other side each of this side's sockets is connected to
+    #: (its number), once an accept said so: ``server[1]`` ⇄ ``client[3]``.
+    pairs: dict[str, int] = field(default_factory=dict)
     #: Who sent the last datagram this side received: where its sendto() replies.
     last_sender: tuple[str, int] | None = None
     #: Bumped on every change, so a pane redraws only when something changed.
@@ -88,6 +91,8 @@ class ViewState:
         for event in events:
             if event.side in self.sides and self._apply(event):
                 changed.add(event.side)
+                if event.op == "accept" and event.peer_conn is not None:
+                    changed.add(CLIENT)  # the client's row names its connection
         for side in changed:
             self.sides[side].version += 1
         return changed
@@ -160,6 +165,9 @@ class ViewState:
         view.local = local if local and local[0] not in _WILDCARDS else None
         view.peer = _address(event.result)
         view.state = "connected"
+        if event.peer_conn is not None:  # the lab's own client: each names the other
+            self.sides[SERVER].pairs[view.key] = event.peer_conn
+            self.sides[CLIENT].pairs[str(event.peer_conn)] = int(view.key)
         return True
 
     def _kernel_state(self, event: Event) -> bool:
@@ -196,12 +204,14 @@ class ViewState:
         self.bound = BoundPort(port, requested)
 
     def forget_closed(self) -> None:
-        """After a Reset: drop the closed sockets from both sides (the server's own stays)."""
+        """After a Reset: drop the closed sockets from both sides (the server's own stays),
+        and the pairs they were in (numbering starts again)."""
         for name, side in self.sides.items():
             kept = {key: view for key, view in side.sockets.items()
                     if view.is_open or (name == SERVER and key == LISTENER)}
-            if kept.keys() != side.sockets.keys():
-                side.sockets = kept
+            pairs = {key: other for key, other in side.pairs.items() if key in kept}
+            if kept.keys() != side.sockets.keys() or pairs != side.pairs:
+                side.sockets, side.pairs = kept, pairs
                 side.version += 1
 
     # -- what to press next ----------------------------------------------------------

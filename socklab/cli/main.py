@@ -29,8 +29,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
         if args.command is None:
             from ..ui.app import run_app
-            from ..ui.two_hosts import TwoHostsMode
-            if args.two_hosts and not TwoHostsMode.can_start():
+            from ..ui.two_hosts import TwoHosts
+            if args.two_hosts and not TwoHosts.can_start():
                 return EXIT_FAILED  # one line said why (not root) and how to run it
             return run_app(theme=args.theme, two_hosts=args.two_hosts)
         command = importlib.import_module(f"{__package__}.{args.command}")

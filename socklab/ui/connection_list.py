@@ -91,6 +91,12 @@ class ConnectionList(OptionList):
             return None
         return self._rows[index].key
 
+    def choose(self, key: str) -> None:
+        """Highlight the row of ``key`` (as a click on it), if it is shown."""
+        keys = [row.key for row in self._rows]
+        if key in keys:
+            self.highlighted = keys.index(key)
+
     def show(self, rows: Sequence[ConnectionRow], select: str | None = None) -> None:
         """Show these rows, keeping the selection on the same key if it is there."""
         rows = tuple(rows[-MAX_SHOWN:])

@@ -55,6 +55,11 @@ TIMEOUT_OPTIONS: list[tuple[str, str]] = [
 ]
 
 
+#: The fields chosen from a list: a lesson's value (the option's name) to the option.
+_CHOICES: dict[str, dict[str, object]] = {
+    "family": dict(FAMILY_OPTIONS), "type": dict(TYPE_OPTIONS), "timeout": dict(TIMEOUT_OPTIONS)}
+
+
 def parse_count(text: str) -> int:
     """How many clients "connect ×N" opens: 1 to MAX_CLIENTS_AT_ONCE."""
     raw = text.strip()
@@ -93,9 +98,6 @@ class EndpointPane(VerticalScroll):
         self.ask = ask
         self.view = view
         self.numbers = RealNumbers()
-        #: Which socket of the other pane each of this pane's sockets is
-        #: connected to (its number): ``server[1]`` ⇄ ``client[3]``.
-        self.pairs: dict[str, int] = {}
         #: The model's version last shown, and a key to select once shown.
         self._shown_version = -1
         self._known: set[str] = set()
@@ -256,14 +258,32 @@ class EndpointPane(VerticalScroll):
         note.update(Text(text))
         note.set_class(bool(text), "-shown")
 
+    def fill(self, name: str, value: str) -> None:
+        """Set one field as the learner would type or choose it (a lesson's ``set:``).
+        A family's loopback host follows at once, as it does after the learner's choice."""
+        if name == "reuseaddr":
+            self.query_one(f"#{self.wid(name)}", Checkbox).value = value == "on"
+        elif name in _CHOICES or name == "mode":
+            choices = _CHOICES.get(name)
+            self.query_one(f"#{self.wid(name)}", Select).value = (
+                choices[value] if choices else value)
+            if name == "family":
+                self._follow_family()
+        else:
+            self.input(name).value = value
+
+    def _follow_family(self) -> None:
+        """The host field still holds another family's loopback: this family's instead."""
+        host = self.input("host")
+        for family, default in LOOPBACK.items():
+            if host.value == default and family != self.family:
+                host.value = LOOPBACK[self.family]
+                break
+
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == self.wid("family"):
-            host = self.input("host")
-            for family, default in LOOPBACK.items():
-                if host.value == default and family != self.family:
-                    host.value = LOOPBACK[self.family]
-                    break
+            self._follow_family()
         if event.select.id in (self.wid("family"), self.wid("type")):
             self._show_host_note()
             self._show_port_info()
@@ -290,6 +310,12 @@ class EndpointPane(VerticalScroll):
         proto = "tcp" if self.stream else "udp"
         self.query_one(PortInfo).show_port(port, proto)
 
+    def look_in(self, namespace: str | None) -> None:
+        """Two-hosts mode: port info reads ``namespace``'s tables (None: this machine's)."""
+        info = self.query_one(PortInfo)
+        info.namespace = namespace
+        info.recheck()
+
     def set_port(self, port: int) -> None:
         """Put a (real) port in the port field, as the display shows it."""
         self.input("port").value = str(self.numbers.port(port))
@@ -305,6 +331,11 @@ class EndpointPane(VerticalScroll):
         key = self.socket_list.selected_key
         return int(key) if key and key.isdigit() else None
 
+    def choose(self, key: str | None) -> None:
+        """Highlight the socket ``key`` in the list (as a click on its row), if shown."""
+        if key is not None:
+            self.socket_list.choose(key)
+
     def ask_for(self, call: str, *, reply_to: tuple[str, int] | None = None) -> bool:
         """Check the fields and ask for ``call``; False (the learner told why) if not asked."""
         settings = self.settings()
@@ -319,13 +350,13 @@ class EndpointPane(VerticalScroll):
         op = (event.button.id or "").removeprefix(f"{self.SIDE}-")
         self.press(op)
 
-    def press(self, op: str) -> None:
-        """Ask for the call a button stands for (also used by the app's actions)."""
-        handler = getattr(self, f"call_{op.replace('-', '_')}", None)
-        if handler is not None:
-            handler()
-        elif any(op == suffix for suffix, _label in self.CALLS):
-            self.ask_for(op)
+    def press(self, call: str) -> bool:
+        """Ask for the call a button stands for (also a key's, the palette's and
+        `LabControls.press`); False when nothing was asked (the learner was told
+        why).  A subclass handles the calls that need more than the fields first."""
+        if call not in dict(self.CALLS):
+            raise ValueError(f"no {self.SIDE} button {call!r}")
+        return self.ask_for(call)
 
     @on(OptionList.OptionHighlighted)
     def _chosen(self, event: OptionList.OptionHighlighted) -> None:
@@ -344,7 +375,7 @@ class EndpointPane(VerticalScroll):
 
     def peer_label(self, key: str) -> str:
         """`` ⇄ client[3]``: the lab's socket at the other end of ``key``, if known."""
-        other = self.pairs.get(key)
+        other = self.view.sides[self.SIDE].pairs.get(key)
         if other is None:
             return ""
         return f" ⇄ {'client' if self.SIDE == 'server' else 'server'}[{other}]"

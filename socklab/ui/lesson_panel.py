@@ -8,7 +8,9 @@ learner would); Next on a done step goes on.  Back goes back.  ``--auto``
 plays the whole lesson with a pause a class can follow.
 
 What a lesson is and whether a step is done is socklab.guided's (data and
-`LessonRun`); this widget shows it and presses buttons.
+`LessonRun`); this widget shows it and acts on the lab only through the
+`LabControls` it is given (socklab/ui/controls.py): fill, press, settle,
+reset, two hosts.
 """
 
 from __future__ import annotations
@@ -16,25 +18,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
-from collections import Counter
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING
 
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
-from textual.widgets import Button, Checkbox, Select, Static, TabbedContent
+from textual.widgets import Button, Static
 
-from ..capture.text import WIRE_OPS
 from ..events import Event
 from ..guided import Action, Lesson, LessonRun
 from ..guided.expect import describe
 from ..labcalls import GREETING
-from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
-
-if TYPE_CHECKING:
-    from .app import SocklabApp
+from .controls import LabControls
 
 #: Where a lesson starts: the lab's defaults, with port 0 (the kernel chooses,
 #: so a lesson never collides with anything on the machine).
@@ -45,40 +41,10 @@ BASELINE: dict[str, dict[str, str]] = {
     "client": {"family": "AF_INET", "type": "SOCK_STREAM", "host": "127.0.0.1", "port": "0",
                "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
 }
-#: Events that report what the kernel or the wire saw, not a call a press made.
-VIEW_OPS = frozenset({"state", *WIRE_OPS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
 MAX_REPEAT = 8
-_SELECTS = {"family": dict(FAMILY_OPTIONS), "type": dict(TYPE_OPTIONS),
-            "timeout": dict(TIMEOUT_OPTIONS)}
-
-
-def fill_field(pane: EndpointPane, name: str, value: str) -> None:
-    """Set one of a pane's fields as the learner would type or choose it."""
-    if name == "reuseaddr":
-        pane.query_one(f"#{pane.wid(name)}", Checkbox).value = value == "on"
-    elif name in ("family", "type", "timeout", "mode"):
-        choices = _SELECTS.get(name)
-        pane.query_one(f"#{pane.wid(name)}", Select).value = (
-            choices[value] if choices else value)
-    else:
-        pane.input(name).value = value
-
-
-def choose_socket(pane: EndpointPane, target: str | None) -> None:
-    """Highlight the socket a call acts on in the pane's list (as a click on its row)."""
-    if target is None:
-        return
-    rows = pane.socket_list
-    keys = [row.key for row in rows._rows]
-    if target == "newest":  # the connection (or client) that came last
-        target = max((key for key in keys if key.isdigit()), key=int, default=None)
-    if target in keys:
-        rows.highlighted = keys.index(target)
-
-
 _INLINE = re.compile(r"\*\*(.+?)\*\*|`([^`]+)`|\*(.+?)\*")
 
 
@@ -104,13 +70,13 @@ def marked(text: str) -> Text:
 class LessonPanel(VerticalScroll):
     """The current lesson's step, its check, and Next / Back."""
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, controls: LabControls, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        self.controls = controls
         self.run: LessonRun | None = None
         self._news = asyncio.Event()
-        #: The latest events (for a test's eyes) and how many each side has had.
+        #: The latest events (for a test's eyes).
         self._events: list[Event] = []
-        self._per_side: Counter[str] = Counter()
         self._busy = False
         self.auto_pause: float | None = None
         #: --auto stopped: a step's events did not come (the log says why).
@@ -125,10 +91,6 @@ class LessonPanel(VerticalScroll):
             yield Button("◀ Back", id="lesson-back", compact=True)
             yield Button("Next ▶", id="lesson-next", compact=True, classes="-next")
 
-    @property
-    def lab_app(self) -> SocklabApp:
-        return self.app  # type: ignore[return-value]
-
     # -- starting ----------------------------------------------------------------------
 
     async def start(self, lesson: Lesson, auto_pause: float | None = None) -> None:
@@ -141,16 +103,15 @@ class LessonPanel(VerticalScroll):
             await self._start(lesson, auto_pause)
 
     async def _start(self, lesson: Lesson, auto_pause: float | None) -> None:
-        app = self.lab_app
+        lab = self.controls
         self.display = True
         self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
-        if app.hosts_names is not None:  # every lesson but two-hosts is on one machine
-            await app.set_two_hosts(False)
-        await app.action_reset()  # an empty lab: every socket closed, numbering from 1
+        if lab.two_hosts:  # every lesson but two-hosts is on one machine
+            await lab.set_two_hosts(False)
+        await lab.reset()  # an empty lab: every socket closed, numbering from 1
         for side, fields in BASELINE.items():
-            pane = app.server_pane if side == "server" else app.client_pane
             for name, value in fields.items():
-                fill_field(pane, name, value)
+                lab.fill(side, name, value)
         self.run = LessonRun(lesson)
         self.stalled = False
         self.border_title = f"Lesson · {lesson.name}"
@@ -164,10 +125,6 @@ class LessonPanel(VerticalScroll):
         batch = list(events)
         self._events.extend(batch)
         del self._events[:-200]
-        # Calls only: a press waits for its own call's first event, and the kernel
-        # view's states and the wire's packets come on their own (a late
-        # "client[1] CLOSE" once ended the wait for the next socket() too soon).
-        self._per_side.update(event.side for event in batch if event.op not in VIEW_OPS)
         if self.run is not None and self.run.feed(batch):
             self.show()
         self._news.set()
@@ -223,7 +180,7 @@ class LessonPanel(VerticalScroll):
                 # Focus in the Lab tab would pull the tabs back to it: it moves to
                 # Next, which is also what a learner presses on.
                 self.query_one("#lesson-next", Button).focus()
-                self.app.query_one("#tabs", TabbedContent).active = step.show
+                self.controls.show_tab(step.show)
         self.show()
         self.scroll_home(animate=False)
 
@@ -260,15 +217,8 @@ class LessonPanel(VerticalScroll):
         press ``repeat:`` until the step is done; True once it is."""
         run = self.run
         assert run is not None
-        app = self.lab_app
         for setting in run.step.settings:
-            value = run.fill(setting)
-            if setting.side == "regex":
-                app.http_view.set_regex(setting.name, value)
-            else:
-                fill_field(app.server_pane if setting.side == "server" else app.client_pane,
-                           setting.name, value)
-        await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
+            self.controls.fill(setting.side, setting.name, run.fill(setting))
         for action in run.step.actions:
             await self.press(action)
         for _ in range(MAX_REPEAT if run.step.repeat else 0):
@@ -278,20 +228,16 @@ class LessonPanel(VerticalScroll):
         return await self._until(lambda: run.done, STEP_GUARD)
 
     async def press(self, action: Action) -> None:
-        """One press, then wait for its first event (so presses keep their order)."""
-        app = self.lab_app
+        """One press, then wait until it has reported (so presses keep their order)."""
+        lab = self.controls
         if action.side == "lab":
             if action.call == "reset":
-                await app.action_reset()
+                await lab.reset()
             else:  # two hosts on (lab two-hosts) or off (lab one-machine)
-                await app.set_two_hosts(action.call == "two-hosts")
+                await lab.set_two_hosts(action.call == "two-hosts")
             return
-        pane = app.server_pane if action.side == "server" else app.client_pane
-        seen = self._per_side[action.side]
-        app.drain_now()  # the panes show every socket so far, as a learner would see them
-        choose_socket(pane, action.target)
-        pane.press(action.call)
-        await self._until(lambda: self._per_side[action.side] > seen, STEP_GUARD)
+        lab.press(action.side, action.call, action.target)
+        await lab.settle(STEP_GUARD)
 
     async def _until(self, condition: Callable[[], bool], timeout: float) -> bool:
         loop = asyncio.get_running_loop()

@@ -71,26 +71,33 @@ class ServerPane(EndpointPane):
 
     # -- the calls that need more than the fields ---------------------------------
 
-    def call_send(self) -> None:
+    def press(self, call: str) -> bool:
+        if call == "send":
+            return self._send()
+        if call == "run":
+            return self._run()
+        return super().press(call)
+
+    def _send(self) -> bool:
+        """send(), or over UDP sendto() the last datagram's sender."""
         if self.stream:
-            self.ask_for("send")
-            return
+            return self.ask_for("send")
         sender = self.view.sides[self.SIDE].last_sender
         if sender is None:
             self.app.notify("sendto() needs an address: recvfrom() first, to learn who "
                             "sent a datagram, then reply to them", severity="warning",
                             markup=False)
-            return
-        self.ask_for("send", reply_to=sender)
+            return False
+        return self.ask_for("send", reply_to=sender)
 
-    def call_run(self) -> None:
+    def _run(self) -> bool:
         """socket, bind, listen (stream), then serve with the chosen mode."""
         mode = self.mode
         if mode in STREAM_ONLY and not self.stream:
             self.app.notify(f"mode {mode} needs SOCK_STREAM (HTTP runs over TCP)",
                             severity="warning", markup=False)
-            return
-        self.ask_for("run")
+            return False
+        return self.ask_for("run")
 
     # -- state ---------------------------------------------------------------------
 
