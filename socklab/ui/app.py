@@ -58,7 +58,7 @@ from .payload_view import PayloadView
 from .ports_view import PortsView
 from .server_pane import ServerPane
 from .textual_fixes import install as install_textual_fixes
-from .themes import DEFAULT_VARIABLES, PROJECTOR
+from .themes import DEFAULT_VARIABLES, Projector
 from .two_hosts import TwoHosts
 from .wire_view import Wire, WireView
 
@@ -109,8 +109,7 @@ class SocklabApp(StopAndReport, App[int]):
             clock, tell=lambda message: self.bridge.tell(message, severity="error"))
         self._unsubscribe = self.session.subscribe(self.bridge.sink)
         self.view_state = ViewState()
-        self._previous_theme = "textual-dark"
-        self.register_theme(PROJECTOR)
+        self.projector = Projector(self)
         # -- the parts, in the order they are mounted ----------------------------------
         #: The one way parts act on the lab (and the panes' ``ask``).
         self.controls = PaneControls(self)
@@ -270,11 +269,7 @@ class SocklabApp(StopAndReport, App[int]):
         self.lesson_panel.note_regex(message.matches)
 
     def action_toggle_projector(self) -> None:
-        if self.theme == "projector":
-            self.theme = self._previous_theme
-        else:
-            self._previous_theme = self.theme
-            self.theme = "projector"
+        self.projector.toggle()
 
     def action_detail(self) -> None:
         """The selected event's whole payload (or the newest with bytes): text, repr, hex."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -39,6 +40,7 @@ from .port_info import PortInfo
 from .textual_fixes import CallButton
 
 Ask = Callable[[Request], None]
+T = TypeVar("T")
 
 FAMILY_OPTIONS = [("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6)]
 TYPE_OPTIONS = [("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM)]
@@ -193,7 +195,7 @@ class EndpointPane(VerticalScroll):
     def stream(self) -> bool:
         return self.kind == socket.SOCK_STREAM
 
-    def parse_field(self, name: str, parse: Callable[[str], object]) -> object:
+    def parse_field(self, name: str, parse: Callable[[str], T]) -> T:
         """Parse one field, or raise InputError naming the field."""
         try:
             return parse(self.input(name).value)
@@ -203,28 +205,28 @@ class EndpointPane(VerticalScroll):
     def settings(self) -> Settings | None:
         """All fields checked, or None (after telling the learner what is wrong)."""
         try:
-            host = str(self.parse_field("host", parse_host))
-            port = self.numbers.real_port(int(self.parse_field("port", parse_port)))  # type: ignore[arg-type]
+            host = self.parse_field("host", parse_host)
+            port = self.numbers.real_port(self.parse_field("port", parse_port))
             message = self.parse_field("message", decode_escapes)
             extra = self.extra_settings()
         except InputError as exc:
             self.app.notify(str(exc), title="Not sent to the kernel", severity="error",
                             markup=False)
             return None
-        return Settings(self.family, self.kind, host, port, message,  # type: ignore[arg-type]
+        return Settings(self.family, self.kind, host, port, message,
                         **self.option_settings(), **extra)
 
-    def option_settings(self) -> dict[str, object]:
+    def option_settings(self) -> dict[str, Any]:
         """The options row: SO_REUSEADDR (server) and the timeout (None: blocking)."""
         value = self.query_one(f"#{self.wid('timeout')}", Select).value
-        options: dict[str, object] = {
+        options: dict[str, Any] = {
             "timeout": float(value) if isinstance(value, str) and value else None}
         if self.SIDE == "server":
             options["reuseaddr"] = self.query_one(f"#{self.wid('reuseaddr')}",
                                                   Checkbox).value
         return options
 
-    def extra_settings(self) -> dict[str, object]:
+    def extra_settings(self) -> dict[str, Any]:
         """A subclass's own fields, checked (raise InputError for a bad one)."""
         return {}
 

@@ -91,10 +91,11 @@ class StopAndReport:
         renderables, app._exit_renderables = app._exit_renderables, []
         if self.stopped_by == signal.SIGHUP:
             return  # the terminal hung up: what failed next is its echo, and no one reads
-        console = Console(file=io.StringIO(), width=120, color_system=None)
+        written = io.StringIO()
+        console = Console(file=written, width=120, color_system=None)
         for renderable in renderables:
             console.print(renderable)
-        report = console.file.getvalue()  # type: ignore[attr-defined]
+        report = written.getvalue()
         lines = [line.strip() for line in report.splitlines() if line.strip()]
         summary = next((line for line in reversed(lines) if ":" in line), "unexpected error")
         self.crashed = True

@@ -221,10 +221,11 @@ class LessonPanel(VerticalScroll):
             self.controls.fill(setting.side, setting.name, run.fill(setting))
         for action in run.step.actions:
             await self.press(action)
-        for _ in range(MAX_REPEAT if run.step.repeat else 0):
-            if run.done:
+        repeat = run.step.repeat
+        for _ in range(MAX_REPEAT if repeat is not None else 0):
+            if run.done or repeat is None:
                 break
-            await self.press(run.step.repeat)  # type: ignore[arg-type]
+            await self.press(repeat)
         return await self._until(lambda: run.done, STEP_GUARD)
 
     async def press(self, action: Action) -> None:

@@ -28,9 +28,9 @@ from ..events import CLIENT, SERVER
 from ..logmodel import MAIN, VIEW_COALESCE_AT
 from ..replay import Recording
 from ..viewstate import ViewState
-from .app import PROJECTOR, SocklabApp
 from .event_log import EventLog
 from .replay_sides import SideView
+from .themes import DEFAULT_VARIABLES, Projector
 from .wire_view import WireView
 
 #: Seconds per event at speed 1, at least (and at most, for a long pause).
@@ -81,11 +81,10 @@ class ReplayApp(App[int]):
         self._applied = 0  # events folded into ``_view`` so far
         #: Where each event is in the session (the log's rows hold the same objects).
         self._index = {id(event): index for index, event in enumerate(self.events)}
-        self._previous_theme = "textual-dark"
-        self.register_theme(PROJECTOR)
+        self.projector = Projector(self)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        return SocklabApp.get_theme_variable_defaults(self)  # type: ignore[arg-type]
+        return dict(DEFAULT_VARIABLES)
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -231,11 +230,7 @@ class ReplayApp(App[int]):
                     markup=False)
 
     def action_toggle_projector(self) -> None:
-        if self.theme == "projector":
-            self.theme = self._previous_theme
-        else:
-            self._previous_theme = self.theme
-            self.theme = "projector"
+        self.projector.toggle()
 
     async def action_quit(self) -> None:
         self.pause()

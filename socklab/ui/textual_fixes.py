@@ -37,6 +37,7 @@ import codecs
 import contextlib
 import functools
 from collections.abc import Callable
+from typing import Any
 
 from textual.drivers._writer_thread import WriterThread
 from textual.widgets import Button
@@ -92,15 +93,15 @@ def install() -> None:
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
         return
     # The driver looks the names up each time it starts its threads.
-    linux_driver.getincrementaldecoder = lenient_decoder_factory  # type: ignore[attr-defined]
-    linux_driver.WriterThread = TerminalWriter  # type: ignore[attr-defined,misc]
+    setattr(linux_driver, "getincrementaldecoder", lenient_decoder_factory)  # noqa: B010
+    setattr(linux_driver, "WriterThread", TerminalWriter)  # noqa: B010
 
 
 class CallButton(Button):
     """A compact call button that any terminal size can lay out (see item 1 above)."""
 
-    def __init__(self, label: str, **kwargs: object) -> None:
-        super().__init__(label, compact=True, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label, compact=True, **kwargs)
         # ``line-pad: 0`` cannot be written in TCSS (Textual rejects 0); the
         # same space comes from ``padding: 0 1`` in socklab.tcss.
         self.styles.line_pad = 0

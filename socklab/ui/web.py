@@ -102,7 +102,8 @@ class LabServer(TextualServe):
         try:
             return await super().handle_websocket(request)
         finally:
-            self._sessions.discard(task)  # type: ignore[arg-type]
+            if task is not None:
+                self._sessions.discard(task)
 
     async def on_shutdown(self, app: web.Application) -> None:
         """End every browser's session now: each lab is told to quit (closing its
