@@ -127,8 +127,13 @@ class ViewState:
         if op == "accept":
             return self._accepted(event)
         view = self._socket(event, create=op == "socket")
-        if view is None:
+        if view is None or not self._call_done(event, view):
             return waited is not None
+        return True
+
+    def _call_done(self, event: Event, view: SocketView) -> bool:
+        """A call that succeeded on ``view``, folded in; False if it changes nothing."""
+        op = event.op
         if op == "socket":
             view.stream = len(event.args) < 2 or event.args[1] != "SOCK_DGRAM"
             view.state, view.local, view.peer, view.listening = "open", None, None, False
@@ -149,7 +154,7 @@ class ViewState:
             view.state, view.listening = "closed", False
             view.waiting.clear()
         else:
-            return waited is not None
+            return False
         return True
 
     def _accepted(self, event: Event) -> bool:
