@@ -23,6 +23,11 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import hermetic  # noqa: E402
+
+# First, before anything opens a socket or starts a thread: this process's own loopback.
+hermetic.enter_own_network()
+
 from helpers import IPV6_MISSING, LIMIT, Recorder, socket_fds  # noqa: E402
 
 from socklab.engine import Lab  # noqa: E402
@@ -38,7 +43,10 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_report_header(config: pytest.Config) -> str:
-    return f"socklab: IPv6 loopback {'available' if IPV6_MISSING is None else 'MISSING'}"
+    network = ("a network namespace of its own" if hermetic.reason is None
+               else f"the machine's ({hermetic.reason})")
+    return (f"socklab: IPv6 loopback {'available' if IPV6_MISSING is None else 'MISSING'}; "
+            f"loopback: {network}")
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

@@ -1,0 +1,64 @@
+"""The test run's own loopback: each pytest process in a network namespace of its own.
+
+Tests open real sockets on loopback, and some of them (a full port scan, the
+port-info probe, a lesson on the lecture's port 1024) reach every port there.
+Two pytest processes sharing one loopback — xdist's workers, or a developer's
+second run — would then meet each other's listeners: a scan answered by another
+test's welcome server ends that server's one accept(), a lesson's bind(1024)
+finds the port taken.  As root, each process moves into a new network namespace
+before it opens anything (``unshare(CLONE_NEWNET)``, then ``lo`` up), so every
+test's loopback holds only what that process made.  Subprocesses the tests start
+(socklab commands, tcpdump, tmux, chromium) inherit it.
+
+Where this is not possible (not root, no namespaces), or where
+``SOCKLAB_TESTS_SHARED_NET=1`` asks for the machine's own network, the run stays
+where it is and says why in the report header.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+import shutil
+import subprocess
+import threading
+
+CLONE_NEWNET = 0x40000000
+
+#: Why the run shares the machine's network, or None once it has its own.
+reason: str | None = "not set up yet"
+
+
+def enter_own_network() -> str | None:
+    """Move this process into a fresh network namespace with ``lo`` up.
+
+    Must run before the process starts threads of its own: a thread keeps the
+    namespace it had, so only threads started afterwards share the new one.
+    Returns None on success, else why the machine's network is kept.
+    """
+    global reason
+    if os.environ.get("SOCKLAB_TESTS_SHARED_NET") == "1":
+        reason = "SOCKLAB_TESTS_SHARED_NET=1"
+    elif os.geteuid() != 0:
+        reason = "not root: a network namespace needs CAP_SYS_ADMIN"
+    elif threading.current_thread() is not threading.main_thread():
+        reason = "not on the main thread"
+    else:
+        reason = _unshare_and_raise_lo()
+    return reason
+
+
+def _unshare_and_raise_lo() -> str | None:
+    ip = shutil.which("ip") or next(
+        (p for p in ("/usr/sbin/ip", "/sbin/ip") if os.access(p, os.X_OK)), None)
+    if ip is None:
+        return "iproute2's ip is not installed"
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.unshare(CLONE_NEWNET) != 0:
+        return f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}"
+    done = subprocess.run([ip, "link", "set", "lo", "up"], capture_output=True, text=True,
+                          timeout=30, check=False)
+    if done.returncode != 0:
+        return f"ip link set lo up: {done.stderr.strip()}"
+    return None
