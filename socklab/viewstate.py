@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import CLIENT, DONE, SERVER, WAIT, Event
+from .events import CLIENT, DONE, SERVER, WAIT, Event, State
 from .inputs import ALL_INTERFACES
 
 #: The key of the server's own socket (its connections are keyed by number).
@@ -34,8 +34,7 @@ class SocketView:
     peer: tuple | None = None
     bytes_in: int = 0
     bytes_out: int = 0
-    #: "new", "open", "connected", "peer closed" or "closed".
-    state: str = "new"
+    state: State = State.NEW
     listening: bool = False
     #: Calls waiting on this socket right now: call id -> op.
     waiting: dict[int, str] = field(default_factory=dict)
@@ -47,7 +46,7 @@ class SocketView:
 
     @property
     def is_open(self) -> bool:
-        return self.state not in ("new", "closed")
+        return self.state not in (State.NEW, State.CLOSED)
 
 
 @dataclass
@@ -136,7 +135,7 @@ class ViewState:
         op = event.op
         if op == "socket":
             view.stream = len(event.args) < 2 or event.args[1] != "SOCK_DGRAM"
-            view.state, view.local, view.peer, view.listening = "open", None, None, False
+            view.state, view.local, view.peer, view.listening = State.OPEN, None, None, False
             view.kernel = view.queue = view.backlog = None
         elif op in ("bind", "listen"):
             view.local = _address(event.result)
@@ -145,13 +144,13 @@ class ViewState:
         elif op == "connect":
             view.local = _address(event.result)
             view.peer = _address(event.args[0]) if event.args else None
-            view.state = "connected"
+            view.state = State.CONNECTED
         elif op in ("send", "sendto"):
             view.bytes_out += event.nbytes or 0
         elif op in ("recv", "recvfrom"):
             self._received(event, view)
         elif op in ("close", "refuse"):
-            view.state, view.listening = "closed", False
+            view.state, view.listening = State.CLOSED, False
             view.waiting.clear()
         else:
             return False
@@ -169,7 +168,7 @@ class ViewState:
         # took every interface: then the log has not said which one was used.
         view.local = local if local and local[0] not in _WILDCARDS else None
         view.peer = _address(event.result)
-        view.state = "connected"
+        view.state = State.CONNECTED
         if event.peer_conn is not None:  # the lab's own client: each names the other
             self.sides[SERVER].pairs[view.key] = event.peer_conn
             self.sides[CLIENT].pairs[str(event.peer_conn)] = int(view.key)
@@ -195,7 +194,7 @@ class ViewState:
             if sender is not None:
                 self.sides[event.side].last_sender = sender  # type: ignore[assignment]
         elif event.nbytes == 0 and view.stream:
-            view.state = "peer closed"  # recv returned b'': the peer closed its side
+            view.state = State.PEER_CLOSED  # recv returned b'': the peer closed its side
 
     def _bound(self, event: Event, view: SocketView) -> None:
         if event.side != SERVER or view.key != LISTENER or view.local is None:
@@ -233,9 +232,9 @@ class ViewState:
             return {"listen"}
         chosen = side.sockets.get(selected) if selected and selected != LISTENER else None
         if chosen is not None:
-            if chosen.state == "connected":
+            if chosen.state == State.CONNECTED:
                 return {"send", "recv"}
-            return {"close"} if chosen.state == "peer closed" else set()
+            return {"close"} if chosen.state == State.PEER_CLOSED else set()
         if listener.waiting:
             return set()  # an accept (or recvfrom) already waits: a client is next
         return {"accept" if stream else "recv"}
@@ -246,7 +245,7 @@ class ViewState:
         client = side.sockets.get(selected or "") or side.sockets.get(side.newest or "")
         if client is None or not client.is_open:
             return {"run", "socket"}
-        if client.state == "peer closed":
+        if client.state == State.PEER_CLOSED:
             return {"close"}
         if stream and client.peer is None:
             return {"connect"}

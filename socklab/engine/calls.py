@@ -15,7 +15,6 @@ be numbered after.  The log is therefore causal.
 
 from __future__ import annotations
 
-import enum
 import errno as _errno
 import select
 import socket
@@ -26,7 +25,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import lessons
-from ..events import RAW_CAP, WAIT, Event, bytes_repr, escape_bytes
+from ..events import RAW_CAP, WAIT, Event, State, bytes_repr, escape_bytes
 from ..lessons import explain, lesson_for
 from .floods import COALESCE_SECONDS, Tally
 from .waiting import Cancelled, Waiter, ready_now
@@ -35,16 +34,6 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
-
-
-class State(enum.StrEnum):
-    """Where an endpoint's socket is, as the lab shows it (compares equal to the text)."""
-
-    NEW = "new"
-    OPEN = "open"
-    CONNECTED = "connected"
-    PEER_CLOSED = "peer closed"
-    CLOSED = "closed"
 
 
 class Received(NamedTuple):

@@ -15,6 +15,7 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from ..events import State
 from ..kernel.describe import queue_gauge
 from ..logformat import format_bytes
 from ..viewstate import SocketView
@@ -48,11 +49,11 @@ class ConnectionRow:
         text.append(self.label, "bold")
         if self.kernel:
             # The kernel's own name goes first: it is what the lesson is about.
-            text.append(f"  {self.kernel}", "dim" if self.state == "closed" else "bold")
+            text.append(f"  {self.kernel}", "dim" if self.state == State.CLOSED else "bold")
             text.append(f"  {self.detail}")
             return text
         text.append(f"  {self.detail}  ")
-        style = "dim" if self.state in ("closed", "new") else "italic"
+        style = "dim" if self.state in (State.CLOSED, State.NEW) else "italic"
         text.append(self.state, style)
         return text
 

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import ipaddress
 import shlex
 import signal
 import socket
@@ -34,6 +33,8 @@ import aiohttp_jinja2
 from aiohttp import web
 from textual_serve.server import Server as TextualServe
 
+from ..inputs import is_loopback
+
 TEMPLATES = Path(__file__).with_name("templates")
 #: How long the lab processes get to close their sockets when the server stops.
 SHUTDOWN_WAIT = 10.0
@@ -42,15 +43,6 @@ SHUTDOWN_WAIT = 10.0
 def lab_command(*extra: str) -> str:
     """The shell command textual-serve runs for each browser: this Python's socklab."""
     return shlex.join([sys.executable, "-m", "socklab", *extra])
-
-
-def is_loopback(host: str) -> bool:
-    """Only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    with contextlib.suppress(ValueError):
-        return ipaddress.ip_address(host).is_loopback
-    return False
 
 
 def url_for(host: str, port: int) -> str:
