@@ -12,10 +12,7 @@ from __future__ import annotations
 
 import tomllib
 
-import pytest
 from helpers import REPO
-
-pytestmark = pytest.mark.unit
 
 PYPROJECT = REPO / "pyproject.toml"
 

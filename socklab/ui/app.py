@@ -36,6 +36,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from ..capture import watch_packets
 from ..engine import Lab
 from ..events import CLIENT, SERVER
 from ..guided import Lesson
@@ -112,10 +113,10 @@ class SocklabApp(StopAndReport, App[int]):
         self.projector = Projector(self)
         # -- the parts, in the order they are mounted ----------------------------------
         #: The one way parts act on the lab (and the panes' ``ask``).
-        self.controls = PaneControls(self)
+        self.controls = PaneControls(self, self.session.request)
         self.panes_feed = PaneFeed(self, self.view_state)
         self.ports_feed = PortRecheck(self)
-        self.wire = Wire(self, packets)
+        self.wire = Wire(self, (lambda: watch_packets(self.lab)) if packets else None)
         self.hosts = TwoHosts(self)
         self.lessons = Lessons(self)
         #: The bridge's subscribers: each batch reaches them in this order.

@@ -18,17 +18,27 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol
 
 from ..capture.text import WIRE_OPS
 from ..labcalls import Request
-from ..session import Pending
 from ..viewstate import ViewState
 
 if TYPE_CHECKING:
     from .app import SocklabApp
     from .bridge import Batch
+
+
+class Pending(Protocol):
+    """What the session hands back for a request: its jobs, to wait for."""
+
+    def wait(self, timeout: float | None = None) -> bool: ...
+
+
+#: The session's ``request``: the app hands it over (no other part reaches the lab).
+Ask = Callable[[Request], Pending]
 
 #: Events that report what the kernel or the wire saw, not a call a press made.
 VIEW_OPS = frozenset({"state", *WIRE_OPS})
@@ -91,8 +101,9 @@ class PaneControls:
     """`LabControls` on the lab screen; also the panes' ``ask`` and a bridge subscriber
     (it counts each side's published calls, so `settle` knows a press reported)."""
 
-    def __init__(self, app: SocklabApp) -> None:
+    def __init__(self, app: SocklabApp, request: Ask) -> None:
         self._app = app
+        self._request = request
         self._calls: Counter[str] = Counter()
         self._asked: list[_Asked] = []
         self._news = asyncio.Event()
@@ -104,7 +115,7 @@ class PaneControls:
         its calls end, so ``app.workers.wait_for_complete()`` means what it always did:
         the calls pressed so far have returned."""
         app = self._app
-        pending = app.session.request(request)
+        pending = self._request(request)
         self._asked.append(_Asked(request.side, self._calls[request.side], pending))
         app.run_worker(pending.wait, thread=True, group="calls", exit_on_error=False,
                        name=f"{request.side} {request.call}")

@@ -10,7 +10,7 @@ call arguments are shown as written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from rich.segment import Segment
@@ -22,7 +22,7 @@ from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from ..capture import Capture, Inferred, watch_packets
+from ..capture import Capture, Inferred
 from ..capture.diagram import Parts, WireDiagram
 from ..events import Event
 
@@ -93,16 +93,16 @@ class Wire:
     feeding the Wire tab, ``p``, the palette's entries, and the one line when
     capture is not allowed."""
 
-    def __init__(self, app: SocklabApp, packets: bool) -> None:
+    def __init__(self, app: SocklabApp, watch: Callable[[], Capture | Inferred] | None) -> None:
         self._app = app
-        #: Capture the lab's segments (the log's packet rows, the Wire tab).
-        self.packets = packets
+        #: Starts capturing the lab's segments (the log's packet rows, the Wire tab);
+        #: None: packets are off.
+        self._watch = watch
         self._started: asyncio.Future[Capture | Inferred] | None = None
 
     def mount(self) -> None:
-        if self.packets:  # opening the capture socket: off the UI thread
-            self._started = asyncio.get_running_loop().run_in_executor(
-                None, watch_packets, self._app.lab)
+        if self._watch is not None:  # opening the capture socket: off the UI thread
+            self._started = asyncio.get_running_loop().run_in_executor(None, self._watch)
             self._started.add_done_callback(self._told)
 
     def on_batch(self, batch: Batch) -> None:
