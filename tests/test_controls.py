@@ -36,6 +36,9 @@ async def test_fill_press_settle_reset_through_the_controls() -> None:
         lab.fill(SERVER, "port", "0")
         lab.fill(SERVER, "mode", "manual")
         assert lab.press(SERVER, "run")
+        assert await lab.settle(SETTLE_GUARD)  # reported: its socket() is in the log
+        assert LISTENER in lab.view.sides[SERVER].sockets
+        await watch(app).until(is_(SERVER, "accept", phase="wait"))  # Run goes on by itself
         assert await lab.settle(SETTLE_GUARD)
         server = lab.view.sides[SERVER].sockets[LISTENER]
         assert server.local is not None and lab.view.bound is not None
