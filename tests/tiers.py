@@ -36,7 +36,7 @@ _ENGINE_FIXTURES = {"lab", "rec", "session", "busy_cores", "ipv6"}
 _SYSTEM_WORDS = ("subprocess", "Popen", "run_cli", "start_cli", "run_in(", "tcpdump",
                  "as_nobody", "quiet_lo", "unshare", "tmux", "chromium", "playwright",
                  "two_hosts(", "TwoHosts(", "needs_hosts", "main([", "entry(",
-                 "LabOnTerminal", "_start(", "start_server")
+                 "LabOnTerminal", "_start(", "start_server", "socklab(", "_serve_once(")
 _ENGINE_WORDS = ("Lab(", "LabSession(", "socket.socket(", "socket(", "listening(",
                  "stream_pair(", "closed_port(", "create_connection", "scan", "Thread(",
                  "run_demo", "KernelView", "watch_packets", "Capture(", "serve(",
