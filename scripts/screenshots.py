@@ -238,6 +238,58 @@ async def two_hosts_ports(app: SocklabApp, pilot: Pilot) -> None:
     await pilot.pause(0.2)
 
 
+async def on_cable(app: SocklabApp, pilot: Pilot, name: str, mark: str,
+                   value: object = True) -> None:
+    """A cable demo (socklab.hosts.cable_demos) run on the lab's own two hosts, its
+    cable in the Cable bar, the log scrolled to the first packet whose ``mark`` is
+    ``value``."""
+    from socklab.hosts.cable_demos import CABLE_DEMOS, CABLES
+    from socklab.ui.cable_bar import CableBar
+    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    await app.wire.started()
+    bar = app.query_one(CableBar)
+    bar.field.value = CABLES[name].spec()
+    bar.conditions = CABLES[name]
+    await settle(app, pilot)
+    assert await asyncio.to_thread(CABLE_DEMOS[name], app.lab, None)
+    await settle(app, pilot)
+    app.event_log.focus()
+    rows = app.event_log.buffer.rows
+    marked = next((i for i, row in enumerate(rows)
+                   if row.event.op == "packet" and row.event.result.get(mark) == value),
+                  len(rows))
+    app.event_log.scroll_to(y=max(0, marked - 4), animate=False, immediate=True)
+    await pilot.pause()
+
+
+async def reliability(app: SocklabApp, pilot: Pilot) -> None:
+    """loss 20%: a 256 KiB send across, the segments TCP sent again marked."""
+    await on_cable(app, pilot, "reliability", "retransmission")
+
+
+async def flow_control(app: SocklabApp, pilot: Pilot) -> None:
+    """A receiver that stopped reading: its zero window, the sender's probes."""
+    await on_cable(app, pilot, "flow-control", "window", 0)
+
+
+async def program(app: SocklabApp, pilot: Pilot) -> None:
+    """A learner's own server (socklab --server-program): its calls (prog:) and the
+    lab's client's in one log, the server pane listing the program's connection."""
+    from socklab.program.runner import lab_program
+    server = Path(__file__).resolve().parent.parent / "tests/programs/check/one_client.py"
+    seen = watch(app)
+    running = lab_program(app.lab, str(server), "0")  # one client, then it ends
+    listen = await seen.until(lambda e: e.by == "program" and e.op == "listen"
+                              and e.phase == "done")
+    app.client_pane.input("port").value = str(listen.result[1])
+    await settle(app, pilot)
+    app.client_pane.press("run")
+    await seen.until(lambda e: e.by == "program" and e.op == "close" and e.conn is None)
+    await asyncio.to_thread(running.wait, 10.0)
+    app.event_log.focus()
+    await settle(app, pilot)
+
+
 SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-fresh": (fresh, SIZE),
     "lab-welcome": (welcome, SIZE),
@@ -253,11 +305,15 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-two-hosts": (two_hosts_scene, SIZE),
     "lab-two-hosts-wire": (two_hosts_wire, SIZE),
     "ports-two-hosts": (two_hosts_ports, SIZE),
+    "lab-two-hosts-reliability": (reliability, SIZE),
+    "lab-two-hosts-flow-control": (flow_control, SIZE),
     "lesson-welcome": (lesson, SIZE),
     "http-regex": (http_regex, SIZE),
+    "lab-program": (program, SIZE),
 }
 #: Scenes that capture the lab's segments (root, or CAP_NET_RAW).
-CAPTURING = {"lab-packets", "lab-wire", "lab-two-hosts-wire"}
+CAPTURING = {"lab-packets", "lab-wire", "lab-two-hosts-wire", "lab-two-hosts-reliability",
+             "lab-two-hosts-flow-control"}
 
 
 async def shoot(name: str, scene: Scene, out: Path, size: tuple[int, int] = SIZE) -> Path:

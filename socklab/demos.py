@@ -18,6 +18,7 @@ from collections.abc import Callable
 from .capture import watching
 from .engine import GREETING, Lab, Server
 from .events import Sink
+from .hosts.cable import Conditions
 from .inputs import LOOPBACK
 from .kernel import demos as inside
 from .kernel.poller import KernelView
@@ -183,6 +184,9 @@ DEMOS: dict[str, Demo] = {
     "refused": refused,
     "inuse": inuse,
     "two-hosts": lambda lab: _two_hosts(lab),
+    "reliability": lambda lab: _on_cable("reliability", lab),
+    "flow-control": lambda lab: _on_cable("flow-control", lab),
+    "latency": lambda lab: _on_cable("latency", lab),
     "backlog": inside.backlog,
     "close": inside.close,
     "reset": inside.reset,
@@ -194,6 +198,32 @@ def _two_hosts(lab: Lab) -> bool:
     """Two hosts, two network namespaces (socklab.hosts.demo): imported when run."""
     from .hosts.demo import two_hosts
     return two_hosts(lab)
+
+
+#: The demos that make two hosts (root): ``--cable`` applies to them.
+HOSTS_DEMOS = frozenset({"two-hosts", "reliability", "flow-control", "latency"})
+
+
+def _on_cable(name: str, lab: Lab, cable: Conditions | None = None) -> bool:
+    """A cable demo (socklab.hosts.cable_demos) on its own cable, or ``cable``."""
+    from .hosts.cable_demos import CABLE_DEMOS
+    return CABLE_DEMOS[name](lab, cable)
+
+
+def _with_cable(name: str, cable: Conditions | None) -> Demo:
+    """The demo to run: given the learner's cable (the two-hosts demo: set first)."""
+    if cable is None:
+        return DEMOS[name]
+    if name != "two-hosts":
+        return lambda lab: _on_cable(name, lab, cable)
+
+    def two_hosts_on_cable(lab: Lab) -> bool:
+        from .hosts.cable_lab import set_cable
+        from .hosts.mode import enable
+        enable(lab)
+        set_cable(lab, cable)
+        return _two_hosts(lab)
+    return two_hosts_on_cable
 
 
 def ipv6_available() -> bool:
@@ -212,20 +242,22 @@ def _say(text: str) -> None:
     print(f"socklab: {text}", file=sys.stderr)
 
 
-def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
+def run_demo(name: str, sink: Sink, packets: bool = False,
+             cable: Conditions | None = None) -> int:
     """Run one demo, printing its events; 0 when it showed what it teaches.
 
-    ``packets``: also the TCP segments under each call (socklab.capture)."""
+    ``packets``: also the TCP segments under each call (socklab.capture);
+    ``cable``: the two-hosts cable's conditions (a demo of `HOSTS_DEMOS`)."""
     if name == "ipv6" and not ipv6_available():
         print("socklab: demo ipv6 skipped: this machine cannot bind ::1 (no IPv6 loopback)",
               file=sys.stderr)
         return 0
-    if name == "two-hosts":
+    if name in HOSTS_DEMOS:
         from .hosts.cleanup import remove_on_signals
         from .hosts.tools import why_unavailable
         why = why_unavailable()
         if why is not None:
-            print(f"socklab: demo two-hosts cannot run: {why}", file=sys.stderr)
+            print(f"socklab: demo {name} cannot run: {why}", file=sys.stderr)
             return 1
         remove_on_signals()
     lab = Lab()
@@ -234,7 +266,7 @@ def run_demo(name: str, sink: Sink, packets: bool = False) -> int:
     reason = STOPPED
     with watching(lab, packets, _say):
         try:
-            ok = DEMOS[name](lab)
+            ok = _with_cable(name, cable)(lab)
         except OSError as exc:  # the hosts could not be made (HostsError): one line
             print(f"socklab: demo {name} stopped: {exc}", file=sys.stderr)
             return 1

@@ -39,6 +39,13 @@ CLIENT = "client"
 WAIT = "wait"
 DONE = "done"
 
+#: Ops that are not a call a program made but what the lab observed, in the same
+#: order (SPEC §3): the kernel's view (``state``, and ``tcp_info``: TCP_INFO's rtt,
+#: cwnd, segments sent again and unacked on a two-hosts cable with conditions), the
+#: wire (``packet``, ``segments``), a demo's ``case``, and ``cable``: a change of the
+#: two-hosts cable's conditions (or, with ``counts``, what it did to the packets).
+OBSERVATIONS = frozenset({"state", "tcp_info", "packet", "segments", "case", "cable"})
+
 #: Payload text shown per event; the true byte count is always in ``nbytes``.
 DATA_CAP = 512
 #: Payload bytes an event keeps for the detail and hex views (not in JSON):
@@ -91,6 +98,18 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
+def escape_text(text: str, keep: str = "\\") -> str:
+    """Text read from a file (a replay, a lesson) made as safe as `escape_bytes`
+    makes network bytes: the same escapes for every character a terminal would
+    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Characters in
+    ``keep`` stay as they are: by default the backslash, since a replay's text
+    was escaped once already when it was logged (``\\x1b`` stays four
+    characters, never ESC).  Not capped: the file's own limits apply."""
+    if text.isascii() and text.isprintable():
+        return text
+    return "".join(ch if ch in keep else _escape_char(ch) for ch in text)
+
+
 def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:
     """The payload exactly as Python's ``repr(bytes)`` writes it: ``b'h\\xc3\\xa9llo'``.
 
@@ -131,7 +150,8 @@ class Event:
     count: int = 1
     errno: int | None = None
     call: int = 0
-    #: Who made the call when it was not the learner: "lab" for the lab's own closes.
+    #: Who made the call when it was not the learner: "lab" for the lab's own closes,
+    #: "program" for a call of a learner's program run by socklab (socklab.program).
     by: str | None = None
     #: Two-hosts mode: the host the call was made on ("A", "B"); None: this machine.
     host: str | None = None
@@ -141,6 +161,8 @@ class Event:
     #: accept(): the lab's number of the client at the other end (client[n]),
     #: when the connection came from one of the lab's own clients.
     peer_conn: int | None = None
+    #: by "program": the program's name (``myclient.py``, ``nc``).
+    program: str | None = None
     #: The first bytes of the payload (capped), for the hex view; not in JSON.
     raw: bytes | None = field(default=None, repr=False, compare=False)
 
@@ -165,6 +187,7 @@ class Event:
             "host": self.host,
             "bytes_repr": self.bytes_repr,
             "peer_conn": self.peer_conn,
+            "program": self.program,
         }
 
     def to_json(self) -> str:
@@ -198,30 +221,44 @@ class EventBus:
 
     def __init__(self, clock: Callable[[], float] | None = None) -> None:
         self.lock = threading.RLock()
+        #: Notified when a wait that a close ended has reported its end (see
+        #: `Endpoint.close`): the closer waits on it, the lock released meanwhile.
+        self.changed = threading.Condition(self.lock)
         self._clock = clock or time.monotonic
         self._start = self._clock()
         self._seq = 0
         self._call = 0
+        #: The time of the last event numbered with the lab's own clock.
+        self._last_t = 0.0
         self._sinks: list[Sink] = []
         #: Two-hosts mode: the host of each side, stamped on its events as ``host``.
         self.hosts: dict[str, str] | None = None
         #: Run after every sink saw an event (still under the lock, same thread):
         #: what they emit comes after that event for every sink.
         self._after: list[Sink] = []
+        #: The hooks added with ``present`` (they stay ahead of every other).
+        self._present: set[Sink] = set()
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         return self._join(self._sinks, sink)
 
-    def after_emit(self, hook: Sink, first: bool = False) -> Callable[[], None]:
+    def after_emit(self, hook: Sink, first: bool = False,
+                   present: bool = False) -> Callable[[], None]:
         """Have ``hook`` see each event once every sink has (the kernel view's moments).
 
         ``first``: before the hooks already there (packet capture: the segments a
-        call sent come right after it, before the states they changed)."""
+        call sent come right after it, before the states they changed).
+        ``present``: before those too, whenever added (the kernel view: it reads
+        the states, then has the capture report each segment with the state it
+        caused right after it)."""
         remove = self._join(self._after, hook)
-        if first:
+        if first or present:
             with self.lock:
                 self._after.remove(hook)
-                self._after.insert(0, hook)
+                at = 0 if present else sum(1 for h in self._after if h in self._present)
+                self._after.insert(at, hook)
+                if present:
+                    self._present.add(hook)
         return remove
 
     def _join(self, hooks: list[Sink], hook: Sink) -> Callable[[], None]:
@@ -244,15 +281,22 @@ class EventBus:
     def now(self) -> float:
         return self._clock() - self._start
 
-    def emit(self, t: float | None = None, **fields: Any) -> Event:
+    def emit(self, t: float | None = None, since: float | None = None,
+             **fields: Any) -> Event:
         """Number an event and hand it to every sink; ``t`` defaults to now
-        (a captured packet brings the kernel's own time, on this clock)."""
+        (a captured packet brings the kernel's own time, on this clock).
+
+        ``since``: the time a call began, given to its first event (never
+        earlier than an event already numbered without a time of its own)."""
         with self.lock:
             self._seq += 1
             if self.hosts is not None and "host" not in fields:
                 fields["host"] = self.hosts.get(fields.get("side", ""))
             if t is None:
                 t = self._clock() - self._start
+                if since is not None:
+                    t = max(since, self._last_t)
+                self._last_t = t
             event = Event(seq=self._seq, t=t, **fields)
             for sink in self._sinks:
                 sink(event)

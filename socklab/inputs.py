@@ -102,6 +102,8 @@ def parse_backlog(text: str | int) -> int:
 
 
 _HOST_CHARS = re.compile(r"^[A-Za-z0-9.:_%-]*$")
+#: Hosts Python's socket module itself understands for AF_INET.
+PYTHON_HOSTS = frozenset({"<broadcast>", "<any>"})
 
 
 def parse_host(text: str) -> str:
@@ -116,6 +118,8 @@ def parse_host(text: str) -> str:
         raise InputError(f"host {text!r} has spaces around it")
     if len(text) > MAX_HOST_LENGTH:
         raise InputError("host is too long (at most 253 characters)")
+    if text in PYTHON_HOSTS:
+        return text  # Python's own names: INADDR_BROADCAST, INADDR_ANY (AF_INET)
     if not _HOST_CHARS.match(text):
         raise InputError(
             f"host {text!r} has characters no address or name can have"

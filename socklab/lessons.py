@@ -19,12 +19,18 @@ _LESSONS: dict[tuple[str, str | None], str] = {
         "never two sockets listening on one port"
     ),
     ("EADDRINUSE", "listen"): (
-        "another socket is already listening on this port (listen() without bind() "
-        "picked an ephemeral port that is taken)"
+        "another socket is already listening on this address and port (bound with "
+        "SO_REUSEADDR, both may bind, but only one may listen)"
     ),
     ("EADDRINUSE", "connect"): (
-        "no free local port for this connection: the 4-tuple (local address, local "
-        "port, remote address, remote port) must be unique"
+        "this socket's local address and port already connect to that address and port "
+        "(another socket bound to the same port with SO_REUSEADDR): the 4-tuple "
+        "(local address, local port, remote address, remote port) must be unique"
+    ),
+    ("EADDRNOTAVAIL", "connect"): (
+        "no free local port for this connection: every port of the ephemeral range "
+        "(net.ipv4.ip_local_port_range) is in use towards that address and port "
+        "(Linux says EADDRNOTAVAIL); or the address cannot be reached from here"
     ),
     ("EACCES", "bind"): (
         "ports below 1024 are privileged: only root (or CAP_NET_BIND_SERVICE) may "
@@ -43,8 +49,9 @@ _LESSONS: dict[tuple[str, str | None], str] = {
         "or no local port left to connect from)"
     ),
     ("ECONNREFUSED", "connect"): (
-        "nothing is listening on that port: the peer's kernel answered with a RST; "
-        "start the server (bind + listen) first"
+        "nothing is listening on that address and port: the peer's kernel answered "
+        "with a RST; check the host, the port and the family (a server on ::1 is not "
+        "on 127.0.0.1), and that a server is listening there"
     ),
     ("ECONNREFUSED", None): (
         "the peer's port is closed: a datagram sent earlier came back as an ICMP "
@@ -89,8 +96,9 @@ _LESSONS: dict[tuple[str, str | None], str] = {
     ),
     ("EMSGSIZE", None): (
         "a datagram must fit in one IP packet: at most 65,507 bytes of data over "
-        "IPv4 and 65,527 over IPv6 (65,535 minus the IP and UDP headers); send less, "
-        "or use TCP, which splits a stream for you"
+        "IPv4 (65,535 minus the 20-byte IP and 8-byte UDP headers) and 65,527 over "
+        "IPv6 (its 65,535-byte payload does not count the IPv6 header: minus the UDP "
+        "header only); send less, or use TCP, which splits a stream for you"
     ),
     ("EDESTADDRREQ", None): (
         "this datagram socket has no peer: use sendto(data, (host, port)), or "
@@ -112,8 +120,9 @@ _LESSONS: dict[tuple[str, str | None], str] = {
         "spelling, or use 127.0.0.1 / ::1 / localhost"
     ),
     ("TimeoutError", "connect"): (
-        "no answer in time: the server's accept queue (backlog) may be full, so its "
-        "kernel drops the SYN and the client keeps retrying"
+        "no answer in time: the SYN got no SYN/ACK — the address may drop it (a host "
+        "that does not answer, a firewall), or the server's accept queue is full and "
+        "its kernel drops the SYN while the client keeps retrying"
     ),
     ("TimeoutError", None): "the call did not complete in time; nothing arrived",
     ("EOF", "recv"): (
@@ -121,7 +130,17 @@ _LESSONS: dict[tuple[str, str | None], str] = {
         "more data will come on this connection"
     ),
     ("ValueError", None): "the argument is not valid for this call",
-    ("OverflowError", None): "a port must be 0–65535",
+    ("OverflowError", None): (
+        "a number too big for the call's C argument: a port must be 0–65535, and a "
+        "backlog or a size must fit in a C int (at most 2147483647)"
+    ),
+    ("OverflowError", "bind"): "a port must be 0–65535",
+    ("OverflowError", "connect"): "a port must be 0–65535",
+    ("OverflowError", "sendto"): "a port must be 0–65535",
+    ("OverflowError", "listen"): (
+        "the backlog must fit in a C int (at most 2147483647); the kernel caps it at "
+        "net.core.somaxconn anyway"
+    ),
     ("CONNLIMIT", None): (
         "socklab keeps a limited number of connections open (so the lab never runs "
         "out of file descriptors); this one was closed right after accept()"
@@ -283,6 +302,9 @@ SECOND_CLOSE_DONE = (
     "LAST_ACK for the peer's ACK — one round trip, microseconds on loopback — then "
     "the kernel freed it; the side that closes second has no TIME_WAIT"
 )
+#: The same, for a connection that is not on one machine's loopback (two hosts' cable).
+SECOND_CLOSE_DONE_AWAY = SECOND_CLOSE_DONE.replace(
+    "microseconds on loopback", "the time a segment takes there and back")
 
 RESET_STATE = (
     "a RST arrived: the kernel dropped the connection at once (no FIN exchange); "
@@ -298,17 +320,22 @@ def accept_queue_full(queue: int, backlog: int) -> str:
 
 
 def state_lesson(state: str, *, queue: int = 0, backlog: int = 0, retransmits: int = 0,
-                 was: str | None = None, open_socket: bool = True) -> str | None:
-    """One sentence on a TCP state the kernel reports, where it teaches something."""
+                 was: str | None = None, open_socket: bool = True,
+                 reset: bool = False, loopback: bool = True) -> str | None:
+    """One sentence on a TCP state the kernel reports, where it teaches something.
+
+    ``reset``: the kernel holds an error for the socket (a RST arrived); only
+    then does a CLOSE say so."""
     if state == "LISTEN":
         return accept_queue_full(queue, backlog) if queue > backlog else None
     if state == "SYN_SENT":
         return _STATE_LESSONS["SYN_SENT"] if retransmits else None
     if state == "CLOSE":
         if not open_socket:
-            return SECOND_CLOSE_DONE if was in ("CLOSE_WAIT", "LAST_ACK") else None
-        reset = was in ("ESTABLISHED", "CLOSE_WAIT", "FIN_WAIT2")
-        return RESET_STATE if reset else None
+            if was not in ("CLOSE_WAIT", "LAST_ACK"):
+                return None
+            return SECOND_CLOSE_DONE if loopback else SECOND_CLOSE_DONE_AWAY
+        return RESET_STATE if reset and was not in (None, "SYN_SENT") else None
     return _STATE_LESSONS.get(state)
 
 

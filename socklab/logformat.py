@@ -59,13 +59,42 @@ def format_result(event: Event) -> str:
         return f"{event.error}{num}"
     if event.op == "state":
         return describe_state(event.result)
+    if event.op == "cable" and isinstance(event.result, dict):
+        return cable_result(event.result)
+    if event.op == "tcp_info" and isinstance(event.result, dict):
+        r = event.result
+        return (f"rtt {r.get('rtt_ms')} ms · cwnd {r.get('cwnd')} segments · "
+                f"{r.get('retransmitted')} sent again · {r.get('unacked')} segments unacked")
     if event.count > 1:
         return f"{format_bytes(event.nbytes or 0)} in all"
     if event.op == "recv" and event.nbytes == 0:
         return "b'' (EOF)"
     if event.result is None:
         return "None"
+    note = ADDRESS_NOTES.get(event.op)
+    if note is not None and isinstance(event.result, (tuple, list)):
+        # Python returns None; the address is the lab's note (JSON keeps it as result).
+        return f"None · {note} {_format_value(event.result)}"
     return _format_value(event.result)
+
+
+#: Calls that return None in Python, whose event's result is an address the
+#: lab read after them (getsockname): the line says None, then the address.
+ADDRESS_NOTES = {"bind": "bound to", "listen": "listening on", "connect": "local address"}
+
+
+def cable_result(result: dict[str, Any]) -> str:
+    """A ``cable`` event: the cable's conditions set, or what it did to the packets."""
+    counts = result.get("counts")
+    if not isinstance(counts, dict):
+        return f"the cable now: {result.get('spec', '?')}"
+    ways = []
+    for way, numbers in counts.items():
+        if isinstance(numbers, dict):
+            said = ", ".join(f"{n} {what}" for what, n in numbers.items()
+                             if n or what == "carried")
+            ways.append(f"{way} {said}")
+    return " · ".join(ways) or "nothing carried"
 
 
 def payload_repr(event: Event) -> str | None:
@@ -92,11 +121,11 @@ DECODED_LABEL = "  utf-8: "
 
 def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
-    if event.op == "state":
-        return "state"  # the kernel's view, not a call
+    if event.op in ("state", "tcp_info"):
+        return event.op  # the kernel's view, not a call
     args = format_args(event.args)
     payload = payload_repr(event)
-    if event.op in ("send", "sendto") and payload is not None and event.count == 1:
+    if event.op in ("send", "sendto", "sendall") and payload is not None and event.count == 1:
         args = f"{payload}, {args}" if args else payload
     times = f" ×{event.count}" if event.count > 1 else ""
     return f"{event.op}({args}){times}"
@@ -122,7 +151,13 @@ def who(event: Event) -> str:
     """``server``, or ``client[2]`` for one of several connections; ``server@A``
     on host A in two-hosts mode."""
     name = event.side if event.conn is None else f"{event.side}[{event.conn}]"
+    if event.by == "program":  # a learner's program's call (socklab run / check)
+        name = f"{PROGRAM_MARK}{name}"
     return name if event.host is None else f"{name}@{event.host}"
+
+
+#: Before the side of a learner's program's calls: ``prog:client[1]``.
+PROGRAM_MARK = "prog:"
 
 
 def head_parts(event: Event) -> list[tuple[str, str]]:
@@ -174,6 +209,9 @@ def _call(event: Event, resolved: bool) -> _Call:
     """
     if event.op in WIRE_OPS:  # a segment under its call (socklab.capture)
         return _Call(((packet_line(event), "dim"),))
+    if event.op == "output":  # a learner's program's stdout/stderr line (socklab.program)
+        stream = event.args[0] if event.args else "output"
+        return _Call(((f"{stream}: ", "dim"), (event.data or "", "data")))
     # The result's type too: True == 1 == 1.0 as keys, but they print
     # differently.  (Inside tuples the engine only puts str and int.)
     key = (event.side, event.op, event.phase, event.ok, event.args, event.result,
@@ -222,6 +260,8 @@ def line_width(event: Event, cells: Callable[[str], int], resolved: bool = False
     width += 10 if 0.0 <= t < 9999.0 else max(10, len(f"+{t:.3f}s"))
     side = event.side
     who_width = len(side) if event.conn is None else len(f"{side}[{event.conn}]")
+    if event.by == "program":
+        who_width += len(PROGRAM_MARK)
     if event.host is not None:
         who_width += len(event.host) + 1
     return width + (who_width if who_width > 10 else 10) + 1

@@ -43,6 +43,9 @@ class SocketView:
     kernel: str | None = None
     queue: int | None = None
     backlog: int | None = None
+    #: Two hosts, a cable with conditions: TCP_INFO's latest numbers for this connection
+    #: (rtt_ms, cwnd, retransmitted, unacked: a ``tcp_info`` event's result).
+    tcp: dict[str, Any] | None = None
 
     @property
     def is_open(self) -> bool:
@@ -123,6 +126,11 @@ class ViewState:
             return waited is not None
         if op == "state":
             return self._kernel_state(event)
+        if op == "tcp_info":
+            view = self._socket(event)
+            if view is not None and isinstance(event.result, dict):
+                view.tcp = dict(event.result)
+            return view is not None
         if op == "accept":
             return self._accepted(event)
         view = self._socket(event, create=op == "socket")

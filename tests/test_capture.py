@@ -41,6 +41,8 @@ def _under(events: list[dict[str, Any]], side: str, conn: int | None, op: str) -
                  if e["op"] == op and e["side"] == side and e["conn"] == conn)
     rows = []
     for event in events[index + 1:]:
+        if event["op"] == "state":
+            continue  # a state sits right after the segment that caused it
         if event["op"] != "packet":
             break
         rows.append("/".join(event["result"]["flags"]))
@@ -305,3 +307,70 @@ def test_the_fast_ipv4_parse_reads_what_the_general_one_reads(raw: bytes, tcp: b
     frame = b"\x45" + raw[1:9] + (b"\x06" if tcp else raw[9:10]) + raw[10:]
     assert parse(frame) == parse_any(frame)
     assert not tcp or parse(frame) is not None
+
+
+def test_a_state_sits_right_after_the_segment_that_caused_it_and_packets_after_their_call(
+        ) -> None:
+    """The peer's CLOSE_WAIT right under the FIN that caused it (after the closer's
+    own FIN_WAIT1), TIME_WAIT after the FIN it answers; no packet row carries a
+    time earlier than the call it sits under."""
+    capture_or_skip()
+    done = run_cli("demo", "welcome", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    events = json_events(done.stdout)
+
+    def index(op: str, side: str, conn: int | None, **result: Any) -> int:
+        return next(i for i, e in enumerate(events) if (e["op"], e["side"], e["conn"])
+                    == (op, side, conn) and all(e["result"].get(k) == v
+                                                for k, v in result.items()))
+
+    fin = index("packet", "server", 1, flags=["FIN", "ACK"])
+    assert index("state", "client", 1, state="CLOSE_WAIT") == fin + 1
+    assert index("state", "server", 1, state="FIN_WAIT1") < fin
+    client_fin = index("packet", "client", 1, flags=["FIN", "ACK"])
+    assert client_fin < index("state", "server", 1, state="TIME_WAIT")
+    syn_ack = index("packet", "server", None, flags=["SYN", "ACK"])
+    assert index("state", "client", 1, state="ESTABLISHED") == syn_ack + 1
+    call = None
+    for event in events:
+        if event["op"] == "packet" and call is not None:
+            assert round(event["t"], 3) >= round(call["t"], 3), (event, call)
+        elif event["op"] not in ("packet", "state"):
+            call = event
+
+
+def test_a_reset_for_a_closed_port_is_the_kernels_not_a_sockets() -> None:
+    """demo refused: the server socket was closed before the connect, so the RST
+    that refuses it comes from the kernel (``by: "kernel"``); the welcome
+    exchange's segments all come from sockets."""
+    capture_or_skip()
+    done = run_cli("demo", "refused", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    packets = [e for e in json_events(done.stdout) if e["op"] == "packet"]
+    resets = [e for e in packets if "RST" in e["result"]["flags"]]
+    assert len(resets) == 1 and resets[0]["by"] == "kernel"
+    assert "sent by the kernel" in format_line(Event(**{
+        k: v for k, v in resets[0].items() if k in Event.__dataclass_fields__ and k != "args"}))
+    assert all(e["by"] is None for e in packets if e is not resets[0])
+    done = run_cli("demo", "welcome", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    assert all(e["by"] is None for e in json_events(done.stdout) if e["op"] == "packet")
+
+
+def test_udp_datagrams_are_packet_rows_under_their_sendto() -> None:
+    """UDP on the wire: each datagram captured like a TCP segment (src, dst, len),
+    right under the sendto that sent it, credited to its sender."""
+    capture_or_skip()
+    done = run_cli("demo", "udp", "--packets", "--json")
+    assert done.returncode == 0, done.stderr
+    events = json_events(done.stdout)
+    datagrams = [e for e in events if e["op"] == "packet"]
+    assert [(e["side"], e["result"]["proto"], e["result"]["len"]) for e in datagrams] == [
+        ("client", "UDP", 11), ("server", "UDP", 40)]
+    for packet in datagrams:
+        before = events[events.index(packet) - 1]
+        assert (before["op"], before["side"]) == ("sendto", packet["side"])
+        assert tuple(packet["result"]["dst"]) == tuple(before["args"][0])
+    assert datagrams[0]["conn"] == 1
+    assert "UDP len=11" in format_line(Event(**{
+        k: v for k, v in datagrams[0].items() if k in Event.__dataclass_fields__}))

@@ -34,7 +34,7 @@ from helpers import (
 )
 
 from socklab import __version__
-from socklab.demos import DEMOS, ipv6_available
+from socklab.demos import DEMOS, HOSTS_DEMOS, ipv6_available
 from socklab.engine import GREETING
 from socklab.hosts import why_unavailable
 from socklab.modes import ROMEO
@@ -119,7 +119,7 @@ def test_demo_welcome_json_is_the_lecture_exchange() -> None:
 
 @pytest.mark.parametrize("name", sorted(DEMOS))
 def test_every_demo_exits_0_and_leaks_nothing_under_dev_mode(name: str) -> None:
-    if name == "two-hosts" and why_unavailable() is not None:
+    if name in HOSTS_DEMOS and why_unavailable() is not None:
         pytest.skip(f"two hosts unavailable here: {why_unavailable()}")
     done = run_cli("demo", name, dev=True)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -86,3 +86,55 @@ async def test_every_colour_pair_on_screen_meets_aa(theme: str) -> None:
                 failures.add((segment.text.strip()[:30], "dim", "", 0))
         assert measured > 100
         assert not failures, "\n".join(map(repr, sorted(failures)))
+
+
+FOCUS = 3.0
+#: One control of each kind a learner tabs to in the lab with a lesson open.
+CONTROLS = ("#server-family", "#server-type", "#server-host", "#server-port",
+            "#server-reuseaddr", "#server-timeout", "#server-socket", "#server-run",
+            "#client-count", "#server-connections", "#lesson-next", "#lesson-back")
+
+
+def _background(app: SocklabApp, selector: str) -> Color:
+    """The background most of a control's cells are drawn on (reverse undone)."""
+    widget = app.query_one(selector)
+    region = widget.region
+    strips = app.screen._compositor.render_strips()
+    counts: dict[str, tuple[int, Color]] = {}
+    for y in range(region.y, region.bottom):
+        for segment in strips[y].crop(region.x, region.right):
+            style = segment.style
+            if style is None or style.bgcolor is None:
+                continue
+            bg = style.color if style.reverse and style.color else style.bgcolor
+            seen, _ = counts.get(bg.name, (0, bg))
+            counts[bg.name] = (seen + len(segment.text), bg)
+    assert counts, f"{selector} is not drawn"
+    return max(counts.values(), key=lambda item: item[0])[1]
+
+
+@pytest.mark.parametrize("theme", ["textual-dark", "projector"])
+async def test_every_controls_focus_shows_at_3_to_1(theme: str) -> None:
+    """Each control focused, against itself unfocused: WCAG's 3:1 for a focus
+    indicator (a select or the checkbox once moved from #1c1c1c to #262626)."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        app.theme = theme
+        await app.lessons.start("backlog")
+        seen = await run_server(app, pilot)
+        await seen.until(is_("server", "accept", "wait"))
+        await settle(app, pilot)
+        await app.lesson_panel.next()  # listen(2) done: step 2, where Back is enabled
+        assert app.lesson_panel.run.index == 1
+        faint = []
+        for selector in CONTROLS:
+            app.event_log.focus()
+            await pilot.pause()
+            before = _background(app, selector)
+            app.query_one(selector).focus()
+            await pilot.pause()
+            after = _background(app, selector)
+            ratio = contrast(before, after)
+            if ratio < FOCUS:
+                faint.append((selector, before.name, after.name, round(ratio, 2)))
+        assert not faint, "\n".join(map(repr, faint))

@@ -36,16 +36,16 @@ async def test_fill_press_settle_reset_through_the_controls() -> None:
         lab.fill(SERVER, "port", "0")
         lab.fill(SERVER, "mode", "manual")
         assert lab.press(SERVER, "run")
-        assert await lab.settle(SETTLE_GUARD)  # reported: its socket() is in the log
+        assert await lab.reported(SETTLE_GUARD)  # reported: its socket() is in the log
         assert LISTENER in lab.view.sides[SERVER].sockets
         await watch(app).until(is_(SERVER, "accept", phase="wait"))  # Run goes on by itself
-        assert await lab.settle(SETTLE_GUARD)
+        assert await lab.reported(SETTLE_GUARD)
         server = lab.view.sides[SERVER].sockets[LISTENER]
         assert server.local is not None and lab.view.bound is not None
         assert app.client_pane.input("port").value == str(server.local[1])  # followed
-        assert lab.press(CLIENT, "socket") and await lab.settle(SETTLE_GUARD)
+        assert lab.press(CLIENT, "socket") and await lab.reported(SETTLE_GUARD)
         assert lab.press(CLIENT, "connect", target="newest")
-        assert await lab.settle(SETTLE_GUARD)
+        assert await lab.reported(SETTLE_GUARD)
         await watch(app).until(is_(SERVER, "accept"))  # manual mode's own accept
         await settle(app, pilot)
         assert lab.view.sides[SERVER].pairs == {"1": 1}
@@ -53,7 +53,7 @@ async def test_fill_press_settle_reset_through_the_controls() -> None:
         assert "⇄ server[1]" in app.client_pane.rows()[0].label
         lab.fill(CLIENT, "port", "not a port")
         assert not lab.press(CLIENT, "send")  # told why, nothing asked
-        assert await lab.settle(SETTLE_GUARD)
+        assert await lab.reported(SETTLE_GUARD)
         assert await lab.reset(quiet=True) == 3
         assert lab.view.sides[SERVER].pairs == {} and lab.view.sides[CLIENT].pairs == {}
         assert not lab.two_hosts

@@ -114,7 +114,7 @@ def test_inuse_shows_both_cases(lab: Lab, rec: Recorder) -> None:
 
 @pytest.mark.parametrize("name", sorted(demos.DEMOS))
 def test_run_demo_prints_every_event_and_succeeds(name: str) -> None:
-    if name == "two-hosts" and why_unavailable() is not None:
+    if name in demos.HOSTS_DEMOS and why_unavailable() is not None:
         pytest.skip(f"two hosts unavailable here: {why_unavailable()}")
     got = Recorder()
     assert demos.run_demo(name, got) == 0
@@ -122,5 +122,7 @@ def test_run_demo_prints_every_event_and_succeeds(name: str) -> None:
     if name == "ipv6" and not demos.ipv6_available():
         assert events == []
     else:
-        assert events and events[0].op == ("case" if name == "two-hosts" else "socket")
+        first = {"two-hosts": "case"}.get(name, "cable" if name in demos.HOSTS_DEMOS
+                                          else "socket")
+        assert events and events[0].op == first
         assert_seq_increasing(events)

@@ -73,7 +73,9 @@ def test_stream_round_trip(lab: Lab, rec: Recorder, family: int) -> None:
     assert client.socket().ok
     connected = client.connect(host, bound.result[1])
     assert connected.ok and connected.args == ((host, bound.result[1]),)
-    assert tuple(connected.result) == client.sock.getsockname()[:2]
+    # As Python returns it: (host, port, flowinfo, scope_id) for IPv6.
+    assert tuple(connected.result) == client.sock.getsockname()
+    assert tuple(bound.result) == server.sock.getsockname()
 
     conn, accepted = server.accept(timeout=LIMIT)
     assert conn is not None and accepted.ok
@@ -120,13 +122,16 @@ def test_datagram_round_trip_has_no_listen_or_accept(lab: Lab, rec: Recorder,
     assert got.event.data == "Hello, UDP!"
     # recvfrom says who sent it: the client's implicitly bound port, on loopback
     client_address = (host, client.sock.getsockname()[1])
-    assert tuple(got.event.result) == client_address
+    # The event shows the sender as recvfrom returns it (4 values for IPv6).
+    assert tuple(got.event.result)[:2] == client_address
+    assert len(got.event.result) == (4 if family == socket.AF_INET6 else 2)
     assert (got.data, got.addr) == (b"Hello, UDP!", client_address)
 
     assert server.sendto(GREETING, *got.addr).ok  # type: ignore[union-attr, misc]
     reply = client.recvfrom(65535, timeout=LIMIT)
     assert reply.data == GREETING and reply.addr == (host, port)
-    assert tuple(reply.event.result) == (host, port)  # type: ignore[union-attr]
+    assert tuple(reply.event.result)[:2] == (host, port)  # type: ignore[union-attr]
+    assert len(reply.event.result) == len(server.sock.getsockname())  # type: ignore[union-attr]
     client.close()
     server.close()
     ops = {e.op for e in rec.snapshot()}
@@ -633,3 +638,48 @@ def test_an_empty_send_is_a_real_call_with_the_kernels_answer(lab: Lab, rec: Rec
     closed = client.send(b"")
     assert closed is not None and not closed.ok and closed.error == "EBADF"
     assert conn.recv(16, timeout=LIMIT).eof  # the peer saw only the FIN
+
+
+def test_a_wait_ended_by_a_close_is_numbered_right_after_it(lab: Lab, rec: Recorder) -> None:
+    """The lab's close ends a waiting accept(): its end is the next event, before
+    anything the closing thread does next (Run server again: the new socket())."""
+    for _ in range(3):
+        server = lab.server()
+        server.socket()
+        server.bind("127.0.0.1", 0)
+        listened = server.listen(1)
+        lab.spawn(server.accept, "accept")
+        rec.wait_for(lambda e, s=listened.seq: e.op == "accept" and e.phase == WAIT
+                     and e.seq > s)
+        close = server.close_by_lab("Run server again")
+        assert close is not None
+        lab.server().socket()
+        after = [e for e in rec.snapshot() if e.seq > close.seq]
+        assert (after[0].op, after[0].ok, after[0].error) == ("accept", False, "EBADF"), \
+            rec.dump()
+
+
+def test_a_stranger_from_a_port_a_client_used_is_not_that_client(lab: Lab, rec: Recorder) -> None:
+    """One accept answers one connect: a later connection from the same address and
+    port (a port scan reusing it) is nobody's client."""
+    server = lab.server()
+    server.socket()
+    server.bind("127.0.0.1", 0)
+    server.listen(2)
+    client = lab.client()
+    client.socket()
+    client.setsockopt_reuseaddr(True)
+    client.bind("127.0.0.1", 0)
+    assert client.connect("127.0.0.1", server.local[1]).ok
+    conn, accepted = server.accept(timeout=LIMIT)
+    assert conn is not None and accepted.peer_conn == client.conn
+    local = client.local
+    conn.close()
+    client.close()
+    with socket.socket() as stranger:
+        stranger.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        stranger.bind(local)
+        stranger.connect(("127.0.0.1", server.local[1]))
+        other, again = server.accept(timeout=LIMIT)
+        assert other is not None and tuple(again.result)[:2] == tuple(local)
+        assert again.peer_conn is None

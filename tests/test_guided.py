@@ -25,8 +25,13 @@ from socklab.guided.expect import parse_expectation
 from socklab.guided.http import Received, find_all, split_response, text_of
 from socklab.modes import ROMEO, http_response
 from socklab.ui.app import SocklabApp
+from socklab.ui.cable_bar import apply_preset
 
 NAMES = [lesson.name for lesson in all_lessons()]
+#: Lessons that turn two-hosts mode on (root): ``do: lab two-hosts`` in a step.
+HOSTS_LESSONS = {lesson.name for lesson in all_lessons()
+                 if any(action.side == "lab" and action.call == "two-hosts"
+                        for step in lesson.steps for action in step.actions)}
 ISSUE_NAMES = {"welcome", "echo", "udp", "ipv6", "ports", "inuse", "refused", "backlog",
                "privileged", "boundaries", "close", "http", "regex"}
 SIZE = (130, 40)
@@ -134,13 +139,16 @@ async def _press_through(pilot, name: str) -> None:
         for action in presses:
             if action is step.repeat and run.done:
                 break
+            if action.side == "lab" and action.call.startswith("cable-"):  # the Cable bar
+                assert await apply_preset(app, action.call.removeprefix("cable-"))
+                continue
             if action.side == "lab":  # the lab's keys: Ctrl+R, F7 (what they run, awaited)
                 await app.run_action("reset" if action.call == "reset" else "toggle_two_hosts")
                 continue
             app.controls.choose(action.side, action.target)  # a click on the socket's row
             await _press(pilot, f"#{action.side}-{action.call}")
             # as a learner waits to see it happen
-            assert await app.controls.settle(HANG_GUARD), f"{action}"
+            assert await app.controls.reported(HANG_GUARD), f"{action}"
         await until(lambda: run.done, f"{name}: step {step.title!r}")
         if run.complete:
             break
@@ -166,8 +174,8 @@ async def test_a_lesson_completes_by_pressing_then_by_auto(name: str) -> None:
     way where WRONG_FIRST says), then played by --auto (a pause of 0: each step
     still waits for its real events) in the same lab."""
     _skip_without_ipv6(name)
-    if name == "two-hosts" and UNAVAILABLE is not None:
-        pytest.skip(f"the two-hosts lesson needs two network namespaces: {UNAVAILABLE}")
+    if name in HOSTS_LESSONS and UNAVAILABLE is not None:
+        pytest.skip(f"the {name} lesson needs two network namespaces: {UNAVAILABLE}")
     app = SocklabApp()
     app.hosts.ready(app.session.set_two_hosts)  # as run_app does: two-hosts mode's switch
     app.lessons.to_open = name

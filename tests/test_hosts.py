@@ -1,7 +1,7 @@
 """Two hosts on one machine (issue 14): namespaces, setns per thread, the demo's cases.
 
-Real namespaces and a real veth cable; skipped, saying why, where this process
-may not make them (not root, no `ip`).
+Real namespaces and a real cable (a TUN device in each, and the relay); skipped,
+saying why, where this process may not make them (not root, no `ip`).
 """
 
 from __future__ import annotations
@@ -182,3 +182,23 @@ def test_the_kernel_view_follows_time_wait_on_its_own_host(lab: Lab, rec: Record
     states = [(e.host, e.result["state"]) for e in rec.snapshot()
               if e.op == "state" and e.side == "server" and e.conn == 1]
     assert ("A", "TIME_WAIT") in states
+
+
+@needs_hosts
+def test_each_state_names_the_host_its_socket_lives_in(lab: Lab, rec: Recorder) -> None:
+    """The '' case's client lives on host A: its state lines say @A, like its calls
+    (the host is read from the socket's own namespace, not from its side)."""
+    from socklab.kernel.poller import KernelView
+    with KernelView(lab):
+        assert two_hosts(lab)
+        lab.close_all()
+    events = rec.snapshot()
+    calls: dict[tuple, set] = {}
+    for e in events:
+        if e.op not in ("state", "packet", "case", "gethostname", "gethostbyname"):
+            calls.setdefault((e.side, e.conn), set()).add(e.host)
+    states = [e for e in events if e.op == "state"]
+    assert any(e.host == "A" and e.side == CLIENT for e in states), rec.dump()
+    for e in states:
+        if e.conn is not None or e.side == CLIENT:
+            assert calls[(e.side, e.conn)] == {e.host}, format_line(e)

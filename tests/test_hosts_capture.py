@@ -1,6 +1,6 @@
 """The wire in two-hosts mode: the capture follows the lab into both hosts.
 
-A segment between the hosts crosses the cable (host A's veth end to host B's);
+A segment between the hosts crosses the cable (host A's TUN to host B's, through the relay);
 a connect to 127.0.0.1 on a host stays on that host's own loopback.  socklab
 keeps a capture socket in each host, on all of its interfaces, keeping only
 incoming copies, so each segment is seen once.  tcpdump, run inside each host

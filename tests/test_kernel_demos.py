@@ -68,6 +68,11 @@ def test_backlog_queue_rises_to_backlog_plus_one_then_accept_drains_it(
         assert full < retried < connected
     accepts = [e for e in events if e.op == "accept" and e.phase == "done"]
     assert len(accepts) == 5 and all(e.ok for e in accepts)
+    for conn in range(1, 6):  # each connect() returns (and succeeds) before its close()
+        connect = [e for e in events if (e.side, e.conn, e.op, e.phase)
+                   == ("client", conn, "connect", "done")]
+        assert len(connect) == 1 and connect[0].ok, rec.dump()
+        assert connect[0].seq < _seq(events, "client", conn, "close")
     lesson = next(e.lesson for e in events if e.seq == full)
     assert lesson and "backlog + 1" in lesson
 

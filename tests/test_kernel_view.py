@@ -212,3 +212,44 @@ def test_ipv6_connections_are_followed_after_close_too(lab: Lab, rec: Recorder) 
         assert kernel.wait_for("client", 1, "FIN_WAIT2")
         conn.close()
         assert kernel.wait_for("client", 1, "TIME_WAIT")
+
+
+def _ss_state(local: tuple, peer: tuple) -> str | None:
+    """What ``ss -tan`` says of one connection (None: not listed)."""
+    import subprocess
+    out = subprocess.run(["ss", "-tanH", "src", f"{local[0]}:{local[1]}",
+                          "dst", f"{peer[0]}:{peer[1]}"],
+                         capture_output=True, text=True, timeout=LIMIT).stdout.split()
+    return out[0] if out else None
+
+
+def test_shut_down_first_then_the_peers_fin_is_time_wait_not_a_reset(
+        lab: Lab, rec: Recorder) -> None:
+    """The descriptor of a side that shut down first reads CLOSE once the peer's
+    FIN arrives (the kernel moved the connection to a time-wait entry): the view
+    reports the connection's state, TIME_WAIT as ss shows it, and no RST."""
+    with KernelView(lab) as kernel:
+        server, client, conn = _connected(lab)
+        assert conn.shutdown(socket.SHUT_WR).ok
+        assert kernel.wait_for("client", 1, "CLOSE_WAIT")
+        assert client.recv(1024).eof
+        client.close()
+        assert kernel.wait_for("server", 1, "TIME_WAIT")
+        local, peer = conn.local, conn.peer
+        assert conn.is_open  # the descriptor is still there, reading CLOSE
+        assert _ss_state(local, peer) == "TIME-WAIT"
+        kernel.poll()
+    states = [e for e in rec.views() if (e.side, e.conn) == ("server", 1)]
+    assert states[-1].result == {"state": "TIME_WAIT"}
+    assert not any(e.lesson and "RST" in e.lesson for e in rec.views())
+
+
+def test_a_reset_says_so_only_when_one_arrived(lab: Lab, rec: Recorder) -> None:
+    with KernelView(lab) as kernel:
+        server, client, conn = _connected(lab)
+        assert client.send(b"unread").ok
+        assert kernel.wait_received(conn, 6)
+        conn.close()  # unread data: close() sends RST
+        assert kernel.wait_for("client", 1, "CLOSE")
+    close = [e for e in rec.views() if (e.side, e.conn) == ("client", 1)][-1]
+    assert close.result == {"state": "CLOSE"} and close.lesson and "RST" in close.lesson

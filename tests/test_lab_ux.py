@@ -178,7 +178,7 @@ async def test_at_80x24_the_connect_result_is_not_cut() -> None:
         await pilot.pause()
         drawn = log.render_line(index - int(log.scroll_y)).text
         host, port = connect.result
-        assert f"→ ('{host}', {port})" in drawn
+        assert f"→ None · local address ('{host}', {port})" in drawn
 
 
 async def test_numbers_pair_and_start_again_after_reset() -> None:

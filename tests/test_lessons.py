@@ -102,3 +102,116 @@ def test_error_names() -> None:
     assert error_name(ValueError("bad")) == ("ValueError", None)
     name, number, lesson = explain(OSError(12345, "strange"), "bind")
     assert name == "E12345" and number == 12345 and "strange" in lesson
+
+
+# -- wrong words (issue 20): each lesson says what is true ----------------------------
+
+
+def test_a_recv_timeout_is_not_explained_as_the_connects_limit(lab: Lab) -> None:
+    server, client, conn = stream_pair(lab)
+    assert client.limit_note is None  # the connect's own note ends with it
+    failed = client.recv(1024, timeout=0.05)
+    event = assert_lesson(failed, "TimeoutError")
+    assert "connect()" not in (event.lesson or "")
+
+
+def test_refused_does_not_say_start_the_server_first() -> None:
+    lesson = lesson_for("ECONNREFUSED", "connect") or ""
+    assert "first" not in lesson and "host, the port and the family" in lesson
+
+
+def test_no_free_local_port_is_eaddrnotavail_on_linux() -> None:
+    assert "no free local port" in (lesson_for("EADDRNOTAVAIL", "connect") or "")
+    assert "no free local port" not in (lesson_for("EADDRINUSE", "connect") or "")
+
+
+def test_ipv6_udp_limit_subtracts_the_udp_header_only() -> None:
+    lesson = lesson_for("EMSGSIZE", "sendto") or ""
+    assert "minus the IP and UDP headers" not in lesson
+    assert "does not count the IPv6 header" in lesson and "65,527" in lesson
+
+
+def test_listen_eaddrinuse_does_not_blame_listen_without_bind(lab: Lab) -> None:
+    server = lab.server()
+    other = lab.server()
+    for endpoint in (server, other):
+        endpoint.socket()
+        endpoint.setsockopt_reuseaddr(True)
+    server.bind("127.0.0.1", 0)
+    other.bind("127.0.0.1", server.local[1])
+    assert server.listen(1).ok
+    event = assert_lesson(other.listen(1), "EADDRINUSE", "only one may listen")
+    assert "picked" not in (event.lesson or "")
+
+
+def test_a_connect_timeout_names_an_unanswered_syn_before_a_full_backlog() -> None:
+    lesson = lesson_for("TimeoutError", "connect") or ""
+    assert lesson.index("SYN/ACK") < lesson.index("accept queue")
+
+
+def test_a_backlog_too_big_for_a_c_int_is_not_a_port_error(lab: Lab) -> None:
+    server = lab.server()
+    server.socket()
+    server.bind("127.0.0.1", 0)
+    event = assert_lesson(server.listen(2147483648), "OverflowError", "C int")
+    assert "port" not in (event.lesson or "")
+
+
+def test_bind_listen_connect_show_none_and_the_address_as_a_note(lab: Lab) -> None:
+    from helpers import Recorder
+
+    from socklab.logformat import format_line
+    rec = Recorder()
+    lab.subscribe(rec)
+    stream_pair(lab)
+    for op, note in (("bind", "bound to"), ("listen", "listening on"),
+                     ("connect", "local address")):
+        event = next(e for e in rec.done() if e.op == op)
+        assert isinstance(event.result, tuple)  # JSON keeps the address as result
+        assert f"→ None · {note} {event.result!r}" in format_line(event)
+
+
+def test_broadcast_is_a_host_as_python_takes_it(lab: Lab) -> None:
+    from socklab.inputs import parse_host
+    assert parse_host("<broadcast>") == "<broadcast>"
+    client = lab.client(AF_INET, DGRAM)
+    client.socket()
+    # A real call, the kernel's answer: no SO_BROADCAST is EACCES where a route to
+    # 255.255.255.255 exists; with no route at all (a bare sandbox), ENETUNREACH.
+    # Nothing is sent either way.
+    event = client.sendto(b"hi", "<broadcast>", 9)
+    assert event is not None and not event.ok and event.error in ("EACCES", "ENETUNREACH")
+    if event.error == "EACCES":
+        assert_lesson(event, "EACCES", "SO_BROADCAST")
+
+
+# -- lesson text (issue 20) ------------------------------------------------------------
+
+
+def _lesson_text(name: str) -> str:
+    from pathlib import Path
+    return (Path(__file__).parent.parent / "socklab/guided/lessons" / f"{name}.md").read_text()
+
+
+def test_lesson_texts_say_what_is_true() -> None:
+    from pathlib import Path
+    assert "receiver closed" in _lesson_text("udp") or "closed unread" in _lesson_text("udp")
+    assert "obliges every server" in _lesson_text("http")
+    assert "picks one socket" not in _lesson_text("ports")
+    assert "three segments here" in _lesson_text("close")
+    assert "connect() returned the client's own" not in _lesson_text("ipv6")
+    assert "re.MULTILINE" in _lesson_text("regex")
+    docs = (Path(__file__).parent.parent / "docs/lessons.md").read_text()
+    assert "coming" not in docs
+    orders = [line for name in ("backlog", "boundaries", "close", "echo", "http", "inuse",
+                                "ipv6", "ports", "privileged", "refused", "regex",
+                                "two-hosts", "udp", "welcome")
+              for line in _lesson_text(name).splitlines() if line.startswith("order:")]
+    assert len(orders) == len(set(orders)) == 14
+
+
+def test_the_second_close_over_a_cable_is_not_microseconds_on_loopback() -> None:
+    from socklab.lessons import state_lesson
+    assert "loopback" in (state_lesson("CLOSE", was="LAST_ACK", open_socket=False) or "")
+    away = state_lesson("CLOSE", was="LAST_ACK", open_socket=False, loopback=False) or ""
+    assert "LAST_ACK" in away and "loopback" not in away

@@ -31,9 +31,15 @@ from ..hosts.pair import HOSTS
 from .flows import Flows
 from .segments import Segment, parse
 from .sniffer import NoCapture, Ring, dropped, open_capture, set_filter
+from .tcpanalysis import TcpAnalysis
+from .tcpanalysis import ordinary as _ordinary
+
+#: Connection ends whose last received segment is kept (a storm's are forgotten).
+RECEIVED_MAX = 4096
 
 if TYPE_CHECKING:
     from ..engine import Lab
+    from ..engine.lab import Placer
     from ..events import Event
 
 #: Segments read per turn under the bus lock: a bulk transfer cannot hold the
@@ -61,7 +67,11 @@ class Capture:
         """``ports``: ports the lab's clients will connect to, known before the
         connect (so its handshake passes the kernel filter too)."""
         self.bus = lab.bus
+        #: Each end's last received segment (its packet event's seq): `Lab.received`.
+        self._received = lab.received
         self.flows = Flows()
+        #: The marks on each segment: retransmissions, windows (`tcpanalysis`).
+        self.analysis = TcpAnalysis()
         for port in ports:
             self.flows.watch_port(port)
         self._filtered = frozenset(self.flows.ports)
@@ -90,7 +100,7 @@ class Capture:
         #: to start, a view about to report the kernel's present.
         self._watching: tuple[tuple[list, Callable], ...] = (
             (lab.hosts_watchers, self._hosts_changed), (lab.connect_watchers, self._will_connect),
-            (lab.catch_up_watchers, self.drain))
+            (lab.catch_up_watchers, self._catch_up))
         for watchers, watcher in self._watching:
             watchers.append(watcher)
         if lab.hosts is not None and lab.hosts.is_up:
@@ -169,7 +179,12 @@ class Capture:
         if event.op != "packet":  # its own events: the drain emitting them goes on
             self.drain()
 
-    def drain(self, limit: int = BATCH) -> int:
+    def _catch_up(self, place: Placer | None) -> None:
+        """A view is about to report the kernel's present: the segments first,
+        each state placed right after the last segment its end received."""
+        self.drain(place=place)
+
+    def drain(self, limit: int = BATCH, place: Placer | None = None) -> int:
         """Emit the segments waiting in the capture ring (at most ``limit``).
 
         A batch of more than `COALESCE_AT` (a bulk transfer, never a lesson's
@@ -181,11 +196,11 @@ class Capture:
                 return 0
             self._draining = True
             try:
-                return self._drain(limit)
+                return self._drain(limit, place)
             finally:
                 self._draining = False
 
-    def _drain(self, limit: int) -> int:
+    def _drain(self, limit: int, place: Placer | None = None) -> int:
         """`drain`'s body, under the bus lock, not re-entered."""
         # Segments no event had named yet (a refused connect is reported after
         # its lock is released: its SYN and RST can be read first): tried again.
@@ -206,12 +221,23 @@ class Capture:
             frames.sort(key=lambda item: item[0] if item[0] is not None else float("inf"))
         now = self.bus.now()
         rows, placed = self._place(frames, now, len(frames) > COALESCE_AT)
-        for t, side, conn, result, count, host in rows:
+        ends = [(tuple(row[3]["dst"]), tuple(row[3]["src"])) for row in rows]
+        last = {end: index for index, end in enumerate(ends)}
+        if place is not None:
+            place(None, tuple(sorted(last, key=last.__getitem__)))
+        if len(self._received) > RECEIVED_MAX:
+            self._received.clear()
+        for index, (t, side, conn, result, by, count, host) in enumerate(rows):
             # Two hosts: the host that sent it, which the side alone cannot say (a
             # reset from host B's own loopback answers a client on B).
-            extra = {} if host is None else {"host": host}
-            self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
-                          count=count, **extra)
+            extra: dict[str, str] = {} if host is None else {"host": host}
+            if by is not None:  # no socket sent it: the kernel did
+                extra["by"] = by
+            event = self.bus.emit(t=t, side=side, conn=conn, op="packet", result=result,
+                                  count=count, **extra)
+            self._received[ends[index]] = event.seq
+            if place is not None and last[ends[index]] == index:
+                place(ends[index], ())
         self.segments += placed
         return placed
 
@@ -232,16 +258,20 @@ class Capture:
         runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment, last flags]
         placed = 0
         for t, segment, host in frames:
-            plain = bulk and _PLAIN.issuperset(segment.flags)
+            plain = bulk and segment.proto == "TCP" and _PLAIN.issuperset(segment.flags)
+            marks = None
             if plain:
                 run = runs.get((segment.src, segment.length > 0))
                 if run is not None:
+                    marks = self.analysis.marks(segment)
+                    plain = _ordinary(marks)  # a marked segment keeps a row of its own
+                if run is not None and plain:
                     row, run[1] = run[0], segment
                     row[3]["len"] += segment.length
                     if segment.flags is not run[2]:  # flag tuples are shared: mostly the same
                         run[2] = segment.flags
                         row[3]["flags"] = _union(row[3]["flags"], segment.flags)
-                    row[4] += 1
+                    row[5] += 1
                     placed += 1
                     continue
             where = self.flows.place(segment)
@@ -251,6 +281,10 @@ class Capture:
                     self._unplaced.append((t, segment, host))
                 continue
             placed += 1
+            # What TCP is doing (retransmission, window…): read once per placed segment.
+            if segment.proto == "TCP":  # a datagram has no window, no sequence
+                where[2].update(marks if marks is not None else self.analysis.marks(segment))
+            plain = plain and _ordinary(where[2])
             row = [t, *where, 1, host]
             rows.append(row)
             if plain:
@@ -263,7 +297,7 @@ class Capture:
     def _end_runs(self, runs: dict[tuple, list]) -> None:
         """Close the open runs: each one's ``ack`` is its last segment's."""
         for row, last, _flags in runs.values():
-            if row[4] > 1:
+            if row[5] > 1:
                 where = self.flows.place(last)
                 if where is not None:
                     row[3]["ack"] = where[2]["ack"]

@@ -60,7 +60,8 @@ class WireDiagram:
         for event in events:
             if event.op == "packet" and isinstance(event.result, dict):
                 self._learn(event)
-            elif event.conn is None or event.op in WIRE_OPS or event.phase != DONE:
+            elif event.conn is None or event.op in WIRE_OPS or event.phase != DONE \
+                    or event.op == "tcp_info":  # numbers, not a moment on the time line
                 continue
             self.events.append(event)
             changed = True

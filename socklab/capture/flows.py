@@ -35,13 +35,22 @@ def _addr(value: Any) -> Address | None:
 class Flow:
     """One connection's two ends: who each is in the lab, and their first sequence numbers."""
 
-    __slots__ = ("ends", "isn")
+    __slots__ = ("ends", "isn", "opened")
 
     def __init__(self) -> None:
         #: address -> (side, conn); an end outside the lab is absent.
         self.ends: dict[Address, tuple[str, int | None]] = {}
         #: address -> the sequence number its relative numbers count from.
         self.isn: dict[Address, int] = {}
+        #: Ends seen sending a SYN: a socket was there to open (or answer) the connection.
+        self.opened: set[Address] = set()
+
+    def by_kernel(self, segment: Segment) -> bool:
+        """A RST from an end where no socket is: not the lab's, and it never sent
+        a SYN (a connect to a closed port, a segment to a connection that is
+        gone): the kernel answered, no socket did."""
+        return "RST" in segment.flags and segment.src not in self.ends \
+            and segment.src not in self.opened
 
     def sender(self, src: Address, dst: Address) -> tuple[str, int | None]:
         """The sending end's side and connection (an outside end: the other side)."""
@@ -78,6 +87,12 @@ class Flows:
         #: The lab's listening ports and the ports its clients connect to (one end
         #: of every lab connection: what the kernel filter keeps), oldest first.
         self.ports: dict[int, None] = {}
+        #: Datagram sockets of the lab: which are (by side, conn), and their
+        #: addresses (bound, connected, or seen sending right after a sendto).
+        self._dgram: set[tuple[str, int | None]] = set()
+        self._datagram_ends: dict[Address, tuple[str, int | None]] = {}
+        #: The last sendto a lab datagram socket made: (side, conn, destination).
+        self._sent: tuple[str, int | None, Address] | None = None
 
     def watch_port(self, port: int) -> None:
         """Keep segments to or from ``port`` (the newest `MAX_PORTS` are kept)."""
@@ -91,6 +106,8 @@ class Flows:
     def learn(self, event: Event) -> None:
         """A sink: note the addresses a connect, listen or accept reveals."""
         op = event.op
+        if op in ("socket", "bind", "sendto", "connect") and self._learn_datagram(event):
+            return
         if op == "connect":
             remote = _addr(event.args[0]) if event.args else None
             if remote is None:
@@ -121,6 +138,58 @@ class Flows:
             if peer is not None and local is not None:
                 self._flow(local, peer).ends[local] = (event.side, event.conn)
 
+    def _learn_datagram(self, event: Event) -> bool:
+        """Datagram sockets: True when ``event`` was one of theirs (learnt here)."""
+        end = (event.side, event.conn)
+        if event.op == "socket":
+            if len(event.args) > 1 and event.args[1] == "SOCK_DGRAM" and event.ok:
+                self._dgram.add(end)
+            else:
+                self._dgram.discard(end)
+            return False
+        if end not in self._dgram or event.phase != DONE or not event.ok:
+            return False
+        if event.op == "sendto":
+            remote = _addr(event.args[0]) if event.args else None
+            if remote is not None:
+                self.watch_port(remote[1])
+                self._sent = (event.side, event.conn, remote)
+            return True
+        local = _addr(event.result)
+        if local is not None:
+            if len(self._datagram_ends) >= MAX_FLOWS:
+                self._datagram_ends.clear()
+            self._datagram_ends[local] = end
+            self.watch_port(local[1])
+        if event.op == "connect" and event.args and _addr(event.args[0]) is not None:
+            self.watch_port(_addr(event.args[0])[1])  # type: ignore[index]
+        return True
+
+    def _datagram_end(self, address: Address) -> tuple[str, int | None] | None:
+        end = self._datagram_ends.get(address)
+        if end is None:  # bound to every interface: the port says
+            end = next((e for (host, port), e in self._datagram_ends.items()
+                        if port == address[1] and host in _WILDCARDS), None)
+        return end
+
+    def place_datagram(self, segment: Segment) -> tuple[str, int | None, dict[str, Any],
+                                                       str | None] | None:
+        """A UDP datagram: (its sender's side and number, the packet event's result,
+        None), or None when no datagram socket of the lab sent or receives it."""
+        src, dst = segment.src, segment.dst
+        sender = self._datagram_end(src)
+        if sender is None and self._sent is not None and self._sent[2] == dst:
+            # Sent by the sendto just made (on loopback a datagram is delivered in
+            # the call): that socket's address, learnt for what it sends later.
+            sender = self._datagram_ends[src] = self._sent[:2]
+        if sender is None:
+            receiver = self._datagram_end(dst)
+            if receiver is None:
+                return None
+            sender = (SERVER if receiver[0] == CLIENT else CLIENT, None)
+        return sender[0], sender[1], {"proto": "UDP", "flags": [], "len": segment.length,
+                                      "src": list(src), "dst": list(dst)}, None
+
     def _listener_for(self, peer: Address) -> Address | None:
         """The listening address a peer connected to (a wildcard listener: the
         peer's host, as loopback answers from the address it was asked on)."""
@@ -148,9 +217,12 @@ class Flows:
 
     # -- segments ---------------------------------------------------------------
 
-    def place(self, segment: Segment) -> tuple[str, int | None, dict[str, Any]] | None:
-        """(sender side, its connection, the packet event's result), or None when
-        the segment belongs to no socket of the lab."""
+    def place(self, segment: Segment) -> tuple[str, int | None, dict[str, Any], str | None] | None:
+        """(sender side, its connection, the packet event's result, who sent it
+        when no socket did: "kernel"), or None when the segment belongs to no
+        socket of the lab."""
+        if segment.proto == "UDP":
+            return self.place_datagram(segment)
         src, dst = segment.src, segment.dst
         flow = self._flows.get(frozenset((src, dst)))
         if flow is None:
@@ -159,8 +231,11 @@ class Flows:
                 return None
         side, conn = flow.sender(src, dst)
         seq, ack = flow.relative(segment)
+        if "SYN" in segment.flags:
+            flow.opened.add(src)
         return side, conn, {"flags": list(segment.flags), "seq": seq, "ack": ack,
-                            "len": segment.length, "src": list(src), "dst": list(dst)}
+                            "len": segment.length, "src": list(src), "dst": list(dst)}, \
+            "kernel" if flow.by_kernel(segment) else None
 
     def _new_flow(self, segment: Segment) -> Flow | None:
         """A first segment of a connection no event has named yet: a lab connect's

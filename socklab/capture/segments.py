@@ -24,14 +24,18 @@ _IPV4 = struct.Struct("!BBHHHBBH4s4s")
 _IPV6 = struct.Struct("!IHBB16s16s")
 _TCP = struct.Struct("!HHIIBB")
 _TCP_PROTO = 6
+_UDP_PROTO = 17
+_UDP = struct.Struct("!HHH")
 #: An IPv4 header without options and the TCP header's first 14 bytes, in one read
 #: (what the lab's own segments are): version/IHL, total length, protocol, both
 #: addresses, both ports, seq, ack, data offset, flags.
-_IPV4_TCP = struct.Struct("!BxH4xxB2x4s4sHHIIBB")
+_IPV4_TCP = struct.Struct("!BxHH2xxB2x4s4sHHIIBBH")
+_SYN = 0x02
 
 
 class Segment(NamedTuple):
-    """One TCP segment: who sent it to whom, its flags, numbers and payload length."""
+    """One TCP segment (or UDP datagram): who sent it to whom, its flags, numbers
+    and payload length.  A datagram has no flags and no numbers: ``proto`` "UDP"."""
 
     src: tuple[str, int]
     dst: tuple[str, int]
@@ -39,6 +43,15 @@ class Segment(NamedTuple):
     seq: int
     ack: int
     length: int
+    #: The advertised window as the header carries it (before window scaling).
+    window: int = 0
+    #: A SYN's window scale option (its shift), None when it has none (or not a SYN).
+    wscale: int | None = None
+    #: IPv4's identification field (Linux counts it up per segment a socket sends,
+    #: so a segment sent again carries a newer one); None for IPv6.
+    ip_id: int | None = None
+    #: "TCP", or "UDP" for a datagram (no flags, no numbers).
+    proto: str = "TCP"
 
 
 def flag_names(bits: int) -> tuple[str, ...]:
@@ -55,15 +68,16 @@ def parse(frame: bytes) -> Segment | None:
     ``length`` is the TCP payload length from the IP header's own length, so it
     is right even though only the first `SNAPLEN` bytes were copied.
     """
-    if len(frame) >= 34 and frame[0] == 0x45:  # the common case, read at once (a bulk
+    if len(frame) >= 36 and frame[0] == 0x45:  # the common case, read at once (a bulk
         # transfer parses some 40,000 segments a second: this is the capture's hot path)
-        _vihl, total, proto, s, d, sport, dport, seq, ack, data_off, bits = \
+        _vihl, total, ip_id, proto, s, d, sport, dport, seq, ack, data_off, bits, window = \
             _IPV4_TCP.unpack_from(frame)
         if proto != _TCP_PROTO:
-            return None
+            return parse_any(frame) if proto == _UDP_PROTO else None
         return Segment((_HOSTS.get(s) or _ip4(s), sport), (_HOSTS.get(d) or _ip4(d), dport),
                        _FLAG_NAMES.get(bits) or flag_names(bits), seq, ack,
-                       max(0, total - 20 - (data_off >> 4) * 4))
+                       max(0, total - 20 - (data_off >> 4) * 4), window,
+                       window_scale(frame, 20, data_off) if bits & _SYN else None, ip_id)
     return parse_any(frame)
 
 
@@ -73,26 +87,53 @@ def parse_any(frame: bytes) -> Segment | None:
         return None
     version = frame[0] >> 4
     if version == 4:
-        vihl, _tos, total, _id, _frag, _ttl, proto, _sum, s, d = _IPV4.unpack_from(frame)
-        if proto != _TCP_PROTO:
+        vihl, _tos, total, ip_id, _frag, _ttl, proto, _sum, s, d = _IPV4.unpack_from(frame)
+        if proto not in (_TCP_PROTO, _UDP_PROTO):
             return None
         offset = (vihl & 0x0F) * 4
         payload = total - offset
         src_host, dst_host = _ip4(s), _ip4(d)
     elif version == 6 and len(frame) >= 40:
         _vtf, plen, nxt, _hops, s, d = _IPV6.unpack_from(frame)
-        if nxt != _TCP_PROTO:
+        ip_id = None
+        if nxt not in (_TCP_PROTO, _UDP_PROTO):
             return None  # extension headers: not what the lab sends on loopback
-        offset, payload = 40, plen
+        offset, payload, proto = 40, plen, nxt
         src_host, dst_host = _ip6(s), _ip6(d)
     else:
         return None
+    if proto == _UDP_PROTO:
+        if len(frame) < offset + 8:
+            return None
+        sport, dport, size = _UDP.unpack_from(frame, offset)
+        return Segment((src_host, sport), (dst_host, dport), (), 0, 0, max(0, size - 8),
+                       ip_id=ip_id, proto="UDP")
     if len(frame) < offset + 14:
         return None
     sport, dport, seq, ack, data_off, bits = _TCP.unpack_from(frame, offset)
     length = payload - (data_off >> 4) * 4
+    window = int.from_bytes(frame[offset + 14:offset + 16], "big")
     return Segment((src_host, sport), (dst_host, dport), flag_names(bits), seq, ack,
-                   max(0, length))
+                   max(0, length), window,
+                   window_scale(frame, offset, data_off) if bits & _SYN else None, ip_id)
+
+
+def window_scale(frame: bytes, offset: int, data_off: int) -> int | None:
+    """The window scale option (kind 3) among a SYN's TCP options, or None."""
+    at, end = offset + 20, min(len(frame), offset + (data_off >> 4) * 4)
+    while at < end:
+        kind = frame[at]
+        if kind == 0:
+            break
+        if kind == 1:
+            at += 1
+            continue
+        if at + 1 >= end or frame[at + 1] < 2:
+            break
+        if kind == 3 and frame[at + 1] == 3 and at + 2 < end:
+            return min(frame[at + 2], 14)
+        at += frame[at + 1]
+    return None
 
 
 _HOSTS: dict[bytes, str] = {}
@@ -126,7 +167,8 @@ Insn = tuple[int, "int | str", "int | str", "int | str"]
 
 def tcp_filter(ports: frozenset[int] | set[int] = frozenset(),
                snaplen: int = SNAPLEN) -> tuple[int, bytes]:
-    """A classic BPF program: IPv4/IPv6 TCP to or from one of ``ports``, headers only.
+    """A classic BPF program: IPv4/IPv6 TCP or UDP to or from one of ``ports``,
+    headers only (a UDP header starts with its ports, as TCP's does).
 
     Runs in the kernel on each packet (from the network header: the capture
     socket is ``SOCK_DGRAM``), so other programs' traffic on loopback (a bulk
@@ -149,12 +191,14 @@ def tcp_filter(ports: frozenset[int] | set[int] = frozenset(),
     code: list[Insn | str] = [
         (_LDB_ABS, 0, 0, 0), (_AND_K, 0, 0, 0xF0),  # A = IP version << 4
         (_JEQ_K, 1, 0, 0x40), (_JA, 0, 0, "v6"),
-        (_LDB_ABS, 0, 0, 9), (_JEQ_K, 1, 0, 6), (_JA, 0, 0, "drop"),  # IPv4 TCP
+        (_LDB_ABS, 0, 0, 9), (_JEQ_K, 2, 0, 6), (_JEQ_K, 1, 0, 17),  # IPv4 TCP or UDP
+        (_JA, 0, 0, "drop"),
         (_LDX_MSH, 0, 0, 0),  # X = the IPv4 header's length
         *block((_LDH_IND, 0, 0, 0)), *block((_LDH_IND, 0, 0, 2)),
         (_JA, 0, 0, "drop"),
         "v6", (_JEQ_K, 1, 0, 0x60), (_JA, 0, 0, "drop"),
-        (_LDB_ABS, 0, 0, 6), (_JEQ_K, 1, 0, 6), (_JA, 0, 0, "drop"),  # IPv6 TCP
+        (_LDB_ABS, 0, 0, 6), (_JEQ_K, 2, 0, 6), (_JEQ_K, 1, 0, 17),  # IPv6 TCP or UDP
+        (_JA, 0, 0, "drop"),
         *block((_LDH_ABS, 0, 0, 40)), *block((_LDH_ABS, 0, 0, 42)),
         "drop", (_RET_K, 0, 0, 0),
     ]

@@ -29,6 +29,8 @@ def segment_text(result: Any) -> str:
     """``SYN/ACK seq=0 ack=1``: a packet event's result as the log shows it."""
     if not isinstance(result, dict):
         return str(result)
+    if result.get("proto") == "UDP":
+        return f"UDP len={result.get('len', 0)}"
     flags = result.get("flags") or []
     name = "/".join(flags) or "(no flags)"
     length = result.get("len") or 0
@@ -39,7 +41,20 @@ def segment_text(result: Any) -> str:
         words.append(f"ack={result.get('ack')}")
     if length:
         words.append(f"len={length}")
-    return " ".join(words)
+    return " ".join(words + marks_words(result))
+
+
+#: How each of TCP's marks (socklab.capture.tcpanalysis) reads on a packet row.
+MARK_WORDS = (("retransmission", "[retransmission]"), ("out_of_order", "[out of order]"),
+              ("duplicate", "[duplicate]"), ("dup_ack", "[dup ACK]"),
+              ("window_probe", "[window probe]"), ("window_update", "[window update]"))
+
+
+def marks_words(result: dict[str, Any]) -> list[str]:
+    """``win=0 [zero window]``, ``[retransmission]``…: what TCP is doing, in words."""
+    words = ["win=0 [zero window]"] if result.get("window") == 0 and \
+        "RST" not in (result.get("flags") or ()) else []
+    return words + [word for key, word in MARK_WORDS if result.get(key)]
 
 
 def inferred_text(result: dict[str, Any]) -> str:
@@ -58,4 +73,9 @@ def packet_line(event: Event) -> str:
         result = event.result if isinstance(event.result, dict) else {}
         return f"{PACKET_INDENT}{inferred_text(result)}"
     times = f" ×{event.count} segments" if event.count > 1 else ""
-    return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}{times}"
+    kernel = f" {BY_KERNEL}" if event.by == "kernel" else ""
+    return f"{PACKET_INDENT}{arrow(event.side)} {segment_text(event.result)}{times}{kernel}"
+
+
+#: Said on a segment no socket sent (a RST for a port where nothing is).
+BY_KERNEL = "(sent by the kernel: no socket there)"

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 
-from ..demos import run_demo
+from ..demos import HOSTS_DEMOS, run_demo
 from .output import Printer
+from .parser import UsageError
 
 
 def run(args: argparse.Namespace) -> int:
-    return run_demo(args.name, Printer(args.json), packets=args.packets)
+    if args.cable is not None and args.name not in HOSTS_DEMOS:
+        raise UsageError(f"--cable joins two hosts: it goes with the demos "
+                         f"{', '.join(sorted(HOSTS_DEMOS))}, not {args.name}")
+    return run_demo(args.name, Printer(args.json), packets=args.packets, cable=args.cable)

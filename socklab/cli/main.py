@@ -20,19 +20,32 @@ from ..guard import exit_status, report_crash, stop_signals
 from .parser import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, build_parser
 
 #: The headless commands, each the module of this package that runs it.
-COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup")
+COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesson", "cleanup",
+            "run", "check")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     try:
         args = parser.parse_args(argv)
+        if args.lab_cable is not None and (args.command is not None or not args.two_hosts):
+            raise UsageError("--cable goes with --two-hosts (socklab --two-hosts --cable "
+                             "'delay 100ms'), or on a demo (socklab demo reliability "
+                             "--cable 'loss 5%')")
         if args.command is None:
             from ..ui.app import run_app
             from ..ui.two_hosts import TwoHosts
             if args.two_hosts and not TwoHosts.can_start():
                 return EXIT_FAILED  # one line said why (not root) and how to run it
-            return run_app(theme=args.theme, two_hosts=args.two_hosts)
+            if args.server_program is not None:
+                from ..program.runner import ProgramError, command_for
+                try:  # a missing file is bad usage, said before the screen opens
+                    command_for([sys.executable, args.server_program])
+                except ProgramError as exc:
+                    raise UsageError(str(exc)) from None
+                return run_app(theme=args.theme, two_hosts=args.two_hosts,
+                               server_program=args.server_program, cable=args.lab_cable)
+            return run_app(theme=args.theme, two_hosts=args.two_hosts, cable=args.lab_cable)
         command = importlib.import_module(f"{__package__}.{args.command}")
         with stop_signals() as received:
             try:

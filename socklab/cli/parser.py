@@ -62,6 +62,14 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--two-hosts", action="store_true",
                         help="open the lab with the server on host A and the client on "
                         "host B: two network namespaces joined by a cable (needs root)")
+    parser.add_argument("--server-program", metavar="FILE", default=None,
+                        help="open the lab with your own server program running (python3 "
+                        "FILE): its calls in the log and the server pane, the lab's client "
+                        "talks to it (socklab run, in the lab)")
+    parser.add_argument("--cable", dest="lab_cable", type=_cable, default=None,
+                        metavar="CONDITIONS",
+                        help="with --two-hosts: the cable's conditions, e.g. "
+                        "'delay 100ms loss 10%%'")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
 
     serve = sub.add_parser("serve", help="run a server and print every call it makes")
@@ -110,6 +118,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--json", action="store_true", help="print JSON Lines")
     demo.add_argument("--packets", action="store_true",
                       help=PACKETS_HELP)
+    demo.add_argument("--cable", type=_cable, default=None, metavar="CONDITIONS",
+                      help="the two-hosts demos' cable, e.g. 'delay 100ms loss 10%%' "
+                      "(delay, jitter, loss, duplicate, reorder, rate; or a preset)")
 
     lesson = sub.add_parser("lesson", help="open the lab on a guided lesson "
                             "(--list names them)")
@@ -155,6 +166,23 @@ def _add_classroom(sub: argparse._SubParsersAction) -> None:
     from . import replay, web
     web.add_parser(sub)
     replay.add_parser(sub)
+    _add_program(sub)
+
+
+def _add_program(sub: argparse._SubParsersAction) -> None:
+    """The learner's own program (issue 25): ``run`` and ``check``."""
+    from . import check, run
+    run.add_parser(sub)
+    check.add_parser(sub)
+
+
+def _cable(text: str) -> object:
+    """``--cable``: the cable's conditions in words (socklab.hosts.cable)."""
+    from ..hosts.cable import CableError, parse
+    try:
+        return parse(text)
+    except CableError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _positive(text: str) -> int:

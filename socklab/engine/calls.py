@@ -16,13 +16,14 @@ be numbered after.  The log is therefore causal.
 from __future__ import annotations
 
 import errno as _errno
+import functools
 import select
 import socket
 import threading
 import time
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
 from .. import lessons
 from ..events import RAW_CAP, WAIT, Event, State, bytes_repr, escape_bytes
@@ -34,6 +35,25 @@ if TYPE_CHECKING:
     from .lab import Lab
 
 DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
+#: When the calling thread's call began (its first event's time).
+_BEGAN = threading.local()
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def timed(method: F) -> F:
+    """The call's first event carries the time the call began (`_BEGAN`)."""
+    @functools.wraps(method)
+    def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+        previous = getattr(_BEGAN, "t", None)
+        _BEGAN.t = self.lab.bus.now()
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            _BEGAN.t = previous
+    return wrapper  # type: ignore[return-value]
+#: How long a close waits for the calls it woke to report their end.
+ENDS_WAIT = 1.0
 
 
 class Received(NamedTuple):
@@ -64,24 +84,35 @@ def address(addr: Any) -> Any:
 
 
 class ClientPorts:
-    """Which of the lab's clients uses which local address, so an accept can
-    say who connected: ``server[1]`` is ``client[3]`` (issue 12: numbers
-    that pair).  Bounded: it forgets everything when it grows large."""
+    """Which of the lab's clients connects from which local address to which
+    port, so an accept can say who connected: ``server[1]`` is ``client[3]``
+    (issue 12: numbers that pair).
+
+    One accept answers one connect: the accept takes the note away, so a later
+    connection from the same address and port that is not the lab's (the port
+    scan of a Ports tab or of another program, reusing a port a lab client had
+    used) is never taken for that client.  Bounded: it forgets everything when
+    it grows large."""
 
     LIMIT = 4096
 
     def __init__(self) -> None:
         self._by_address: dict[tuple, int] = {}
 
-    def note(self, local: Any, conn: int | None) -> None:
+    def note(self, local: Any, conn: int | None, port: int = 0) -> None:
+        """Client ``conn`` connects from ``local`` to ``port``."""
         if conn is None or not isinstance(local, tuple):
             return
         if len(self._by_address) >= self.LIMIT:
             self._by_address.clear()
-        self._by_address[address(local)] = conn
+        self._by_address[(address(local), port)] = conn
 
-    def client_at(self, peer: Any) -> int | None:
-        return self._by_address.get(address(peer)) if isinstance(peer, tuple) else None
+    def client_at(self, peer: Any, port: int = 0) -> int | None:
+        """The client whose connect from ``peer`` to ``port`` this accept answers
+        (taken: the next accept of that address is another connection)."""
+        if not isinstance(peer, tuple):
+            return None
+        return self._by_address.pop((address(peer), port), None)
 
     def forget(self) -> None:
         self._by_address.clear()
@@ -119,6 +150,8 @@ class Calls:
         self.sock = sock
         self.peer: Any = None
         self.local: Any = None
+        #: Two-hosts mode: the host the socket lives in (`Lab.host_of`).
+        self.host: str | None = None if sock is None else lab.host_of(sock)
         self.bytes_in = 0
         self.bytes_out = 0
         self.state = State.OPEN if sock is not None else State.NEW
@@ -135,6 +168,8 @@ class Calls:
         #: Said when a limit of the lab's own default ends a wait (see connect).
         self.limit_note: str | None = None
         self._op_lock = threading.Lock()
+        #: Waits a close ended that have not reported their end yet (`close`).
+        self._ends_due = 0
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
         self.waiter = Waiter(self._cancelled)
@@ -145,6 +180,12 @@ class Calls:
 
     def _emit(self, op: str, **fields: Any) -> Event:
         fields.setdefault("conn", self.conn)
+        if self.sock is not None and self.lab.hosts is not None:
+            fields.setdefault("host", self.host)  # where the socket lives, not its side
+        if fields.get("phase") == WAIT or fields.get("call", 1) == 0:
+            # A call's first event carries the time it began: the segments it
+            # sent (their kernel times) never come before it.
+            fields.setdefault("since", getattr(_BEGAN, "t", None))
         return self.lab.bus.emit(side=self.side, op=op, **fields)
 
     def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
@@ -188,7 +229,8 @@ class Calls:
             # Under the bus lock: a lab client's connect notes its address under
             # it too, so the connect this accept pairs with has been noted.
             with self.lab.bus.lock:
-                fields["peer_conn"] = client_ports(self.lab).client_at(fields["result"])
+                fields["peer_conn"] = client_ports(self.lab).client_at(
+                    fields["result"], self.local[1] if self.local else 0)
         if data is not None:
             fields["data"] = escape_bytes(data)
             fields["bytes_repr"] = bytes_repr(data)
@@ -204,6 +246,7 @@ class Calls:
 
     # -- the mechanics of one call -------------------------------------------
 
+    @timed
     def _call(
         self,
         op: str,
@@ -327,9 +370,22 @@ class Calls:
             if reason is None and self.lab.stopping:
                 reason = self.lab.stop_reason
             closed = OSError(_errno.EBADF, "Bad file descriptor (closed while waiting)")
-            return call, self._fail(op, args, closed, call,
-                                    lesson=lessons.closed_while_waiting(reason))
+            failed = self._fail(op, args, closed, call,
+                                lesson=lessons.closed_while_waiting(reason))
+            with self.lab.bus.changed:
+                self._ends_due -= 1
+                self.lab.bus.changed.notify_all()
+            return call, failed
         return call, None
+
+    def _await_ends(self) -> None:
+        """After a close that woke waiting calls: let each report its end now, so
+        it is numbered right after the close (the bus lock is released while
+        waiting, however deeply held; bounded: a wait that ends otherwise is not
+        waited for long)."""
+        with self.lab.bus.changed:
+            self.lab.bus.changed.wait_for(lambda: self._ends_due <= 0, ENDS_WAIT)
+            self._ends_due = 0
 
     def _cancelled(self) -> bool:
         """Should a wait on this socket end now?  (closing, or the lab stopping)"""

@@ -14,7 +14,7 @@ from typing import Any
 
 from ..events import Event
 from ..lessons import lesson_for, truncated
-from .calls import Received, State, address
+from .calls import Received, State, address, timed
 from .floods import COALESCE_SECONDS, flood_of
 from .sendfile import FileSending
 
@@ -62,6 +62,7 @@ class DataCalls(FileSending):
                 return None
         return self._send("sendto", data, (host, port))
 
+    @timed
     def _send(self, op: str, data: bytes, to: tuple | None) -> Event | None:
         args: tuple = ((to[0], to[1]),) if to else ()
         view = memoryview(data)
@@ -96,6 +97,7 @@ class DataCalls(FileSending):
     # recv and recvfrom repeat their retry loop on purpose: a shared helper
     # cost a tenth of the flood's per-call time (measured on 64 KiB recvs).
 
+    @timed
     def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
         """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
         args = (bufsize,)
@@ -130,6 +132,7 @@ class DataCalls(FileSending):
                            lesson=lesson_for("EOF", "recv"))
         return Received(event, chunk, None, True)
 
+    @timed
     def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Received:
         """recvfrom(bufsize): one datagram and the address it came from."""
         args = (bufsize,)
@@ -147,13 +150,13 @@ class DataCalls(FileSending):
             call, failed = self._blocked("recvfrom", args, call, select.POLLIN, deadline)
             if failed is not None:
                 return Received(failed, b"")
-        addr = address(addr)
+        named, addr = addr, address(addr)  # the event shows it as Python returns it
         n = len(chunk)
         self.bytes_in += n
         if self.tally.counted("recvfrom", n):
             return _received(Received, (None, chunk, addr, False))
         fields = {"lesson": truncated(n, n + lost)} if lost else {}
-        return Received(self._done("recvfrom", args, call, data=chunk, result=addr, nbytes=n,
+        return Received(self._done("recvfrom", args, call, data=chunk, result=named, nbytes=n,
                                    **fields), chunk, addr)
 
     def recvfrom_many(self, bufsize: int = 65535,

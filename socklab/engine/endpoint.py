@@ -46,6 +46,7 @@ class Endpoint(DataCalls):
             sock = self.lab.new_socket(self, self.family, self.kind)
             sock.setblocking(False)
             self.sock = sock
+            self.host = self.lab.host_of(sock)
             self._closing = False
             self.closed_by = None
             self.state = State.OPEN
@@ -108,8 +109,9 @@ class Endpoint(DataCalls):
         def attempt() -> Any:
             sock = self._need_socket()
             sock.bind((host, port))
-            self.local = address(sock.getsockname())
-            return self.local
+            named = sock.getsockname()  # as Python returns it: 4 values for IPv6
+            self.local = address(named)
+            return named
 
         def report(value: Any) -> dict[str, Any]:
             fields: dict[str, Any] = {"result": value}
@@ -121,6 +123,7 @@ class Endpoint(DataCalls):
 
     def listen(self, backlog: int = 5) -> Event:
         args = (backlog,)
+        named: list[Any] = [None]
 
         def attempt() -> bool:
             """listen(); True when it had to bind the socket itself first."""
@@ -128,11 +131,12 @@ class Endpoint(DataCalls):
             was_bound = sock.getsockname()[1] != 0
             sock.listen(backlog)
             self.listening = True
-            self.local = address(sock.getsockname())
+            named[:] = [sock.getsockname()]
+            self.local = address(named[0])
             return not was_bound
 
         def report(autobound: bool) -> dict[str, Any]:
-            fields: dict[str, Any] = {"result": self.local}
+            fields: dict[str, Any] = {"result": named[0]}
             lesson = lessons.listen_lesson(backlog, autobound, somaxconn())
             if lesson is not None:
                 fields["lesson"] = lesson
@@ -162,7 +166,7 @@ class Endpoint(DataCalls):
                     # Known before the handshake ends: the accept it pairs
                     # with can then name this client (under the bus lock).
                     with contextlib.suppress(OSError):
-                        client_ports(self.lab).note(sock.getsockname(), self.conn)
+                        client_ports(self.lab).note(sock.getsockname(), self.conn, port)
                 if code in (_errno.EINPROGRESS, _errno.EAGAIN):
                     raise BlockingIOError(code, "in progress")
             else:
@@ -182,11 +186,21 @@ class Endpoint(DataCalls):
                 self.state = State.CONNECTED
             else:
                 self.peer = (host, port)
-            self.local = address(sock.getsockname())
-            return self.local
+            named = sock.getsockname()  # as Python returns it: 4 values for IPv6
+            self.local = address(named)
+            return named
 
-        return self._call("connect", args, attempt, want=select.POLLOUT,
-                          timeout=timeout, causal=True)[1]  # type: ignore[return-value]
+        try:
+            value, event = self._call("connect", args, attempt, want=select.POLLOUT,
+                                      timeout=timeout, causal=True)
+            if value is None and self.kind == socket.SOCK_STREAM and self.local is None \
+                    and self.sock is not None:
+                with self.lab.bus.lock, contextlib.suppress(OSError):
+                    # No connection to accept: the note must not pair a stranger later.
+                    client_ports(self.lab).client_at(self.sock.getsockname(), port)
+            return event  # type: ignore[return-value]
+        finally:
+            self.limit_note = None  # the connect's own: never said of a later call
 
     def shutdown(self, how: int = _SHUT_WR) -> Event:
         def attempt() -> None:
@@ -213,7 +227,9 @@ class Endpoint(DataCalls):
                 self.closed_by = reason
                 if self.waiter.waiting:
                     # Wake a thread blocked on this socket: poll() sees the hang-up
-                    # (its failure is numbered after this close: we hold the bus lock).
+                    # (its failure is numbered after this close: we hold the bus lock,
+                    # and wait for it below before going on).
+                    self._ends_due = self.waiter.reporting
                     with contextlib.suppress(OSError):
                         sock.shutdown(socket.SHUT_RDWR)
             with self.tally.lock:  # not while a counted sendto is in the kernel
@@ -229,8 +245,10 @@ class Endpoint(DataCalls):
                 return {"result": None}
             return {"result": None, "by": "lab", "lesson": lessons.closed_by_lab(reason)}
 
-        return self._call("close", (), attempt, causal=True,
-                          report=report)[1]  # type: ignore[return-value]
+        event = self._call("close", (), attempt, causal=True, report=report)[1]
+        if self._ends_due > 0:
+            self._await_ends()
+        return event  # type: ignore[return-value]
 
     def close_by_lab(self, reason: str) -> Event | None:
         """The lab closes this socket itself, if it is open: a real, logged close()."""

@@ -25,6 +25,10 @@ if TYPE_CHECKING:
     from ..hosts import TwoHosts
 
 DEFAULT_CONNECT_TIMEOUT = 10.0
+#: Told, before a batch of segments is reported, which ends (local, peer) it
+#: reaches (``(None, ends)``, in the order of their last segment), then each end
+#: right after the last segment to it (``(end, ())``).
+Placer = Callable[[tuple | None, tuple], None]
 
 
 #: The most descriptors `raise_descriptor_limit` asks for (the hard limit may be
@@ -93,7 +97,10 @@ class Lab:
         #: Told each port a lab socket is about to connect to (see `will_connect`).
         self.connect_watchers: list[Callable[[int], None]] = []
         #: Asked to report what already happened (see `catch_up`).
-        self.catch_up_watchers: list[Callable[[], None]] = []
+        self.catch_up_watchers: list[Callable[[Placer | None], None]] = []
+        #: The seq of the last packet event each connection end received, by
+        #: (its local address, its peer's): a state it entered comes after it.
+        self.received: dict[tuple, int] = {}
 
     def will_connect(self, port: int) -> None:
         """A lab socket is about to connect to ``port``: the capture starts keeping
@@ -102,11 +109,15 @@ class Lab:
         for watcher in list(self.connect_watchers):
             watcher(port)
 
-    def catch_up(self) -> None:
+    def catch_up(self, place: Placer | None = None) -> None:
         """Have the watchers report what already happened (the capture: segments
-        still in its ring), before a view reports what the kernel says now."""
+        still in its ring), before a view reports what the kernel says now.
+
+        ``place``: told which ends (local, peer) the segments reach, then each
+        end right after the last segment it received is reported, so the state
+        that segment caused is reported right under it (`Placer`)."""
         for watcher in list(self.catch_up_watchers):
-            watcher()
+            watcher(place)
 
     def announce_hosts(self, names: dict[str, str] | None) -> None:
         """The hosts are up (``names``: letter → namespace) or about to go (None)."""
@@ -118,6 +129,12 @@ class Lab:
         if self.hosts is None:
             return socket.socket(family, kind)
         return self.hosts.socket_for(endpoint, family, kind)
+
+    def host_of(self, sock: socket.socket) -> str | None:
+        """Two-hosts mode: the host ``sock`` lives in, asked of the socket's own
+        namespace (None: this machine, or not in two-hosts mode)."""
+        hosts = self.hosts
+        return None if hosts is None else hosts.host_of_socket(sock)
 
     @property
     def coalesce(self) -> bool:

@@ -59,7 +59,7 @@ class Server(Endpoint):
                 self._open_count += 1
             self.lab.opened(endpoint)
             holder.append(endpoint)
-            return endpoint.peer
+            return addr  # as Python returns it: 4 values for IPv6
 
         def report(peer: Any) -> dict[str, Any]:
             # The event belongs to the new connection: "server[1] accept() → peer".

@@ -28,12 +28,14 @@ class Waiter:
     ``cancelled`` says whether a wait should end now (closing, or the lab stopping).
     """
 
-    __slots__ = ("cancelled", "waiting", "_idle")
+    __slots__ = ("cancelled", "waiting", "reporting", "_idle")
 
     def __init__(self, cancelled: Callable[[], bool]) -> None:
         self.cancelled = cancelled
         #: Threads waiting right now (close() wakes them if there are any).
         self.waiting = 0
+        #: Of those, the ones in `wait`: each reports its end if a close ends it.
+        self.reporting = 0
         #: poll objects not in use, by (fd, events): a flood waits often.
         self._idle: dict[tuple[int, int], select.poll] = {}
 
@@ -65,6 +67,7 @@ class Waiter:
             raise Cancelled
         poller = self._poller(fd, want)
         self.waiting += 1
+        self.reporting += 1
         try:
             first = True
             while True:
@@ -85,6 +88,7 @@ class Waiter:
                     raise TimeoutError("timed out")
         finally:
             self.waiting -= 1
+            self.reporting -= 1
             self._put_back(sock, fd, want, poller)
 
     def wait_once(self, sock: socket.socket, want: int, seconds: float) -> bool:

@@ -66,9 +66,36 @@ class Condition:
             have = str(have)
         return _CMP[self.cmp](have, want)
 
+    def explain(self, event: Event) -> str:
+        """Why this condition does not hold for ``event``, in the learner's words."""
+        have = field_of(event, self.field)
+        what = FIELD_WORDS.get(self.field, self.field)
+        if self.field == "data" and self.cmp == "=":
+            return f"{what} {_clip(str(have))}; this step needs '{self.value}'"
+        if self.value == "none":
+            return f"{what} {'is' if self.cmp == '=' else 'is not'} needed here"
+        if self.cmp == "~":
+            shown = _clip(str(have)) if have is not None else "nothing"
+            return f"{what} {shown}; this step needs them to contain '{self.value}'"
+        needs = {"=": "", "!=": "anything but ", ">=": "at least ", "<=": "at most ",
+                 ">": "more than ", "<": "less than "}[self.cmp]
+        return f"{what} is {_value_words(self.field, have)}; this step needs {needs}{self.value}"
+
+
+#: A call's arguments by the lesson's name for them: (the calls, the argument's place).
+ARGUMENTS: dict[str, tuple[frozenset[str], int]] = {
+    "backlog": (frozenset({"listen"}), 0),
+    "size": (frozenset({"recv", "recvfrom"}), 0),
+    "family": (frozenset({"socket"}), 0),
+    "type": (frozenset({"socket"}), 1),
+}
+
 
 def field_of(event: Event, name: str) -> Any:
     """An event's field by the lesson's name for it (see the module docstring)."""
+    if name in ARGUMENTS and event.op in ARGUMENTS[name][0]:
+        at = ARGUMENTS[name][1]
+        return event.args[at] if len(event.args) > at else None
     if name == "port":
         result = event.result
         return result[1] if isinstance(result, (list, tuple)) and len(result) > 1 else None
@@ -94,6 +121,24 @@ class Expectation:
         return self.side == "regex"
 
     def matches(self, event: Event) -> bool:
+        return self.same_call(event) and all(c.holds(event) for c in self.conditions)
+
+    def difference(self, event: Event) -> str | None:
+        """The expected call, made with other arguments: what differs, in plain
+        words ("listen(5): the backlog is 5; this step needs 2"); None otherwise."""
+        if not self.same_call(event):
+            return None
+        wrong: dict[str, Condition] = {}
+        for condition in self.conditions:  # one reason per field
+            if not condition.holds(event):
+                wrong.setdefault(condition.field, condition)
+        if not wrong:
+            return None
+        reasons = "; ".join(c.explain(event) for c in wrong.values())
+        return f"{event.side}: {_call(event)}: {reasons}"
+
+    def same_call(self, event: Event) -> bool:
+        """The side, the call and the outcome this expectation names (not its conditions)."""
         if self.on_regex or event.op != self.op:
             return False
         if self.side != "any" and event.side != self.side:
@@ -107,7 +152,7 @@ class Expectation:
             return False
         elif self.outcome == "fails" and (event.ok or (self.error and event.error != self.error)):
             return False
-        return all(condition.holds(event) for condition in self.conditions)
+        return True
 
     def regex_holds(self, matches: list[str]) -> bool:
         want = self.conditions[0].value if self.conditions else ""
@@ -145,22 +190,78 @@ def parse_expectation(text: str) -> Expectation:
     return Expectation(side, op, outcome, error, tuple(conditions), count, text)
 
 
-_OUTCOME_WORDS = {"ok": "succeeds", "fails": "fails", "waits": "starts waiting", None: "returns"}
+#: The event's fields in the learner's words (what differs, what a check needs).
+FIELD_WORDS = {
+    "backlog": "the backlog", "size": "the recv size", "nbytes": "the byte count",
+    "data": "the bytes were", "queue": "the accept queue", "state": "the state",
+    "port": "the port", "conn": "the socket", "result": "the result", "error": "the error",
+    "family": "the family", "type": "the type",
+}
+_OUTCOME_WORDS = {"ok": "succeeds", "fails": "fails", "waits": "is waiting",
+                  None: "returns"}
+
+
+def _clip(text: str, width: int = 40) -> str:
+    return repr(text if len(text) <= width else text[:width - 1] + "…")
+
+
+def _value_words(field: str, value: Any) -> str:
+    if value is None:
+        return "not known"
+    if field == "nbytes":
+        return f"{value} (b'': the peer closed)" if value == 0 else str(value)
+    return str(value)
+
+
+def _call(event: Event) -> str:
+    """``listen(5)``, ``recv(1024)``, ``send(…)``: the call as the lecture writes it."""
+    args = ", ".join(repr(a) if isinstance(a, str) and event.op != "socket" else str(a)
+                     for a in event.args)
+    return f"{event.op}({args})"
+
+
+def _condition_words(expectation: Expectation, condition: Condition) -> str | None:
+    """One condition in plain words; None when the call's own words say it."""
+    field, cmp, value = condition.field, condition.cmp, condition.value
+    if field in ARGUMENTS and cmp == "=":
+        return None  # said as the call's argument: listen(2)
+    if field == "conn" and value == "none":
+        if expectation.op in ("close", "accept", "recv", "send") and expectation.side == "server":
+            return "on the listening socket" if cmp == "=" else "on a connection, not the listener"
+    if field == "nbytes" and cmp == "=":
+        return "b'' (0 bytes: the peer closed)" if value == "0" else f"{value} bytes"
+    if field == "data" and cmp in ("~", "="):
+        return f"the bytes {'contain' if cmp == '~' else 'are'} '{value}'"
+    if field == "queue":
+        more = {">=": "or more", "<=": "or fewer"}.get(cmp)
+        return f"the accept queue holds {value} {more}" if more else \
+            f"the accept queue {_CMP_WORDS[cmp]} {value}"
+    if field == "state" and cmp == "=":
+        return None  # said as "the kernel reports STATE"
+    if field == "port" and cmp == ">":
+        return "a port the kernel chose" if value == "0" else f"a port above {value}"
+    return f"{FIELD_WORDS.get(field, field).removesuffix(' were')} {_CMP_WORDS[cmp]} {value}"
+
+
 _CMP_WORDS = {"~": "contains", "=": "is", "!=": "is not", ">=": "≥", "<=": "≤", ">": ">",
               "<": "<"}
 
 
 def describe(expectation: Expectation) -> str:
-    """The expectation in words: ``server: listen() succeeds``."""
+    """The expectation in plain words: ``server: listen(2) succeeds``."""
     if expectation.on_regex:
         return f"the regex box finds {expectation.conditions[0].value!r}"
     side = "either side" if expectation.side == "any" else expectation.side
     if expectation.op == "state":
-        what = "the kernel reports"
+        states = [c.value for c in expectation.conditions if c.field == "state" and c.cmp == "="]
+        what = f"the kernel reports {states[0] if states else 'its state'}"
     else:
-        what = f"{expectation.op}() {_OUTCOME_WORDS[expectation.outcome]}"
+        args = [c.value for c in expectation.conditions
+                if c.field in ARGUMENTS and c.cmp == "="]
+        what = f"{expectation.op}({', '.join(args)}) {_OUTCOME_WORDS[expectation.outcome]}"
         if expectation.error:
             what += f" with {expectation.error}"
-    parts = [f"{c.field} {_CMP_WORDS[c.cmp]} {c.value}" for c in expectation.conditions]
-    times = f" ({expectation.count}×)" if expectation.count > 1 else ""
-    return f"{side}: {what}" + (f" — {', '.join(parts)}" if parts else "") + times
+    parts = [words for c in expectation.conditions
+             if (words := _condition_words(expectation, c)) is not None]
+    times = f" ({expectation.count} times)" if expectation.count > 1 else ""
+    return f"{side}: {what}" + (f": {', '.join(parts)}" if parts else "") + times

@@ -26,21 +26,34 @@ UI-free: the panel, the ``lesson`` command and the tests share it.
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from ..events import escape_text
 from .expect import Expectation, LessonFormatError, parse_expectation
+from .http import SCOPES
 
 #: The pane calls a ``do:`` line may press, and the lab's own actions.
 PANE_CALLS = frozenset({"run", "socket", "bind", "listen", "accept", "send", "recv", "close",
                         "connect", "connect-n", "shutdown"})
-LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine"})
+#: ``lab cable-PRESET``: the Cable bar's presets (socklab.hosts.cable), two-hosts mode.
+CABLE_ACTIONS = frozenset({"cable-perfect", "cable-wi-fi", "cable-lossy", "cable-satellite",
+                           "cable-slow-link"})
+LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine"}) | CABLE_ACTIONS
 TABS = ("lab", "http", "code", "ports", "wire")
 #: Fields ``set:`` may fill: a pane's, or the regex box's.
 FIELDS = frozenset({"family", "type", "host", "port", "backlog", "mode", "message",
                     "recv-size", "count", "reuseaddr", "timeout"})
+#: What ``expect:`` may wait for: the calls the lab logs and its observations.
+OPS = frozenset({"socket", "bind", "listen", "accept", "connect", "send", "sendall", "recv",
+                 "sendto", "recvfrom", "shutdown", "close", "setsockopt", "getsockopt",
+                 "settimeout", "setblocking", "gethostbyname", "gethostname", "getaddrinfo",
+                 "refuse", "state", "packet", "segments", "predict", "cable", "case"})
+#: A lesson file's most bytes (the longest shipped one is a few KB).
+MAX_BYTES = 1024 * 1024
 _KEYS = ("set", "do", "repeat", "expect", "hint", "show")
 
 
@@ -104,12 +117,27 @@ def parse_setting(text: str) -> Setting:
     name, sep, value = text.partition("=")
     name = name.strip()
     if name in ("regex", "regex.scope"):
-        return Setting("regex", name.partition(".")[2] or "pattern", value.strip())
+        setting = Setting("regex", name.partition(".")[2] or "pattern", value.strip())
+        _check_regex(setting)
+        return setting
     side, _, what = name.partition(".")
     if not sep or side not in ("server", "client") or what not in FIELDS:
         raise LessonFormatError(f"set: {text!r}: write server.FIELD=VALUE, "
                                 f"client.FIELD=VALUE or regex=PATTERN; fields: {sorted(FIELDS)}")
     return Setting(side, what, value.strip())
+
+
+def _check_regex(setting: Setting) -> None:
+    if setting.name == "scope":
+        if setting.value not in SCOPES:
+            raise LessonFormatError(f"set: regex.scope={setting.value}: one of "
+                                    f"{', '.join(SCOPES)}")
+        return
+    try:
+        re.compile(setting.value)
+    except (re.error, RecursionError, OverflowError) as exc:
+        raise LessonFormatError(f"set: regex={setting.value}: not a pattern Python "
+                                f"accepts ({exc})") from None
 
 
 def _add(step: Step, key: str, value: str) -> None:
@@ -120,7 +148,11 @@ def _add(step: Step, key: str, value: str) -> None:
     elif key == "repeat":
         step.repeat = parse_action(value)
     elif key == "expect":
-        step.expectations.append(parse_expectation(value))
+        expectation = parse_expectation(value)
+        if not expectation.on_regex and expectation.op not in OPS:
+            raise LessonFormatError(f"expect: {value!r}: {expectation.op!r} is no call or "
+                                    f"observation the lab logs; one of {', '.join(sorted(OPS))}")
+        step.expectations.append(expectation)
     elif key == "hint":
         step.hint = f"{step.hint} {value}".strip()
     elif key == "show":
@@ -139,7 +171,13 @@ def _paragraphs(lines: list[str]) -> str:
 
 
 def parse_lesson(name: str, source: str) -> Lesson:
-    """A lesson from its Markdown (LessonFormatError, naming the line, if it is wrong)."""
+    """A lesson from its Markdown (LessonFormatError, naming the line, if it is wrong).
+
+    A lesson file may come from anyone (a teacher's, a download): its text
+    passes the same escaping as network bytes (`escape_text`) before anything
+    reads it, so an escape sequence in it is shown as ``\\x1b``, never acted on;
+    its backslashes and line ends are its own."""
+    source = escape_text(source.replace("\r\n", "\n"), keep="\\\n")
     lesson: Lesson | None = None
     intro: list[str] = []
     step: Step | None = None
@@ -191,9 +229,26 @@ def all_lessons(extra: Path | None = None) -> list[Lesson]:
     """Every shipped lesson (and any ``*.md`` in ``extra``), in their order."""
     sources = _shipped()
     if extra is not None:
-        sources += [(p.stem, p.read_text(encoding="utf-8")) for p in sorted(extra.glob("*.md"))]
+        sources += [(p.stem, read_lesson_file(p)) for p in sorted(extra.glob("*.md"))]
     lessons = {name: parse_lesson(name, text) for name, text in sources}
     return sorted(lessons.values(), key=lambda lesson: (lesson.order, lesson.name))
+
+
+def read_lesson_file(path: Path) -> str:
+    """A lesson file's text: LessonFormatError if it is too big (said before it
+    is read) or not UTF-8 (naming the line); OSError if it cannot be read."""
+    with path.open("rb") as raw:
+        if os.fstat(raw.fileno()).st_size > MAX_BYTES:
+            raise LessonFormatError(f"{path}: over {MAX_BYTES // 1024} KiB, too big for a lesson")
+        data = raw.read(MAX_BYTES + 1)
+    if len(data) > MAX_BYTES:
+        raise LessonFormatError(f"{path}: over {MAX_BYTES // 1024} KiB, too big for a lesson")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data[:exc.start].count(b"\n") + 1
+        raise LessonFormatError(f"{path}: line {line}: not UTF-8 text (byte {exc.start}: "
+                                "save the lesson as UTF-8)") from None
 
 
 def lesson_names() -> list[str]:
@@ -204,7 +259,7 @@ def load_lesson(name: str) -> Lesson:
     """One lesson by name: a shipped one, or a path to a ``.md`` file of one's own."""
     path = Path(name)
     if name.endswith(".md") and path.is_file():
-        return parse_lesson(path.stem, path.read_text(encoding="utf-8"))
+        return parse_lesson(path.stem, read_lesson_file(path))
     for lesson in all_lessons():
         if lesson.name == name:
             return lesson

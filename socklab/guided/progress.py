@@ -22,8 +22,17 @@ from .lesson import Lesson, Setting, Step
 _VIEW_OPS = frozenset({"state", "packet"})
 
 
+#: Events a run keeps (a lesson makes a few hundred; floods are coalesced).
+KEEP = 20_000
+
+
 class LessonRun:
-    """One learner's way through one lesson."""
+    """One learner's way through one lesson.
+
+    Every event since the lesson started is kept in order.  A step counts the
+    events from where the step before it was completed: what a learner did
+    ahead of the text (recv pressed before Next) is counted when its step
+    opens, so a step already done is done, and Next never repeats it."""
 
     def __init__(self, lesson: Lesson) -> None:
         self.lesson = lesson
@@ -32,10 +41,21 @@ class LessonRun:
         self.seen: list[int] = []
         #: The last failed call the current step did not expect (shown with its hint).
         self.wrong: Event | None = None
+        #: The expected call made with other arguments: what differs, in words.
+        self.difference: str | None = None
         self.done_steps: set[int] = set()
         #: Facts a ``set:`` may name: {server.port}, {client.port}.
         self.facts: dict[str, str] = {}
         self.regex_matches: list[str] = []
+        #: The lesson's events (the first ``dropped`` of them no longer kept).
+        self.history: list[Event] = []
+        self.dropped = 0
+        #: Where each step's events start and where each done step was completed
+        #: (positions in the history, counting the dropped ones).
+        self.starts: dict[int, int] = {0: 0}
+        self.ends: dict[int, int] = {}
+        #: Blocking calls that started waiting and have not returned: call id → event.
+        self.waiting: dict[int, Event] = {}
         self._enter()
 
     # -- where we are -------------------------------------------------------------
@@ -62,20 +82,30 @@ class LessonRun:
             return True
         if all(self.holds(i) for i in range(len(self.step.expectations))):
             self.done_steps.add(self.index)
-            self.wrong = None
+            self.ends[self.index] = self.dropped + len(self.history)
+            self.wrong = self.difference = None
             return True
         return False
 
     @property
     def complete(self) -> bool:
-        """The last step is done: the panel says the lesson is complete."""
-        return self.last and self.done
+        """Every step done by its real events, and the last one showing."""
+        return self.last and self.done and len(self.done_steps) == len(self.lesson.steps)
+
+    def step_events(self) -> list[Event]:
+        """The events the current step counts (from where the step before was done)."""
+        return self.history[max(0, self.starts.get(self.index, 0) - self.dropped):]
 
     # -- moving ----------------------------------------------------------------------
 
     def _enter(self) -> None:
+        """Open the current step: count the events since the step before was done."""
         self.seen = [0] * len(self.step.expectations)
-        self.wrong = None
+        self.wrong = self.difference = None
+        if self.index not in self.done_steps:
+            self.starts[self.index] = self.ends.get(self.index - 1, self.starts.get(self.index, 0))
+            self._count(self.step_events())
+        self.done  # noqa: B018 - a step with nothing to wait for is done as it opens
 
     def advance(self) -> bool:
         """To the next step, once this one is done; False if it is not (or is the last)."""
@@ -96,17 +126,38 @@ class LessonRun:
 
     def feed(self, events: Iterable[Event]) -> bool:
         """Take the lab's events in order; True if what the panel shows changed."""
-        changed = False
-        for event in events:
+        batch = list(events)
+        for event in batch:
             self._learn(event)
+        self.history.extend(batch)
+        if len(self.history) > KEEP:
+            cut = len(self.history) - KEEP
+            del self.history[:cut]
+            self.dropped += cut
+        if self.index in self.done_steps:
+            return False
+        return self._count(batch, len(self.history) - len(batch))
+
+    def _count(self, events: list[Event], at: int | None = None) -> bool:
+        """Count ``events`` (kept from history position ``at``) for the current step,
+        up to the one that completes it."""
+        start = self.dropped + (len(self.history) - len(events) if at is None else at)
+        changed = False
+        for n, event in enumerate(events):
             if self.index in self.done_steps:
-                continue
+                break
             matched = False
             for i, expectation in enumerate(self.step.expectations):
                 if expectation.matches(event):
                     self.seen[i] += 1
                     matched = changed = True
-            if not matched and self._is_wrong(event):
+                elif (differs := expectation.difference(event)) is not None:
+                    self.difference, changed = differs, True
+            if matched and all(self.holds(i) for i in range(len(self.seen))):
+                self.done_steps.add(self.index)
+                self.ends[self.index] = start + n + 1
+                self.wrong = self.difference = None
+            elif not matched and self._is_wrong(event):
                 self.wrong, changed = event, True
         return changed
 
@@ -121,12 +172,38 @@ class LessonRun:
                 and event.op not in _VIEW_OPS)
 
     def _learn(self, event: Event) -> None:
+        if event.phase == WAIT:
+            self.waiting[event.call] = event
+        elif event.call:
+            self.waiting.pop(event.call, None)
         if event.ok and event.phase != WAIT and isinstance(event.result, (list, tuple)) \
                 and len(event.result) > 1 and (event.side, event.op) in (
                     ("server", "bind"), ("client", "connect")):
             self.facts[f"{event.side}.port"] = str(event.result[1])
 
+    def is_waiting(self, side: str, op: str) -> bool:
+        """A ``side op`` call has started waiting and not returned (a second would block too)."""
+        return any(e.side == side and e.op == op for e in self.waiting.values())
+
+    def already(self, side: str, op: str) -> int:
+        """How many ``side op`` calls the current step has seen succeed or start waiting."""
+        return sum(1 for e in self.step_events() if e.side == side and e.op == op
+                   and (e.ok or e.phase == WAIT) and e.by is None)
+
     def fill(self, setting: Setting) -> str:
         """A ``set:`` value with the facts it names filled in: ``{server.port}``."""
         return re.sub(r"\{(\w+\.\w+)\}", lambda m: self.facts.get(m.group(1), m.group(0)),
                       setting.value)
+
+    def settings_at(self, index: int) -> dict[tuple[str, str], Setting]:
+        """The fields the lesson sets, as they should be when step ``index`` opens:
+        the latest ``set:`` of each up to that step (the lesson's own values only)."""
+        values: dict[tuple[str, str], Setting] = {}
+        for step in self.lesson.steps[:index + 1]:
+            for setting in step.settings:
+                values[(setting.side, setting.name)] = setting
+        return values
+
+    def named_fields(self) -> set[tuple[str, str]]:
+        """Every field some step of the lesson sets."""
+        return {(s.side, s.name) for step in self.lesson.steps for s in step.settings}

@@ -1,8 +1,10 @@
-"""Two hosts on one machine (issue 14): network namespaces, a veth cable, setns.
+"""Two hosts on one machine (issue 14): network namespaces, a cable (TUN + relay), setns.
 
 - `netns`    setns(2) through ctypes; `run_in` a namespace from a thread of its own
 - `tools`    the ``ip`` command; whether this process may make namespaces
 - `pair`     `TwoHosts`: host A (server) and host B (client), made and removed
+- `cable`    the cable's conditions in words (`delay 100ms loss 10%`), parsed
+- `cable_relay` a TUN in each host and the relay that carries packets under them
 - `cleanup`  nothing left behind: exit, stop signals, leftovers of killed runs
 - `mode`     turning two-hosts mode on and off for a lab
 - `demo`     ``socklab demo two-hosts``: loopback, one address, every address

@@ -29,11 +29,7 @@ from .pair import HOST_A, HOST_B, TwoHosts
 class ClientOnA(Endpoint):
     """A client that lives on host A (the server's host), for the '' case."""
 
-    on_host = HOST_A.letter
-
-    def _emit(self, op: str, **fields: Any) -> Any:
-        fields.setdefault("host", self.on_host)
-        return super()._emit(op, **fields)
+    on_host = HOST_A.letter  # made there (`TwoHosts.socket_for`); its events say so
 
 
 def _case(lab: Lab, title: str, expect: str, lesson: str) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from ..engine import Lab
 from . import teach
+from .cable_info import TcpInfoWatch
 from .pair import HOST_OF_SIDE, TwoHosts
 
 
@@ -21,6 +22,7 @@ def enable(lab: Lab) -> TwoHosts:
     if lab.hosts is None:
         lab.hosts = TwoHosts(announce=lab.announce_hosts)
         lab.bus.hosts = {side: host.letter for side, host in HOST_OF_SIDE.items()}
+        lab.hosts.info = TcpInfoWatch(lab)  # TCP_INFO's numbers while the cable has conditions
     try:
         lab.hosts.up()
     except OSError:
@@ -36,6 +38,8 @@ def disable(lab: Lab) -> None:
     if lab.open_sockets:
         lab.reset(teach.HOSTS_CHANGED)
     lab.hosts.down()
+    if lab.hosts.info is not None:
+        lab.hosts.info.close()
     lab.hosts = None
     lab.bus.hosts = None
 

@@ -16,6 +16,7 @@ import ctypes
 import ctypes.util
 import errno
 import os
+import socket
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -60,6 +61,34 @@ def inside_a_host() -> bool:
     """True when the calling thread is in a network namespace other than the
     process's own (it, or the thread that started it, entered one with `run_in`)."""
     return thread_namespace() != MACHINE_NAMESPACE
+
+
+#: ioctl: a file descriptor for the network namespace a socket lives in (<linux/sockios.h>).
+SIOCGSKNS = 0x894C
+
+
+def socket_namespace(sock: socket.socket) -> int | None:
+    """The inode of the network namespace ``sock`` lives in (None: unknown).
+
+    Asked of the socket itself (SIOCGSKNS), not of the thread or the side that
+    made it: a socket stays in the namespace it was made in, whoever uses it."""
+    import fcntl
+    try:
+        fd = fcntl.ioctl(sock.fileno(), SIOCGSKNS)
+    except OSError:
+        return None
+    try:
+        return os.fstat(fd).st_ino
+    finally:
+        os.close(fd)
+
+
+def namespace_inode(name: str) -> int | None:
+    """The inode of a named namespace (None: it is gone)."""
+    try:
+        return namespace_path(name).stat().st_ino
+    except OSError:
+        return None
 
 
 def namespace_path(name: str) -> Path:

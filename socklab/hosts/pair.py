@@ -1,10 +1,12 @@
 """Two hosts on one machine: two network namespaces joined by a virtual cable.
 
 Host A (the server's) and host B (the client's) are each a fresh network
-namespace with its own loopback and one end of a veth pair, addressed in the
+namespace with its own loopback and one end of the cable, addressed in the
 lecture's picture (192.168.0.x; the lecture's client was 192.168.0.105).  The
-cable is made *inside* A with its other end put straight into B, so nothing —
-no interface, address or route — ever appears in the machine's own namespace,
+cable is a TUN device in each host, opened from inside it, and socklab's
+relay carrying each IP packet from one to the other under the cable's
+conditions (`cable_relay`; perfect until told otherwise).  Nothing — no
+interface, address or route — ever appears in the machine's own namespace,
 and the only route either host has is the cable's own subnet: traffic cannot
 leave the two namespaces.
 
@@ -26,7 +28,9 @@ from typing import Any, TypeVar
 
 from ..events import CLIENT, SERVER
 from . import cleanup, teach
-from .netns import run_in
+from .cable import PERFECT, Conditions
+from .cable_relay import Relay, open_tun
+from .netns import namespace_inode, run_in, socket_namespace
 from .tools import HostsError, ip
 
 T = TypeVar("T")
@@ -77,6 +81,11 @@ class TwoHosts:
                       for host in HOSTS}
         self._lock = threading.Lock()
         self._up = False
+        #: The cable's conditions: kept when the hosts go and come back (Reset).
+        self.conditions: Conditions = PERFECT
+        self.relay: Relay | None = None
+        #: The lab's TCP_INFO watch (`cable_info.TcpInfoWatch`), set by `mode.enable`.
+        self.info: Any = None
 
     @property
     def is_up(self) -> bool:
@@ -105,17 +114,34 @@ class TwoHosts:
             self._announce(dict(self.names))
 
     def _make(self) -> None:
-        a, b = self.names["A"], self.names["B"]
-        ip("netns", "add", a)
-        ip("netns", "add", b)
-        # Made inside A, its peer end put straight into B: never in this namespace.
-        ip("-n", a, "link", "add", HOST_A.interface, "type", "veth",
-           "peer", "name", HOST_B.interface, "netns", b)
-        for host in HOSTS:
-            name = self.names[host.letter]
-            ip("-n", name, "addr", "add", f"{host.address}/{SUBNET_BITS}", "dev", host.interface)
-            ip("-n", name, "link", "set", "lo", "up")
-            ip("-n", name, "link", "set", host.interface, "up")
+        fds: list[int] = []
+        try:
+            for host in HOSTS:
+                name = self.names[host.letter]
+                ip("netns", "add", name)
+                # Opened from inside the host: the device is born there, never here.
+                fds.append(run_in(name, lambda i=host.interface: open_tun(i)))
+                ip("-n", name, "addr", "add", f"{host.address}/{SUBNET_BITS}",
+                   "dev", host.interface)
+                ip("-n", name, "link", "set", "lo", "up")
+                ip("-n", name, "link", "set", host.interface, "up")
+        except BaseException:
+            for fd in fds:
+                os.close(fd)
+            raise
+        self.relay = Relay(fds[0], fds[1], self.conditions)
+
+    def set_cable(self, conditions: Conditions) -> None:
+        """The cable's conditions from now on (and after the hosts come back)."""
+        with self._lock:
+            self.conditions = conditions
+            if self.relay is not None:
+                self.relay.set_conditions(conditions)
+
+    def cable_counts(self) -> dict[str, dict[str, int]]:
+        """What the cable did to the packets so far, each way (empty: hosts down)."""
+        relay = self.relay
+        return relay.counts() if relay is not None else {}
 
     def down(self) -> None:
         """Remove both namespaces (the cable goes with them).  Sockets still open
@@ -129,6 +155,9 @@ class TwoHosts:
             cleanup.unregister(self)
 
     def _remove(self) -> None:
+        if self.relay is not None:  # its TUN descriptors would keep the hosts alive
+            self.relay.stop()
+            self.relay = None
         for name in self.names.values():
             cleanup.delete_namespace(name)
 
@@ -145,6 +174,17 @@ class TwoHosts:
         """A new socket for a lab endpoint, on the host it lives on (its side's, or
         the one it names in ``on_host``: a client placed on host A)."""
         return self.socket(host_of(endpoint).side, family, kind)
+
+    def host_of_socket(self, sock: socket.socket) -> str | None:
+        """The letter of the host ``sock`` lives in, read from the socket's own
+        namespace (None: this machine's, or unknown)."""
+        inode = socket_namespace(sock)
+        if inode is None:
+            return None
+        for letter, name in self.names.items():
+            if namespace_inode(name) == inode:
+                return letter
+        return None
 
     def lesson(self, endpoint: Any, op: str, args: tuple, error: str) -> str | None:
         """A failure's lesson told in hosts (connect refused at 127.0.0.1 from B…)."""

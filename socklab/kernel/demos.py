@@ -52,15 +52,19 @@ def backlog(lab: Lab) -> bool:
                 return False
         full = kernel.wait_for("server", None, "LISTEN", queue=BACKLOG + 1)
         waiting = clients[BACKLOG + 1:]
+        connects = []
         for client in waiting:  # these wait: their SYNs are dropped, and sent again
             client.socket()
-            lab.spawn(lambda c=client: c.connect(HOST, port), f"connect-{client.conn}")
+            connects.append(lab.spawn(lambda c=client: c.connect(HOST, port),
+                                      f"connect-{client.conn}"))
             kernel.wait_for("client", client.conn, "SYN_SENT")
         retried = all(kernel.wait_for("client", c.conn, "SYN_SENT", RETRY_WAIT, retransmits=1)
                       for c in waiting)
         accepted = [server.accept(timeout=RETRY_WAIT * 2)[0] for _ in clients]
         drained = kernel.wait_for("server", None, "LISTEN", queue=0)
         connected = all(kernel.wait_for("client", c.conn, "ESTABLISHED") for c in clients)
+        for thread in connects:  # each connect() returns before its socket is closed
+            thread.join(RETRY_WAIT)
         for endpoint in [*clients, *accepted]:
             if endpoint is not None:
                 endpoint.close()

@@ -23,6 +23,7 @@ TIME_WAIT ending.  A demo that must show a state waits for it (`wait_for`).
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -36,7 +37,7 @@ from .. import lessons
 from ..events import CLIENT, DONE, SERVER, Event
 from .diag import lookup
 from .tables import Table, read_table
-from .tcpinfo import read_state, read_tcp_info
+from .tcpinfo import has_error, read_state, read_tcp_info
 
 if TYPE_CHECKING:
     from ..engine import Endpoint, Lab
@@ -68,6 +69,8 @@ class Watched:
     family: int
     local: tuple | None = None
     peer: tuple | None = None
+    #: Two-hosts mode: the host the socket lives in (its events say so).
+    host: str | None = None
     #: What was last reported: (state, queue, backlog, retransmits).
     last: tuple = ()
     closed_at: float = 0.0
@@ -101,7 +104,7 @@ class KernelView:
         if self._unhook is None:
             _VIEWS[self.lab] = self
             self._stop.clear()
-            self._unhook = self.lab.bus.after_emit(self._moment)
+            self._unhook = self.lab.bus.after_emit(self._moment, present=True)
         return self
 
     @property
@@ -184,11 +187,8 @@ class KernelView:
                 info = read_state(sock)
                 if info is not None:
                     readings.append((endpoint, sock, info))
-            # Read first, then let the capture report: a segment is in the capture's
-            # ring before TCP handles it, so every segment behind a state just read
-            # is logged before that state (never a FIN after its CLOSE_WAIT).
-            self.lab.catch_up()
             seen: set[socket.socket] = set()
+            pending: dict[tuple, list[Callable[[], None]]] = {}
             for endpoint, sock, info in readings:
                 seen.add(sock)
                 watched = self._live.get(sock)
@@ -196,14 +196,21 @@ class KernelView:
                     watched = self._live[sock] = self._new(endpoint)
                 watched.local = endpoint.local or watched.local
                 watched.peer = endpoint.peer or watched.peer
-                self._report(watched, info)
+                pending.setdefault(_end(watched), []).append(
+                    lambda s=sock, w=watched, i=info: self._changed(s, w, i))
             ended = [s for s in self._live if s not in seen]
             for sock in ended:
                 self._closed(self._live.pop(sock))
             if tables is None:
                 tables = 0 < len(ended) <= 4
             if self._gone and tables:
-                self._follow_gone()
+                self._follow_gone(pending)
+            # Read first, then let the capture report: a segment is in the capture's
+            # ring before TCP handles it, so every segment behind a state just read
+            # is logged before that state (never a FIN after its CLOSE_WAIT), and
+            # each state right after the last segment its end received.
+            self.lab.catch_up(lambda end, ends: self._place(pending, end, ends))
+            self._place(pending, None, ())
 
     def _new(self, endpoint: Endpoint) -> Watched:
         """A socket seen for the first time.  If its number named a closed connection
@@ -213,9 +220,74 @@ class KernelView:
         for gone_key in [k for k, w in self._gone.items() if (w.side, w.conn) == key]:
             del self._gone[gone_key]
         self._ended.pop(key, None)
-        return Watched(endpoint.side, endpoint.conn, endpoint.family)
+        return Watched(endpoint.side, endpoint.conn, endpoint.family, host=endpoint.host)
 
-    def _report(self, watched: Watched, info: tuple[str, int, int, int]) -> None:
+    def _place(self, pending: dict[tuple, list[Callable[[], None]]], end: tuple | None,
+               ends: tuple) -> None:
+        """Report the states waiting for ``end``'s segment; ``end`` None: before a
+        batch of segments, those no segment of it reaches (what a call caused, or
+        a segment reported already), in the order of the segments that caused them
+        (an end that received nothing since first)."""
+        if end is not None:
+            _run_all(pending.pop(end, ()))
+            return
+        for key in [k for k in pending if k[0] == "listen"]:
+            # A listener's queue changes with a handshake's last ACK to its address.
+            target = next((e for e in reversed(ends) if e[0] == key[1]), None)
+            if target is not None:
+                pending.setdefault(target, []).extend(pending.pop(key))
+        received = self.lab.received
+        for key in sorted((k for k in pending if k not in ends),
+                          key=lambda k: received.get(k, -1)):
+            _run_all(pending.pop(key))
+
+    def _changed(self, sock: socket.socket, watched: Watched,
+                 info: tuple[str, int, int, int]) -> None:
+        """Report one reading, if it says something new."""
+        if info[0] == "CLOSE" and self._handed_over(sock, watched):
+            return
+        self._report(watched, info, sock)
+
+    def _handed_over(self, sock: socket.socket, watched: Watched) -> bool:
+        """The descriptor reads CLOSE, but the connection may live on without it.
+
+        A side that shut down its half and then got the peer's FIN goes to
+        TIME_WAIT: the kernel moves the connection to a time-wait entry and the
+        descriptor reads CLOSE though nothing was reset.  The connection's state
+        is asked of the tables by its 4-tuple, as ``ss`` does; if it lives on,
+        it is followed there (as after close()) and the descriptor is quiet.
+        """
+        if watched.state in (None, "LISTEN", "CLOSE", "SYN_SENT") or not watched.peer \
+                or not watched.local:
+            return False
+        state = self._connection_state(watched)
+        if state in (None, "CLOSE", "LISTEN"):
+            return False
+        quiet = Watched(watched.side, watched.conn, watched.family, watched.local,
+                        watched.peer, watched.host, ("CLOSE", 0, 0, 0))
+        self._live[sock] = quiet
+        watched.closed_at = time.monotonic()
+        self._gone[(watched.family, tuple(watched.local), tuple(watched.peer))] = watched
+        if state != watched.state:
+            was, watched.last = watched.state, (state, 0, 0, 0)
+            self._emit(watched, {"state": state},
+                       lessons.state_lesson(state, was=was, open_socket=False))
+        return True
+
+    def _connection_state(self, watched: Watched) -> str | None:
+        """The state of ``watched``'s connection in the kernel's tables (None: gone)."""
+        key = (tuple(watched.local), tuple(watched.peer))  # type: ignore[arg-type]
+        for where in self._namespaces():
+            found = where(lambda: lookup(watched.family, [key]))
+            if found is None:  # no netlink here: the whole table, from /proc
+                found = where(lambda: read_table(watched.family))
+            state = found.get(key)
+            if state is not None:
+                return state
+        return None
+
+    def _report(self, watched: Watched, info: tuple[str, int, int, int],
+                sock: socket.socket | None = None) -> None:
         state, retransmits, unacked, sacked = info
         listening = state == "LISTEN"
         # A listener's unacked/sacked are its accept queue and backlog (tcpinfo.py).
@@ -232,7 +304,8 @@ class KernelView:
         if now[3]:
             result["retransmits"] = now[3]
         lesson = lessons.state_lesson(state, queue=now[1], backlog=now[2],
-                                      retransmits=now[3], was=was)
+                                      retransmits=now[3], was=was,
+                                      reset=state == "CLOSE" and has_error(sock))
         self._emit(watched, result, lesson)
 
     def _closed(self, watched: Watched) -> None:
@@ -244,7 +317,13 @@ class KernelView:
         watched.closed_at = time.monotonic()
         self._gone[(watched.family, tuple(watched.local), tuple(watched.peer))] = watched
 
-    def _follow_gone(self) -> None:
+    def _follow_gone(self, pending: dict[tuple, list[Callable[[], None]]]) -> None:
+        """Read the closed connections' states in the tables; what changed is
+        reported by ``pending``'s jobs (`_place`)."""
+        def emit(watched: Watched, result: dict[str, Any], lesson: str | None) -> None:
+            pending.setdefault(_end(watched), []).append(
+                lambda: self._emit(watched, result, lesson))
+
         self._tables_read = time.monotonic()
         table: Table = {}
         for family in {key[0] for key in self._gone}:
@@ -262,13 +341,14 @@ class KernelView:
                 self._end(watched)
                 if state is None:
                     was, watched.last = watched.state, ("CLOSE", 0, 0, 0)
-                    self._emit(watched, {"state": "CLOSE"},
-                               lessons.state_lesson("CLOSE", was=was, open_socket=False))
+                    emit(watched, {"state": "CLOSE"},
+                         lessons.state_lesson("CLOSE", was=was, open_socket=False,
+                                              loopback=_on_loopback(watched)))
                 continue
             if state != watched.state:
                 was, watched.last = watched.state, (state, 0, 0, 0)
-                lesson = lessons.state_lesson(state, was=was, open_socket=False)
-                self._emit(watched, {"state": state}, lesson)
+                emit(watched, {"state": state},
+                     lessons.state_lesson(state, was=was, open_socket=False))
 
     def _namespaces(self) -> list[Callable[[Callable[[], Any]], Any]]:
         """Where the tables are read: here, or each host in two-hosts mode (a closed
@@ -286,8 +366,9 @@ class KernelView:
             del self._ended[next(iter(self._ended))]
 
     def _emit(self, watched: Watched, result: dict[str, Any], lesson: str | None) -> None:
+        extra = {} if self.lab.hosts is None else {"host": watched.host}
         self.lab.bus.emit(side=watched.side, conn=watched.conn, op="state",
-                          result=result, lesson=lesson)
+                          result=result, lesson=lesson, **extra)
 
     # -- what tests and demos ask ---------------------------------------------------
 
@@ -342,6 +423,30 @@ class KernelView:
         """Closed connections still followed in the kernel's tables."""
         with self.lab.bus.lock:
             return len(self._gone)
+
+
+def _on_loopback(watched: Watched) -> bool:
+    """Is the connection on one machine's loopback (not across the hosts' cable)?"""
+    try:
+        return ipaddress.ip_address(str(watched.peer[0]).split("%")[0]).is_loopback \
+            if watched.peer else True
+    except ValueError:
+        return True
+
+
+def _end(watched: Watched) -> tuple:
+    """A connection end's key: (its local address, its peer's), as `Lab.received`
+    keys them; a socket not connected gets its own key."""
+    if watched.local and watched.peer:
+        return (tuple(watched.local), tuple(watched.peer))
+    if watched.local and watched.state == "LISTEN":
+        return ("listen", tuple(watched.local))
+    return (watched.side, watched.conn, id(watched))
+
+
+def _run_all(jobs: Iterator[Callable[[], None]] | list[Callable[[], None]] | tuple) -> None:
+    for job in jobs:
+        job()
 
 
 def running_view(lab: Lab) -> KernelView | None:

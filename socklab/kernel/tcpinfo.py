@@ -11,6 +11,7 @@ listen() set.
 
 from __future__ import annotations
 
+import select
 import socket
 import struct
 from dataclasses import dataclass
@@ -130,3 +131,17 @@ def read_tcp_info(sock: socket.socket) -> TcpInfo | None:
     except OSError:
         return None
     return parse_tcp_info(raw)
+
+
+def has_error(sock: socket.socket | None) -> bool:
+    """Does the kernel hold an error for ``sock`` (a RST arrived: ECONNRESET, EPIPE)?
+
+    poll() says so (POLLERR) without taking the error, where SO_ERROR would
+    take it from the learner's next call.  A socket that went to CLOSE by the
+    FIN exchange holds none.
+    """
+    if sock is None or sock.fileno() < 0:
+        return False
+    poller = select.poll()
+    poller.register(sock, select.POLLERR)
+    return any(mask & select.POLLERR for _fd, mask in poller.poll(0))

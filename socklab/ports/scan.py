@@ -10,6 +10,15 @@ to see whether a listener answers.  That finds exactly what a plain
 ``connect_ex`` loop finds, answers "free to bind?" as well, and costs one
 local syscall instead of a loopback handshake for almost every port.
 
+Most ports need not even that: one dump of the kernel's own socket table
+(`occupied.occupied_ports`, what ``ss`` reads) lists every port some socket
+holds, and a port nobody holds binds, so it is free.  A full scan therefore
+probes only the few ports in that table (and the privileged ones, when this
+process may not bind them), with the same bind-then-connect test: a listener
+is still found by a real connect.  Where the table cannot be read or does not
+list bound-only sockets (a kernel before 6.9), every port is probed, in two
+threads for a long range.
+
 Two ways a connect can "succeed" with no listener, both discarded:
 
 * a socket connects to itself when the kernel picks the target port as its
@@ -44,6 +53,8 @@ from ..hosts.cleanup import socklab_namespaces
 from ..hosts.netns import MACHINE_NAMESPACE, namespace_path, thread_namespace
 from ..hosts.pair import HOSTS
 from ..inputs import LOOPBACK, MAX_PORT, InputError, host_scope, parse_host, parse_port
+from .occupied import occupied_ports
+from .system import bind_privilege, unprivileged_port_start
 
 # Per-port results of a scan.
 LISTENING = "listening"  # connect() was accepted by a listener
@@ -299,37 +310,68 @@ def _scan_threads(family: int, address: str, chunks: list[Sequence[int]],
                       "network namespace")
 
 
+def _scan_each(family: int, address: str, wanted: list[int], threads: int | None,
+               remote: bool) -> tuple[dict[int, str], int, int]:
+    """Probe every port (bind first, connect when bind fails), in parallel
+    threads for a long range: (states, threads, connects discarded)."""
+    n = threads if threads is not None else default_threads(len(wanted))
+    n = max(1, min(n, len(wanted) or 1))
+    states: dict[int, str] = {}
+    if n == 1:
+        _scan_chunk(family, address, wanted, states, remote)
+        return states, 1, 0
+    size = -(-len(wanted) // n)
+    _scan_threads(family, address, [wanted[i * size:(i + 1) * size] for i in range(n)],
+                  states, remote)
+    return states, n, _confirm_alone(family, address, states, remote)
+
+
+def _confirm_alone(family: int, address: str, states: dict[int, str], remote: bool) -> int:
+    """Our own threads' sockets occupy ports for a moment: confirm every finding
+    alone, now that they are all closed.  Returns the listeners discarded."""
+    discarded = 0
+    for port in sorted(states):
+        again = _check(family, address, port, remote)
+        if again in (FREE, REFUSED):
+            del states[port]
+            continue
+        if states[port] in (LISTENING, QUEUE_FULL) and again not in (LISTENING, QUEUE_FULL):
+            discarded += 1
+        states[port] = again
+    return discarded
+
+
+def _scan_from_table(family: int, address: str, wanted: list[int],
+                     occupied: frozenset[int]) -> dict[int, str]:
+    """Probe only the ports the kernel's table shows held (a port nobody holds
+    binds, so it is free), and the privileged ones when this process may not
+    bind them (bind says "needs privileges" there whoever holds them)."""
+    low = 0 if bind_privilege() else unprivileged_port_start()
+    states: dict[int, str] = {}
+    _scan_chunk(family, address, [p for p in wanted if p in occupied or p < low], states)
+    return states
+
+
 def scan(host: str, ports: Iterable[int], *, threads: int | None = None,
          across_cable: bool = False) -> ScanResult:
     """Check each port on this machine: listening (TCP connect accepted), in
     use, needing privileges, or free to bind.  Loopback only (`InputError`
     otherwise; ``across_cable``: see `resolve_scan_host`).  Port 0 is
-    skipped: it is not a port one can connect to."""
+    skipped: it is not a port one can connect to.
+
+    By default only the ports the kernel's socket table shows held are probed
+    (`occupied_ports`); with ``threads``, or where that table cannot be read,
+    or on another host's address, every port is probed (``threads`` of them
+    at a time)."""
     family, address = resolve_scan_host(host, across_cable=across_cable)
     remote = is_remote(family, address)
     wanted = sorted({parse_port(p) for p in ports} - {0})
-    n = threads if threads is not None else default_threads(len(wanted))
-    n = max(1, min(n, len(wanted) or 1))
-    states: dict[int, str] = {}
     started = time.perf_counter()
-    if n == 1:
-        _scan_chunk(family, address, wanted, states, remote)
+    occupied = None if remote or threads is not None else occupied_ports(family, address)
+    if occupied is not None:
+        states, n, discarded = _scan_from_table(family, address, wanted, occupied), 1, 0
     else:
-        size = -(-len(wanted) // n)
-        _scan_threads(family, address, [wanted[i * size:(i + 1) * size] for i in range(n)],
-                      states, remote)
-    discarded = 0
-    if n > 1:
-        # Our own threads' sockets occupy ports for a moment: confirm every
-        # finding alone, now that they are all closed.
-        for port in sorted(states):
-            again = _check(family, address, port, remote)
-            if again in (FREE, REFUSED):
-                del states[port]
-            else:
-                if states[port] in (LISTENING, QUEUE_FULL) and again not in (LISTENING, QUEUE_FULL):
-                    discarded += 1
-                states[port] = again
+        states, n, discarded = _scan_each(family, address, wanted, threads, remote)
     seconds = time.perf_counter() - started
     return ScanResult(host, family, len(wanted), seconds, states, discarded, n, remote)
 

@@ -4,7 +4,7 @@ This module is the composition root: it builds the screen (`compose`) and
 lists its parts in one place (`SocklabApp.__init__`), in the order they are
 mounted and the order each batch of events reaches them.
 
-A pane's button becomes a `Request` handed to `PaneControls.ask`
+A pane's button becomes a `Request` handed to `LabControls.ask`
 (socklab/ui/controls.py), which gives it to the `LabSession`, which makes the
 real calls on the lab's threads.  Every call is an event on the lab's bus; the
 `Bridge` (the one place those threads meet the screen) batches them, spools
@@ -17,7 +17,6 @@ Parts act on the lab through `LabControls`, never by reaching into the panes.
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
@@ -43,12 +42,19 @@ from ..guided import Lesson
 from ..session import LabSession
 from ..viewstate import ViewState
 from .bridge import Bridge
+from .cable_bar import CableBar, lab_cable
 from .client_pane import ClientPane
 from .code_view import CodeView
-from .controls import PaneControls
+from .controls import LabControls
 from .endpoint_pane import EndpointPane
 from .event_log import EventLog
 from .feeds import LogFeed, PaneFeed, PortRecheck
+from .first_frame import (
+    first_frame_painted,
+    hold_collection,
+    presized_screen,
+    release_collection,
+)
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
 from .lesson_host import Lessons
@@ -92,6 +98,9 @@ class SocklabApp(StopAndReport, App[int]):
         Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
+        # A lesson's Back and Next (shown only while a lesson is open: `Lessons`).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
@@ -113,7 +122,7 @@ class SocklabApp(StopAndReport, App[int]):
         self.projector = Projector(self)
         # -- the parts, in the order they are mounted ----------------------------------
         #: The one way parts act on the lab (and the panes' ``ask``).
-        self.controls = PaneControls(self, self.session.request)
+        self.controls = LabControls(self, self.session.request)
         self.panes_feed = PaneFeed(self, self.view_state)
         self.ports_feed = PortRecheck(self)
         self.wire = Wire(self, (lambda: watch_packets(self.lab)) if packets else None)
@@ -126,6 +135,12 @@ class SocklabApp(StopAndReport, App[int]):
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(DEFAULT_VARIABLES)
 
+    def get_default_screen(self) -> Screen[object]:
+        return presized_screen(self)  # styled once, not again on the first resize
+
+    def on_load(self) -> None:
+        hold_collection()  # no cyclic collection until the first frame
+
     # -- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
@@ -136,6 +151,7 @@ class SocklabApp(StopAndReport, App[int]):
                 with Horizontal(id="panes"):
                     yield ServerPane(ask, view, id="server")
                     yield ClientPane(ask, view, id="client")
+                yield CableBar(lab_cable(self), self.hosts.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -163,7 +179,7 @@ class SocklabApp(StopAndReport, App[int]):
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
         # UI under a storm of events (PERF-NOTES: up to 1.4 s).
-        self.call_after_refresh(gc.freeze)
+        self.call_after_refresh(first_frame_painted)
         self._update_code()
         self.stop_if_signalled()
 
@@ -265,6 +281,19 @@ class SocklabApp(StopAndReport, App[int]):
         """Two hosts on or off: the server on host A, the client on host B."""
         await self.hosts.toggle()
 
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Back and Next (F9, F10) are in the footer only while a lesson is open."""
+        if action in ("lesson_next", "lesson_back"):
+            return self.lessons.is_open()
+        return True
+
+    def action_lesson_next(self) -> None:
+        """The lesson's Next: go on, or do the step."""
+        self.lessons.next()
+
+    def action_lesson_back(self) -> None:
+        self.lessons.back()
+
     def on_http_view_matched(self, message: HttpView.Matched) -> None:
         """The regex box's matches: a lesson's step may be waiting for them."""
         self.lesson_panel.note_regex(message.matches)
@@ -335,6 +364,7 @@ class SocklabApp(StopAndReport, App[int]):
         self.exit(0)
 
     async def on_unmount(self) -> None:
+        release_collection()  # held since on_load, if the first frame never came
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
@@ -350,12 +380,13 @@ class SocklabApp(StopAndReport, App[int]):
 
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
-            auto_pause: float | None = None, two_hosts: bool = False) -> int:
+            auto_pause: float | None = None, two_hosts: bool = False,
+            server_program: str | None = None, cable: object = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
     app = SocklabApp(packets=True)
-    app.hosts.ready(app.session.set_two_hosts, start=two_hosts)
+    app.hosts.ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
     app.lessons.to_open, app.lessons.pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
@@ -364,4 +395,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
+    if server_program is not None:  # the learner's own server beside the panes
+        from ..program.runner import running_program
+        with running_program(app.lab, server_program):
+            return run_guarded(app)
     return run_guarded(app)

@@ -43,6 +43,8 @@ class ConnectionRow:
     state: str
     #: The kernel's name for the TCP state, when it has said it.
     kernel: str = ""
+    #: TCP_INFO's numbers on a cable with conditions: ``rtt 41ms cwnd 10 …``.
+    tcp: str = ""
 
     def prompt(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis", end="")
@@ -50,8 +52,12 @@ class ConnectionRow:
         if self.kernel:
             # The kernel's own name goes first: it is what the lesson is about.
             text.append(f"  {self.kernel}", "dim" if self.state == State.CLOSED else "bold")
+            if self.tcp:
+                text.append(f"  {self.tcp}", "italic")
             text.append(f"  {self.detail}")
             return text
+        if self.tcp:
+            text.append(f"  {self.tcp}", "italic")
         text.append(f"  {self.detail}  ")
         style = "dim" if self.state in (State.CLOSED, State.NEW) else "italic"
         text.append(self.state, style)
@@ -69,7 +75,16 @@ def socket_row(label: str, view: SocketView, *, listener: bool = False,
     peer = _address(view.peer, numbers)
     detail = f"{_address(view.local, numbers)} ⇄ {peer}" if view.local else peer
     detail += f"  in {format_bytes(view.bytes_in)} out {format_bytes(view.bytes_out)}"
-    return ConnectionRow(view.key, label, detail, view.state, _kernel(view))
+    return ConnectionRow(view.key, label, detail, view.state, _kernel(view),
+                         tcp_numbers(view.tcp) if view.is_open else "")
+
+
+def tcp_numbers(numbers: dict | None) -> str:
+    """TCP_INFO's numbers as a row says them: ``rtt 41ms cwnd 10 resent 3 unacked 4``."""
+    if not numbers:
+        return ""
+    return (f"rtt {numbers.get('rtt_ms', 0):g}ms cwnd {numbers.get('cwnd', 0)} "
+            f"resent {numbers.get('retransmitted', 0)} unacked {numbers.get('unacked', 0)}")
 
 
 def _kernel(view: SocketView) -> str:

@@ -270,11 +270,11 @@ class EndpointPane(VerticalScroll):
             self.query_one(f"#{self.wid(name)}", Select).value = (
                 choices[value] if choices else value)
             if name == "family":
-                self._follow_family()
+                self.follow_family()
         else:
             self.input(name).value = value
 
-    def _follow_family(self) -> None:
+    def follow_family(self) -> None:
         """The host field still holds another family's loopback: this family's instead."""
         host = self.input("host")
         for family, default in LOOPBACK.items():
@@ -285,7 +285,7 @@ class EndpointPane(VerticalScroll):
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == self.wid("family"):
-            self._follow_family()
+            self.follow_family()
         if event.select.id in (self.wid("family"), self.wid("type")):
             self._show_host_note()
             self._show_port_info()

@@ -19,6 +19,7 @@ nothing.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from time import monotonic
 
 from rich.cells import cell_len
 from rich.segment import Segment
@@ -27,6 +28,7 @@ from rich.text import Text
 from textual.binding import Binding
 from textual.geometry import Region, Size
 from textual.strip import Strip
+from textual.timer import Timer
 
 from ..events import Event
 from ..logformat import STYLE_NAMES
@@ -43,6 +45,10 @@ TWO_COLUMNS_AT = 160
 #: Below this log width the time column is left out, so a call's result (the
 #: ports, the error) fits at 80 columns instead of being cut.
 COMPACT_BELOW = 100
+#: Under a flood the log is repainted at most this often (seconds): each frame
+#: of a fast-scrolling log costs as much as the thousands of rows it skips, and
+#: nobody reads rows scrolling past at 60 frames a second.
+FLOOD_FRAME = 0.1
 
 
 def row_text(row: Row, styles: dict[str, Style],
@@ -85,25 +91,41 @@ class EventLog(RowCursor, can_focus=True):
         self.columns = 0
         #: Narrow: rows are drawn without their time column.
         self.compact = False
+        #: When new rows were last shown, and the timer that shows the next ones.
+        self._shown_at = 0.0
+        self._catch_up: Timer | None = None
 
     # -- feeding -------------------------------------------------------------
 
     def add_events(self, events: Sequence[Event]) -> None:
-        """Append a batch of events: one size update, one refresh."""
+        """Append a batch of events: the rows at once; the size update, the
+        scroll to the end and the repaint at most once per `FLOOD_FRAME`
+        (the first batch after a quiet moment is shown at once)."""
         if not events:
             return
-        follow = self.follow
         trimmed, changed = self.buffer.add_events(events)
         for serial in changed:
             self._cache.pop(serial, None)
         if trimmed:
             if self.cursor is not None:
                 self.cursor = self.cursor - trimmed if self.cursor >= trimmed else None
-            if not follow:
+            if not self.follow:
                 self.scroll_to(y=max(0, self.scroll_y - trimmed), animate=False,
                                immediate=True)
+        if self._catch_up is not None:
+            return  # already due: that repaint shows this batch too
+        wait = FLOOD_FRAME - (monotonic() - self._shown_at)
+        if wait <= 0 or not self.is_running:
+            self._show_new_rows()
+        else:
+            self._catch_up = self.set_timer(wait, self._show_new_rows)
+
+    def _show_new_rows(self) -> None:
+        """One size update, the scroll to the end (when following), one refresh."""
+        self._catch_up = None
+        self._shown_at = monotonic()
         self._update_size()
-        if follow:
+        if self.follow:
             self.scroll_end(animate=False, immediate=True, x_axis=False)
         self.refresh()
 

@@ -48,7 +48,8 @@ class HttpView(VerticalScroll):
         yield Static("", id="http-headers", classes="http-headers", markup=False)
         yield Label("Body", classes="http-heading")
         yield Static("", id="http-body", classes="http-body", markup=False)
-        yield Label("Regular expression: re.findall(pattern, text)", classes="http-heading")
+        yield Label("Regular expression: re.findall(pattern, text, re.MULTILINE)",
+                    classes="http-heading")
         with Horizontal(classes="regex-row"):
             yield Input("", placeholder=r"a pattern, e.g. [A-Za-z]+", compact=True,
                         id="regex-pattern")

@@ -50,9 +50,32 @@ class Lessons:
         chosen = load_lesson(lesson) if isinstance(lesson, str) else lesson
         await self._app.lesson_panel.start(chosen, auto_pause)
 
+    def is_open(self) -> bool:
+        try:
+            panel = self._app.lesson_panel
+        except NoMatches:
+            return False
+        return panel.display and panel.run is not None
+
+    def next(self) -> None:
+        """The lesson's Next (F10): go on, or do the step."""
+        if self.is_open():
+            self._app.lesson_panel.action_next()
+
+    def back(self) -> None:
+        """The lesson's Back (F9)."""
+        if self.is_open():
+            self._app.lesson_panel.back()
+
     def commands(self) -> Iterable[SystemCommand]:
-        """One palette command per lesson, and the HTTP view."""
+        """Next and Back while a lesson is open; one palette command per lesson; the
+        HTTP view."""
         app = self._app
+        if self.is_open():
+            yield SystemCommand("Lesson: Next step (F10)", "go on, or do the step shown",
+                                self.next)
+            yield SystemCommand("Lesson: Back a step (F9)", "the step before, its values back",
+                                self.back)
         for lesson in all_lessons():
             yield SystemCommand(
                 f"Lesson: {lesson.name}", lesson.title,

@@ -8,9 +8,7 @@ learner would); Next on a done step goes on.  Back goes back.  ``--auto``
 plays the whole lesson with a pause a class can follow.
 
 What a lesson is and whether a step is done is socklab.guided's (data and
-`LessonRun`); this widget shows it and acts on the lab only through the
-`LabControls` it is given (socklab/ui/controls.py): fill, press, settle,
-reset, two hosts.
+`LessonRun`); this widget shows it and presses buttons.
 """
 
 from __future__ import annotations
@@ -18,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import re
+from collections import Counter
 from collections.abc import Callable, Iterable
 
 from rich.text import Text
@@ -26,8 +25,9 @@ from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
-from ..events import Event
-from ..guided import Action, Lesson, LessonRun
+from ..capture.text import WIRE_OPS
+from ..events import OBSERVATIONS, Event
+from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
 from .controls import LabControls
@@ -41,10 +41,16 @@ BASELINE: dict[str, dict[str, str]] = {
     "client": {"family": "AF_INET", "type": "SOCK_STREAM", "host": "127.0.0.1", "port": "0",
                "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
 }
+#: Events that report what the kernel or the wire saw, not a call a press made.
+VIEW_OPS = frozenset({"state", *WIRE_OPS, *OBSERVATIONS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
 MAX_REPEAT = 8
+#: The calls that block: Next never starts a second one while one waits.
+BLOCKING = frozenset({"accept", "recv", "recvfrom", "connect"})
+
+
 _INLINE = re.compile(r"\*\*(.+?)\*\*|`([^`]+)`|\*(.+?)\*")
 
 
@@ -72,15 +78,21 @@ class LessonPanel(VerticalScroll):
 
     def __init__(self, controls: LabControls, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        #: The lab, as far as a lesson may act on it (the app's `LabControls`).
         self.controls = controls
         self.run: LessonRun | None = None
         self._news = asyncio.Event()
-        #: The latest events (for a test's eyes).
+        #: The latest events (for a test's eyes) and how many each side has had.
         self._events: list[Event] = []
+        self._per_side: Counter[str] = Counter()
         self._busy = False
         self.auto_pause: float | None = None
         #: --auto stopped: a step's events did not come (the log says why).
         self.stalled = False
+        #: Next could not do the step from here: why (shown with Back / Restart).
+        self.stuck: str | None = None
+        #: The values the fields had before each step filled them: Back restores them.
+        self._before: dict[int, dict[tuple[str, str], str]] = {}
         self.border_title = "Lesson"
         self._starting = asyncio.Lock()
 
@@ -90,6 +102,7 @@ class LessonPanel(VerticalScroll):
         with Horizontal(id="lesson-buttons"):
             yield Button("◀ Back", id="lesson-back", compact=True)
             yield Button("Next ▶", id="lesson-next", compact=True, classes="-next")
+            yield Button("↺ Restart", id="lesson-restart", compact=True)
 
     # -- starting ----------------------------------------------------------------------
 
@@ -108,11 +121,13 @@ class LessonPanel(VerticalScroll):
         self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
         if lab.two_hosts:  # every lesson but two-hosts is on one machine
             await lab.set_two_hosts(False)
-        await lab.reset()  # an empty lab: every socket closed, numbering from 1
+        await lab.reset(quiet=True)  # an empty lab: every socket closed, numbering from 1
         for side, fields in BASELINE.items():
             for name, value in fields.items():
                 lab.fill(side, name, value)
+        lab.unmark_all()
         self.run = LessonRun(lesson)
+        self._before = {}
         self.stalled = False
         self.border_title = f"Lesson · {lesson.name}"
         self._enter_step()
@@ -125,6 +140,10 @@ class LessonPanel(VerticalScroll):
         batch = list(events)
         self._events.extend(batch)
         del self._events[:-200]
+        # Calls only: a press waits for its own call's first event, and the kernel
+        # view's states and the wire's packets come on their own (a late
+        # "client[1] CLOSE" once ended the wait for the next socket() too soon).
+        self._per_side.update(event.side for event in batch if event.op not in VIEW_OPS)
         if self.run is not None and self.run.feed(batch):
             self.show()
         self._news.set()
@@ -150,32 +169,54 @@ class LessonPanel(VerticalScroll):
         intro = f"{lesson.intro}\n\n" if run.index == 0 and lesson.intro else ""
         self._part("step", Text(f"{lesson.title}\nStep {run.index + 1} of "
                                 f"{len(lesson.steps)}: {step.title}", style="bold"))
-        self._part("text", marked(intro + step.text))
+        self._part("text", marked(intro + step.text + _choice_keys(step)))
         lines = Text()
         for i, expectation in enumerate(step.expectations):
             met = done or run.holds(i)
             lines.append("✓ " if met else "○ ", "bold green" if met else "")
             lines.append(describe(expectation) + "\n")
         self._part("expect", lines)
+        self._part("wrong", Text() if done else self._wrong_text())
+        self._part("after", marked(step.after) if done else "")
+        if run.complete:
+            status = "✓ Lesson complete"
+        elif done:
+            status = "✓ Done: Next goes on"
+        else:
+            status = "Do it, or press Next to see it done"
+        self._part("status", Text(status, style="bold green" if done else "italic"))
+        self.query_one("#lesson-back", Button).disabled = run.index == 0
+        self.query_one("#lesson-next", Button).disabled = run.complete
+        self.query_one("#lesson-restart", Button).display = self.stuck is not None
+
+    def _wrong_text(self) -> Text:
+        """A wrong call's error, what differs from the step, the hint, and being stuck."""
+        run = self.run
+        assert run is not None
         wrong = Text()
-        if run.wrong is not None and not done:
+        if run.wrong is not None:
             event = run.wrong
             wrong.append(f"✗ {event.side}: {event.op}() failed: {event.error}\n", "bold red")
             if event.lesson:
                 wrong.append(event.lesson + "\n")
-            if step.hint:
-                wrong.append(f"Hint: {step.hint}", "bold")
-        self._part("wrong", wrong)
-        self._part("after", marked(step.after) if done else "")
-        status = ("✓ Lesson complete" if run.complete
-                  else "✓ Done: Next goes on" if done else "Do it, or press Next to see it done")
-        self._part("status", Text(status, style="bold green" if done else "italic"))
-        self.query_one("#lesson-back", Button).disabled = run.index == 0
-        self.query_one("#lesson-next", Button).disabled = run.complete
+        if run.difference is not None:
+            wrong.append(f"✗ {run.difference}\n", "bold red")
+        if wrong and run.step.hint:
+            wrong.append(f"Hint: {run.step.hint}\n", "bold")
+        if self.stuck is not None:
+            wrong.append(f"This step cannot be done from here: {self.stuck}\n"
+                         "Press Back, or Restart to begin the lesson again.", "bold")
+        return wrong
 
     def _enter_step(self) -> None:
-        step = self.run.step if self.run else None
-        if step is not None and step.show:
+        """Show the current step, its fields filled (and highlighted) as it needs them."""
+        run = self.run
+        if run is None:
+            return
+        self.stuck = None
+        self._fill_step()
+        step = run.step
+        if step.show:
             with contextlib.suppress(Exception):
                 # Focus in the Lab tab would pull the tabs back to it: it moves to
                 # Next, which is also what a learner presses on.
@@ -184,21 +225,66 @@ class LessonPanel(VerticalScroll):
         self.show()
         self.scroll_home(animate=False)
 
+    def _fill_step(self) -> None:
+        """Every field the lesson has set up to this step, at its value; the values
+        they had before are kept for Back."""
+        run = self.run
+        assert run is not None
+        lab = self.controls
+        lab.unmark_all()
+        before = self._before.setdefault(run.index, {})
+        for (side, name), setting in run.settings_at(run.index).items():
+            value = run.fill(setting)
+            if "{" in value:
+                continue  # a fact not known yet (the server's port before its bind)
+            old = lab.value(side, name)
+            if lab.fill(side, name, value):
+                before.setdefault((side, name), old)
+                lab.mark(side, name, True)
+
+    def _restore(self, index: int) -> None:
+        """Back from step ``index``: the fields it filled get their values back."""
+        lab = self.controls
+        for (side, name), value in self._before.pop(index, {}).items():
+            lab.fill(side, name, value)
+
     # -- Next and Back ------------------------------------------------------------------
 
     @on(Button.Pressed, "#lesson-next")
     async def _next_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        self.run_worker(self.next(), group="lesson", exclusive=True)
+        self.action_next()
 
     @on(Button.Pressed, "#lesson-back")
     def _back_pressed(self, event: Button.Pressed) -> None:
         event.stop()
-        if self.run is not None and self.run.back():
-            self._enter_step()
+        self.back()
+
+    @on(Button.Pressed, "#lesson-restart")
+    def _restart_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        if self.run is not None:
+            lesson = self.run.lesson
+            self.run_worker(self.start(lesson), group="restart")
+
+    def action_next(self) -> None:
+        """Next (the button, its key, the palette): a worker, so the UI stays live."""
+        if self.run is not None and not self._busy:
+            self.run_worker(self.next(), group="lesson", exclusive=True)
+
+    def back(self) -> bool:
+        """Back one step: the fields this step filled get their earlier values."""
+        if self.run is None or self._busy:
+            return False
+        index = self.run.index
+        if not self.run.back():
+            return False
+        self._restore(index)
+        self._enter_step()
+        return True
 
     async def next(self) -> None:
-        """Go on when the step is done; else do the step as a learner would."""
+        """Go on when the step is done; else do what is left of it as a learner would."""
         run = self.run
         if run is None or self._busy:
             return
@@ -208,37 +294,64 @@ class LessonPanel(VerticalScroll):
             return
         self._busy = True
         try:
-            await self.do_step()
+            if not await self.do_step() and self.run is run and not run.done:
+                self.stuck = self._why_stuck()
+                self.show()
         finally:
             self._busy = False
 
-    async def do_step(self) -> bool:
-        """Fill the step's fields, press its buttons (each after the last one's event),
-        press ``repeat:`` until the step is done; True once it is."""
+    def _why_stuck(self) -> str:
         run = self.run
         assert run is not None
-        for setting in run.step.settings:
-            self.controls.fill(setting.side, setting.name, run.fill(setting))
-        for action in run.step.actions:
-            await self.press(action)
-        repeat = run.step.repeat
-        for _ in range(MAX_REPEAT if repeat is not None else 0):
-            if run.done or repeat is None:
+        if run.difference is not None:
+            return run.difference
+        if run.wrong is not None:
+            return f"{run.wrong.op}() failed with {run.wrong.error}."
+        return "what it waits for did not happen (the log says what did)."
+
+    def _pending(self, action: Action, index: int) -> bool:
+        """Whether ``action`` (the step's ``index``-th press) is still to be done:
+        not if the step already saw it succeed, or a blocking call of its kind waits."""
+        run = self.run
+        assert run is not None
+        if action.side == "lab":
+            return True
+        ops = _CALL_OPS.get(action.call, (action.call,))
+        if any(op in BLOCKING and run.is_waiting(action.side, op) for op in ops):
+            return False
+        same = sum(1 for earlier in run.step.actions[:index + 1]
+                   if (earlier.side, earlier.call) == (action.side, action.call))
+        return max(run.already(action.side, op) for op in ops) < same
+
+    async def do_step(self) -> bool:
+        """Fill the step's fields, press the buttons it still needs (each after the
+        last one's event), press ``repeat:`` until the step is done; True once it is."""
+        run = self.run
+        assert run is not None
+        self._fill_step()
+        await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
+        for index, action in enumerate(run.step.actions):
+            if run.done:
                 break
-            await self.press(repeat)
+            if self._pending(action, index):
+                await self.press(action)
+        repeat = run.step.repeat
+        for _ in range(MAX_REPEAT if repeat else 0):
+            if run.done or (repeat.call in BLOCKING  # type: ignore[union-attr]
+                            and run.is_waiting(repeat.side, repeat.call)):  # type: ignore
+                break
+            await self.press(repeat)  # type: ignore[arg-type]
         return await self._until(lambda: run.done, STEP_GUARD)
 
     async def press(self, action: Action) -> None:
-        """One press, then wait until it has reported (so presses keep their order)."""
+        """One press, then wait for its first event (so presses keep their order)."""
         lab = self.controls
-        if action.side == "lab":
-            if action.call == "reset":
-                await lab.reset()
-            else:  # two hosts on (lab two-hosts) or off (lab one-machine)
-                await lab.set_two_hosts(action.call == "two-hosts")
+        if action.side == "lab":  # reset, two hosts on or off, a Cable bar preset
+            await lab.act(action.call)
             return
+        seen = self._per_side[action.side]
         lab.press(action.side, action.call, action.target)
-        await lab.settle(STEP_GUARD)
+        await self._until(lambda: self._per_side[action.side] > seen, STEP_GUARD)
 
     async def _until(self, condition: Callable[[], bool], timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -271,3 +384,20 @@ class LessonPanel(VerticalScroll):
             if run.advance():
                 self._enter_step()
         self.show()
+
+
+def _choice_keys(step: Step) -> str:
+    """For a step that acts on a row of a pane's list: the keys that choose it."""
+    for action in step.actions:
+        if action.target is not None and action.side in ("server", "client"):
+            row = "the listener" if action.target == "listener" else "the connection"
+            return (f"\n\nWith keys: Tab until the {action.side}'s list is lit, ↑/↓ to "
+                    f"{row}'s row, then Tab to **{action.call}()** and Enter.")
+    return ""
+
+
+#: The calls a button makes that a step's events show (Run: the whole sequence).
+_CALL_OPS: dict[str, tuple[str, ...]] = {
+    "run": ("accept", "recvfrom", "connect", "sendto"),
+    "connect-n": ("connect",),
+}

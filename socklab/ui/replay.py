@@ -29,7 +29,9 @@ from ..logmodel import MAIN, VIEW_COALESCE_AT
 from ..replay import Recording
 from ..viewstate import ViewState
 from .event_log import EventLog
+from .guarded import StopAndReport, run_guarded
 from .replay_sides import SideView
+from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, Projector
 from .wire_view import WireView
 
@@ -47,8 +49,11 @@ class ReplayLog(EventLog):
             self.call_after_refresh(self.app.place_cursor)
 
 
-class ReplayApp(App[int]):
-    """A recorded session, stepped through or played; nothing is called for real."""
+class ReplayApp(StopAndReport, App[int]):
+    """A recorded session, stepped through or played; nothing is called for real.
+
+    It ends as the lab does (`StopAndReport`): a stop signal exits 128 + its
+    number, a terminal that goes away ends it quietly, and an error is a report."""
 
     CSS_PATH = Path(__file__).with_name("socklab.tcss")  # the lab's one stylesheet
     TITLE = "socklab replay"
@@ -111,6 +116,10 @@ class ReplayApp(App[int]):
         self.show()
         if self._play_at_start:
             self.action_play()
+        self.stop_if_signalled()
+
+    def close_lab(self, reason: str) -> None:
+        """Nothing to close: a replay makes no socket."""
 
     @property
     def event_log(self) -> EventLog:
@@ -239,5 +248,5 @@ class ReplayApp(App[int]):
 
 def run_replay(recording: Recording, speed: float = 1.0, play: bool = False) -> int:
     """Open the replay; returns the exit status."""
-    result = ReplayApp(recording, speed=speed, play=play).run()
-    return result if isinstance(result, int) else 0
+    install_textual_fixes()
+    return run_guarded(ReplayApp(recording, speed=speed, play=play))

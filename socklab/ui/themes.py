@@ -21,6 +21,10 @@ DEFAULT_VARIABLES = {
     "log-dim-color": "#a8a8a8",
     # The selected row of the log: dark enough for every log colour on it.
     "log-cursor-background": "#3a3a3a",
+    # A focused control's background: 3:1 against the dark one it has unfocused.
+    "focus-background": "#6e6e6e",
+    # The chosen row of a focused list (light: 3:1 against the unfocused blue one).
+    "focus-row-background": "#a8d8ff",
 }
 
 PROJECTOR = Theme(

@@ -24,6 +24,7 @@ from textual.app import SystemCommand
 from ..events import CLIENT, SERVER
 from ..hosts import HOST_A, HOST_B, why_unavailable
 from ..inputs import LOOPBACK
+from .cable_bar import CableBar
 from .ports_view import PortsView
 
 if TYPE_CHECKING:
@@ -44,16 +45,20 @@ class TwoHosts:
         self.names: dict[str, str] | None = None
         self._switch: Switch | None = None
         self._at_start = False
+        #: ``socklab --two-hosts --cable …``: the cable the hosts start with (Conditions).
+        self.cable_at_start: object = None
 
     @property
     def on(self) -> bool:
         return self.names is not None
 
-    def ready(self, switch: Switch, start: bool = False) -> None:
+    def ready(self, switch: Switch, start: bool = False, cable: object = None) -> None:
         """The session's switch (`run_app` hands it over; without it F7 does nothing);
-        ``start``: turn two-hosts mode on once the screen is up."""
+        ``start``: turn two-hosts mode on once the screen is up; ``cable``: the Cable
+        bar's conditions then."""
         self._switch = switch
         self._at_start = start
+        self.cable_at_start = cable
 
     def mount(self) -> None:
         if self._at_start and self._switch is not None:
@@ -122,6 +127,7 @@ class TwoHosts:
             pane.look_in(None if names is None else names[HOST_A.letter])
             pane.refresh_state()
         app.query_one(PortsView).set_hosts(names)  # the Ports tab scans from the hosts too
+        app.query_one(CableBar).set_hosts(names)  # the cable between them: shown, kept
         app.sub_title = "" if names is None else (
             f"two hosts · server on A {HOST_A.address} ({names['A']}) ⇄ "
             f"client on B {HOST_B.address} ({names['B']})")

@@ -125,7 +125,7 @@ def whole_process_figure(repeats: int) -> Figure:
             for socklab in ((True, False) if i % 2 == 0 else (False, True)):
                 (ours if socklab else plain).append(_pair(socklab, payload, workdir))
     figure = Figure("7 whole-process 1 GiB send (wall)", median(ours), median(plain), "s",
-                    1.0, False)
+                    1.0, False, goal="socklab's commands move bulk data as fast as plain Python")
     figure.notes.append(
         f"socklab serve --mode discard + connect --send-file --half-close: median "
         f"{median(ours):.2f} s ({GiB / median(ours) / 2**20:.0f} MiB/s); plain Python "
@@ -179,7 +179,8 @@ def huge_file_figure(size: int = 4 * GiB) -> Figure:
                     server.wait()
     worst = max(peaks.values()) / 2**20
     figure = Figure("8 sender peak RSS, 4 GiB --send-file", worst, None, "MiB", 64, False,
-                    ok=all(finished.values()))
+                    ok=all(finished.values()),
+                    goal="a file of any size is streamed, not read into memory")
     figure.notes.append("to discard {:.0f} MiB, to echo {:.0f} MiB; both finished: {}".format(
         peaks["discard"] / 2**20, peaks["echo"] / 2**20, "yes" if all(finished.values())
         else "NO"))
@@ -217,10 +218,12 @@ def cycles_figures(cycles: int = 50_000, block: int = 5_000) -> list[Figure]:
         finally:
             server.terminate()
             server.wait(timeout=60)
-    memory = Figure("9 echo server RSS growth, 50k cycles", grown, None, "MiB", 5, False)
+    memory = Figure("9 echo server RSS growth, 50k cycles", grown, None, "MiB", 5, False,
+                    goal="a long-running server does not grow")
     memory.notes.append(f"{cycles:,} connect/send/recv/close cycles; RSS after the "
                         f"{block:,}-cycle warm-up {warm / 2**20:.0f} MiB")
-    pace = Figure("9 last 5,000 cycles vs first (time)", times[-1], times[0], "s", 1.25, False)
+    pace = Figure("9 last 5,000 cycles vs first (time)", times[-1], times[0], "s", 1.25, False,
+                  goal="a long-running server does not slow down")
     pace.notes.append("blocks of 5,000 after warm-up, seconds: "
                       + ", ".join(f"{t:.1f}" for t in times))
     return [memory, pace]

@@ -25,6 +25,8 @@ class Figure:
     higher_is_better: bool
     notes: list[str] = field(default_factory=list)
     ok: bool = True  # False when a correctness check behind the figure failed
+    #: What the figure is for, in words; printed beside its target of record.
+    goal: str = ""
 
     @property
     def ratio(self) -> float:
@@ -81,6 +83,10 @@ def table(figures: Sequence[Figure]) -> str:
         lines.append("  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip())
         if i == 0:
             lines.append("  ".join("-" * w for w in widths))
+    goals = [f"  {f.name}: {f.goal}; target of record {f.target_text()}"
+             for f in figures if f.goal]
+    if goals:
+        lines += ["", "goals and targets of record:", *goals]
     notes = [f"  {f.name}: {note}" for f in figures for note in f.notes]
     if notes:
         lines += ["", "notes:", *notes]

@@ -88,7 +88,8 @@ def cli_naive() -> tuple[float, set[int]]:
     return seconds, set(json.loads(out.strip().splitlines()[-1]))
 
 
-def _compare(name: str, runs: int, lab_run, base_run, planted: set[int]) -> Figure:  # type: ignore[no-untyped-def]
+def _compare(name: str, runs: int, lab_run, base_run, planted: set[int],  # type: ignore[no-untyped-def]
+             target: float) -> Figure:
     lab_times, base_times, problems = [], [], []
     for _ in range(runs):
         before_t, before = base_run()
@@ -104,7 +105,9 @@ def _compare(name: str, runs: int, lab_run, base_run, planted: set[int]) -> Figu
         if missed or extra:
             problems.append(
                 f"differs from the loop: missed {sorted(missed)}, extra {sorted(extra)}")
-    figure = Figure(name, median(lab_times), median(base_times), "s", 1.0, False)
+    figure = Figure(name, median(lab_times), median(base_times), "s", target, False,
+                    goal="a full scan faster than the naive connect loop, same findings "
+                         "(issue 24)")
     figure.notes.append(
         f"{len(RANGE):,} ports on {HOST}, median of {runs} (baseline run before and after); "
         f"open ports found: {sorted(found)}")
@@ -123,6 +126,7 @@ def scan_figures(runs: int = 3) -> list[Figure]:
             listener.listen(128)
             planted.add(listener.getsockname()[1])
         return [
-            _compare("6 port scan (ports.scan)", runs, socklab_scan, naive, planted),
-            _compare("6 port scan (socklab ports --scan)", runs, cli_scan, cli_naive, planted),
+            _compare("6 port scan (ports.scan)", runs, socklab_scan, naive, planted, 0.7),
+            _compare("6 port scan (socklab ports --scan)", runs, cli_scan, cli_naive, planted,
+                     0.8),
         ]

@@ -1,0 +1,57 @@
+"""The Cable bar on the lab screen (issue 26): shown only in two-hosts mode; a preset
+or words change the real cable and log a ``cable`` event; bad words are one line."""
+
+from __future__ import annotations
+
+import pytest
+from hosts_helpers import machine_network, needs_hosts
+from pilot import SIZE, settle, until, watch
+
+from socklab.hosts.cable import PRESETS, parse
+from socklab.ui.app import SocklabApp
+from socklab.ui.cable_bar import CableBar
+
+pytestmark = [pytest.mark.system, needs_hosts]
+
+
+async def test_the_cable_bar_sets_the_cable_and_the_log_says_so() -> None:
+    before = machine_network()
+    app = SocklabApp()
+    app.hosts.ready(app.session.set_two_hosts)
+    async with app.run_test(size=SIZE) as pilot:
+        bar = app.query_one(CableBar)
+        assert not bar.display  # one machine: no cable
+        await app.hosts.set(True)
+        await settle(app, pilot)
+        assert bar.display
+        bar.query_one("#cable-preset").value = "lossy"
+        event = await watch(app).until(lambda e: e.op == "cable")
+        assert event.result["spec"] == PRESETS["lossy"].spec() and event.host is None
+        assert "lost" in event.lesson
+        await until(lambda: app.lab.hosts.relay.conditions == PRESETS["lossy"], "cable set")
+        bar.field.value = "delay 30ms reorder 5%"
+        await pilot.click("#cable-apply")
+        event = await watch(app).until(lambda e: e.op == "cable", count=2)
+        assert event.args == ("delay 30ms reorder 5%",)
+        assert app.lab.hosts.relay.conditions == parse("delay 30ms reorder 5%")
+        bar.field.value = "loss lots"
+        await pilot.click("#cable-apply")
+        await settle(app, pilot)
+        error = bar.query_one("#cable-error")
+        assert "loss 'lots'" in str(error.render()) and error.has_class("-shown")
+        assert app.lab.hosts.relay.conditions == parse("delay 30ms reorder 5%")  # unchanged
+        await app.hosts.set(False)
+        await settle(app, pilot)
+        assert not bar.display
+    assert machine_network() == before
+
+
+async def test_the_lab_opens_with_the_cable_it_was_given() -> None:
+    app = SocklabApp()
+    app.hosts.ready(app.session.set_two_hosts, start=True)
+    app.cable_at_start = parse("delay 40ms")
+    async with app.run_test(size=SIZE) as pilot:
+        event = await watch(app).until(lambda e: e.op == "cable")
+        assert event.result["delay_ms"] == 40
+        assert app.query_one(CableBar).field.value == "delay 40ms"
+        await settle(app, pilot)
