@@ -48,8 +48,7 @@ async def test_the_cable_bar_sets_the_cable_and_the_log_says_so() -> None:
 
 async def test_the_lab_opens_with_the_cable_it_was_given() -> None:
     app = SocklabApp()
-    app.hosts.ready(app.session.set_two_hosts, start=True)
-    app.cable_at_start = parse("delay 40ms")
+    app.hosts.ready(app.session.set_two_hosts, start=True, cable=parse("delay 40ms"))
     async with app.run_test(size=SIZE) as pilot:
         event = await watch(app).until(lambda e: e.op == "cable")
         assert event.result["delay_ms"] == 40

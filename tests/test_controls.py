@@ -67,8 +67,24 @@ class FakeLab:
         self.two_hosts = True
         self.done: list[tuple] = []
 
-    def fill(self, side: str, field: str, value: str) -> None:
+    def fill(self, side: str, field: str, value: str) -> bool:
         self.done.append(("fill", side, field, value))
+        return True
+
+    def value(self, side: str, field: str) -> str:
+        return ""
+
+    def mark(self, side: str, field: str, on: bool) -> None:
+        self.done.append(("mark", side, field, on))
+
+    def unmark_all(self) -> None:
+        pass
+
+    async def act(self, call: str) -> None:
+        self.done.append(("act", call))
+
+    def settle(self) -> None:
+        pass
 
     def press(self, side: str, call: str, target: str | None = None) -> bool:
         self.done.append(("press", side, call, target))
@@ -83,7 +99,7 @@ class FakeLab:
         self.two_hosts = on
         return True
 
-    async def settle(self, timeout: float = SETTLE_GUARD) -> bool:
+    async def reported(self, timeout: float = SETTLE_GUARD) -> bool:
         return True
 
     def show_tab(self, tab: str) -> None:

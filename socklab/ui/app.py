@@ -39,10 +39,11 @@ from ..capture import watch_packets
 from ..engine import Lab
 from ..events import CLIENT, SERVER
 from ..guided import Lesson
+from ..hosts.cable_lab import set_cable
 from ..session import LabSession
 from ..viewstate import ViewState
 from .bridge import Bridge
-from .cable_bar import CableBar, lab_cable
+from .cable_bar import CableBar
 from .client_pane import ClientPane
 from .code_view import CodeView
 from .controls import LabControls
@@ -151,7 +152,8 @@ class SocklabApp(StopAndReport, App[int]):
                 with Horizontal(id="panes"):
                     yield ServerPane(ask, view, id="server")
                     yield ClientPane(ask, view, id="client")
-                yield CableBar(lab_cable(self), self.hosts.cable_at_start, id="cable-bar")
+                yield CableBar(lambda conditions: set_cable(self.lab, conditions),
+                               self.hosts.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")

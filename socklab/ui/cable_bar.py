@@ -21,18 +21,14 @@ from textual.containers import Horizontal
 from textual.widgets import Button, Input, Label, Select
 
 from ..hosts.cable import HELP, PERFECT, PRESETS, CableError, Conditions, parse
-from ..hosts.cable_lab import set_cable
 
 #: How the presets are offered (their names, as a learner says them).
 _PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
                   "satellite": "Satellite", "slow link": "Slow link"}
 
+#: The bar's one way into the lab: give the cable these conditions (the app hands it
+#: over: socklab.hosts.cable_lab.set_cable on its lab).
 Apply = Callable[[Conditions], object]
-
-
-def lab_cable(app: App) -> Apply:
-    """The bar's one way into the lab: the app's lab's cable (socklab.hosts.cable_lab)."""
-    return lambda conditions: set_cable(app.lab, conditions)  # type: ignore[attr-defined]
 
 
 async def apply_preset(app: App, slug: str) -> bool:
