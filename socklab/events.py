@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import enum
 import json
+import re
 import threading
 import time
 import unicodedata
@@ -65,6 +66,10 @@ _ASCII = [
 ]
 
 
+#: What `escape_text` looks at: all but printable ASCII (the backslash included).
+_NOT_PLAIN = re.compile(r"[^\x20-\x7e]")
+
+
 def _escape_char(ch: str) -> str:
     code = ord(ch)
     if code < 128:
@@ -98,16 +103,18 @@ def escape_bytes(data: bytes, cap: int = DATA_CAP) -> str:
     return out
 
 
-def escape_text(text: str, keep: str = "\\") -> str:
+def escape_text(text: str, keep: str = "") -> str:
     """Text read from a file (a replay, a lesson) made as safe as `escape_bytes`
     makes network bytes: the same escapes for every character a terminal would
-    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Characters in
-    ``keep`` stay as they are: by default the backslash, since a replay's text
-    was escaped once already when it was logged (``\\x1b`` stays four
-    characters, never ESC).  Not capped: the file's own limits apply."""
+    act on (ESC, C1 controls, bidi overrides, lone surrogates).  Backslashes
+    stay as they are (a replay's text was escaped once already when it was
+    logged: ``\\x1b`` stays four characters, never ESC), and so do the
+    characters in ``keep`` (a lesson's line ends).  Not capped: the file's own
+    limits apply."""
     if text.isascii() and text.isprintable():
         return text
-    return "".join(ch if ch in keep else _escape_char(ch) for ch in text)
+    return _NOT_PLAIN.sub(lambda found: found[0] if found[0] in keep
+                          else _escape_char(found[0]), text)
 
 
 def bytes_repr(data: bytes, cap: int = DATA_CAP) -> str:

@@ -19,11 +19,15 @@ the same pieces.
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import faulthandler
 import os
 import platform
 import signal
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -80,7 +84,8 @@ def stop_reason(interrupt: KeyboardInterrupt) -> str:
 
 
 @contextmanager
-def stop_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[list[int]]:
+def stop_signals(on_signal: Callable[[int], None] | None = None,
+                 signals: tuple[int, ...] = STOP_SIGNALS) -> Iterator[list[int]]:
     """Within the block, SIGTERM and SIGHUP stop socklab instead of killing it.
 
     The first signal calls ``on_signal(signum)`` or, without one, raises
@@ -100,12 +105,99 @@ def stop_signals(on_signal: Callable[[int], None] | None = None) -> Iterator[lis
         else:
             raise Stopped(signum)
 
-    previous = {signum: signal.signal(signum, handler) for signum in STOP_SIGNALS}
+    previous = {signum: signal.signal(signum, handler) for signum in signals}
     try:
         yield received
     finally:
         for signum, old in previous.items():
             signal.signal(signum, old)
+
+
+class SignalWatchdog:
+    """Signals always win, even over a UI thread that no longer answers.
+
+    A thread cannot be this watchdog: a main thread stuck in C (a regular
+    expression backtracking) holds the GIL, and no other Python thread runs
+    until it lets go.  What does run is the signal's own handler: Python calls
+    it from inside such loops (``re`` checks for signals as it backtracks).  So
+    the stop signal's handler calls `signalled`, which arms an alarm
+    (``setitimer``) instead of waiting on the event loop; if the loop has not
+    begun the normal stop (the caller sets `stopping`) when it rings,
+    ``on_stuck(signum)`` gives the terminal back and closes the sockets, and
+    the process ends with 128 + the signal.  For C code that never looks at
+    signals, faulthandler's own C thread ends the process (status 1) a little
+    later: nothing outlives a stop signal.  Main thread only.
+    """
+
+    def __init__(self, on_stuck: Callable[[int], None], grace: float = 1.0) -> None:
+        self.on_stuck = on_stuck
+        self.grace = grace
+        #: Set by the caller when its own stop has begun (its event loop answered).
+        self.stopping = threading.Event()
+        self._signum: int | None = None
+        self._previous: object = None
+
+    def __enter__(self) -> SignalWatchdog:
+        self._previous = signal.signal(signal.SIGALRM, self._alarm)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        faulthandler.cancel_dump_traceback_later()
+        signal.signal(signal.SIGALRM, self._previous)  # type: ignore[arg-type]
+
+    def signalled(self, signum: int) -> None:
+        """A stop signal came (called by its handler): the UI has `grace` seconds."""
+        if self._signum is not None:
+            return
+        self._signum = signum
+        signal.setitimer(signal.ITIMER_REAL, self.grace)
+        with contextlib.suppress(OSError, ValueError, RuntimeError):
+            devnull = open(os.devnull, "w")  # noqa: SIM115 - kept open for faulthandler
+            faulthandler.dump_traceback_later(self.grace + 2, exit=True, file=devnull)
+
+    def begun(self) -> None:
+        """The normal stop has begun (on the event loop): no forced end."""
+        self.stopping.set()
+        faulthandler.cancel_dump_traceback_later()
+
+    def _alarm(self, _signum: int, _frame: FrameType | None) -> None:
+        if self.stopping.is_set() or self._signum is None:
+            return
+        with contextlib.suppress(Exception):
+            self.on_stuck(self._signum)
+        os._exit(exit_status(self._signum))
+
+
+def die_with_parent(signum: int = signal.SIGTERM) -> None:
+    """Ask Linux to send ``signum`` to this process when the thread that started
+    it ends (``prctl(PR_SET_PDEATHSIG)``): a child of a server ends when its
+    server does, however the server ends (SIGKILL too).  A no-op elsewhere."""
+    with contextlib.suppress(OSError, AttributeError):
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(1, signum, 0, 0, 0)  # 1 is PR_SET_PDEATHSIG
+
+
+#: Set by ``socklab web`` in each lab's environment: the server's pid (the lab
+#: ends with it) and whether two-hosts mode (network namespaces, as root) is allowed.
+SERVER_ENV, TWO_HOSTS_ENV = "SOCKLAB_WEB_SERVER", "SOCKLAB_WEB_TWO_HOSTS"
+
+
+def follow_web_server() -> bool:
+    """In a lab that ``socklab web`` started: end when the server ends, however it
+    ends.  A server that stops in order asks each lab to quit first (each socket
+    closed and logged); one that dies (``kill -9``, a crash) leaves no one to
+    watch its labs, so the kernel kills them (PDEATHSIG SIGKILL: at once, their
+    sockets closed with them; a lab's web driver writing to a dead server could
+    otherwise take its 10 s last resort).  Returns whether two-hosts mode is
+    allowed in this lab (always, outside socklab web)."""
+    server = os.environ.get(SERVER_ENV)
+    if not server:
+        return True
+    die_with_parent(signal.SIGKILL)
+    if str(os.getppid()) != server:  # the server died before the line above
+        os._exit(exit_status(signal.SIGKILL))
+    return os.environ.get(TWO_HOSTS_ENV) == "1"
 
 
 # -- crash reports ------------------------------------------------------------------

@@ -80,3 +80,44 @@ def test_the_browser_shows_the_lab_and_run_server_makes_a_real_listener(tmp_path
     if os.environ.get("SOCKLAB_SCREENSHOTS"):  # a test run leaves the checkout as it was
         SCREENSHOT.parent.mkdir(exist_ok=True)
         shutil.copyfile(png, SCREENSHOT)
+
+
+def _run_in_namespace(script_name: str, *args: str) -> dict[str, object]:
+    """Run tests/SCRIPT in a network namespace of its own; its JSON report."""
+    script = (f"ip link set lo up && exec {sys.executable} {ROOT / 'tests' / script_name} "
+              + " ".join(args))
+    run = subprocess.Popen(["unshare", "--net", "sh", "-c", script], cwd=ROOT,
+                           stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                           start_new_session=True)
+    try:
+        out, err = run.communicate(timeout=LIMIT)
+    finally:
+        try:
+            os.killpg(run.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        run.wait(timeout=10)
+    assert run.returncode == 0, err[-3000:]
+    return json.loads(out.strip().splitlines()[-1])
+
+
+def test_the_websocket_needs_the_token_the_origin_and_the_host_and_labs_end_with_the_server(
+        tmp_path):
+    """Issue 23: a page with the printed URL works; the websocket refuses no token, a
+    wrong one, a page elsewhere (Origin) and a name rebound to this machine (Host);
+    SIGKILL of socklab web with 3 labs open leaves 0 lab processes 5 s later."""
+    reason = _why_not()
+    if reason:
+        print(f"skipped: {reason}")
+        pytest.skip(reason)
+    served_from = tmp_path / "server-cwd"
+    served_from.mkdir()
+    report = _run_in_namespace("web_guards.py", str(_chromium()), str(served_from))
+    assert report["token_in_url"] and report["painted"], report
+    assert report["with_token"] == "open", report
+    for refused in ("no_token", "wrong_token", "foreign_origin", "foreign_host_ws"):
+        assert report[refused] == "refused", (refused, report)
+    assert report["foreign_host_page"] == 403, report
+    assert report["page_without_token"] == "socklab: not allowed", report
+    assert report["labs_open"] == 3, report
+    assert report["labs_left_after_5s"] == [], report

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import urllib.error
 import urllib.request
 
 import pytest
@@ -53,7 +54,7 @@ def test_the_url_is_printed_and_serves_the_page_with_nothing_from_elsewhere():
     server = _start("--port", "0")
     try:
         line = _first_line(server)
-        url = re.search(r"http://127\.0\.0\.1:\d+/", line)
+        url = re.search(r"http://127\.0\.0\.1:\d+/\?token=[\w-]{20,}", line)
         assert url, line
         with urllib.request.urlopen(url.group(0), timeout=10) as page:
             html = page.read().decode()
@@ -61,6 +62,13 @@ def test_the_url_is_printed_and_serves_the_page_with_nothing_from_elsewhere():
         # Every address the page names is this server's (no web font service).
         assert set(re.findall(r"(?:https?|wss?)://([^/\"']+)", html)) - {"www.w3.org"} == {
             url.group(0).split("/")[2]}
+        token = url.group(0).split("token=")[1]
+        assert f"/ws/{token}" in html  # the websocket's address carries the token
+        for wrong in (url.group(0).split("?")[0], url.group(0)[:-1]):  # none, or wrong
+            with pytest.raises(urllib.error.HTTPError) as refused:
+                urllib.request.urlopen(wrong, timeout=10)
+            assert refused.value.code == 403
+            assert "needs the token" in refused.value.read().decode()
     finally:
         status, said = _stop(server)
     assert (status, said) == (0, "")
@@ -97,3 +105,56 @@ def test_another_address_is_an_explicit_choice_with_a_warning():
 
 def test_an_ipv6_url_is_bracketed():
     assert url_for("::1", 8000) == "http://[::1]:8000/"
+
+
+def test_an_unknown_host_is_one_line_and_status_2():
+    done = subprocess.run([sys.executable, "-m", "socklab", "web", "--host", "bogus.invalid",
+                           "--port", "0"], capture_output=True, text=True, timeout=60,
+                          check=False)
+    assert done.returncode == 2, done.stderr
+    assert done.stderr.strip().splitlines() == [
+        "socklab: error: cannot serve on 'bogus.invalid': no such address "
+        "(Name or service not known)"] or "no such address" in done.stderr
+
+
+def test_a_full_server_says_so_on_a_page_and_refuses_the_websocket():
+    server = _start("--port", "0", "--max-sessions", "1")
+    try:
+        url = re.search(r"http://\S+", _first_line(server)).group(0)  # type: ignore[union-attr]
+        ws = "ws://" + url.split("/")[2] + "/ws/" + url.split("token=")[1]
+        import asyncio
+
+        import aiohttp
+
+        async def probe() -> tuple[int, int]:
+            async with aiohttp.ClientSession() as session:
+                origin = {"Origin": url.split("/?")[0]}
+                async with session.ws_connect(ws, headers=origin) as first:
+                    await first.receive(timeout=60)  # the lab started
+                    try:
+                        async with session.ws_connect(ws, headers=origin):
+                            second = 101
+                    except aiohttp.WSServerHandshakeError as exc:
+                        second = exc.status
+                    async with session.get(url) as page:
+                        text = await page.text()
+                        assert "socklab web is full" in text and "--max-sessions 1" in text
+                        return second, page.status
+
+        assert asyncio.run(probe()) == (503, 503)
+    finally:
+        _stop(server)
+
+
+def test_hostile_host_and_origin_headers_are_refused():
+    """What a browser cannot forge, a script can: both checks hold for raw requests."""
+    from socklab.ui.web import host_allowed, same_origin
+
+    assert host_allowed("127.0.0.1:8000") and host_allowed("[::1]:8000")
+    assert host_allowed("localhost:8000") and host_allowed("10.0.0.5:8000")
+    assert not host_allowed("evil.example:8000") and not host_allowed("")
+    assert host_allowed("lab.school.example", frozenset({"lab.school.example"}))
+    assert same_origin("http://127.0.0.1:8000", "127.0.0.1:8000")
+    assert not same_origin("http://evil.example", "127.0.0.1:8000")
+    assert not same_origin(None, "127.0.0.1:8000")
+    assert not same_origin("null", "127.0.0.1:8000")

@@ -70,7 +70,7 @@ def start_server(cwd: str) -> tuple[subprocess.Popen[str], str]:
     if not chooser.select(timeout=20):
         raise RuntimeError("socklab web printed no URL in 20 s")
     line = server.stdout.readline()
-    match = re.search(r"http://\S+/", line)
+    match = re.search(r"http://\S+/\S*", line)  # with its ?token=
     if not match:
         raise RuntimeError(f"no URL in socklab web's first line: {line!r}")
     return server, match.group(0)

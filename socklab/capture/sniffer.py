@@ -51,11 +51,19 @@ class NoCapture(Exception):
 
 
 def how_to_capture() -> str:
-    """What capturing needs and how to get it (the line shown without it)."""
-    return ("packet capture needs CAP_NET_RAW: run socklab as root, or give the "
-            f"interpreter the capability: sudo setcap cap_net_raw+ep "
-            f"{os.path.realpath(sys.executable)}; showing segments inferred from TCP_INFO "
-            "counters instead")
+    """What capturing needs and how to get it (the line shown without it).
+
+    Never the shared interpreter: a capability set on /usr/bin/python3 (where a
+    venv's python links to) gives raw sockets to every Python program on the
+    machine.  Only a private copy (``venv --copies``) may carry it."""
+    own_copy = sys.prefix != sys.base_prefix and not os.path.islink(sys.executable)
+    target = (sys.executable if own_copy else
+              "DIR/bin/python3 of a venv made for it (python3 -m venv --copies DIR, "
+              "socklab installed there)")
+    return ("packet capture needs CAP_NET_RAW: run socklab with sudo, or give the "
+            f"capability to a private copy of Python: sudo setcap cap_net_raw+ep {target} "
+            "(never the shared python3: every program it runs would get raw sockets); "
+            "showing segments inferred from TCP_INFO counters instead")
 
 
 def set_filter(sock: socket.socket, ports: frozenset[int] | set[int]) -> None:

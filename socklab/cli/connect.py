@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import atexit
+import os
+import select
+import shutil
 import socket
+import stat
+import tempfile
 
 from ..capture import watching
 from ..engine import Lab
@@ -17,6 +23,34 @@ from .parser import EXIT_FAILED, EXIT_OK, UsageError, resolve_or_usage
 MAX_DATAGRAM = 65507
 
 
+#: Seconds --send-file waits for a FIFO's writer (nothing written: a clear error).
+FIFO_WAIT = 5.0
+
+
+def _from_a_fifo(path: str) -> str:
+    """``path``, or for a FIFO (``mkfifo``, ``<(cat file)``) a temporary copy of what
+    its writer sends.  A FIFO with no writer would block the read for ever,
+    silently: its first bytes are waited for at most `FIFO_WAIT` seconds, then
+    that is said.  (Copied once read: opening a FIFO again after its writer has
+    finished would wait for ever too.)"""
+    try:
+        if not stat.S_ISFIFO(os.stat(path).st_mode):
+            return path
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except OSError:
+        return path  # said by the open that follows, with its reason
+    with os.fdopen(fd, "rb") as fifo:
+        if not select.select([fd], [], [], FIFO_WAIT)[0]:
+            raise UsageError(f"--send-file: {path} is a FIFO and nothing was written to it "
+                             f"in {FIFO_WAIT:g} s: start the program that writes to it first")
+        os.set_blocking(fd, True)
+        copy = tempfile.NamedTemporaryFile(prefix="socklab-send-", delete=False)  # noqa: SIM115
+        atexit.register(os.unlink, copy.name)
+        with copy:
+            shutil.copyfileobj(fifo, copy)
+    return copy.name
+
+
 def _payloads(args: argparse.Namespace) -> list[bytes]:
     """What --send asks to send, then --send-file's bytes when they go as one datagram.
 
@@ -28,6 +62,7 @@ def _payloads(args: argparse.Namespace) -> list[bytes]:
     except InputError as exc:
         raise UsageError(f"--send: {exc}") from None
     if args.send_file:
+        args.send_file = _from_a_fifo(args.send_file)
         try:
             with open(args.send_file, "rb") as f:
                 if args.kind != socket.SOCK_STREAM:

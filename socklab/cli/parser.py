@@ -102,10 +102,18 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--send", action="append", default=[], metavar="TEXT",
                          help=r"text to send; \r\n \t \xNN escapes work; repeatable")
     connect.add_argument("--send-file", metavar="FILE", help="send this file's bytes")
+<<<<<<< HEAD
     connect.add_argument("--idle", type=checked(_seconds), default=2.0, metavar="SECONDS",
                          help="stop waiting for data after this long with none (default 2)")
     connect.add_argument("--timeout", type=checked(_seconds), default=10.0, metavar="SECONDS",
                          help="connect timeout (default 10)")
+=======
+    connect.add_argument("--idle", type=_checked(_seconds), default=2.0, metavar="SECONDS",
+                         help="stop waiting for data after this long with none "
+                         "(more than 0, at most 3600; default 2)")
+    connect.add_argument("--timeout", type=_checked(_seconds), default=10.0, metavar="SECONDS",
+                         help="connect timeout (more than 0, at most 3600; default 10)")
+>>>>>>> main
     connect.add_argument("--half-close", action="store_true",
                          help="shutdown(SHUT_WR) after sending, so the peer sees EOF")
     connect.add_argument("--packets", action="store_true",
@@ -129,9 +137,13 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--list", action="store_true", help="list the lessons: name, title")
     lesson.add_argument("--auto", action="store_true",
                         help="play the lesson by itself, step by step, for a class")
+<<<<<<< HEAD
     lesson.add_argument("--pause", type=checked(_seconds), default=3.0, metavar="SECONDS",
+=======
+    lesson.add_argument("--pause", type=_checked(_pause), default=3.0, metavar="SECONDS",
+>>>>>>> main
                         help="with --auto: seconds to read each step and each "
-                        "explanation (default 3)")
+                        "explanation, 0 to 3600 (default 3)")
 
     ports = sub.add_parser("ports", help="port ranges, service names, and what listens here")
     ports.add_argument("range", nargs="?", default=None, metavar="RANGE",
@@ -198,7 +210,18 @@ def _seconds(text: str) -> float:
     except ValueError:
         raise InputError(f"{text!r} is not a number of seconds") from None
     if not 0 < value <= 3600:
-        raise InputError(f"{text!r}: give between 0 and 3600 seconds")
+        raise InputError(f"{text!r}: give more than 0 and at most 3600 seconds")
+    return value
+
+
+def _pause(text: str) -> float:
+    """``--pause``: 0 is allowed (each step still waits for its real events)."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise InputError(f"{text!r} is not a number of seconds") from None
+    if not 0 <= value <= 3600:
+        raise InputError(f"{text!r}: give from 0 to 3600 seconds")
     return value
 
 

@@ -177,7 +177,7 @@ def parse_lesson(name: str, source: str) -> Lesson:
     passes the same escaping as network bytes (`escape_text`) before anything
     reads it, so an escape sequence in it is shown as ``\\x1b``, never acted on;
     its backslashes and line ends are its own."""
-    source = escape_text(source.replace("\r\n", "\n"), keep="\\\n")
+    source = escape_text(source.replace("\r\n", "\n"), keep="\n")
     lesson: Lesson | None = None
     intro: list[str] = []
     step: Step | None = None

@@ -22,6 +22,7 @@ import os
 import re
 import signal
 import threading
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, Any
 
@@ -92,20 +93,48 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _started(pid: int) -> float | None:
+    """When process ``pid`` started (seconds since the epoch), from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        boot = next(float(line.split()[1]) for line in Path("/proc/stat").read_text().splitlines()
+                    if line.startswith("btime "))
+    except (OSError, IndexError, StopIteration, ValueError):
+        return None
+    return boot + int(fields[19]) / os.sysconf("SC_CLK_TCK")
+
+
+def owner_alive(name: str) -> bool:
+    """The run that made namespace ``name`` is still going: the pid field of its
+    name, exactly (``socklab-0123-…`` or pid 0 is no run of ours), is a live
+    socklab process (a shell or init with that number is not) that started
+    before the namespace did (not a later process given the same number)."""
+    match = NAME.match(name)
+    if match is None:
+        return False
+    field = match.group(1)
+    if field != str(int(field)) or not 0 < int(field) < 2**22 or not _alive(int(field)):
+        return False
+    with contextlib.suppress(OSError):  # a live process that is no socklab run
+        if b"socklab" not in Path(f"/proc/{field}/cmdline").read_bytes():
+            return False
+    started = _started(int(field))
+    try:
+        made = (NETNS_DIR / name).lstat().st_mtime
+    except OSError:
+        return True  # cannot tell: keep it, as a live run's
+    return started is None or started <= made + 2.0  # start times are in clock ticks
+
+
 def remove_stale() -> list[str]:
     """Remove the namespaces of socklab runs that are gone (killed): their names."""
-    removed = []
-    for name in socklab_namespaces():
-        match = NAME.match(name)
-        if match and not _alive(int(match.group(1))) and delete_namespace(name):
-            removed.append(name)
-    return removed
+    return [name for name in socklab_namespaces()
+            if not owner_alive(name) and delete_namespace(name)]
 
 
 def in_use() -> list[str]:
     """socklab namespaces whose run is still going (left alone by cleanup)."""
-    return [name for name in socklab_namespaces()
-            if (m := NAME.match(name)) and _alive(int(m.group(1)))]
+    return [name for name in socklab_namespaces() if owner_alive(name)]
 
 
 def remove_on_signals() -> None:

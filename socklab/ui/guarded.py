@@ -13,9 +13,11 @@ shared with the headless commands).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import io
 import os
 import signal
+import sys
 import threading
 import traceback
 
@@ -24,10 +26,22 @@ from textual import events
 from textual.app import App
 
 from .. import lessons
-from ..guard import EXIT_CRASH, TerminalGuard, exit_status, report_crash, signal_name, stop_signals
+from ..guard import (
+    EXIT_CRASH,
+    STOP_SIGNALS,
+    SignalWatchdog,
+    TerminalGuard,
+    exit_status,
+    report_crash,
+    signal_name,
+    stop_signals,
+)
 
 #: Seconds a stop signal gives the screen to end before the process ends anyway.
 STOP_GRACE = 10.0
+#: Seconds a stop signal gives the UI thread to answer at all (`SignalWatchdog`),
+#: then the sockets' closing, before the process ends without it.
+STUCK_GRACE, STUCK_CLOSE = 1.0, 0.5
 
 
 class StopAndReport:
@@ -40,6 +54,8 @@ class StopAndReport:
     #: Whether a stop signal ends the process after `STOP_GRACE` seconds if the
     #: screen has not ended (`run_guarded` arms it; tests in-process do not).
     watchdog = False
+    #: Sees stop signals even when the UI thread is stuck (`run_guarded` sets it).
+    signal_watchdog: SignalWatchdog | None = None
 
     def close_lab(self, reason: str) -> None:
         """Close every socket, each a logged close saying ``reason`` (blocking)."""
@@ -54,6 +70,8 @@ class StopAndReport:
             loop = asyncio.get_running_loop()
         except RuntimeError:
             return
+        if self.signal_watchdog is not None:
+            self.signal_watchdog.signalled(signum)  # in case the loop never answers
         loop.call_soon_threadsafe(self._stop_now, signum)
 
     def stop_if_signalled(self) -> None:
@@ -63,6 +81,8 @@ class StopAndReport:
 
     def _stop_now(self, signum: int) -> None:
         app = self._app()
+        if self.signal_watchdog is not None:
+            self.signal_watchdog.begun()  # the loop answered: the normal stop runs
 
         async def stop() -> None:
             reason = lessons.stopped_by_signal(signal_name(signum))
@@ -122,8 +142,22 @@ def run_guarded(app: App[int]) -> int:
     assert isinstance(app, StopAndReport)
     terminal = TerminalGuard()
     app.watchdog = True
+
+    def stuck(signum: int) -> None:
+        """The UI thread did not answer a stop signal: end without it."""
+        terminal.restore(screen_left_on=True)
+        reason = lessons.stopped_by_signal(signal_name(signum))
+        closer = threading.Thread(target=app.close_lab, args=(reason,), daemon=True)
+        closer.start()
+        closer.join(STUCK_CLOSE)
+        with contextlib.suppress(OSError, ValueError, AttributeError):
+            print(f"socklab: stopped by {signal_name(signum)} (the screen was not answering)",
+                  file=sys.__stderr__, flush=True)  # Textual captures sys.stderr
+
     try:
-        with stop_signals(app.stop_by_signal):
+        with SignalWatchdog(stuck, grace=STUCK_GRACE) as watchdog, \
+                stop_signals(app.stop_by_signal, (*STOP_SIGNALS, signal.SIGINT)):
+            app.signal_watchdog = watchdog
             result = app.run()
     except Exception as exc:  # escaped Textual itself: its own restore may not have run
         terminal.restore(screen_left_on=True)

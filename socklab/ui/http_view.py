@@ -3,25 +3,29 @@ shows a response (status line, headers, body), and the regex box.
 
 A lab feature, lessons or not: whatever the lab's last client received is
 shown here as soon as its recv events arrive (the bridge's batches), and the
-regex box applies ``re.findall`` to it live as the pattern is typed.  Ready
+regex box applies ``re.findall`` to it live as the pattern is typed, in a
+worker process with a time limit (socklab/regexbox.py): a pattern that
+backtracks for ever is stopped and said, and the lab never waits for it.  Ready
 examples fill the box: the words of romeo.txt, the headers' names, ``href``
 values.  Received bytes are untrusted: every piece is a Text with markup off.
 """
 
 from __future__ import annotations
 
+import contextlib
 import re
 from collections.abc import Iterable
 
 from rich.text import Text
-from textual import on
+from textual import on, work
 from textual.app import ComposeResult
 from textual.containers import Horizontal, VerticalScroll
 from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..events import Event, escape_bytes
-from ..guided.http import EXAMPLES, SCOPES, Received, find_all, text_of
+from ..guided.http import EXAMPLES, SCOPES, Received, text_of
+from ..regexbox import Cancelled, RegexBox, TooSlow
 
 _EMPTY = ("Nothing received yet. Run the server in http mode, then send "
           r"GET /romeo.txt HTTP/1.0\r\n\r\n from the client and recv until b''.")
@@ -41,6 +45,9 @@ class HttpView(VerticalScroll):
         super().__init__(id=id)
         self.received = Received()
         self.matches: list[str] = []
+        #: Where patterns are matched: a worker process with a time limit.
+        self.box = RegexBox()
+        self._box_started = False
 
     def compose(self) -> ComposeResult:
         yield Static(_EMPTY, id="http-status", classes="http-status", markup=False)
@@ -88,6 +95,9 @@ class HttpView(VerticalScroll):
         body = response.body.decode("utf-8", "replace")
         self._set("http-body", Text("\n".join(escape_bytes(line.encode())
                                               for line in body.split("\n"))))
+        if not self._box_started:  # something to search: have the worker ready
+            self._box_started = True
+            self._start_box()
         self.apply_regex()
 
     def _set(self, part: str, text: Text) -> None:
@@ -117,22 +127,53 @@ class HttpView(VerticalScroll):
         self.apply_regex()
 
     def apply_regex(self) -> None:
+        """Match the box's pattern off the UI thread, in the regex worker (a
+        pattern that backtracks for ever is stopped at its time limit)."""
         pattern = self.query_one("#regex-pattern", Input).value
-        scope = self.query_one("#regex-scope", Select).value
+        scope = str(self.query_one("#regex-scope", Select).value)
         response = self.received.response()
+        if pattern and response is not None:
+            self._match(pattern, text_of(response, scope), scope)
+            return
+        shown = Text()
+        if pattern:
+            shown.append("Nothing received yet to search.", "italic")
+        self._show_matches(shown, [])
+
+    @work(thread=True, exclusive=True, group="regex", exit_on_error=False)
+    def _match(self, pattern: str, text: str, scope: str) -> None:
         shown = Text()
         matches: list[str] = []
-        if pattern and response is not None:
-            try:
-                matches = find_all(pattern, text_of(response, str(scope)))
-            except re.error as exc:
-                shown.append(f"not a pattern Python accepts: {exc}", "bold red")
-            else:
-                shown.append(f"{len(matches)} match(es) in the {scope}: ", "bold")
-                shown.append(escape_bytes(repr(matches).encode()))
-        elif pattern:
-            shown.append("Nothing received yet to search.", "italic")
+        try:
+            matches = self.box.find_all(pattern, text)
+        except Cancelled:
+            return  # a newer pattern is being matched
+        except TooSlow:
+            shown.append(f"pattern took too long: stopped after {self.box.limit:g} s. ",
+                         "bold red")
+            shown.append("Nested repeats such as (\\w+\\s?)* can try every way of "
+                         "splitting the text (catastrophic backtracking); make each part "
+                         "match one way only.", "italic")
+        except re.error as exc:
+            shown.append(f"not a pattern Python accepts: {exc}", "bold red")
+        else:
+            shown.append(f"{len(matches)} match(es) in the {scope}: ", "bold")
+            shown.append(escape_bytes(repr(matches).encode()))
+        with contextlib.suppress(RuntimeError):  # the lab is closing
+            self.app.call_from_thread(self._show_matches, shown, matches)
+
+    def _show_matches(self, shown: Text, matches: list[str]) -> None:
         self._set("regex-matches", shown)
+        if shown:  # under the box, which a small terminal scrolls to: bring it in sight
+            self.query_one("#regex-matches").scroll_visible(animate=False, top=False)
         if matches != self.matches:
             self.matches = matches
             self.post_message(self.Matched(matches))
+
+    @work(thread=True, group="regex-start", exit_on_error=False)
+    def _start_box(self) -> None:
+        with contextlib.suppress(TooSlow):  # said when a pattern needs it
+            self.box.start()
+
+    def on_unmount(self) -> None:
+        self.box.close()

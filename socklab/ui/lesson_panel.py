@@ -329,18 +329,17 @@ class LessonPanel(VerticalScroll):
         run = self.run
         assert run is not None
         self._fill_step()
-        await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
         for index, action in enumerate(run.step.actions):
             if run.done:
                 break
             if self._pending(action, index):
                 await self.press(action)
         repeat = run.step.repeat
-        for _ in range(MAX_REPEAT if repeat else 0):
-            if run.done or (repeat.call in BLOCKING  # type: ignore[union-attr]
-                            and run.is_waiting(repeat.side, repeat.call)):  # type: ignore
+        for _ in range(MAX_REPEAT if repeat is not None else 0):
+            if repeat is None or run.done or (
+                    repeat.call in BLOCKING and run.is_waiting(repeat.side, repeat.call)):
                 break
-            await self.press(repeat)  # type: ignore[arg-type]
+            await self.press(repeat)
         return await self._until(lambda: run.done, STEP_GUARD)
 
     async def press(self, action: Action) -> None:

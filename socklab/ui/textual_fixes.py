@@ -1,4 +1,4 @@
-"""Three workarounds for Textual 8.2 faults that crashed or hung the lab.
+"""Four workarounds for Textual 8.2 faults that crashed or hung the lab.
 
 Both faults are in Textual, not in socklab; each workaround is the smallest
 change on socklab's side, and each is provoked for real by the tests
@@ -29,6 +29,13 @@ change on socklab's side, and each is provoked for real by the tests
    dead thread left a crash report behind.  `TerminalWriter` drops what it
    cannot write and goes on emptying its queue, so the lab closes its sockets
    and exits at once.
+
+4. **Key sequences no keyboard sends.**  Textual's key parser turns the kitty
+   keyboard protocol's ``ESC [ code u`` into ``chr(code)`` and a function
+   key's ``ESC [ n ~`` into a C int, unchecked: ``ESC[1114112u`` raised
+   ``ValueError``, ``ESC[99999999999~`` ``OverflowError``, and the lab exited
+   70 (typed, pasted, or sent by a browser to ``socklab web``).  `KeyParser`
+   drops such a sequence, as a terminal ignores a key it does not know.
 """
 
 from __future__ import annotations
@@ -39,6 +46,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
+from textual._xterm_parser import XTermParser
 from textual.drivers._writer_thread import WriterThread
 from textual.widgets import Button
 
@@ -85,16 +93,37 @@ class TerminalWriter(WriterThread):
                 flush()
 
 
+class KeyParser(XTermParser):
+    """Textual's parser, dropping a key sequence it cannot turn into a key (item 4)."""
+
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False):  # type: ignore[no-untyped-def]
+        try:
+            keys = list(super()._sequence_to_key_events(sequence, alt))
+        except (ValueError, OverflowError):  # a code point or number out of range
+            return
+        yield from keys
+
+
 def install() -> None:
-    """Make the Linux driver's input decoder lenient, and its output thread one
-    that outlives a hung-up terminal (idempotent)."""
+    """Make the Linux driver's input decoder lenient, its output thread one that
+    outlives a hung-up terminal, and its key parser (and the web driver's) one
+    that drops impossible keys (idempotent)."""
+    with contextlib.suppress(ImportError):
+        from textual.drivers import web_driver
+        web_driver.XTermParser = KeyParser  # type: ignore[attr-defined,misc]
     try:
         from textual.drivers import linux_driver
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
         return
     # The driver looks the names up each time it starts its threads.
+<<<<<<< HEAD
     setattr(linux_driver, "getincrementaldecoder", lenient_decoder_factory)  # noqa: B010
     setattr(linux_driver, "WriterThread", TerminalWriter)  # noqa: B010
+=======
+    linux_driver.getincrementaldecoder = lenient_decoder_factory  # type: ignore[attr-defined]
+    linux_driver.WriterThread = TerminalWriter  # type: ignore[attr-defined,misc]
+    linux_driver.XTermParser = KeyParser  # type: ignore[attr-defined,misc]
+>>>>>>> main
 
 
 class CallButton(Button):

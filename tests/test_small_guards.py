@@ -1,0 +1,93 @@
+"""Issue 23's smaller items, each with its test: a host that does not resolve, the
+seconds options' real range, --send-file on a FIFO with no writer, the capture
+hint, and cleanup of a namespace whose pid is alive but is no socklab run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+
+import pytest
+from helpers import LIMIT, no_traceback, run_cli
+
+from socklab.capture import how_to_capture
+from socklab.cli.parser import _pause, _seconds
+from socklab.inputs import InputError
+
+
+def test_web_with_a_host_that_does_not_resolve_is_exit_2():
+    done = run_cli("web", "--host", "bogus.invalid", "--port", "0", timeout=LIMIT * 4)
+    no_traceback(done.stderr)
+    assert done.returncode == 2, done.stderr
+    assert "bogus.invalid" in done.stderr and "no such address" in done.stderr
+
+
+def test_timeout_0_is_refused_with_the_range_it_really_allows():
+    for option in ("--timeout", "--idle"):
+        done = run_cli("connect", "127.0.0.1", "9", option, "0", timeout=LIMIT * 4)
+        assert done.returncode == 2, done.stderr
+        assert "give more than 0 and at most 3600 seconds" in done.stderr, done.stderr
+    with pytest.raises(InputError, match="more than 0"):
+        _seconds("0")
+    assert _seconds("0.001") == 0.001 and _seconds("3600") == 3600
+
+
+def test_pause_0_is_accepted_and_its_range_said():
+    assert _pause("0") == 0.0 and _pause("3600") == 3600
+    for bad in ("-1", "3601", "nan", "inf"):
+        with pytest.raises(InputError, match="give from 0 to 3600 seconds"):
+            _pause(bad)
+    done = run_cli("lesson", "--pause", "-1", timeout=LIMIT * 4)
+    assert done.returncode == 2 and "give from 0 to 3600 seconds" in done.stderr
+
+
+def test_send_file_on_a_fifo_with_no_writer_says_so(tmp_path):
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    done = run_cli("connect", "127.0.0.1", "9", "--send-file", str(fifo), timeout=LIMIT * 4)
+    no_traceback(done.stderr)
+    assert done.returncode == 2, done.stderr
+    assert "is a FIFO and nothing was written to it" in done.stderr, done.stderr
+
+
+def test_send_file_on_a_fifo_with_a_writer_is_read(tmp_path):
+    """A FIFO with its writer (``<(cat file)``) is still a file to send."""
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = subprocess.Popen([sys.executable, "-c",
+                               f"open({str(fifo)!r}, 'wb').write(b'hello')"])
+    try:
+        done = run_cli("connect", "127.0.0.1", "9", "--type", "dgram", "--send-file",
+                       str(fifo), timeout=LIMIT * 4)
+    finally:
+        writer.wait(timeout=LIMIT)
+    assert "FIFO" not in done.stderr, done.stderr
+    assert "sendto" in done.stdout, done.stdout
+
+
+def test_the_capture_hint_never_names_the_shared_interpreter():
+    hint = how_to_capture()
+    assert "CAP_NET_RAW" in hint and "setcap" in hint and "sudo" in hint
+    assert "never the shared python3" in hint
+    shared = os.path.realpath(sys.executable)
+    if os.path.islink(sys.executable) or sys.prefix == sys.base_prefix:
+        assert shared not in hint and "--copies" in hint
+
+
+def test_cleanup_removes_a_namespace_whose_pid_is_alive_but_no_socklab_run():
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and ip to make a network namespace")
+    name = f"socklab-1-{os.getpid()}-a"  # pid 1 is alive, and is not socklab
+    made = subprocess.run(["ip", "netns", "add", name], capture_output=True, text=True,
+                          check=False)
+    if made.returncode != 0:
+        pytest.skip(f"cannot make a namespace: {made.stderr.strip()}")
+    try:
+        done = run_cli("cleanup", timeout=LIMIT * 4)
+        assert done.returncode == 0, done.stderr
+        assert f"removed network namespace {name}" in done.stdout, done.stdout
+        assert not os.path.exists(f"/var/run/netns/{name}")
+    finally:
+        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
