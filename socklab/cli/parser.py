@@ -102,18 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--send", action="append", default=[], metavar="TEXT",
                          help=r"text to send; \r\n \t \xNN escapes work; repeatable")
     connect.add_argument("--send-file", metavar="FILE", help="send this file's bytes")
-<<<<<<< HEAD
     connect.add_argument("--idle", type=checked(_seconds), default=2.0, metavar="SECONDS",
-                         help="stop waiting for data after this long with none (default 2)")
-    connect.add_argument("--timeout", type=checked(_seconds), default=10.0, metavar="SECONDS",
-                         help="connect timeout (default 10)")
-=======
-    connect.add_argument("--idle", type=_checked(_seconds), default=2.0, metavar="SECONDS",
                          help="stop waiting for data after this long with none "
                          "(more than 0, at most 3600; default 2)")
-    connect.add_argument("--timeout", type=_checked(_seconds), default=10.0, metavar="SECONDS",
+    connect.add_argument("--timeout", type=checked(_seconds), default=10.0, metavar="SECONDS",
                          help="connect timeout (more than 0, at most 3600; default 10)")
->>>>>>> main
     connect.add_argument("--half-close", action="store_true",
                          help="shutdown(SHUT_WR) after sending, so the peer sees EOF")
     connect.add_argument("--packets", action="store_true",
@@ -137,11 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--list", action="store_true", help="list the lessons: name, title")
     lesson.add_argument("--auto", action="store_true",
                         help="play the lesson by itself, step by step, for a class")
-<<<<<<< HEAD
-    lesson.add_argument("--pause", type=checked(_seconds), default=3.0, metavar="SECONDS",
-=======
-    lesson.add_argument("--pause", type=_checked(_pause), default=3.0, metavar="SECONDS",
->>>>>>> main
+    lesson.add_argument("--pause", type=checked(_pause), default=3.0, metavar="SECONDS",
                         help="with --auto: seconds to read each step and each "
                         "explanation, 0 to 3600 (default 3)")
 

@@ -37,22 +37,13 @@ from textual.widgets import (
 
 from ..capture import watch_packets
 from ..engine import Lab
-<<<<<<< HEAD
 from ..events import CLIENT, SERVER
+from ..guard import follow_web_server
 from ..guided import Lesson
 from ..hosts.cable_lab import set_cable
 from ..session import LabSession
 from ..viewstate import ViewState
 from .bridge import Bridge
-=======
-from ..guard import follow_web_server
-from ..guided import Lesson
-from ..hosts.cable_lab import set_cable
-from ..labcalls import Request
-from ..session import LabSession
-from ..viewstate import BoundPort, ViewState
-from .bridge import Batch, Bridge, Coalesced
->>>>>>> main
 from .cable_bar import CableBar
 from .client_pane import ClientPane
 from .code_view import CodeView
@@ -160,17 +151,10 @@ class SocklabApp(StopAndReport, App[int]):
         with TabbedContent(id="tabs"):
             with TabPane("Lab", id="lab"):
                 with Horizontal(id="panes"):
-<<<<<<< HEAD
                     yield ServerPane(ask, view, id="server")
                     yield ClientPane(ask, view, id="client")
                 yield CableBar(lambda conditions: set_cable(self.lab, conditions),
                                self.hosts.cable_at_start, id="cable-bar")
-=======
-                    yield ServerPane(self._ask, self.view_state, id="server")
-                    yield ClientPane(self._ask, self.view_state, id="client")
-                yield CableBar(lambda conditions: set_cable(self.lab, conditions),
-                               self.cable_at_start, id="cable-bar")
->>>>>>> main
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -406,14 +390,9 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
     install_textual_fixes()
     two_hosts_allowed = follow_web_server()  # under socklab web: off unless allowed
     app = SocklabApp(packets=True)
-<<<<<<< HEAD
-    app.hosts.ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
-    app.lessons.to_open, app.lessons.pause = lesson, auto_pause
-=======
     if two_hosts_allowed:
-        app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
-    app.lesson_to_open, app.lesson_pause = lesson, auto_pause
->>>>>>> main
+        app.hosts.ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
+    app.lessons.to_open, app.lessons.pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))

@@ -116,14 +116,9 @@ def install() -> None:
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
         return
     # The driver looks the names up each time it starts its threads.
-<<<<<<< HEAD
     setattr(linux_driver, "getincrementaldecoder", lenient_decoder_factory)  # noqa: B010
     setattr(linux_driver, "WriterThread", TerminalWriter)  # noqa: B010
-=======
-    linux_driver.getincrementaldecoder = lenient_decoder_factory  # type: ignore[attr-defined]
-    linux_driver.WriterThread = TerminalWriter  # type: ignore[attr-defined,misc]
-    linux_driver.XTermParser = KeyParser  # type: ignore[attr-defined,misc]
->>>>>>> main
+    setattr(linux_driver, "XTermParser", KeyParser)  # noqa: B010
 
 
 class CallButton(Button):
