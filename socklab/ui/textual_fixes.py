@@ -43,11 +43,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from textual._xterm_parser import XTermParser
 from textual.drivers._writer_thread import WriterThread
+from textual.events import Key
 from textual.widgets import Button
 
 #: The codec error handler's name (codecs.register_error).
@@ -96,7 +97,7 @@ class TerminalWriter(WriterThread):
 class KeyParser(XTermParser):
     """Textual's parser, dropping a key sequence it cannot turn into a key (item 4)."""
 
-    def _sequence_to_key_events(self, sequence: str, alt: bool = False):  # type: ignore[no-untyped-def]
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterator[Key]:
         try:
             keys = list(super()._sequence_to_key_events(sequence, alt))
         except (ValueError, OverflowError):  # a code point or number out of range
@@ -110,7 +111,7 @@ def install() -> None:
     that drops impossible keys (idempotent)."""
     with contextlib.suppress(ImportError):
         from textual.drivers import web_driver
-        web_driver.XTermParser = KeyParser  # type: ignore[attr-defined,misc]
+        setattr(web_driver, "XTermParser", KeyParser)  # noqa: B010
     try:
         from textual.drivers import linux_driver
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
