@@ -31,7 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from . import lessons
+from . import explain
 from .engine import Endpoint, Lab, Server
 from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
@@ -222,7 +222,7 @@ class LabSession:
         how many sockets were open.
         """
         closed = self.lab.open_sockets
-        self.lab.reset(lessons.RESET)
+        self.lab.reset(explain.RESET)
         client_ports(self.lab).forget()
         with self._lock:
             self.service = None
@@ -245,7 +245,7 @@ class LabSession:
             return None
         return dict(mode.enable(self.lab).names)
 
-    def close(self, reason: str = lessons.QUIT) -> None:
+    def close(self, reason: str = explain.QUIT) -> None:
         """Quit: close every socket and join every thread (blocking; once).
         ``reason`` is what each close says (quit, or the stop signal's name)."""
         if self._closed:
@@ -263,7 +263,7 @@ class LabSession:
             if server is not None:
                 old = server
                 self._quick(SERVER, "close()",
-                            lambda: self._lab_close(old, lessons.TYPE_CHANGED))
+                            lambda: self._lab_close(old, explain.TYPE_CHANGED))
             server = self.lab.server(settings.family, settings.kind)
             self.server = server
             self.service = None
@@ -324,7 +324,7 @@ class LabSession:
 
         def run() -> None:
             if old is not None:
-                self._lab_close(old, lessons.RUN_AGAIN)
+                self._lab_close(old, explain.RUN_AGAIN)
             if server is not self.server:
                 return  # Run was pressed again meanwhile
             service = run_server(self.lab, server, plan)

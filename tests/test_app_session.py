@@ -19,7 +19,7 @@ from textual.notifications import Notify
 from socklab.events import Event
 from socklab.ui.app import SocklabApp
 from socklab.ui.bridge import VIEW_MAX
-from socklab.ui.port_info import PortInfo
+from socklab.ui.port_info import PortInfoLine
 
 #: Far more events than the screen keeps (`VIEW_MAX` waiting, the log's rows).
 SESSION_EVENTS = 150_000
@@ -162,7 +162,7 @@ async def test_reset_logs_its_closes_and_port_info_follows(tmp_path: Path) -> No
     async with app.run_test(size=SIZE) as pilot:
         seen = await run_server(app, pilot)
         await settle(app, pilot)
-        client_info = app.client_pane.query_one(PortInfo)
+        client_info = app.client_pane.query_one(PortInfoLine)
         assert "listening here" in str(client_info.render())  # the client followed the port
         assert app.query_one("#server-connections").display
         await pilot.press("ctrl+r")

@@ -22,7 +22,7 @@ from textual.widgets import Button
 from socklab.cli.main import main
 from socklab.guided import LessonFormatError, LessonRun, all_lessons, load_lesson, parse_lesson
 from socklab.guided.expect import parse_expectation
-from socklab.guided.http import Received, find_all, split_response, text_of
+from socklab.guided.http import HttpReceived, find_all, split_response, text_of
 from socklab.modes import ROMEO, http_response
 from socklab.ui.app import SocklabApp
 from socklab.ui.cable_bar import apply_preset
@@ -99,7 +99,7 @@ def test_the_http_split_and_the_regex_box() -> None:
                                                                        "light"]
     assert "Content-Type" in find_all(r"^([\w-]+):", text_of(response, "headers"))
     assert split_response(b"HTTP/1.0 200 OK\nA: b\n\nbody").blank_line == b"\n\n"
-    assert Received().response() is None
+    assert HttpReceived().response() is None
 
 
 # -- in the lab -------------------------------------------------------------------------

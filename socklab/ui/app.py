@@ -61,11 +61,11 @@ from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
 from .lesson_host import Lessons
 from .lesson_panel import LessonPanel
-from .numbers import RealNumbers
 from .palette import lab_commands
 from .payload_view import PayloadView
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .shown_numbers import RealNumbers
 from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, Projector
 from .two_hosts import TwoHosts

@@ -19,7 +19,7 @@ from ..events import State
 from ..kernel.describe import queue_gauge
 from ..logformat import format_bytes
 from ..viewstate import SocketView
-from .numbers import RealNumbers
+from .shown_numbers import RealNumbers
 
 #: Rows shown at most (the newest); a flood of connections stays cheap.
 MAX_SHOWN = 200

@@ -23,6 +23,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 
+from ..explain import EMPTY_HOST_PLACEHOLDER, host_note
 from ..inputs import (
     LOOPBACK,
     InputError,
@@ -32,11 +33,10 @@ from ..inputs import (
     parse_port,
 )
 from ..labcalls import Request, Settings
-from ..lessons import EMPTY_HOST_PLACEHOLDER, host_note
 from ..viewstate import ViewState
 from .connection_list import ConnectionList, ConnectionRow
-from .numbers import RealNumbers
-from .port_info import PortInfo
+from .port_info import PortInfoLine
+from .shown_numbers import RealNumbers
 from .textual_fixes import CallButton
 
 Ask = Callable[[Request], None]
@@ -161,7 +161,7 @@ class EndpointPane(VerticalScroll):
         yield from self.compose_extra_fields()
         yield from self.compose_options()
         yield Static("", id=self.wid("host-note"), classes="host-note", markup=False)
-        yield PortInfo(for_server=self.SIDE == "server", id=self.wid("port-info"))
+        yield PortInfoLine(for_server=self.SIDE == "server", id=self.wid("port-info"))
         yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
         with Grid(classes="calls"):
             for suffix, label in self.CALLS:
@@ -310,11 +310,11 @@ class EndpointPane(VerticalScroll):
         except InputError:
             port = None
         proto = "tcp" if self.stream else "udp"
-        self.query_one(PortInfo).show_port(port, proto)
+        self.query_one(PortInfoLine).show_port(port, proto)
 
     def look_in(self, namespace: str | None) -> None:
         """Two-hosts mode: port info reads ``namespace``'s tables (None: this machine's)."""
-        info = self.query_one(PortInfo)
+        info = self.query_one(PortInfoLine)
         info.namespace = namespace
         info.recheck()
 

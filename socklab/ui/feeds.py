@@ -14,7 +14,7 @@ from textual.css.query import NoMatches
 from ..events import CLIENT, SERVER
 from ..viewstate import BoundPort, ViewState
 from .bridge import Coalesced
-from .port_info import PortInfo
+from .port_info import PortInfoLine
 
 if TYPE_CHECKING:
     from .app import SocklabApp
@@ -113,5 +113,5 @@ class PortRecheck:
         self._recheck.run_now()
 
     def _recheck_all(self) -> None:
-        for info in self._app.query(PortInfo):
+        for info in self._app.query(PortInfoLine):
             info.recheck()

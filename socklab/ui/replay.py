@@ -30,7 +30,7 @@ from ..replay import Recording
 from ..viewstate import ViewState
 from .event_log import EventLog
 from .guarded import StopAndReport, run_guarded
-from .replay_sides import SideView
+from .replay_sides import ReplaySide
 from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, Projector
 from .wire_view import WireView
@@ -96,8 +96,8 @@ class ReplayApp(StopAndReport, App[int]):
         with TabbedContent(id="tabs"):
             with TabPane("Replay", id="replay"):
                 with Horizontal(id="replay-sides"):
-                    yield SideView(SERVER)
-                    yield SideView(CLIENT)
+                    yield ReplaySide(SERVER)
+                    yield ReplaySide(CLIENT)
                 yield Static("", id="replay-status", markup=False)
                 yield ReplayLog(id="log")
             with TabPane("Wire", id="wire"):
@@ -151,7 +151,7 @@ class ReplayApp(StopAndReport, App[int]):
         self._view.apply(self.events[self._applied:upto])
         self._applied = upto
         for side in (SERVER, CLIENT):
-            self.query_one(f"#replay-{side}", SideView).show(self._view)
+            self.query_one(f"#replay-{side}", ReplaySide).show(self._view)
         wire = self.query_one(WireView)
         wire.diagram = WireDiagram(chosen=wire.diagram.chosen)
         wire.diagram.add(self.events[:upto])
