@@ -20,7 +20,15 @@ from ..inputs import (
     parse_host,
     parse_type,
 )
-from .usage import EXIT_FAILED, EXIT_OK, EXIT_USAGE, UsageError, checked, port_arg
+from .usage import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PACKETS_HELP,
+    UsageError,
+    checked,
+    port_arg,
+)
 
 __all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser"]
 
@@ -47,8 +55,6 @@ def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None,
 
 
 #: ``--packets`` (serve, connect, demo): the wire under the calls (socklab.capture).
-PACKETS_HELP = ("also show the TCP segments under each call (captured on lo; needs "
-                "CAP_NET_RAW, else inferred from TCP_INFO counters)")
 
 
 def build_parser() -> argparse.ArgumentParser:

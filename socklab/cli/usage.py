@@ -14,6 +14,9 @@ from typing import TypeVar
 from ..inputs import InputError, parse_port
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+#: ``--packets``' help, the same for every command that has it.
+PACKETS_HELP = ("also show the TCP segments under each call (captured on lo; needs "
+                "CAP_NET_RAW, else inferred from TCP_INFO counters)")
 T = TypeVar("T")
 
 
