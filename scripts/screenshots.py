@@ -183,6 +183,30 @@ async def lesson(app: SocklabApp, pilot: Pilot) -> None:
         await pilot.pause()
 
 
+async def lesson_small(app: SocklabApp, pilot: Pilot) -> None:
+    """The backlog lesson at 80×24: the panel as a drawer under the panes, its first
+    step opened ready (the backlog field filled with 2, marked)."""
+    await app.lessons.start("backlog")
+    await settle(app, pilot)
+    for _ in range(3):
+        await pilot.pause()
+
+
+async def lesson_predict(app: SocklabApp, pilot: Pilot) -> None:
+    """The boundaries lesson: three sends done, the question before the one recv
+    answered with key 2 (15 bytes), then the recv that shows it held."""
+    await app.lessons.start("boundaries")
+    panel = app.lesson_panel
+    for _ in range(3):
+        await panel.do_step()
+        await panel.next()
+    await pilot.press("2")
+    await panel.do_step()
+    await settle(app, pilot)
+    for _ in range(3):
+        await pilot.pause()
+
+
 async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
     """The HTTP tab outside a lesson: romeo.txt split, the regex box on its words."""
     app.query_one("#server-mode", Select).value = "http"
@@ -308,6 +332,8 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-two-hosts-reliability": (reliability, SIZE),
     "lab-two-hosts-flow-control": (flow_control, SIZE),
     "lesson-welcome": (lesson, SIZE),
+    "lesson-80x24": (lesson_small, (80, 24)),
+    "lesson-predict": (lesson_predict, SIZE),
     "http-regex": (http_regex, SIZE),
     "lab-program": (program, SIZE),
 }

@@ -39,6 +39,10 @@ SERVER = "server"
 CLIENT = "client"
 WAIT = "wait"
 DONE = "done"
+#: A learner's answer to a lesson's question: phase "wait" when answered, "done"
+#: once the event it is about came.  args [question, answer]; result {"question",
+#: "answer", and when done "actual" (what the event showed) and "held" (bool)}.
+PREDICT = "predict"
 
 #: Ops that are not a call a program made but what the lab observed, in the same
 #: order (SPEC §3): the kernel's view (``state``, and ``tcp_info``: TCP_INFO's rtt,

@@ -121,7 +121,7 @@ _LESSONS: dict[tuple[str, str | None], str] = {
     ),
     ("TimeoutError", "connect"): (
         "no answer in time: the SYN got no SYN/ACK — the address may drop it (a host "
-        "that does not answer, a firewall), or the server's accept queue is full and "
+        "that does not answer, a firewall), or the server's accept queue (backlog) is full and "
         "its kernel drops the SYN while the client keeps retrying"
     ),
     ("TimeoutError", None): "the call did not complete in time; nothing arrived",

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from .capture.text import WIRE_OPS, packet_line
-from .events import WAIT, Event, escape_bytes
+from .events import PREDICT, WAIT, Event, escape_bytes
 from .kernel.describe import describe_state
 
 
@@ -52,6 +52,8 @@ def _format_value(value: Any) -> str:
 
 def format_result(event: Event) -> str:
     """What comes after the arrow in one log line."""
+    if event.op == PREDICT and isinstance(event.result, dict):
+        return _prediction(event.result)
     if event.phase == WAIT:
         return "waiting…"
     if not event.ok:
@@ -76,6 +78,16 @@ def format_result(event: Event) -> str:
         # Python returns None; the address is the lab's note (JSON keeps it as result).
         return f"None · {note} {_format_value(event.result)}"
     return _format_value(event.result)
+
+
+def _prediction(result: dict[str, Any]) -> str:
+    """``answer 15: held ✓`` (or ``did not hold ✗: it was 3``; before the event: to see)."""
+    answer = f"answer {result.get('answer')}"
+    if "held" not in result:
+        return f"{answer}: to be seen"
+    if result["held"]:
+        return f"{answer}: held ✓"
+    return f"{answer}: did not hold ✗: it was {result.get('actual')}"
 
 
 #: Calls that return None in Python, whose event's result is an address the
@@ -123,6 +135,9 @@ def format_call(event: Event) -> str:
     """``op(args)`` as the lecture writes it; sends show what they send."""
     if event.op in ("state", "tcp_info"):
         return event.op  # the kernel's view, not a call
+    if event.op == PREDICT:
+        question = event.result.get("question") if isinstance(event.result, dict) else None
+        return f"predict({_format_value(str(question))})"  # the learner's, not a call
     args = format_args(event.args)
     payload = payload_repr(event)
     if event.op in ("send", "sendto", "sendall") and payload is not None and event.count == 1:
@@ -171,6 +186,9 @@ def head_parts(event: Event) -> list[tuple[str, str]]:
 
 def _tail_parts(event: Event, resolved: bool) -> list[tuple[str, str]]:
     """What follows the arrow: the result, and the payload a recv returned."""
+    if event.op == PREDICT:  # the learner's answer: to be seen, held or not
+        held = event.result.get("held") if isinstance(event.result, dict) else None
+        return [(format_result(event), "wait" if held is None else "ok" if held else "error")]
     if event.phase == WAIT:
         return [("waited" if resolved else "waiting…", "dim" if resolved else "wait")]
     if not event.ok:

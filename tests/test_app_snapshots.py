@@ -127,3 +127,14 @@ def test_datagram_mode(snap_compare) -> None:
 
 def test_small_terminal(snap_compare) -> None:
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=welcome_exchange)
+
+
+def test_a_lesson_at_80x24(snap_compare) -> None:
+    """A lesson open in a small terminal: the panel is a drawer under the panes, the
+    step's instruction, its check and Back / Next in view (issue 22)."""
+    async def open_backlog(pilot: Pilot) -> None:
+        app = pilot.app
+        await app.lessons.start("backlog")
+        await settle(app, pilot)
+
+    assert snap_compare(make_app(), terminal_size=(80, 24), run_before=open_backlog)

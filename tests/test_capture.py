@@ -245,7 +245,8 @@ def _as_nobody_demo(tmp_path: Path) -> None:
     no_traceback(done.stderr)
     lines = done.stderr.strip().splitlines()
     assert len(lines) == 1 and "CAP_NET_RAW" in lines[0] and "setcap" in lines[0]
-    assert "run socklab as root" in lines[0]
+    assert "run socklab with sudo" in lines[0]
+    assert "never the shared python3" in lines[0]  # a capability there: raw sockets for all
     assert "→ SYN" not in done.stdout  # nothing shown as captured
     inferred = [line for line in done.stdout.splitlines() if "inferred from TCP_INFO" in line]
     assert len(inferred) >= 3 and "2 segment(s) out, 1 in" in inferred[0]

@@ -253,3 +253,31 @@ def test_a_reset_says_so_only_when_one_arrived(lab: Lab, rec: Recorder) -> None:
         assert kernel.wait_for("client", 1, "CLOSE")
     close = [e for e in rec.views() if (e.side, e.conn) == ("client", 1)][-1]
     assert close.result == {"state": "CLOSE"} and close.lesson and "RST" in close.lesson
+
+
+def test_an_accepted_connections_state_never_comes_before_its_accept(
+        lab: Lab, rec: Recorder) -> None:
+    """The timer reads every lab socket; one just accepted is left alone until the
+    accept() that returned it is in the log."""
+    with KernelView(lab, interval=0.001):
+        server = lab.server()
+        server.socket()
+        server.bind("127.0.0.1", 0)
+        server.listen(64)
+        for _ in range(30):
+            # accept() waits first, as a server does: the connect's own reading
+            # of the kernel races the accepting thread.
+            seen = rec.snapshot()
+            last = seen[-1].seq if seen else 0
+            accepting = lab.spawn(lambda: server.accept(timeout=LIMIT), "accept")
+            rec.wait_for(lambda e, n=last: e.op == "accept" and e.phase == "wait"
+                         and e.seq > n)
+            client = lab.client()
+            client.socket()
+            client.connect("127.0.0.1", server.local[1])
+            accepting.join(LIMIT)
+    events = rec.snapshot()
+    accepted = {e.conn: e.seq for e in events if e.op == "accept" and e.phase == DONE}
+    early = [e.seq for e in events if e.op == "state" and e.side == "server"
+             and e.conn is not None and e.seq < accepted[e.conn]]
+    assert early == [], rec.dump()

@@ -5,8 +5,11 @@ lesson is complete only when every step was met."""
 from __future__ import annotations
 
 from socklab.engine import Lab
+from socklab.events import PREDICT, WAIT, Event
 from socklab.guided import LessonRun, load_lesson, parse_lesson
 from socklab.guided.expect import describe, parse_expectation
+from socklab.logformat import format_line
+from socklab.replay import parse_lines
 
 THREE = """# T
 
@@ -64,3 +67,35 @@ def test_check_lines_are_plain_words() -> None:
         "server: listen(2) succeeds"
     assert describe(parse_expectation("server close ok conn!=none")).endswith(
         "on a connection, not the listener")
+
+
+def test_a_prediction_is_an_event_a_replay_shows() -> None:
+    """op ``predict``: answered (wait), then with what the event showed (done); the
+    JSON line reads back and the log line says whether it held."""
+    answered = Event(seq=2, t=0.2, side="server", conn=None, op=PREDICT, phase=WAIT,
+                     args=("Which errno?", "EADDRINUSE"), call=7,
+                     result={"question": "Which errno?", "answer": "EADDRINUSE"})
+    seen = Event(seq=4, t=0.4, side="server", conn=None, op=PREDICT, call=7,
+                 args=("Which errno?", "EADDRINUSE"),
+                 result={"question": "Which errno?", "answer": "EADDRINUSE",
+                         "actual": "EACCES", "held": False})
+    recording = parse_lines([answered.to_json(), seen.to_json()], "predictions")
+    lines = [format_line(event) for event in recording.events]
+    assert lines[0].endswith("predict('Which errno?') → answer EADDRINUSE: to be seen")
+    assert lines[1].endswith("answer EADDRINUSE: did not hold ✗: it was EACCES")
+    assert recording.events[1].result["held"] is False
+
+
+def test_a_prediction_is_answered_then_seen(lab: Lab) -> None:
+    lesson = parse_lesson("t", THREE.replace(
+        "expect: server listen ok backlog=2\n",
+        "expect: server listen ok backlog=2\npredict: Does listen(2) succeed? | yes=none | "
+        "EINVAL | EOPNOTSUPP\nobserve: server listen error\n"))
+    run = LessonRun(lesson)
+    run.feed(_server(lab, 2)[:2])
+    run.advance()
+    run.advance()
+    assert run.asking and run.answer(1) == "EINVAL" and not run.asking
+    assert run.answer(0) is None  # one answer a step
+    run.feed(_server(lab, 2)[2:])
+    assert run.observed[2] == "none" and run.held() is False and run.complete

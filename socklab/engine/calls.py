@@ -170,6 +170,10 @@ class Calls:
         self._op_lock = threading.Lock()
         #: Waits a close ended that have not reported their end yet (`close`).
         self._ends_due = 0
+        #: An accepted connection whose accept() event is not out yet: the kernel
+        #: view leaves it alone until then (`unannounced`); `announcing` on its server.
+        self.unannounced = False
+        self.announcing: Any = None
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
         self.waiter = Waiter(self._cancelled)
@@ -231,10 +235,13 @@ class Calls:
             with self.lab.bus.lock:
                 fields["peer_conn"] = client_ports(self.lab).client_at(
                     fields["result"], self.local[1] if self.local else 0)
-        if data is not None:
-            fields["data"] = escape_bytes(data)
-            fields["bytes_repr"] = bytes_repr(data)
-            fields["raw"] = data[:RAW_CAP]
+                # The new connection is the kernel view's from its accept() on:
+                # its states come after the call that returned it.
+                new, self.announcing = self.announcing, None
+                if new is not None:
+                    new.unannounced = False
+                return self._emit(op, args=args, call=call, **self._with_data(data, fields))
+        fields = self._with_data(data, fields)
         if op in ("recv", "recvfrom"):
             with self.lab.bus.lock:
                 if self.lab.floods:
@@ -243,6 +250,15 @@ class Calls:
                     self.lab.floods.flush(keep_streaks=True)
                 return self._emit(op, args=args, call=call, **fields)
         return self._emit(op, args=args, call=call, **fields)
+
+    @staticmethod
+    def _with_data(data: bytes | None, fields: dict[str, Any]) -> dict[str, Any]:
+        """``fields`` with the payload's text, repr and first bytes."""
+        if data is not None:
+            fields["data"] = escape_bytes(data)
+            fields["bytes_repr"] = bytes_repr(data)
+            fields["raw"] = data[:RAW_CAP]
+        return fields
 
     # -- the mechanics of one call -------------------------------------------
 

@@ -54,6 +54,8 @@ class Server(Endpoint):
             endpoint.local = address(conn_sock.getsockname())
             endpoint.state = State.CONNECTED
             endpoint.listener = self
+            endpoint.unannounced = True  # until its accept() event (Calls._done)
+            self.announcing = endpoint
             with self._count_lock:
                 self.connections[self._next_conn] = endpoint
                 self._open_count += 1

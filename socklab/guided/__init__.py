@@ -7,8 +7,9 @@ step's expectations to events, `progress` follows a learner through a lesson,
 """
 
 from .expect import Expectation, LessonFormatError, parse_expectation
-from .lesson import Action, Lesson, Setting, Step, all_lessons, load_lesson, parse_lesson
+from .lesson import Action, Lesson, Question, Setting, Step, all_lessons, load_lesson, parse_lesson
 from .progress import LessonRun
 
-__all__ = ["Action", "Expectation", "Lesson", "LessonFormatError", "LessonRun", "Setting",
+__all__ = ["Action", "Expectation", "Lesson", "LessonFormatError", "LessonRun", "Question",
+           "Setting",
            "Step", "all_lessons", "load_lesson", "parse_expectation", "parse_lesson"]

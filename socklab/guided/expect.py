@@ -91,8 +91,15 @@ ARGUMENTS: dict[str, tuple[frozenset[str], int]] = {
 }
 
 
+_STATUS = re.compile(r"^HTTP/\d\.\d (\d{3})")
+
+
 def field_of(event: Event, name: str) -> Any:
-    """An event's field by the lesson's name for it (see the module docstring)."""
+    """An event's field by the lesson's name for it (see the module docstring);
+    ``status``: the HTTP status code a response's first bytes carry."""
+    if name == "status":
+        found = _STATUS.match(event.data or "")
+        return found.group(1) if found else None
     if name in ARGUMENTS and event.op in ARGUMENTS[name][0]:
         at = ARGUMENTS[name][1]
         return event.args[at] if len(event.args) > at else None

@@ -15,6 +15,11 @@ The format (docs/lessons.md says it for teachers, with an example)::
     expect: server bind ok        what the step waits for (socklab.guided.expect)
     hint: shown after a wrong call, with the call's real error
     show: http                    the tab to show on this step (lab, http, code, ports, wire)
+    predict: Which errno? | EADDRINUSE | EACCES | no error=none | ...
+                                  a question asked before the step's key call: 2 to 4
+                                  choices (LABEL or LABEL=VALUE), answered with keys 1-4
+    observe: server bind error    the event that answers it and its field: SIDE OP
+                                  [FIELD<cmp>VALUE ...] FIELD (the last matching event's)
     > What just happened, shown once the expectations hold.
 
 Lines starting with a key the format knows are the step's data; other lines
@@ -54,7 +59,7 @@ OPS = frozenset({"socket", "bind", "listen", "accept", "connect", "send", "senda
                  "refuse", "state", "packet", "segments", "predict", "cable", "case"})
 #: A lesson file's most bytes (the longest shipped one is a few KB).
 MAX_BYTES = 1024 * 1024
-_KEYS = ("set", "do", "repeat", "expect", "hint", "show")
+_KEYS = ("set", "do", "repeat", "expect", "hint", "show", "predict", "observe")
 
 
 @dataclass(frozen=True)
@@ -79,6 +84,42 @@ class Setting:
     value: str
 
 
+@dataclass(frozen=True)
+class Question:
+    """``predict:`` and ``observe:``: a prediction asked before the step's key call,
+    and the event (and its field) that shows whether it held."""
+
+    text: str
+    #: (label, value): the value is compared with the observed field, as text.
+    choices: tuple[tuple[str, str], ...]
+    observe: Expectation | None = None
+    field: str = ""
+
+    def label_of(self, value: str) -> str:
+        return next((label for label, v in self.choices if v == value), value)
+
+
+def parse_question(text: str) -> Question:
+    question, *choices = (part.strip() for part in text.split("|"))
+    if not question or not 2 <= len(choices) <= 4 or not all(choices):
+        raise LessonFormatError(f"predict: {text!r}: write QUESTION | CHOICE | CHOICE "
+                                "(2 to 4 choices, each LABEL or LABEL=VALUE)")
+    pairs = []
+    for choice in choices:
+        label, sep, value = choice.rpartition("=") if "=" in choice else (choice, "", choice)
+        pairs.append((label.strip(), value.strip()))
+    return Question(question, tuple(pairs))
+
+
+def parse_observe(question: Question | None, text: str) -> Question:
+    words = text.split()
+    if question is None or len(words) < 3:
+        raise LessonFormatError(f"observe: {text!r}: after a predict: line, write SIDE OP "
+                                "[FIELD<cmp>VALUE ...] FIELD")
+    return Question(question.text, question.choices,
+                    parse_expectation(" ".join(words[:-1])), words[-1])
+
+
 @dataclass
 class Step:
     title: str
@@ -90,6 +131,7 @@ class Step:
     hint: str = ""
     show: str | None = None
     after: str = ""
+    question: Question | None = None
 
 
 @dataclass
@@ -155,6 +197,10 @@ def _add(step: Step, key: str, value: str) -> None:
         step.expectations.append(expectation)
     elif key == "hint":
         step.hint = f"{step.hint} {value}".strip()
+    elif key == "predict":
+        step.question = parse_question(value)
+    elif key == "observe":
+        step.question = parse_observe(step.question, value)
     elif key == "show":
         if value not in TABS:
             raise LessonFormatError(f"show: {value!r}: one of {', '.join(TABS)}")
@@ -213,6 +259,10 @@ def parse_lesson(name: str, source: str) -> Lesson:
         except (LessonFormatError, ValueError) as exc:
             raise LessonFormatError(f"{name}.md line {number}: {exc}") from None
     finish()
+    for step in lesson.steps if lesson else []:
+        if step.question is not None and step.question.observe is None:
+            raise LessonFormatError(f"{name}.md: step {step.title!r}: predict: needs an "
+                                    "observe: line")
     if lesson is None or not lesson.steps:
         raise LessonFormatError(f"{name}.md: needs '# Title' and at least one '## Step'")
     lesson.intro = _paragraphs(intro)

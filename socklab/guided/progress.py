@@ -15,11 +15,12 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from ..events import WAIT, Event
+from ..events import OBSERVATIONS, PREDICT, WAIT, Event
+from .expect import field_of
 from .lesson import Lesson, Setting, Step
 
 #: Observations, not calls: never a learner's wrong call.
-_VIEW_OPS = frozenset({"state", "packet"})
+_VIEW_OPS = frozenset({"state", "packet", PREDICT, *OBSERVATIONS})
 
 
 #: Events a run keeps (a lesson makes a few hundred; floods are coalesced).
@@ -56,6 +57,9 @@ class LessonRun:
         self.ends: dict[int, int] = {}
         #: Blocking calls that started waiting and have not returned: call id → event.
         self.waiting: dict[int, Event] = {}
+        #: Predictions: the value each step's answer chose, and what was observed.
+        self.answers: dict[int, str] = {}
+        self.observed: dict[int, str] = {}
         self._enter()
 
     # -- where we are -------------------------------------------------------------
@@ -143,15 +147,21 @@ class LessonRun:
         up to the one that completes it."""
         start = self.dropped + (len(self.history) - len(events) if at is None else at)
         changed = False
+        question = self.step.question
         for n, event in enumerate(events):
             if self.index in self.done_steps:
                 break
+            if question is not None and question.observe.matches(event):  # type: ignore
+                value = field_of(event, question.field)
+                self.observed[self.index] = "none" if value is None else str(value)
+                changed = True
             matched = False
             for i, expectation in enumerate(self.step.expectations):
                 if expectation.matches(event):
                     self.seen[i] += 1
                     matched = changed = True
-                elif (differs := expectation.difference(event)) is not None:
+                elif event.op not in _VIEW_OPS and \
+                        (differs := expectation.difference(event)) is not None:
                     self.difference, changed = differs, True
             if matched and all(self.holds(i) for i in range(len(self.seen))):
                 self.done_steps.add(self.index)
@@ -160,6 +170,32 @@ class LessonRun:
             elif not matched and self._is_wrong(event):
                 self.wrong, changed = event, True
         return changed
+
+    # -- predictions ------------------------------------------------------------------
+
+    @property
+    def asking(self) -> bool:
+        """The step's question waits for an answer (the step is not done yet: what
+        it observes may still change, a queue growing)."""
+        return (self.step.question is not None and self.index not in self.answers
+                and self.index not in self.done_steps)
+
+    def answer(self, choice: int) -> str | None:
+        """The learner's answer (choice 0-3): its value; None if there is no such choice."""
+        question = self.step.question
+        if not self.asking or question is None or not 0 <= choice < len(question.choices):
+            return None
+        self.answers[self.index] = question.choices[choice][1]
+        return self.answers[self.index]
+
+    def held(self, index: int | None = None) -> bool | None:
+        """Whether the prediction of a step held (None: not answered, or the step not
+        done yet)."""
+        index = self.index if index is None else index
+        if index not in self.answers or index not in self.observed \
+                or index not in self.done_steps:
+            return None
+        return self.answers[index] == self.observed[index]
 
     def note_regex(self, matches: list[str]) -> bool:
         """The regex box's current matches (an expectation may name one)."""
@@ -172,6 +208,8 @@ class LessonRun:
                 and event.op not in _VIEW_OPS)
 
     def _learn(self, event: Event) -> None:
+        if event.op in _VIEW_OPS:
+            return  # observations and predictions: no call waits, no fact
         if event.phase == WAIT:
             self.waiting[event.call] = event
         elif event.call:

@@ -182,7 +182,8 @@ class KernelView:
             readings = []
             for endpoint in self.lab.endpoints():
                 sock = endpoint.sock
-                if sock is None or endpoint.kind != socket.SOCK_STREAM:
+                if sock is None or endpoint.kind != socket.SOCK_STREAM \
+                        or endpoint.unannounced:
                     continue
                 info = read_state(sock)
                 if info is not None:

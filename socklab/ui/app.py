@@ -21,6 +21,7 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
@@ -85,6 +86,10 @@ class SocklabApp(StopAndReport, App[int]):
     VERTICAL_BREAKPOINTS = [(0, "-short"), (32, "-tall")]
 
     BINDINGS = [
+        # A lesson's Back and Next: first, so a narrow footer still shows them
+        # (only while a lesson is open: LessonHost.check_action).
+        Binding("f9", "lesson_back", "Back", priority=True),
+        Binding("f10", "lesson_next", "Next", priority=True),
         Binding("f5", "run_server", "Run server"),
         Binding("f6", "run_client", "Run client"),
         Binding("x", "hex", "Hex"),
@@ -100,9 +105,6 @@ class SocklabApp(StopAndReport, App[int]):
         Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
-        # A lesson's Back and Next (shown only while a lesson is open: `Lessons`).
-        Binding("f9", "lesson_back", "Back", priority=True),
-        Binding("f10", "lesson_next", "Next", priority=True),
     ]
 
     def __init__(
@@ -124,7 +126,7 @@ class SocklabApp(StopAndReport, App[int]):
         self.projector = Projector(self)
         # -- the parts, in the order they are mounted ----------------------------------
         #: The one way parts act on the lab (and the panes' ``ask``).
-        self.controls = LabControls(self, self.session.request)
+        self.controls = LabControls(self, self.session.request, self.lab.bus)
         self.panes_feed = PaneFeed(self, self.view_state)
         self.ports_feed = PortRecheck(self)
         self.wire = Wire(self, (lambda: watch_packets(self.lab)) if packets else None)
@@ -296,6 +298,9 @@ class SocklabApp(StopAndReport, App[int]):
 
     def action_lesson_back(self) -> None:
         self.lessons.back()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.lessons.resize(event.size.width)
 
     def on_http_view_matched(self, message: HttpView.Matched) -> None:
         """The regex box's matches: a lesson's step may be waiting for them."""

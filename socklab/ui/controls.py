@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Protocol
 from textual.widgets import Checkbox, Input, Select
 
 from ..capture.text import WIRE_OPS
+from ..events import DONE, PREDICT, WAIT, EventBus
 from ..labcalls import Request
 from ..viewstate import ViewState
 from .cable_bar import apply_preset
@@ -68,9 +69,11 @@ class _Asked:
 class LabControls:
     """What a part may do to the lab, as a learner would do it."""
 
-    def __init__(self, app: SocklabApp, request: Ask) -> None:
+    def __init__(self, app: SocklabApp, request: Ask, bus: EventBus) -> None:
         self._app = app
         self._request = request
+        #: The lab's bus: a learner's prediction is logged on it (op ``predict``).
+        self._bus = bus
         self._calls: Counter[str] = Counter()
         self._asked: list[_Asked] = []
         self._news = asyncio.Event()
@@ -174,6 +177,19 @@ class LabControls:
 
     async def set_two_hosts(self, on: bool) -> bool:
         return await self._app.hosts.set(on)
+
+    def predict(self, side: str, question: str, answer: str, *, call: int = 0,
+                actual: str | None = None, lesson: str | None = None) -> int:
+        """Log a learner's prediction (op ``predict``): answered (``actual`` None: the
+        event has not come), or with what the event showed.  Returns its call id."""
+        bus = self._bus
+        call = call or bus.new_call()
+        result: dict[str, object] = {"question": question, "answer": answer}
+        if actual is not None:
+            result.update(actual=actual, held=actual == answer)
+        bus.emit(side=side, conn=None, op=PREDICT, phase=WAIT if actual is None else DONE,
+                 args=(question, answer), result=result, call=call, lesson=lesson)
+        return call
 
     async def act(self, call: str) -> None:
         """A lesson's ``do: lab CALL``: ``reset`` (Ctrl+R), ``two-hosts`` /

@@ -8,6 +8,7 @@ lessons in the command palette.  The panel acts on the lab only through the
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
@@ -33,9 +34,15 @@ class Lessons:
     def mount(self) -> None:
         app = self._app
         app.lesson_panel.display = False
+        app.lesson_panel.fit(app.size.width)
         if self.to_open is not None:
             lesson, pause = self.to_open, self.pause
             app.call_after_refresh(lambda: app.run_worker(self.start(lesson, pause)))
+
+    def resize(self, width: int) -> None:
+        """The screen's width changed: the panel takes its share of it."""
+        with contextlib.suppress(NoMatches):
+            self._app.lesson_panel.fit(width)
 
     def on_batch(self, batch: Batch) -> None:
         try:

@@ -22,11 +22,12 @@ from collections.abc import Callable, Iterable
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
-from textual.containers import Horizontal, VerticalScroll
+from textual.binding import Binding
+from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
 from ..capture.text import WIRE_OPS
-from ..events import OBSERVATIONS, Event
+from ..events import OBSERVATIONS, PREDICT, Event
 from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
@@ -41,8 +42,9 @@ BASELINE: dict[str, dict[str, str]] = {
     "client": {"family": "AF_INET", "type": "SOCK_STREAM", "host": "127.0.0.1", "port": "0",
                "timeout": "blocking", "recv-size": "1024", "message": "", "count": "3"},
 }
-#: Events that report what the kernel or the wire saw, not a call a press made.
-VIEW_OPS = frozenset({"state", *WIRE_OPS, *OBSERVATIONS})
+#: Events that report what the kernel or the wire saw (or a learner's prediction),
+#: not a call a press made.
+VIEW_OPS = frozenset({"state", PREDICT, *WIRE_OPS, *OBSERVATIONS})
 #: How long Next waits for a step's events at most (a connect the lab limits: 10 s).
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
@@ -76,6 +78,10 @@ def marked(text: str) -> Text:
 class LessonPanel(VerticalScroll):
     """The current lesson's step, its check, and Next / Back."""
 
+    #: A step's question: keys 1-4 answer it (focus moves to its choices).
+    BINDINGS = [Binding(str(n), f"choose({n})", f"choice {n}", show=False)
+                for n in range(1, 5)]
+
     def __init__(self, controls: LabControls, *, id: str | None = None) -> None:
         super().__init__(id=id)
         #: The lab, as far as a lesson may act on it (the app's `LabControls`).
@@ -95,14 +101,23 @@ class LessonPanel(VerticalScroll):
         self._before: dict[int, dict[tuple[str, str], str]] = {}
         self.border_title = "Lesson"
         self._starting = asyncio.Lock()
+        #: Predictions answered whose event has not come: step → the predict call's id.
+        self._predicted: dict[int, int] = {}
 
     def compose(self) -> ComposeResult:
-        for part in ("step", "text", "expect", "wrong", "after", "status"):
+        for part in ("step", "text", "expect", "question"):
             yield Static("", id=f"lesson-{part}", classes=f"lesson-{part}", markup=False)
+        with Grid(id="lesson-choices"):
+            for n in range(1, 5):
+                yield Button("", id=f"lesson-choice-{n}", compact=True, classes="lesson-choice")
+        for part in ("wrong", "after", "intro"):
+            yield Static("", id=f"lesson-{part}", classes=f"lesson-{part}", markup=False)
+        # Docked at the panel's foot: Back / Next and where the step stands stay in view.
         with Horizontal(id="lesson-buttons"):
-            yield Button("◀ Back", id="lesson-back", compact=True)
-            yield Button("Next ▶", id="lesson-next", compact=True, classes="-next")
+            yield Button("◀ Back F9", id="lesson-back", compact=True)
+            yield Button("Next F10 ▶", id="lesson-next", compact=True, classes="-next")
             yield Button("↺ Restart", id="lesson-restart", compact=True)
+            yield Static("", id="lesson-status", classes="lesson-status", markup=False)
 
     # -- starting ----------------------------------------------------------------------
 
@@ -118,6 +133,8 @@ class LessonPanel(VerticalScroll):
     async def _start(self, lesson: Lesson, auto_pause: float | None) -> None:
         lab = self.controls
         self.display = True
+        self.screen.add_class("-lesson")
+        self.app.refresh_bindings()  # Back and Next (F9, F10) join the footer
         self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
         if lab.two_hosts:  # every lesson but two-hosts is on one machine
             await lab.set_two_hosts(False)
@@ -127,7 +144,7 @@ class LessonPanel(VerticalScroll):
                 lab.fill(side, name, value)
         lab.unmark_all()
         self.run = LessonRun(lesson)
-        self._before = {}
+        self._before, self._predicted = {}, {}
         self.stalled = False
         self.border_title = f"Lesson · {lesson.name}"
         self._enter_step()
@@ -155,6 +172,15 @@ class LessonPanel(VerticalScroll):
 
     # -- showing ------------------------------------------------------------------------
 
+    DRAWER_BELOW = 140
+
+    def fit(self, width: int) -> None:
+        """A drawer under the panes below DRAWER_BELOW columns, beside them above."""
+        drawer = width < self.DRAWER_BELOW
+        if drawer != self.has_class("-drawer"):
+            self.set_class(drawer, "-drawer")
+            self.show()
+
     def _part(self, name: str, text: str | Text) -> None:
         part = self.query_one(f"#lesson-{name}", Static)
         part.update(text if isinstance(text, Text) else Text(text))
@@ -166,16 +192,21 @@ class LessonPanel(VerticalScroll):
             return
         step, done = run.step, run.done
         lesson = run.lesson
-        intro = f"{lesson.intro}\n\n" if run.index == 0 and lesson.intro else ""
-        self._part("step", Text(f"{lesson.title}\nStep {run.index + 1} of "
+        title = "" if self.has_class("-drawer") else f"{lesson.title}\n"
+        self._part("step", Text(f"{title}Step {run.index + 1} of "
                                 f"{len(lesson.steps)}: {step.title}", style="bold"))
-        self._part("text", marked(intro + step.text + _choice_keys(step)))
+        self._part("text", marked(step.text + _choice_keys(step)))
+        # The introduction after the step: the instruction comes first in view.
+        self._part("intro", marked(f"About this lesson: {lesson.intro}")
+                   if run.index == 0 and lesson.intro else "")
         lines = Text()
         for i, expectation in enumerate(step.expectations):
             met = done or run.holds(i)
             lines.append("✓ " if met else "○ ", "bold green" if met else "")
             lines.append(describe(expectation) + "\n")
+        lines.rstrip()
         self._part("expect", lines)
+        self._show_question()
         self._part("wrong", Text() if done else self._wrong_text())
         self._part("after", marked(step.after) if done else "")
         if run.complete:
@@ -183,11 +214,82 @@ class LessonPanel(VerticalScroll):
         elif done:
             status = "✓ Done: Next goes on"
         else:
-            status = "Do it, or press Next to see it done"
+            status = "Do it, or Next does it"
         self._part("status", Text(status, style="bold green" if done else "italic"))
         self.query_one("#lesson-back", Button).disabled = run.index == 0
         self.query_one("#lesson-next", Button).disabled = run.complete
         self.query_one("#lesson-restart", Button).display = self.stuck is not None
+        if done and self.has_class("-drawer"):  # what just happened, in a short drawer
+            self.call_after_refresh(self._show_after)
+
+    def _show_after(self) -> None:
+        with contextlib.suppress(Exception):
+            self.scroll_to_widget(self.query_one("#lesson-after"), animate=False, top=True)
+
+    def _show_question(self) -> None:
+        """The step's prediction: its question and choices until answered, then the
+        answer, and once the event came whether it held."""
+        run = self.run
+        assert run is not None
+        question, index = run.step.question, run.index
+        choices = self.query_one("#lesson-choices")
+        choices.display = run.asking
+        if question is None:
+            self._part("question", "")
+            return
+        text = Text(f"Predict: {question.text}", style="bold")
+        if run.asking:
+            text.append("  (keys 1–4)", style="italic")
+            for n, button in enumerate(self.query(".lesson-choice").results(Button)):
+                button.display = n < len(question.choices)
+                if n < len(question.choices):
+                    button.label = f"{n + 1} {question.choices[n][0]}"
+        elif index in run.answers:
+            text.append(f"\nYou said: {question.label_of(run.answers[index])}")
+            held = run.held()
+            if held is not None:
+                seen = question.label_of(run.observed[index])
+                text.append(" — it held ✓" if held else f" — it did not hold ✗: it was {seen}",
+                            "bold green" if held else "bold red")
+                self._report(index)
+        elif index in run.observed:
+            text.append(f"\nNot answered: it was {question.label_of(run.observed[index])}.")
+        self._part("question", text)
+
+    def action_choose(self, number: int) -> None:
+        """Key 1-4 (or a choice's button): the learner's answer, logged as ``predict``."""
+        run = self.run
+        if run is None or run.step.question is None:
+            return
+        value = run.answer(number - 1)
+        if value is None:
+            return
+        question = run.step.question
+        observe = question.observe
+        if observe is None:
+            return
+        self._predicted[run.index] = self.controls.predict(
+            _side_of(observe.side), question.text, value)
+        self.show()
+
+    def _report(self, index: int) -> None:
+        """Once the event came: the prediction's outcome in the log (once)."""
+        run = self.run
+        assert run is not None
+        call = self._predicted.pop(index, None)
+        question = run.lesson.steps[index].question
+        if call is None or question is None or question.observe is None:
+            return
+        observe, actual = question.observe, run.observed[index]
+        why = (f"predicted {question.label_of(run.answers[index])}; "
+               f"the {observe.op} showed {question.label_of(actual)}")
+        self.controls.predict(_side_of(observe.side), question.text,
+                              run.answers[index], call=call, actual=actual, lesson=why)
+
+    @on(Button.Pressed, ".lesson-choice")
+    def _choice_pressed(self, event: Button.Pressed) -> None:
+        event.stop()
+        self.action_choose(int((event.button.id or "0").rsplit("-", 1)[1]))
 
     def _wrong_text(self) -> Text:
         """A wrong call's error, what differs from the step, the hint, and being stuck."""
@@ -206,6 +308,7 @@ class LessonPanel(VerticalScroll):
         if self.stuck is not None:
             wrong.append(f"This step cannot be done from here: {self.stuck}\n"
                          "Press Back, or Restart to begin the lesson again.", "bold")
+        wrong.rstrip()
         return wrong
 
     def _enter_step(self) -> None:
@@ -224,6 +327,13 @@ class LessonPanel(VerticalScroll):
                 self.controls.show_tab(step.show)
         self.show()
         self.scroll_home(animate=False)
+        if run.asking:  # keys 1-4 answer it: the choices take the focus
+            self.query_one("#lesson-choice-1", Button).focus()
+            self.call_after_refresh(self._show_choices)
+
+    def _show_choices(self) -> None:
+        with contextlib.suppress(Exception):
+            self.scroll_to_widget(self.query_one("#lesson-choices"), animate=False)
 
     def _fill_step(self) -> None:
         """Every field the lesson has set up to this step, at its value; the values
@@ -268,8 +378,16 @@ class LessonPanel(VerticalScroll):
             self.run_worker(self.start(lesson), group="restart")
 
     def action_next(self) -> None:
-        """Next (the button, its key, the palette): a worker, so the UI stays live."""
-        if self.run is not None and not self._busy:
+        """Next (the button, its key, the palette): on a done step, go on at once (a
+        Next still finishing the step stops); else do the step in a worker."""
+        run = self.run
+        if run is None:
+            return
+        if run.done:
+            self.workers.cancel_group(self, "lesson")
+            if run.advance():
+                self._enter_step()
+        elif not self._busy:
             self.run_worker(self.next(), group="lesson", exclusive=True)
 
     def back(self) -> bool:
@@ -329,18 +447,24 @@ class LessonPanel(VerticalScroll):
         run = self.run
         assert run is not None
         self._fill_step()
+        pressed = False
         for index, action in enumerate(run.step.actions):
             if run.done:
                 break
             if self._pending(action, index):
                 await self.press(action)
+                pressed = True
         repeat = run.step.repeat
         for _ in range(MAX_REPEAT if repeat is not None else 0):
             if repeat is None or run.done or (
                     repeat.call in BLOCKING and run.is_waiting(repeat.side, repeat.call)):
                 break
             await self.press(repeat)
-        return await self._until(lambda: run.done, STEP_GUARD)
+            pressed = True
+        # Nothing left to press: what the step waits for is already in flight, or
+        # will not come from here (a moment for late events, not the whole guard).
+        waits = pressed or any(e.side in ("server", "client") for e in run.waiting.values())
+        return await self._until(lambda: run.done, STEP_GUARD if waits else 1.0)
 
     async def press(self, action: Action) -> None:
         """One press, then wait for its first event (so presses keep their order)."""
@@ -390,9 +514,14 @@ def _choice_keys(step: Step) -> str:
     for action in step.actions:
         if action.target is not None and action.side in ("server", "client"):
             row = "the listener" if action.target == "listener" else "the connection"
-            return (f"\n\nWith keys: Tab until the {action.side}'s list is lit, ↑/↓ to "
-                    f"{row}'s row, then Tab to **{action.call}()** and Enter.")
+            return (f"\nKeys: Tab to the {action.side}'s list, ↑/↓ to {row}, "
+                    f"Tab to **{action.call}()**, Enter.")
     return ""
+
+
+def _side_of(side: str) -> str:
+    """The side a question is about (an ``any`` observation: the server's)."""
+    return side if side in ("server", "client") else "server"
 
 
 #: The calls a button makes that a step's events show (Run: the whole sequence).

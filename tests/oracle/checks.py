@@ -124,8 +124,8 @@ class Judge:
                 continue
             if local is None and inc.local is not None and mine[1] != inc.local[1]:
                 continue
-            if peer is None and (inc.listened is None or theirs is None):
-                continue
+            if peer is None and (inc.listened is None or theirs is None) and s.flags:
+                continue  # (a datagram, no flags: an unconnected socket sends anywhere)
             return way
         return None
 
