@@ -324,7 +324,7 @@ async def test_next_and_back_by_their_keys_alone() -> None:
         await pilot.press("f9")
         await until(lambda: run.index == 0, "F9 going back")
         assert backlog.value == "3"
-        commands = [command.title for command in app.lesson_commands()]
+        commands = [command.title for command in app.lessons.commands()]
         assert "Lesson: Next step (F10)" in commands and "Lesson: Back a step (F9)" in commands
 
 
