@@ -135,7 +135,7 @@ async def welcome_once(app: SocklabApp, pilot: Pilot) -> None:
 
 async def packets(app: SocklabApp, pilot: Pilot) -> None:
     """The welcome exchange with the segments each call caused under it."""
-    await app.wire_started()
+    await app.wire.started()
     await welcome_once(app, pilot)
     await settle(app, pilot)
     app.event_log.focus()
@@ -172,7 +172,7 @@ async def backlog(app: SocklabApp, pilot: Pilot) -> None:
 async def lesson(app: SocklabApp, pilot: Pilot) -> None:
     """The welcome lesson in progress: two steps done, then accept() before listen()
     (a wrong call: its real error and the step's hint in the panel)."""
-    await app.start_lesson("welcome")
+    await app.lessons.start("welcome")
     panel = app.lesson_panel
     for _ in range(2):
         await panel.do_step()
@@ -186,7 +186,7 @@ async def lesson(app: SocklabApp, pilot: Pilot) -> None:
 async def lesson_small(app: SocklabApp, pilot: Pilot) -> None:
     """The backlog lesson at 80×24: the panel as a drawer under the panes, its first
     step opened ready (the backlog field filled with 2, marked)."""
-    await app.start_lesson("backlog")
+    await app.lessons.start("backlog")
     await settle(app, pilot)
     for _ in range(3):
         await pilot.pause()
@@ -195,7 +195,7 @@ async def lesson_small(app: SocklabApp, pilot: Pilot) -> None:
 async def lesson_predict(app: SocklabApp, pilot: Pilot) -> None:
     """The boundaries lesson: three sends done, the question before the one recv
     answered with key 2 (15 bytes), then the recv that shows it held."""
-    await app.start_lesson("boundaries")
+    await app.lessons.start("boundaries")
     panel = app.lesson_panel
     for _ in range(3):
         await panel.do_step()
@@ -270,7 +270,7 @@ async def on_cable(app: SocklabApp, pilot: Pilot, name: str, mark: str,
     from socklab.hosts.cable_demos import CABLE_DEMOS, CABLES
     from socklab.ui.cable_bar import CableBar
     assert await two_hosts.turn(app, True, app.session.set_two_hosts)
-    await app.wire_started()
+    await app.wire.started()
     bar = app.query_one(CableBar)
     bar.field.value = CABLES[name].spec()
     bar.conditions = CABLES[name]

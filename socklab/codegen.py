@@ -24,6 +24,7 @@ from .codegen_extra import (
     option_lines,
     wait_line,
 )
+from .engine import GREETING as WELCOME
 from .inputs import (
     LOOPBACK,
     InputError,
@@ -37,7 +38,8 @@ from .inputs import (
     type_name,
 )
 
-GREETING = "Welcome to Socket Programming in Python!"
+#: The welcome server's greeting, as the programs write it (the lab's own, as text).
+GREETING = WELCOME.decode()
 ECHO_MESSAGE = "Hello from sockets_client.py!"
 MODES = ("welcome", "echo")
 #: Modes with programs of their own over TCP only (http: a server, and py4e's

@@ -13,6 +13,7 @@ sends can act as a terminal escape sequence, and both are capped.
 
 from __future__ import annotations
 
+import enum
 import json
 import re
 import threading
@@ -21,6 +22,18 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
+
+
+class State(enum.StrEnum):
+    """Where a socket is, as the lab shows it (compares equal to the text): the
+    engine's endpoints and the view model's sockets say it with these words."""
+
+    NEW = "new"
+    OPEN = "open"
+    CONNECTED = "connected"
+    PEER_CLOSED = "peer closed"
+    CLOSED = "closed"
+
 
 SERVER = "server"
 CLIENT = "client"

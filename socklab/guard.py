@@ -34,7 +34,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from types import FrameType
 
-from . import __version__, lessons
+from . import __version__, explain
 
 #: The signals that ask socklab to stop (Ctrl-C is SIGINT, Python's KeyboardInterrupt).
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGHUP)
@@ -79,8 +79,8 @@ class Stopped(KeyboardInterrupt):
 def stop_reason(interrupt: KeyboardInterrupt) -> str:
     """Why the lab closes every socket: Ctrl-C or the signal's name."""
     if isinstance(interrupt, Stopped):
-        return lessons.stopped_by_signal(signal_name(interrupt.signum))
-    return lessons.CTRL_C
+        return explain.stopped_by_signal(signal_name(interrupt.signum))
+    return explain.CTRL_C
 
 
 @contextmanager

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from . import lessons
+from . import explain
 from .engine import GREETING, Endpoint, Lab, Server
 
 MODES = ("manual", "welcome", "echo", "http", "discard")
@@ -77,7 +77,7 @@ def http_error(status: int, timeout: float = REQUEST_TIMEOUT) -> bytes:
     or 431 (headers over `MAX_REQUEST`)."""
     reason = {408: "Request Timeout", 431: "Request Header Fields Too Large"}[status]
     return _response(status, reason, _TEXT,
-                     lessons.http_status(status, MAX_REQUEST, timeout) + "\n")
+                     explain.http_status(status, MAX_REQUEST, timeout) + "\n")
 
 
 def http_response(request: bytes) -> bytes:
@@ -208,7 +208,7 @@ class Service:
         request = b""
         status = 0
         deadline = time.monotonic() + self.request_timeout
-        conn.limit_note = lessons.http_wait(self.request_timeout)  # the recv's wait is ours
+        conn.limit_note = explain.http_wait(self.request_timeout)  # the recv's wait is ours
         while not request_complete(request):
             left = deadline - time.monotonic()
             got = conn.recv(4096, timeout=left) if left > 0 else None

@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from .engine import Endpoint, Lab, Server
 from .events import Event
-from .lessons import run_stopped
+from .explain import run_stopped
 from .modes import REQUEST_TIMEOUT, Service
 
 #: How long Run client waits for more data before it closes (a server that

@@ -31,7 +31,7 @@ import threading
 from collections import deque
 from collections.abc import Callable
 
-from . import lessons
+from . import explain
 from .engine import Endpoint, Lab, Server
 from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
@@ -195,12 +195,12 @@ class LabSession:
     def request(self, req: Request) -> Pending:
         """Make the call a pane asked for: returns at once (the calls run on lab
         threads) with what to wait on for them to end."""
-        handler = getattr(self, f"_{req.side}_{req.call.replace('-', '_')}", None)
+        handler = CALLS.get((req.side, req.call))
         if handler is None:
             raise ValueError(f"no {req.side} call {req.call!r}")
         with self._lock:
             self._pending = pending = Pending()
-            handler(req)
+            handler(self, req)
         return pending
 
     # -- the lab's own closes -----------------------------------------------------------
@@ -222,7 +222,7 @@ class LabSession:
         how many sockets were open.
         """
         closed = self.lab.open_sockets
-        self.lab.reset(lessons.RESET)
+        self.lab.reset(explain.RESET)
         client_ports(self.lab).forget()
         with self._lock:
             self.service = None
@@ -245,7 +245,7 @@ class LabSession:
             return None
         return dict(mode.enable(self.lab).names)
 
-    def close(self, reason: str = lessons.QUIT) -> None:
+    def close(self, reason: str = explain.QUIT) -> None:
         """Quit: close every socket and join every thread (blocking; once).
         ``reason`` is what each close says (quit, or the stop signal's name)."""
         if self._closed:
@@ -263,7 +263,7 @@ class LabSession:
             if server is not None:
                 old = server
                 self._quick(SERVER, "close()",
-                            lambda: self._lab_close(old, lessons.TYPE_CHANGED))
+                            lambda: self._lab_close(old, explain.TYPE_CHANGED))
             server = self.lab.server(settings.family, settings.kind)
             self.server = server
             self.service = None
@@ -324,7 +324,7 @@ class LabSession:
 
         def run() -> None:
             if old is not None:
-                self._lab_close(old, lessons.RUN_AGAIN)
+                self._lab_close(old, explain.RUN_AGAIN)
             if server is not self.server:
                 return  # Run was pressed again meanwhile
             service = run_server(self.lab, server, plan)
@@ -399,3 +399,26 @@ class LabSession:
         plan = ClientPlan(s.family, s.kind, s.host, s.port, payloads, replies=1,
                           timeout=s.timeout)
         self._blocking("Run client", lambda: run_client(self.lab, client, plan))
+
+
+#: What a press of each button runs: (side, call) → the session's method that
+#: makes the call (the panes' buttons are `socklab.labcalls.SERVER_CALLS` and
+#: `CLIENT_CALLS`, in this order).
+CALLS: dict[tuple[str, str], Callable[[LabSession, Request], None]] = {
+    (SERVER, "run"): LabSession._server_run,
+    (SERVER, "socket"): LabSession._server_socket,
+    (SERVER, "bind"): LabSession._server_bind,
+    (SERVER, "listen"): LabSession._server_listen,
+    (SERVER, "accept"): LabSession._server_accept,
+    (SERVER, "send"): LabSession._server_send,
+    (SERVER, "recv"): LabSession._server_recv,
+    (SERVER, "close"): LabSession._server_close,
+    (CLIENT, "run"): LabSession._client_run,
+    (CLIENT, "socket"): LabSession._client_socket,
+    (CLIENT, "connect"): LabSession._client_connect,
+    (CLIENT, "connect-n"): LabSession._client_connect_n,
+    (CLIENT, "send"): LabSession._client_send,
+    (CLIENT, "recv"): LabSession._client_recv,
+    (CLIENT, "shutdown"): LabSession._client_shutdown,
+    (CLIENT, "close"): LabSession._client_close,
+}

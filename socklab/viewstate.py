@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from .events import CLIENT, DONE, SERVER, WAIT, Event
+from .events import CLIENT, DONE, SERVER, WAIT, Event, State
 from .inputs import ALL_INTERFACES
 
 #: The key of the server's own socket (its connections are keyed by number).
@@ -34,8 +34,7 @@ class SocketView:
     peer: tuple | None = None
     bytes_in: int = 0
     bytes_out: int = 0
-    #: "new", "open", "connected", "peer closed" or "closed".
-    state: str = "new"
+    state: State = State.NEW
     listening: bool = False
     #: Calls waiting on this socket right now: call id -> op.
     waiting: dict[int, str] = field(default_factory=dict)
@@ -50,7 +49,7 @@ class SocketView:
 
     @property
     def is_open(self) -> bool:
-        return self.state not in ("new", "closed")
+        return self.state not in (State.NEW, State.CLOSED)
 
 
 @dataclass
@@ -60,6 +59,9 @@ class SideView:
     sockets: dict[str, SocketView] = field(default_factory=dict)
     #: The socket that appeared last (a pane selects a new connection or client).
     newest: str | None = None
+    #: Which socket of the other side each of this side's sockets is connected to
+    #: (its number), once an accept said so: ``server[1]`` ⇄ ``client[3]``.
+    pairs: dict[str, int] = field(default_factory=dict)
     #: Who sent the last datagram this side received: where its sendto() replies.
     last_sender: tuple[str, int] | None = None
     #: Bumped on every change, so a pane redraws only when something changed.
@@ -91,6 +93,8 @@ class ViewState:
         for event in events:
             if event.side in self.sides and self._apply(event):
                 changed.add(event.side)
+                if event.op == "accept" and event.peer_conn is not None:
+                    changed.add(CLIENT)  # the client's row names its connection
         for side in changed:
             self.sides[side].version += 1
         return changed
@@ -130,11 +134,16 @@ class ViewState:
         if op == "accept":
             return self._accepted(event)
         view = self._socket(event, create=op == "socket")
-        if view is None:
+        if view is None or not self._call_done(event, view):
             return waited is not None
+        return True
+
+    def _call_done(self, event: Event, view: SocketView) -> bool:
+        """A call that succeeded on ``view``, folded in; False if it changes nothing."""
+        op = event.op
         if op == "socket":
             view.stream = len(event.args) < 2 or event.args[1] != "SOCK_DGRAM"
-            view.state, view.local, view.peer, view.listening = "open", None, None, False
+            view.state, view.local, view.peer, view.listening = State.OPEN, None, None, False
             view.kernel = view.queue = view.backlog = None
         elif op in ("bind", "listen"):
             view.local = _address(event.result)
@@ -143,16 +152,16 @@ class ViewState:
         elif op == "connect":
             view.local = _address(event.result)
             view.peer = _address(event.args[0]) if event.args else None
-            view.state = "connected"
+            view.state = State.CONNECTED
         elif op in ("send", "sendto"):
             view.bytes_out += event.nbytes or 0
         elif op in ("recv", "recvfrom"):
             self._received(event, view)
         elif op in ("close", "refuse"):
-            view.state, view.listening = "closed", False
+            view.state, view.listening = State.CLOSED, False
             view.waiting.clear()
         else:
-            return waited is not None
+            return False
         return True
 
     def _accepted(self, event: Event) -> bool:
@@ -167,7 +176,10 @@ class ViewState:
         # took every interface: then the log has not said which one was used.
         view.local = local if local and local[0] not in _WILDCARDS else None
         view.peer = _address(event.result)
-        view.state = "connected"
+        view.state = State.CONNECTED
+        if event.peer_conn is not None:  # the lab's own client: each names the other
+            self.sides[SERVER].pairs[view.key] = event.peer_conn
+            self.sides[CLIENT].pairs[str(event.peer_conn)] = int(view.key)
         return True
 
     def _kernel_state(self, event: Event) -> bool:
@@ -190,7 +202,7 @@ class ViewState:
             if sender is not None:
                 self.sides[event.side].last_sender = sender  # type: ignore[assignment]
         elif event.nbytes == 0 and view.stream:
-            view.state = "peer closed"  # recv returned b'': the peer closed its side
+            view.state = State.PEER_CLOSED  # recv returned b'': the peer closed its side
 
     def _bound(self, event: Event, view: SocketView) -> None:
         if event.side != SERVER or view.key != LISTENER or view.local is None:
@@ -204,12 +216,14 @@ class ViewState:
         self.bound = BoundPort(port, requested)
 
     def forget_closed(self) -> None:
-        """After a Reset: drop the closed sockets from both sides (the server's own stays)."""
+        """After a Reset: drop the closed sockets from both sides (the server's own stays),
+        and the pairs they were in (numbering starts again)."""
         for name, side in self.sides.items():
             kept = {key: view for key, view in side.sockets.items()
                     if view.is_open or (name == SERVER and key == LISTENER)}
-            if kept.keys() != side.sockets.keys():
-                side.sockets = kept
+            pairs = {key: other for key, other in side.pairs.items() if key in kept}
+            if kept.keys() != side.sockets.keys() or pairs != side.pairs:
+                side.sockets, side.pairs = kept, pairs
                 side.version += 1
 
     # -- what to press next ----------------------------------------------------------
@@ -226,9 +240,9 @@ class ViewState:
             return {"listen"}
         chosen = side.sockets.get(selected) if selected and selected != LISTENER else None
         if chosen is not None:
-            if chosen.state == "connected":
+            if chosen.state == State.CONNECTED:
                 return {"send", "recv"}
-            return {"close"} if chosen.state == "peer closed" else set()
+            return {"close"} if chosen.state == State.PEER_CLOSED else set()
         if listener.waiting:
             return set()  # an accept (or recvfrom) already waits: a client is next
         return {"accept" if stream else "recv"}
@@ -239,7 +253,7 @@ class ViewState:
         client = side.sockets.get(selected or "") or side.sockets.get(side.newest or "")
         if client is None or not client.is_open:
             return {"run", "socket"}
-        if client.state == "peer closed":
+        if client.state == State.PEER_CLOSED:
             return {"close"}
         if stream and client.peer is None:
             return {"connect"}

@@ -1,4 +1,4 @@
-"""Fixtures for the whole suite: a lab, IPv6 skipping, and a socket-leak check.
+"""Fixtures for the whole suite: a lab, IPv6 skipping, a socket-leak check, the tiers.
 
 - ``lab``: a fresh `socklab.engine.Lab`, closed after the test.
 - ``rec``: a `helpers.Recorder` subscribed to ``lab``.
@@ -8,6 +8,8 @@
   no larger after the test than before.  Only sockets are compared, so files
   that pytest or a library opens lazily never trip it.  A test that must keep a
   socket open across tests can opt out with ``@pytest.mark.keeps_sockets``.
+- every test is in one tier (`tiers.tier_of`): ``unit``, ``engine``, ``ui`` or
+  ``system``; ``pytest -m unit`` runs the quick ones.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import hermetic  # noqa: E402
+import tiers  # noqa: E402
 
 # First, before anything opens a socket or starts a thread: this process's own loopback.
 hermetic.enter_own_network()
@@ -40,6 +43,13 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "keeps_sockets: do not check this test for socket descriptor growth"
     )
+    for tier, meaning in tiers.TIERS.items():
+        config.addinivalue_line("markers", f"{tier}: {meaning}")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        tiers.mark(item)
 
 
 def pytest_report_header(config: pytest.Config) -> str:

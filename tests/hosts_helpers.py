@@ -17,7 +17,7 @@ from helpers import LIMIT, REPO, cli_env
 from unprivileged import drop_prefix
 
 from socklab.hosts import why_unavailable
-from socklab.hosts.cleanup import socklab_namespaces
+from socklab.hosts.cleanup import NAME, socklab_namespaces
 
 #: Why the two-hosts tests cannot run here (not root, no `ip`), or None.
 UNAVAILABLE = why_unavailable()
@@ -33,12 +33,35 @@ def ip_out(*args: str) -> str:
 
 def machine_network() -> dict[str, object]:
     """What must not change: this namespace's interfaces and addresses, and
-    socklab's namespaces (other programs' namespaces are theirs to change)."""
+    socklab's namespaces (other programs' namespaces are theirs to change).
+
+    Named namespaces are seen machine-wide: those of another live process that
+    is not this one's child (another xdist worker, another run on the machine)
+    are theirs; ours, our children's and dead processes' leftovers count."""
     links = sorted(line.split(":")[1].strip().split("@")[0]
                    for line in ip_out("-o", "link").splitlines() if ":" in line)
     addresses = sorted(" ".join(line.split()[1:4])
                        for line in ip_out("-o", "addr").splitlines())
-    return {"links": links, "addresses": addresses, "namespaces": socklab_namespaces()}
+    namespaces = [name for name in socklab_namespaces() if not _another_runs(name)]
+    return {"links": links, "addresses": addresses, "namespaces": namespaces}
+
+
+def _another_runs(name: str) -> bool:
+    """The namespace's maker is alive and is neither this process nor below it."""
+    found = NAME.match(name)
+    pid = int(found.group(1)) if found else 0
+    me = os.getpid()
+    for _ in range(64):  # up the parent chain, bounded
+        if pid == me:
+            return False
+        try:
+            stat = Path(f"/proc/{pid}/stat").read_text()
+        except OSError:
+            return False  # gone: a leftover, ours to see
+        pid = int(stat.rsplit(")", 1)[1].split()[1])
+        if pid <= 1:
+            return True
+    return True
 
 
 def nobody_prefix() -> list[str]:

@@ -14,7 +14,7 @@ from dataclasses import replace
 from typing import Any
 
 from socklab.events import Event
-from socklab.ui.numbers import RealNumbers
+from socklab.ui.shown_numbers import RealNumbers
 
 
 class StableNumbers(RealNumbers):

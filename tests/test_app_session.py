@@ -19,7 +19,7 @@ from textual.notifications import Notify
 from socklab.events import Event
 from socklab.ui.app import SocklabApp
 from socklab.ui.bridge import VIEW_MAX
-from socklab.ui.port_info import PortInfo
+from socklab.ui.port_info import PortInfoLine
 
 #: Far more events than the screen keeps (`VIEW_MAX` waiting, the log's rows).
 SESSION_EVENTS = 150_000
@@ -85,9 +85,17 @@ def pair_accepts(events: list[Event]) -> dict[int, int]:
 
 def order_violations(events: list[Event]) -> dict[str, list[str]]:
     """Every way the log could lie about order, with the events that would show it."""
-    found: dict[str, list[str]] = {"accept before its connect": [],
-                                   "recv before its send": [], "done before its wait": []}
     pairs = pair_accepts(events)
+    waits = {e.call: e for e in events if e.phase == "wait"}
+    return {"accept before its connect": accepts_before_connects(events, pairs),
+            "recv before its send": recvs_before_sends(events, pairs),
+            "done before its wait": [f"#{e.seq} {e.side} {e.op}" for e in events
+                                     if e.phase == "done" and e.call in waits
+                                     and waits[e.call].seq > e.seq]}
+
+
+def accepts_before_connects(events: list[Event], pairs: dict[int, int]) -> list[str]:
+    found: list[str] = []
     first_connect: dict[int, int] = {}
     for e in events:
         if e.side == "client" and e.op == "connect":
@@ -98,7 +106,12 @@ def order_violations(events: list[Event]) -> dict[str, list[str]]:
             if client == -1 and e.peer_conn is None:
                 continue  # a stranger's connection, not one of the lab's clients
             if first_connect.get(client, e.seq + 1) > e.seq:
-                found["accept before its connect"].append(f"#{e.seq} accept of client {client}")
+                found.append(f"#{e.seq} accept of client {client}")
+    return found
+
+
+def recvs_before_sends(events: list[Event], pairs: dict[int, int]) -> list[str]:
+    found: list[str] = []
     peer_of = {("server", conn): ("client", client) for conn, client in pairs.items()}
     peer_of |= {client: server for server, client in peer_of.items()}
     sent: dict[tuple, int] = {}
@@ -112,11 +125,7 @@ def order_violations(events: list[Event]) -> dict[str, list[str]]:
             continue
         received[me] = received.get(me, 0) + (e.nbytes or 0)
         if received[me] > sent.get(peer_of.get(me, ("?", None)), 0):
-            found["recv before its send"].append(f"#{e.seq} {e.side}[{e.conn}] recv")
-    waits = {e.call: e for e in events if e.phase == "wait"}
-    for e in events:
-        if e.phase == "done" and e.call in waits and waits[e.call].seq > e.seq:
-            found["done before its wait"].append(f"#{e.seq} {e.side} {e.op}")
+            found.append(f"#{e.seq} {e.side}[{e.conn}] recv")
     return found
 
 
@@ -153,7 +162,7 @@ async def test_reset_logs_its_closes_and_port_info_follows(tmp_path: Path) -> No
     async with app.run_test(size=SIZE) as pilot:
         seen = await run_server(app, pilot)
         await settle(app, pilot)
-        client_info = app.client_pane.query_one(PortInfo)
+        client_info = app.client_pane.query_one(PortInfoLine)
         assert "listening here" in str(client_info.render())  # the client followed the port
         assert app.query_one("#server-connections").display
         await pilot.press("ctrl+r")

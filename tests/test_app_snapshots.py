@@ -134,7 +134,7 @@ def test_a_lesson_at_80x24(snap_compare) -> None:
     step's instruction, its check and Back / Next in view (issue 22)."""
     async def open_backlog(pilot: Pilot) -> None:
         app = pilot.app
-        await app.start_lesson("backlog")
+        await app.lessons.start("backlog")
         await settle(app, pilot)
 
     assert snap_compare(make_app(), terminal_size=(80, 24), run_before=open_backlog)

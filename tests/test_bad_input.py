@@ -8,7 +8,7 @@ reason, and the two halves of an exchange on real sockets.
 Each case asserts three things: the error's name (as the kernel or Python
 reported it), the lesson the learner reads (the exact table entry, and the
 words that make it true), and that the lab keeps running afterwards — a full
-welcome exchange on the same `Lab` still works.  `tests/test_lessons.py`
+welcome exchange on the same `Lab` still works.  `tests/test_explain.py`
 provokes each errno once at engine level; here each is provoked the way a
 learner (the engine, the ``socklab`` command, the parsers behind every field)
 meets it, followed by the proof that nothing was left broken.
@@ -43,8 +43,8 @@ from unprivileged import as_nobody
 
 from socklab.engine import GREETING, Endpoint, Lab, Received, Server
 from socklab.events import DONE, WAIT, Event
+from socklab.explain import lesson_for
 from socklab.inputs import LOOPBACK, InputError, parse_backlog, parse_host, parse_port
-from socklab.lessons import lesson_for
 from socklab.logformat import format_line
 
 INET, INET6 = socket.AF_INET, socket.AF_INET6

@@ -17,11 +17,11 @@ pytestmark = [pytest.mark.system, needs_hosts]
 async def test_the_cable_bar_sets_the_cable_and_the_log_says_so() -> None:
     before = machine_network()
     app = SocklabApp()
-    app.hosts_ready(app.session.set_two_hosts)
+    app.hosts.ready(app.session.set_two_hosts)
     async with app.run_test(size=SIZE) as pilot:
         bar = app.query_one(CableBar)
         assert not bar.display  # one machine: no cable
-        await app.set_two_hosts(True)
+        await app.hosts.set(True)
         await settle(app, pilot)
         assert bar.display
         bar.query_one("#cable-preset").value = "lossy"
@@ -40,7 +40,7 @@ async def test_the_cable_bar_sets_the_cable_and_the_log_says_so() -> None:
         error = bar.query_one("#cable-error")
         assert "loss 'lots'" in str(error.render()) and error.has_class("-shown")
         assert app.lab.hosts.relay.conditions == parse("delay 30ms reorder 5%")  # unchanged
-        await app.set_two_hosts(False)
+        await app.hosts.set(False)
         await settle(app, pilot)
         assert not bar.display
     assert machine_network() == before
@@ -48,8 +48,7 @@ async def test_the_cable_bar_sets_the_cable_and_the_log_says_so() -> None:
 
 async def test_the_lab_opens_with_the_cable_it_was_given() -> None:
     app = SocklabApp()
-    app.hosts_ready(app.session.set_two_hosts, start=True)
-    app.cable_at_start = parse("delay 40ms")
+    app.hosts.ready(app.session.set_two_hosts, start=True, cable=parse("delay 40ms"))
     async with app.run_test(size=SIZE) as pilot:
         event = await watch(app).until(lambda e: e.op == "cable")
         assert event.result["delay_ms"] == 40

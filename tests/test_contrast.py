@@ -120,7 +120,7 @@ async def test_every_controls_focus_shows_at_3_to_1(theme: str) -> None:
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
         app.theme = theme
-        await app.start_lesson("backlog")
+        await app.lessons.start("backlog")
         seen = await run_server(app, pilot)
         await seen.until(is_("server", "accept", "wait"))
         await settle(app, pilot)

@@ -26,7 +26,7 @@ from helpers import LIMIT, REPO, Recorder, cli_env, closed_port, socket_fds
 
 from socklab.engine import GREETING, Endpoint, Lab, Server, default_max_connections
 from socklab.events import DONE, WAIT
-from socklab.lessons import lesson_for
+from socklab.explain import lesson_for
 from socklab.modes import Service
 
 # -- helpers ----------------------------------------------------------------------------------

@@ -9,7 +9,6 @@ events), which keeps the suite's time down.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import io
 from pathlib import Path
@@ -17,17 +16,16 @@ from pathlib import Path
 import pytest
 from helpers import IPV6_MISSING
 from hosts_helpers import UNAVAILABLE
-from pilot import until
+from pilot import HANG_GUARD, until
 from textual.widgets import Button
 
 from socklab.cli.main import main
 from socklab.guided import LessonFormatError, LessonRun, all_lessons, load_lesson, parse_lesson
 from socklab.guided.expect import parse_expectation
-from socklab.guided.http import Received, find_all, split_response, text_of
+from socklab.guided.http import HttpReceived, find_all, split_response, text_of
 from socklab.modes import ROMEO, http_response
 from socklab.ui.app import SocklabApp
 from socklab.ui.cable_bar import apply_preset
-from socklab.ui.lesson_panel import choose_socket, fill_field
 
 NAMES = [lesson.name for lesson in all_lessons()]
 #: Lessons that turn two-hosts mode on (root): ``do: lab two-hosts`` in a step.
@@ -101,7 +99,7 @@ def test_the_http_split_and_the_regex_box() -> None:
                                                                        "light"]
     assert "Content-Type" in find_all(r"^([\w-]+):", text_of(response, "headers"))
     assert split_response(b"HTTP/1.0 200 OK\nA: b\n\nbody").blank_line == b"\n\n"
-    assert Received().response() is None
+    assert HttpReceived().response() is None
 
 
 # -- in the lab -------------------------------------------------------------------------
@@ -110,7 +108,7 @@ async def _press(pilot, selector: str) -> None:
     """A learner's press of a button (Button.press: what a click or Enter does;
     ``pilot.click`` costs seconds a click on a shared machine)."""
     pilot.app.query_one(selector, Button).press()
-    await asyncio.sleep(0)
+    await pilot.pause()  # its message handled: the pane has asked for the call
 
 
 #: A wrong call a learner makes first, on the step with this title: its error.
@@ -135,14 +133,8 @@ async def _press_through(pilot, name: str) -> None:
             assert run.wrong.error == error and not run.done
             shown = str(panel.query_one("#lesson-wrong").render())
             assert error in shown and step.hint[:20] in shown
-        for setting in step.settings:
-            value = run.fill(setting)
-            if setting.side == "regex":  # typed into the box, or chosen
-                app.http_view.set_regex(setting.name, value)
-            else:
-                pane = app.server_pane if setting.side == "server" else app.client_pane
-                fill_field(pane, setting.name, value)
-        await asyncio.sleep(0.02)  # the fields' own messages (a family's host)
+        for setting in step.settings:  # typed, or chosen (the regex box's too)
+            app.controls.fill(setting.side, setting.name, run.fill(setting))
         presses = [*step.actions, *([step.repeat] * 8 if step.repeat else [])]
         for action in presses:
             if action is step.repeat and run.done:
@@ -153,13 +145,10 @@ async def _press_through(pilot, name: str) -> None:
             if action.side == "lab":  # the lab's keys: Ctrl+R, F7 (what they run, awaited)
                 await app.run_action("reset" if action.call == "reset" else "toggle_two_hosts")
                 continue
-            pane = app.server_pane if action.side == "server" else app.client_pane
-            app.drain_now()
-            choose_socket(pane, action.target)
-            seen = panel._per_side[action.side]
+            app.controls.choose(action.side, action.target)  # a click on the socket's row
             await _press(pilot, f"#{action.side}-{action.call}")
-            await until(lambda n=seen, a=action: panel._per_side[a.side] > n,
-                         f"{action}")  # as a learner waits to see it happen
+            # as a learner waits to see it happen
+            assert await app.controls.reported(HANG_GUARD), f"{action}"
         await until(lambda: run.done, f"{name}: step {step.title!r}")
         if run.complete:
             break
@@ -188,12 +177,12 @@ async def test_a_lesson_completes_by_pressing_then_by_auto(name: str) -> None:
     if name in HOSTS_LESSONS and UNAVAILABLE is not None:
         pytest.skip(f"the {name} lesson needs two network namespaces: {UNAVAILABLE}")
     app = SocklabApp()
-    app.hosts_ready(app.session.set_two_hosts)  # as run_app does: two-hosts mode's switch
-    app.lesson_to_open = name
+    app.hosts.ready(app.session.set_two_hosts)  # as run_app does: two-hosts mode's switch
+    app.lessons.to_open = name
     async with app.run_test(size=SIZE) as pilot:
         await _press_through(pilot, name)
         panel = app.lesson_panel
-        await app.start_lesson(name, auto_pause=0.0)
+        await app.lessons.start(name, auto_pause=0.0)
         await until(lambda: panel.run.complete or panel.stalled, f"{name} --auto")
         last = "; ".join(f"{e.side}[{e.conn}] {e.op} {e.phase} {e.error} {e.result}"
                          for e in panel._events[-12:])

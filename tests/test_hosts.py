@@ -15,10 +15,10 @@ import pytest
 from helpers import LIMIT, Recorder, json_events, no_traceback, run_cli
 from hosts_helpers import as_nobody, ip_out, machine_network, needs_hosts
 
+from socklab.demos.hosts import two_hosts
 from socklab.engine import Lab
 from socklab.events import CLIENT, SERVER, Event
 from socklab.hosts import HOST_A, HOST_B, TwoHosts, mode
-from socklab.hosts.demo import two_hosts
 from socklab.hosts.netns import run_in, thread_namespace
 from socklab.logformat import format_line
 

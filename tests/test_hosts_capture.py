@@ -19,9 +19,9 @@ from hosts_helpers import machine_network, needs_hosts
 
 from socklab.capture import Capture
 from socklab.capture.diagram import WireDiagram
+from socklab.demos.hosts import every_address, loopback_only, one_address
 from socklab.engine import Lab
 from socklab.hosts import HOST_A, HOST_B, mode
-from socklab.hosts.demo import every_address, loopback_only, one_address
 
 pytestmark = needs_hosts
 

@@ -148,14 +148,14 @@ async def test_the_ports_tab_scans_from_host_b_and_its_choice_goes_with_the_mode
 
     before = machine_network()
     app = SocklabApp()
-    app.hosts_ready(app.session.set_two_hosts)
+    app.hosts.ready(app.session.set_two_hosts)
     async with app.run_test(size=SIZE) as pilot:
         view = app.query_one(PortsView)
         origin, address = view.query_one("#ports-from", Select), view.query_one(
             "#ports-host", Select)
         bar = view.query_one("#ports-from-bar")
         assert not bar.display and origin.disabled  # one machine: nowhere else to scan from
-        assert await app.set_two_hosts(True)
+        assert await app.hosts.set(True)
         await settle(app, pilot)
         # The lab's server, on host A at the address its host field already says.
         assert app.server_pane.input("host").value == HOST_A.address
@@ -200,7 +200,7 @@ async def test_the_ports_tab_scans_from_host_b_and_its_choice_goes_with_the_mode
         assert f"port {found} is free on {HOST_B.address} inside host B" in str(
             view.query_one("#ports-status", Static).render())
 
-        assert await app.set_two_hosts(False)
+        assert await app.hosts.set(False)
         await settle(app, pilot)
         assert not bar.display and origin.disabled and view.hosts_names is None
         assert view.offered == [value for _label, value in LOOPBACKS]

@@ -206,7 +206,7 @@ async def test_numbers_pair_and_start_again_after_reset() -> None:
         assert f"client[{accepts[-1].peer_conn}] ⇄ server[{accepts[-1].conn}]" in client_labels
         await pilot.press("ctrl+r")
         await settle(app, pilot)
-        assert app.server_pane.pairs == {} and app.client_pane.pairs == {}
+        assert all(side.pairs == {} for side in app.view_state.sides.values())
         before = len(seen.events)
         app.server_pane.input("port").value = "0"
         await click(pilot, "#server-run")

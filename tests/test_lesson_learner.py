@@ -178,8 +178,8 @@ async def _by_hand(pilot, name: str) -> None:
 async def test_every_lesson_by_hand(name: str, size: tuple[int, int]) -> None:
     _skip(name)
     app = SocklabApp()
-    app.hosts_ready(app.session.set_two_hosts)  # as run_app does: two-hosts mode's switch
-    app.lesson_to_open = name
+    app.hosts.ready(app.session.set_two_hosts)  # as run_app does: two-hosts mode's switch
+    app.lessons.to_open = name
     async with app.run_test(size=size) as pilot:
         await _by_hand(pilot, name)
         run = app.lesson_panel.run
@@ -199,7 +199,7 @@ async def test_one_step_ahead_never_stalls_nor_blocks_twice() -> None:
     """boundaries: the server's recv pressed while "Three sends" shows, then Next:
     the recv step is done as it opens; Next goes on without a second recv."""
     app = SocklabApp()
-    app.lesson_to_open = "boundaries"
+    app.lessons.to_open = "boundaries"
     async with app.run_test(size=(120, 36)) as pilot:
         panel = app.lesson_panel
         await until(lambda: panel.run is not None, "the lesson opening")
@@ -240,7 +240,7 @@ async def test_a_wrong_value_is_named_and_never_completes() -> None:
     """backlog: 5 typed over the step's 2: listen(5) is ✗ with what differs; Next
     does not call listen again; the step says it cannot be done from here."""
     app = SocklabApp()
-    app.lesson_to_open = "backlog"
+    app.lessons.to_open = "backlog"
     async with app.run_test(size=(80, 24)) as pilot:
         panel = app.lesson_panel
         await until(lambda: panel.run is not None, "the lesson opening")
@@ -272,7 +272,7 @@ async def test_a_wrong_value_is_named_and_never_completes() -> None:
 async def test_an_empty_request_is_not_http() -> None:
     """http: send(b'') is ✗ with the bytes named; the lesson does not go on."""
     app = SocklabApp()
-    app.lesson_to_open = "http"
+    app.lessons.to_open = "http"
     async with app.run_test(size=(120, 36)) as pilot:
         panel = app.lesson_panel
         await until(lambda: panel.run is not None, "the lesson opening")
@@ -307,7 +307,7 @@ async def test_next_and_back_by_their_keys_alone() -> None:
     goes back (the value the field had before)."""
     app = SocklabApp()
     async with app.run_test(size=(80, 24)) as pilot:
-        await app.start_lesson(parse_lesson("keys", LESSON))
+        await app.lessons.start(parse_lesson("keys", LESSON))
         panel = app.lesson_panel
         run = panel.run
         backlog = app.server_pane.input("backlog")
@@ -324,13 +324,13 @@ async def test_next_and_back_by_their_keys_alone() -> None:
         await pilot.press("f9")
         await until(lambda: run.index == 0, "F9 going back")
         assert backlog.value == "3"
-        commands = [command.title for command in app.lesson_commands()]
+        commands = [command.title for command in app.lessons.commands()]
         assert "Lesson: Next step (F10)" in commands and "Lesson: Back a step (F9)" in commands
 
 
 async def test_a_lesson_starts_without_a_toast() -> None:
     app = SocklabApp()
-    app.lesson_to_open = "welcome"
+    app.lessons.to_open = "welcome"
     async with app.run_test(size=(120, 36)) as pilot:
         panel = app.lesson_panel
         await until(lambda: panel.run is not None, "the lesson opening")

@@ -19,6 +19,8 @@ grammar-shaped and round-trip ones.
 
 from __future__ import annotations
 
+import argparse
+import functools
 import ipaddress
 import socket
 import string
@@ -346,12 +348,19 @@ ARGUMENT = st.one_of(numberish, hostish, st.sampled_from(["inet", "inet6", "stre
                                                          "-1", "--", "", "0", "80"]))
 
 
+@functools.cache
+def _parser() -> argparse.ArgumentParser:
+    """The command line's parser, built once (parsing leaves it as it was)."""
+    from socklab.cli import build_parser
+    return build_parser()
+
+
 @FAST
 @given(ARGUMENT, ARGUMENT, ARGUMENT, ARGUMENT)
 def test_cli_argument_lines_parse_or_fail_as_usage(port: str, backlog: str, host: str,
                                                    family: str) -> None:
     """Parsing only (nothing is run): a Namespace or a UsageError, nothing else."""
-    from socklab.cli import UsageError, build_parser
+    from socklab.cli import UsageError
 
     assume("\x00" not in host)
     lines = [
@@ -362,7 +371,7 @@ def test_cli_argument_lines_parse_or_fail_as_usage(port: str, backlog: str, host
     ]
     for argv in lines:
         try:
-            build_parser().parse_args(argv)
+            _parser().parse_args(argv)
         except UsageError as exc:
             assert str(exc) and "\n" not in str(exc)
 

@@ -34,8 +34,8 @@ from helpers import (
 )
 from pilot import SIZE, run_server, settle
 
+from socklab.explain import stopped_by_signal
 from socklab.guard import EXIT_CRASH, stop_signals
-from socklab.lessons import stopped_by_signal
 from socklab.ui.app import SocklabApp
 from socklab.ui.code_view import CodeView
 from socklab.ui.textual_fixes import install, lenient_decoder_factory

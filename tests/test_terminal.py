@@ -136,6 +136,35 @@ def gone(pid: int) -> bool:
     return False
 
 
+def _cpu_and_busy(pid: int) -> tuple[int, bool]:
+    """The process's CPU ticks so far (all threads), and whether a thread is running."""
+    ticks, busy = 0, False
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        try:
+            fields = (task / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # a thread that just ended
+        busy = busy or fields[0] == "R"
+        ticks += int(fields[11]) + int(fields[12])  # utime + stime
+    return ticks, busy
+
+
+def idle(pid: int) -> None:
+    """Wait until ``pid`` has handled what it was sent (a resize): no thread runnable
+    and no CPU used over three looks in a row.  Bounded by LIMIT; a process that
+    ended returns at once (the caller's next check says so)."""
+    quiet, last = 0, (-1, True)
+    for _ in range(int(LIMIT / 0.02)):
+        if not Path(f"/proc/{pid}").exists():
+            return
+        now = _cpu_and_busy(pid)
+        quiet = quiet + 1 if not now[1] and now[0] == last[0] else 0
+        if quiet >= 3:
+            return
+        last = now
+        time.sleep(0.02)
+
+
 def lab_shown(screen: str) -> bool:
     return "Event log" in screen and "Run" in screen
 
@@ -166,8 +195,8 @@ def test_resizes_bytes_then_sigterm_leave_a_sane_terminal(terminal) -> None:  # 
     assert len(RESIZES) == 30
     for width, height in RESIZES:
         term.resize(width, height)
-        # let the lab lay out at this size; the widths that crashed get longer
-        time.sleep(1.5 if 16 <= width <= 31 else 0.1)
+        idle(pid)  # the lab has laid out at this size (a crash would show here)
+        assert Path(f"/proc/{pid}").exists(), f"socklab ended at {width}x{height}"
     for raw in BYTES:
         term.tmux("send-keys", "-t", "lab", "-H", *raw.split())
     term.wait_for(lab_shown, "the lab redrawn at 120x36")

@@ -65,7 +65,7 @@ def test_the_diagram_draws_the_welcome_exchange_at_every_width() -> None:
 
 
 async def _wire_exchange(app: SocklabApp, pilot: Pilot) -> None:
-    assert isinstance(await app.wire_started(), Capture)
+    assert isinstance(await app.wire.started(), Capture)
     await run_server(app, pilot)
     app.client_pane.press("run")
     await watch(app).until(is_("client", "close"))
@@ -123,7 +123,7 @@ async def until(app, pilot, seen):
 async def main():
     app = SocklabApp(packets=True)
     async with app.run_test(size=(100, 30)) as pilot:
-        wire = await app.wire_started()
+        wire = await app.wire.started()
         assert isinstance(wire, Inferred), wire
         print(wire.reason)
         app.server_pane.input("port").value = "0"

@@ -8,7 +8,7 @@ import json
 import os
 import sys
 
-from .parser import EXIT_FAILED, EXIT_OK, UsageError
+from .usage import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -13,7 +13,7 @@ import argparse
 from ..hosts import cleanup
 from ..hosts.tools import has_admin
 from .output import note
-from .parser import EXIT_FAILED, EXIT_OK
+from .usage import EXIT_FAILED, EXIT_OK
 
 
 def run(args: argparse.Namespace) -> int:

@@ -8,7 +8,7 @@ import sys
 from ..codegen import generate
 from ..inputs import InputError
 from .output import note
-from .parser import EXIT_OK, UsageError
+from .usage import EXIT_OK, UsageError
 
 
 def run(args: argparse.Namespace) -> int:

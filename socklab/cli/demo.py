@@ -6,7 +6,7 @@ import argparse
 
 from ..demos import HOSTS_DEMOS, run_demo
 from .output import Printer
-from .parser import UsageError
+from .usage import UsageError
 
 
 def run(args: argparse.Namespace) -> int:

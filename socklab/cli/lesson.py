@@ -11,7 +11,7 @@ from __future__ import annotations
 import argparse
 
 from ..guided import LessonFormatError, all_lessons, load_lesson
-from .parser import EXIT_OK, UsageError
+from .usage import EXIT_OK, UsageError
 
 
 def run(args: argparse.Namespace) -> int:

@@ -34,8 +34,8 @@ def main(argv: Sequence[str] | None = None) -> int:
                              "--cable 'loss 5%')")
         if args.command is None:
             from ..ui.app import run_app
-            from ..ui.two_hosts import TwoHostsMode
-            if args.two_hosts and not TwoHostsMode.can_start():
+            from ..ui.two_hosts import TwoHosts
+            if args.two_hosts and not TwoHosts.can_start():
                 return EXIT_FAILED  # one line said why (not root) and how to run it
             if args.server_program is not None:
                 from ..program.runner import ProgramError, command_for

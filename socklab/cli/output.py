@@ -13,9 +13,9 @@ from typing import TextIO
 
 from ..engine import Lab
 from ..events import DONE, Event
+from ..explain import STOPPED
 from ..guard import stop_reason
 from ..kernel.poller import KernelView
-from ..lessons import STOPPED
 from ..logformat import format_line
 
 

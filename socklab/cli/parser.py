@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import socket
-from collections.abc import Callable
 from typing import NoReturn
 
 from .. import __version__
@@ -19,15 +18,19 @@ from ..inputs import (
     parse_backlog,
     parse_family,
     parse_host,
-    parse_port,
     parse_type,
 )
+from .usage import (
+    EXIT_FAILED,
+    EXIT_OK,
+    EXIT_USAGE,
+    PACKETS_HELP,
+    UsageError,
+    checked,
+    port_arg,
+)
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
-
-
-class UsageError(Exception):
-    """Bad usage: printed as one line, exit status 2."""
+__all__ = ["EXIT_FAILED", "EXIT_OK", "EXIT_USAGE", "UsageError", "build_parser"]
 
 
 class _Parser(argparse.ArgumentParser):
@@ -35,42 +38,23 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(message)
 
 
-def _port(text: str, allow_zero: bool = True) -> int:
-    try:
-        return parse_port(text, allow_zero=allow_zero)
-    except InputError as exc:
-        raise argparse.ArgumentTypeError(str(exc)) from None
-
-
-def _checked(parse: Callable[[str], object]) -> Callable[[str], object]:
-    def check(text: str) -> object:
-        try:
-            return parse(text)
-        except InputError as exc:
-            raise argparse.ArgumentTypeError(str(exc)) from None
-    check.__name__ = parse.__name__.removeprefix("parse_")
-    return check
-
-
 def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None,
                           events: bool = True) -> None:
-    p.add_argument("--family", type=_checked(parse_family), default=socket.AF_INET,
+    p.add_argument("--family", type=checked(parse_family), default=socket.AF_INET,
                    metavar="inet|inet6", help="address family (default inet)")
-    p.add_argument("--type", dest="kind", type=_checked(parse_type), default=socket.SOCK_STREAM,
+    p.add_argument("--type", dest="kind", type=checked(parse_type), default=socket.SOCK_STREAM,
                    metavar="stream|dgram", help="socket type (default stream)")
     # A command that prints no events (code) still takes --json, to refuse it in words.
     p.add_argument("--json", action="store_true",
                    help="print JSON Lines, one event per line" if events else argparse.SUPPRESS)
     if port_default is not None:
-        p.add_argument("--host", type=_checked(parse_host), default=None,
+        p.add_argument("--host", type=checked(parse_host), default=None,
                        help="address to bind (default 127.0.0.1, or ::1 for inet6)")
-        p.add_argument("--port", type=_port, default=int(port_default),
+        p.add_argument("--port", type=port_arg, default=int(port_default),
                        help=f"port to bind, 0 = let the kernel choose (default {port_default})")
 
 
 #: ``--packets`` (serve, connect, demo): the wire under the calls (socklab.capture).
-PACKETS_HELP = ("also show the TCP segments under each call (captured on lo; needs "
-                "CAP_NET_RAW, else inferred from TCP_INFO counters)")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -97,7 +81,7 @@ def build_parser() -> argparse.ArgumentParser:
     serve = sub.add_parser("serve", help="run a server and print every call it makes")
     _add_endpoint_options(serve, "1024")
     from ..engine.endpoint import somaxconn
-    serve.add_argument("--backlog", type=_checked(parse_backlog), default=None,
+    serve.add_argument("--backlog", type=checked(parse_backlog), default=None,
                        help="listen() backlog (default: the kernel's cap, net.core.somaxconn, "
                        f"{somaxconn()} here, as servers such as Go's do: a burst of a "
                        "thousand clients waits in the queue instead of timing out; the "
@@ -105,29 +89,29 @@ def build_parser() -> argparse.ArgumentParser:
     from ..modes import MODES, REQUEST_TIMEOUT
     serve.add_argument("--mode", choices=MODES, default="welcome",
                        help="what the server does (default welcome)")
-    serve.add_argument("--count", type=_checked(_positive), default=None,
+    serve.add_argument("--count", type=checked(_positive), default=None,
                        help="stop after N connections (or datagrams)")
     serve.add_argument("--reuseaddr", action="store_true", help="set SO_REUSEADDR before bind")
-    serve.add_argument("--request-timeout", type=_checked(_seconds), default=REQUEST_TIMEOUT,
+    serve.add_argument("--request-timeout", type=checked(_seconds), default=REQUEST_TIMEOUT,
                        metavar="SECONDS",
                        help="http mode: how long to wait for a request's blank line before "
                             f"answering 408 (default {REQUEST_TIMEOUT:g})")
-    serve.add_argument("--max-connections", type=_checked(_positive), default=None,
+    serve.add_argument("--max-connections", type=checked(_positive), default=None,
                        help="connections kept open at once; more are refused")
     serve.add_argument("--packets", action="store_true",
                        help=PACKETS_HELP)
 
     connect = sub.add_parser("connect", help="connect to HOST PORT, send, print the reply")
-    connect.add_argument("host", type=_checked(parse_host), help="host to connect to")
-    connect.add_argument("port", type=lambda t: _port(t, allow_zero=False), help="port")
+    connect.add_argument("host", type=checked(parse_host), help="host to connect to")
+    connect.add_argument("port", type=lambda t: port_arg(t, allow_zero=False), help="port")
     _add_endpoint_options(connect, None)
     connect.add_argument("--send", action="append", default=[], metavar="TEXT",
                          help=r"text to send; \r\n \t \xNN escapes work; repeatable")
     connect.add_argument("--send-file", metavar="FILE", help="send this file's bytes")
-    connect.add_argument("--idle", type=_checked(_seconds), default=2.0, metavar="SECONDS",
+    connect.add_argument("--idle", type=checked(_seconds), default=2.0, metavar="SECONDS",
                          help="stop waiting for data after this long with none "
                          "(more than 0, at most 3600; default 2)")
-    connect.add_argument("--timeout", type=_checked(_seconds), default=10.0, metavar="SECONDS",
+    connect.add_argument("--timeout", type=checked(_seconds), default=10.0, metavar="SECONDS",
                          help="connect timeout (more than 0, at most 3600; default 10)")
     connect.add_argument("--half-close", action="store_true",
                          help="shutdown(SHUT_WR) after sending, so the peer sees EOF")
@@ -152,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     lesson.add_argument("--list", action="store_true", help="list the lessons: name, title")
     lesson.add_argument("--auto", action="store_true",
                         help="play the lesson by itself, step by step, for a class")
-    lesson.add_argument("--pause", type=_checked(_pause), default=3.0, metavar="SECONDS",
+    lesson.add_argument("--pause", type=checked(_pause), default=3.0, metavar="SECONDS",
                         help="with --auto: seconds to read each step and each "
                         "explanation, 0 to 3600 (default 3)")
 
@@ -175,7 +159,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "for these settings")
     code.add_argument("role", choices=("server", "client"), help="which program")
     _add_endpoint_options(code, "1024", events=False)
-    code.add_argument("--backlog", type=_checked(parse_backlog), default=5,
+    code.add_argument("--backlog", type=checked(parse_backlog), default=5,
                       help="listen() backlog (default 5)")
     code.add_argument("--mode", choices=MODES, default="welcome",
                       help="what the server does (default welcome)")

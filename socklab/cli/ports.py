@@ -10,7 +10,7 @@ from typing import TextIO
 
 from .. import ports
 from ..inputs import InputError
-from .parser import EXIT_OK, UsageError
+from .usage import EXIT_OK, UsageError
 
 #: Above this many ports, `socklab ports` lists only ports with a service name
 #: or a finding (use --all for every row).

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from ..replay import NotALog, load, recording_names
 from .output import note
-from .parser import EXIT_USAGE
+from .usage import EXIT_USAGE
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

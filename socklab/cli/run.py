@@ -9,11 +9,11 @@ from ..capture import watching
 from ..engine import Lab
 from ..program.runner import ProgramError, ProgramRun
 from .output import Printer, closing, note
-from .parser import EXIT_FAILED, EXIT_OK, UsageError
+from .usage import EXIT_FAILED, EXIT_OK, UsageError
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from .parser import PACKETS_HELP
+    from .usage import PACKETS_HELP
     run = sub.add_parser("run", help="run your own program: its socket calls in the log")
     run.add_argument("--side", choices=("server", "client"), default=None,
                      help="the side its calls show as (default: from its first call: "

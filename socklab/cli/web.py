@@ -10,7 +10,7 @@ import argparse
 import socket
 
 from ..inputs import LOOPBACK, parse_host
-from .parser import _checked, _port
+from .usage import checked, port_arg
 
 DEFAULT_PORT = 8000
 #: Labs at once by default (a classroom's worth), and the most --max-sessions allows.
@@ -19,10 +19,10 @@ DEFAULT_MAX_SESSIONS, MAX_SESSIONS = 16, 500
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     web = sub.add_parser("web", help="serve the lab to a browser (a classroom's projector)")
-    web.add_argument("--host", type=_checked(parse_host), default=LOOPBACK[socket.AF_INET],
+    web.add_argument("--host", type=checked(parse_host), default=LOOPBACK[socket.AF_INET],
                      help="address to serve on (default 127.0.0.1: this machine only; "
                           "any other address lets others drive real sockets here)")
-    web.add_argument("--port", type=_port, default=DEFAULT_PORT,
+    web.add_argument("--port", type=port_arg, default=DEFAULT_PORT,
                      help=f"TCP port (default {DEFAULT_PORT}; 0: any free port)")
     web.add_argument("--max-sessions", type=_sessions, default=DEFAULT_MAX_SESSIONS,
                      metavar="N", help="labs open at once, at most (default "

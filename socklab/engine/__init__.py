@@ -15,7 +15,7 @@ all views over this package.  Its parts:
 from __future__ import annotations
 
 from ..events import CLIENT, DONE, SERVER, WAIT
-from ..lessons import ALL_INTERFACES_WARNING
+from ..explain import ALL_INTERFACES_WARNING
 from .calls import Received, State
 from .endpoint import Endpoint
 from .floods import COALESCE_AFTER, COALESCE_SECONDS

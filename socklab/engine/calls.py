@@ -15,7 +15,6 @@ be numbered after.  The log is therefore causal.
 
 from __future__ import annotations
 
-import enum
 import errno as _errno
 import functools
 import select
@@ -26,9 +25,9 @@ import weakref
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple, TypeVar
 
-from .. import lessons
-from ..events import RAW_CAP, WAIT, Event, bytes_repr, escape_bytes
-from ..lessons import explain, lesson_for
+from .. import explain
+from ..events import RAW_CAP, WAIT, Event, State, bytes_repr, escape_bytes
+from ..explain import lesson_for
 from .floods import COALESCE_SECONDS, Tally
 from .waiting import Cancelled, Waiter, ready_now
 
@@ -55,16 +54,6 @@ def timed(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 #: How long a close waits for the calls it woke to report their end.
 ENDS_WAIT = 1.0
-
-
-class State(enum.StrEnum):
-    """Where an endpoint's socket is, as the lab shows it (compares equal to the text)."""
-
-    NEW = "new"
-    OPEN = "open"
-    CONNECTED = "connected"
-    PEER_CLOSED = "peer closed"
-    CLOSED = "closed"
 
 
 class Received(NamedTuple):
@@ -206,7 +195,7 @@ class Calls:
     def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
               lesson: str | None = None) -> Event:
         self.tally.end()
-        name, number, default = explain(exc, op)
+        name, number, default = explain.explain(exc, op)
         if lesson is None:
             lesson = self._lesson(name, number, default)
             if self.lab.hosts is not None:  # two hosts: the hosts explain it better
@@ -219,7 +208,7 @@ class Calls:
     def _lesson(self, name: str, number: int | None, default: str) -> str:
         """The lesson of a failure, where this socket's story changes the table's."""
         if name == "EBADF" and self.closed_by is not None:
-            return lessons.found_closed_by_lab(self.closed_by)
+            return explain.found_closed_by_lab(self.closed_by)
         if name == "gaierror" and number == getattr(socket, "EAI_ADDRFAMILY", -9):
             return lesson_for("EAFNOSUPPORT") or default
         if name == "EPIPE" and self.peer is None and self.kind == socket.SOCK_STREAM:
@@ -355,7 +344,7 @@ class Calls:
             code = _errno.EINPROGRESS if op == "connect" else _errno.EAGAIN
             blocked = BlockingIOError(code, "the socket is non-blocking: the call would wait")
             return max(call, 0), self._fail(op, args, blocked, max(call, 0),
-                                            lesson=lessons.would_block(op))
+                                            lesson=explain.would_block(op))
         lab_limit = deadline is not None and (own is None
                                               or deadline <= time.monotonic() + own)
         if not lab_limit and own is not None:
@@ -384,9 +373,9 @@ class Calls:
             call = shown[0]
             lesson = None  # a limit the caller chose: the table's lesson
             if not lab_limit:
-                lesson = lessons.socket_timeout(op, own)
+                lesson = explain.socket_timeout(op, own)
             elif self.limit_note is not None:  # the lab's own default: said so
-                lesson = f"{explain(exc, op)[2]}. {self.limit_note}"
+                lesson = f"{explain.explain(exc, op)[2]}. {self.limit_note}"
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
             call = shown[0]
@@ -398,7 +387,7 @@ class Calls:
                 reason = self.lab.stop_reason
             closed = OSError(_errno.EBADF, "Bad file descriptor (closed while waiting)")
             failed = self._fail(op, args, closed, call,
-                                lesson=lessons.closed_while_waiting(reason))
+                                lesson=explain.closed_while_waiting(reason))
             with self.lab.bus.changed:
                 self._ends_due -= 1
                 self.lab.bus.changed.notify_all()

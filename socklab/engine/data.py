@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from ..events import Event
-from ..lessons import lesson_for, truncated
+from ..explain import lesson_for, truncated
 from .calls import Received, State, address, timed
 from .floods import COALESCE_SECONDS, flood_of
 from .sendfile import FileSending

@@ -14,7 +14,7 @@ import socket
 import struct
 from typing import Any
 
-from .. import lessons
+from .. import explain
 from ..events import Event
 from ..inputs import family_name, host_scope, type_name
 from .calls import State, address, client_ports
@@ -40,7 +40,7 @@ class Endpoint(DataCalls):
     def socket(self) -> Event:
         """socket(family, type): a new, unbound socket (the lab closes an open one first)."""
         args = (family_name(self.family), type_name(self.kind))
-        self.close_by_lab(lessons.SOCKET_AGAIN)
+        self.close_by_lab(explain.SOCKET_AGAIN)
 
         def attempt() -> int:
             sock = self.lab.new_socket(self, self.family, self.kind)
@@ -90,7 +90,7 @@ class Endpoint(DataCalls):
             self.timeout = seconds
 
         def report(_value: None) -> dict[str, Any]:
-            return {"result": None, "lesson": lessons.timeout_set(op, seconds)}
+            return {"result": None, "lesson": explain.timeout_set(op, seconds)}
 
         return self._call(op, args, attempt, report=report)[1]  # type: ignore[return-value]
 
@@ -116,7 +116,7 @@ class Endpoint(DataCalls):
         def report(value: Any) -> dict[str, Any]:
             fields: dict[str, Any] = {"result": value}
             if host_scope(host, self.family) == "all":
-                fields["lesson"] = lessons.ALL_INTERFACES_WARNING
+                fields["lesson"] = explain.ALL_INTERFACES_WARNING
             return fields
 
         return self._call("bind", args, attempt, report=report)[1]  # type: ignore[return-value]
@@ -137,7 +137,7 @@ class Endpoint(DataCalls):
 
         def report(autobound: bool) -> dict[str, Any]:
             fields: dict[str, Any] = {"result": named[0]}
-            lesson = lessons.listen_lesson(backlog, autobound, somaxconn())
+            lesson = explain.listen_lesson(backlog, autobound, somaxconn())
             if lesson is not None:
                 fields["lesson"] = lesson
             return fields
@@ -154,7 +154,7 @@ class Endpoint(DataCalls):
             # kernel): its lesson says so when it ends the call.  A timeout
             # the learner set (settimeout) replaces it.
             timeout = self.lab.connect_timeout
-            self.limit_note = lessons.lab_timeout("connect", timeout)
+            self.limit_note = explain.lab_timeout("connect", timeout)
         started = [False]
 
         def attempt() -> Any:
@@ -243,7 +243,7 @@ class Endpoint(DataCalls):
         def report(_value: None) -> dict[str, Any]:
             if reason is None:
                 return {"result": None}
-            return {"result": None, "by": "lab", "lesson": lessons.closed_by_lab(reason)}
+            return {"result": None, "by": "lab", "lesson": explain.closed_by_lab(reason)}
 
         event = self._call("close", (), attempt, causal=True, report=report)[1]
         if self._ends_due > 0:
@@ -264,4 +264,4 @@ class Endpoint(DataCalls):
         if not event.ok:
             return event
         return self._emit("refuse", ok=False, error="CONNLIMIT",
-                          lesson=lessons.connection_limit(self.lab.max_connections))
+                          lesson=explain.connection_limit(self.lab.max_connections))

@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-from .. import lessons
+from .. import explain
 from ..events import CLIENT, EventBus, Sink
 from .endpoint import Endpoint
 from .floods import Floods
@@ -80,7 +80,7 @@ class Lab:
         self.floods = Floods(self.bus.lock, coalesce)
         self.stopping = False
         #: Why the lab is stopping (the reason its own closes give).
-        self.stop_reason = lessons.STOPPED
+        self.stop_reason = explain.STOPPED
         #: Open endpoints, in the order they opened (a dict keeps it).
         self._open: dict[Endpoint, None] = {}
         self._open_lock = threading.Lock()
@@ -203,7 +203,7 @@ class Lab:
         with self._open_lock:
             return list(self._threads)
 
-    def close_all(self, reason: str = lessons.STOPPED, timeout: float = 5.0) -> None:
+    def close_all(self, reason: str = explain.STOPPED, timeout: float = 5.0) -> None:
         """Close every socket (each a logged close() by the lab, saying ``reason``),
         end every wait, join every thread."""
         # Under the bus lock: a wait that sees ``stopping`` reports its end only
@@ -230,7 +230,7 @@ class Lab:
         for endpoint in reversed(endpoints):
             endpoint.close_by_lab(reason)
 
-    def reset(self, reason: str = lessons.RESET) -> None:
+    def reset(self, reason: str = explain.RESET) -> None:
         """Close everything, then let the lab be used again."""
         self.close_all(reason)
         self._next_client = 0  # numbering starts again: client[1] after Reset

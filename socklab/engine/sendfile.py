@@ -28,7 +28,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from .. import lessons
+from .. import explain
 from ..events import DATA_CAP, Event, escape_bytes
 from .calls import Calls
 
@@ -79,7 +79,7 @@ class FileSending(Calls):
         if failure is not None:
             lesson = None
             if isinstance(failure, TimeoutError):
-                lesson = lessons.send_stalled(timeout)
+                lesson = explain.send_stalled(timeout)
             op = "sendfile" if progress.kernel else "send"
             events.append(self._fail(op, (name,), failure, 0, lesson=lesson))
         return events

@@ -3,7 +3,7 @@ developer console shows it, and ``re.findall`` on what a client received.
 
 py4e's chapter 12 reads a response with ``recv`` in a loop until ``b''``, then
 finds the blank line that ends the headers, and extracts data with
-``re.findall``.  `Received` keeps what each of the lab's clients received (from
+``re.findall``.  `HttpReceived` keeps what each of the lab's clients received (from
 the recv events' bytes), `split_response` finds the status line, the headers
 and the body, `find_all` applies a pattern.
 
@@ -88,7 +88,7 @@ def find_all(pattern: str, text: str) -> list[str]:
     return found
 
 
-class Received:
+class HttpReceived:
     """Each of the lab's clients' received bytes, in order, from recv events."""
 
     def __init__(self) -> None:

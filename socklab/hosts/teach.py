@@ -1,5 +1,5 @@
 """What two-hosts mode teaches (issue 14): the demo's cases and the failures the
-hosts explain.  The rest of socklab's teaching text is in `socklab.lessons`."""
+hosts explain.  The rest of socklab's teaching text is in `socklab.explain`."""
 
 from __future__ import annotations
 

@@ -33,7 +33,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import lessons
+from .. import explain
 from ..events import CLIENT, DONE, SERVER, Event
 from .diag import lookup
 from .tables import Table, read_table
@@ -272,7 +272,7 @@ class KernelView:
         if state != watched.state:
             was, watched.last = watched.state, (state, 0, 0, 0)
             self._emit(watched, {"state": state},
-                       lessons.state_lesson(state, was=was, open_socket=False))
+                       explain.state_lesson(state, was=was, open_socket=False))
         return True
 
     def _connection_state(self, watched: Watched) -> str | None:
@@ -304,7 +304,7 @@ class KernelView:
             result.update(queue=now[1], backlog=now[2])
         if now[3]:
             result["retransmits"] = now[3]
-        lesson = lessons.state_lesson(state, queue=now[1], backlog=now[2],
+        lesson = explain.state_lesson(state, queue=now[1], backlog=now[2],
                                       retransmits=now[3], was=was,
                                       reset=state == "CLOSE" and has_error(sock))
         self._emit(watched, result, lesson)
@@ -343,13 +343,13 @@ class KernelView:
                 if state is None:
                     was, watched.last = watched.state, ("CLOSE", 0, 0, 0)
                     emit(watched, {"state": "CLOSE"},
-                         lessons.state_lesson("CLOSE", was=was, open_socket=False,
+                         explain.state_lesson("CLOSE", was=was, open_socket=False,
                                               loopback=_on_loopback(watched)))
                 continue
             if state != watched.state:
                 was, watched.last = watched.state, (state, 0, 0, 0)
                 emit(watched, {"state": state},
-                     lessons.state_lesson(state, was=was, open_socket=False))
+                     explain.state_lesson(state, was=was, open_socket=False))
 
     def _namespaces(self) -> list[Callable[[Callable[[], Any]], Any]]:
         """Where the tables are read: here, or each host in two-hosts mode (a closed

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .. import lessons
+from .. import explain
 from ..engine.calls import client_ports
 from ..events import CLIENT, DONE, RAW_CAP, SERVER, WAIT, bytes_repr, escape_bytes
 
@@ -252,7 +252,7 @@ class ProgramCalls:
             name = _errno.errorcode.get(number, name)
             if number == _errno.EOPNOTSUPP:
                 name = "EOPNOTSUPP"
-        lesson = lessons.lesson_for(name, op)
+        lesson = explain.lesson_for(name, op)
         if CHECK_GUARD in (end.get("text") or ""):
             lesson = end.get("text")  # socklab check kept the program on this machine
         if lesson is None:
@@ -284,7 +284,7 @@ class ProgramCalls:
             fields.update(data=escape_bytes(data, PROGRAM_DATA_CAP),
                           bytes_repr=bytes_repr(data, PROGRAM_DATA_CAP), raw=data[:RAW_CAP])
             if op == "recv" and not data and sock is not None and sock.kind == socket.SOCK_STREAM:
-                fields["lesson"] = lessons.lesson_for("EOF", "recv")
+                fields["lesson"] = explain.lesson_for("EOF", "recv")
 
     def _accepted(self, start: dict, end: dict) -> ProgramSocket:
         """The new connection accept() returned: the program's server[n]."""

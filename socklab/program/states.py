@@ -19,7 +19,7 @@ import threading
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import lessons
+from .. import explain
 from ..events import DONE, Event
 from ..kernel.diag import NETLINK_SOCK_DIAG, parse_reply, request
 from ..kernel.poller import MOMENTS
@@ -142,7 +142,7 @@ class ProgramStates:
             del self._followed[key]
             if was is not None and was != "CLOSE":
                 self._emit(followed, {"state": "CLOSE"},
-                           lessons.state_lesson("CLOSE", was=was, open_socket=False))
+                           explain.state_lesson("CLOSE", was=was, open_socket=False))
             return
         if now == followed.last:
             return
@@ -151,7 +151,7 @@ class ProgramStates:
         result: dict[str, Any] = {"state": state}
         if state == "LISTEN":
             result.update(queue=queue, backlog=backlog)
-        self._emit(followed, result, lessons.state_lesson(
+        self._emit(followed, result, explain.state_lesson(
             state, queue=queue, backlog=backlog, was=was, open_socket=not followed.closed))
 
     def _emit(self, followed: Followed, result: dict[str, Any], lesson: str | None) -> None:

@@ -1,11 +1,17 @@
 """The lab screen: server pane and client pane side by side, one live log below.
 
-This module is wiring only.  A pane's button becomes a request to the
-`LabSession`, which makes the real calls on the lab's threads.  Every call is
-an event on the lab's bus; the `Bridge` (the one place those threads meet the
-screen) batches them, spools all of them for saving, and publishes each batch
-to the subscribers wired here: the log, the view-state model the panes show,
-the port-info rechecks and the client's port following the server's.
+This module is the composition root: it builds the screen (`compose`) and
+lists its parts in one place (`SocklabApp.__init__`), in the order they are
+mounted and the order each batch of events reaches them.
+
+A pane's button becomes a `Request` handed to `LabControls.ask`
+(socklab/ui/controls.py), which gives it to the `LabSession`, which makes the
+real calls on the lab's threads.  Every call is an event on the lab's bus; the
+`Bridge` (the one place those threads meet the screen) batches them, spools
+all of them for saving, and publishes each batch to the subscribers listed
+here: the log, the view model the panes show, the port-info rechecks, the
+Wire tab, the lessons and the HTTP view, and the controls' count of calls.
+Parts act on the lab through `LabControls`, never by reaching into the panes.
 """
 
 from __future__ import annotations
@@ -15,10 +21,10 @@ import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
-from textual.css.query import NoMatches
 from textual.screen import Screen
 from textual.widgets import (
     Checkbox,
@@ -30,19 +36,22 @@ from textual.widgets import (
     TabPane,
 )
 
-from ..capture import Capture, Inferred, watch_packets
+from ..capture import watch_packets
 from ..engine import Lab
+from ..events import CLIENT, SERVER
 from ..guard import follow_web_server
 from ..guided import Lesson
 from ..hosts.cable_lab import set_cable
-from ..labcalls import Request
 from ..session import LabSession
-from ..viewstate import BoundPort, ViewState
-from .bridge import Batch, Bridge, Coalesced
+from ..viewstate import ViewState
+from .bridge import Bridge
 from .cable_bar import CableBar
 from .client_pane import ClientPane
 from .code_view import CodeView
+from .controls import LabControls
+from .endpoint_pane import EndpointPane
 from .event_log import EventLog
+from .feeds import LogFeed, PaneFeed, PortRecheck
 from .first_frame import (
     first_frame_painted,
     hold_collection,
@@ -51,22 +60,20 @@ from .first_frame import (
 )
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
-from .lesson_host import LessonHost
+from .lesson_host import Lessons
 from .lesson_panel import LessonPanel
-from .numbers import RealNumbers
-from .palette import TwoHostsMode, lab_commands
+from .palette import lab_commands
 from .payload_view import PayloadView
-from .port_info import PortInfo
 from .ports_view import PortsView
 from .server_pane import ServerPane
+from .shown_numbers import RealNumbers
 from .textual_fixes import install as install_textual_fixes
-from .themes import DEFAULT_VARIABLES, PROJECTOR
-from .wire_view import WireActions, WireView
+from .themes import DEFAULT_VARIABLES, Projector
+from .two_hosts import TwoHosts
+from .wire_view import Wire, WireView
 
-#: Calls whose success can change what listens on a port (port info looks again).
-_PORT_CHANGES = frozenset({"bind", "listen", "close"})
 
-class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int]):
+class SocklabApp(StopAndReport, App[int]):
     """socklab's lab: real socket calls, one ordered live log."""
 
     CSS_PATH = "socklab.tcss"
@@ -95,6 +102,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         Binding("ctrl+l", "clear_log", "Clear log", show=False),
         Binding("d", "detail", "Detail"),
         Binding("f2", "toggle_fields", "Fields", show=False),
+        Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
     ]
@@ -108,9 +116,6 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         packets: bool = False,
     ) -> None:
         super().__init__()
-        #: Capture the lab's segments (the log's packet rows, the Wire tab).
-        self.packets = packets
-        self._wire: asyncio.Future[Capture | Inferred] | None = None
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)
@@ -118,13 +123,18 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
             clock, tell=lambda message: self.bridge.tell(message, severity="error"))
         self._unsubscribe = self.session.subscribe(self.bridge.sink)
         self.view_state = ViewState()
-        #: The server's bound port the client's port field last followed.
-        self._followed: BoundPort | None = None
-        self._changed: set[str] = set()
-        self._pane_refresh = Coalesced(self, self._refresh_panes)
-        self._port_recheck = Coalesced(self, self._recheck_port_info)
-        self._previous_theme = "textual-dark"
-        self.register_theme(PROJECTOR)
+        self.projector = Projector(self)
+        # -- the parts, in the order they are mounted ----------------------------------
+        #: The one way parts act on the lab (and the panes' ``ask``).
+        self.controls = LabControls(self, self.session.request, self.lab.bus)
+        self.panes_feed = PaneFeed(self, self.view_state)
+        self.ports_feed = PortRecheck(self)
+        self.wire = Wire(self, (lambda: watch_packets(self.lab)) if packets else None)
+        self.hosts = TwoHosts(self)
+        self.lessons = Lessons(self)
+        #: The bridge's subscribers: each batch reaches them in this order.
+        self.subscribers = (LogFeed(self), self.panes_feed, self.ports_feed, self.wire,
+                            self.lessons, self.controls)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(DEFAULT_VARIABLES)
@@ -138,14 +148,15 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     # -- layout --------------------------------------------------------------
 
     def compose(self) -> ComposeResult:
+        ask, view = self.controls.ask, self.view_state
         yield Header()
         with TabbedContent(id="tabs"):
             with TabPane("Lab", id="lab"):
                 with Horizontal(id="panes"):
-                    yield ServerPane(self._ask, self.view_state, id="server")
-                    yield ClientPane(self._ask, self.view_state, id="client")
+                    yield ServerPane(ask, view, id="server")
+                    yield ClientPane(ask, view, id="client")
                 yield CableBar(lambda conditions: set_cable(self.lab, conditions),
-                               self.cable_at_start, id="cable-bar")
+                               self.hosts.cable_at_start, id="cable-bar")
                 yield EventLog(id="log")
             with TabPane("Code", id="code"):
                 yield CodeView(id="code-view")
@@ -155,22 +166,20 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
                 yield WireView(id="wire-view")
             with TabPane("HTTP", id="http"):
                 yield HttpView(id="http-view")
-        yield LessonPanel(id="lesson-panel")
+        yield LessonPanel(self.controls, id="lesson-panel")
         yield Footer()
 
     def on_mount(self) -> None:
-        for pane in (self.server_pane, self.client_pane):
-            pane.numbers = self.numbers
+        for side in (SERVER, CLIENT):
+            self.pane(side).numbers = self.numbers
         log = self.event_log
         log.border_title = "Event log"
         log.border_subtitle = "↑↓ select · d detail · x hex · s save · F2 fields"
-        for subscriber in (self._show_in_log, self._show_in_panes, self._recheck_ports):
-            self.bridge.subscribe(subscriber)
-        self.bridge.subscribe(self._show_on_wire)
-        if self.packets:  # opening the capture socket: off the UI thread
-            self._wire = asyncio.get_running_loop().run_in_executor(None, watch_packets,
-                                                                   self.lab)
-            self._wire.add_done_callback(self._wire_started)
+        for subscriber in self.subscribers:
+            self.bridge.subscribe(subscriber.on_batch)
+        self.wire.mount()
+        self.hosts.mount()
+        self.lessons.mount()
         self.bridge.start()
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
@@ -178,6 +187,11 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         self.call_after_refresh(first_frame_painted)
         self._update_code()
         self.stop_if_signalled()
+
+    # -- the screen's parts, by name -------------------------------------------------
+
+    def pane(self, side: str) -> EndpointPane:
+        return self.server_pane if side == SERVER else self.client_pane
 
     @property
     def server_pane(self) -> ServerPane:
@@ -192,96 +206,31 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         return self.query_one("#log", EventLog)
 
     @property
+    def lesson_panel(self) -> LessonPanel:
+        return self.query_one(LessonPanel)
+
+    @property
+    def http_view(self) -> HttpView:
+        return self.query_one(HttpView)
+
+    def show_tab(self, tab: str) -> None:
+        self.query_one("#tabs", TabbedContent).active = tab
+
+    @property
     def lab(self) -> Lab:
         """The session's lab (tests subscribe to it and count its open sockets)."""
         return self.session.lab
-
-    def _ask(self, request: Request) -> None:
-        """Hand a pane's request to the session.  A worker waits (off the UI
-        thread) until its calls end, so ``app.workers.wait_for_complete()``
-        means what it always did: the calls pressed so far have returned."""
-        pending = self.session.request(request)
-        self.run_worker(pending.wait, thread=True, group="calls", exit_on_error=False,
-                        name=f"{request.side} {request.call}")
 
     @property
     def skipped(self) -> int:
         """Events a storm kept from the log (saving still writes them)."""
         return self.bridge.skipped
 
-    # -- the bridge's subscribers ---------------------------------------------
-
-    def _show_in_log(self, batch: Batch) -> None:
-        try:
-            log = self.event_log
-        except NoMatches:
-            return  # the app is closing: its widgets are gone
-        if batch.gap:
-            log.border_title = f"Event log · {batch.skipped:,} not shown (storm of calls)"
-        log.add_events([self.numbers.event(event) for event in batch.events])
-
-    def _show_in_panes(self, batch: Batch) -> None:
-        changed = self.view_state.apply(batch.events)
-        for event in batch.events:
-            if event.peer_conn is not None and event.op == "accept":
-                self._pair(event.conn, event.peer_conn)
-                changed = changed | {"server", "client"}
-        if changed:
-            self._changed |= changed
-            self._pane_refresh.ask()
-
-    def _pair(self, server_conn: int | None, client_conn: int) -> None:
-        """server[k] ⇄ client[n]: each pane names the other's socket."""
-        if server_conn is None:
-            return
-        self.server_pane.pairs[str(server_conn)] = client_conn
-        self.client_pane.pairs[str(client_conn)] = server_conn
-        for pane in (self.server_pane, self.client_pane):
-            pane.view.sides[pane.SIDE].version += 1  # the rows say something new
-
-    def _refresh_panes(self) -> None:
-        changed, self._changed = self._changed, set()
-        if "server" in changed:
-            changed.add("client")  # the client's Run is lit once a server is up
-        try:
-            panes = {"server": self.server_pane, "client": self.client_pane}
-        except NoMatches:
-            return  # the app is closing: its widgets are gone
-        for side in changed:
-            panes[side].refresh_state()
-        bound = self.view_state.bound
-        if bound is not None and bound is not self._followed:
-            previous, self._followed = self._followed, bound
-            self._follow_server_port(bound, previous)
-
-    def _recheck_ports(self, batch: Batch) -> None:
-        if batch.gap or any(event.op in _PORT_CHANGES and event.ok and event.phase == "done"
-                            for event in batch.events):
-            self._port_recheck.ask()
-
-    def _recheck_port_info(self) -> None:
-        for info in self.query(PortInfo):
-            info.recheck()
-
-    def _follow_server_port(self, bound: BoundPort, previous: BoundPort | None) -> None:
-        """Let the client follow the server's port while it still points at it."""
-        client = self.client_pane
-        client_port = client.input("port").value.strip()
-        # Follow while the learner has not typed a port of their own: the field
-        # still holds its default, the port the server asked for, or the port a
-        # previous bind gave.
-        pointing = {str(self.numbers.port(bound.requested)), client.auto_port}
-        if previous is not None:
-            pointing.add(str(self.numbers.port(previous.port)))
-        if client_port in pointing:
-            client.set_port(bound.port)
-            client.auto_port = client.input("port").value
-
     def drain_now(self) -> None:
         """Publish everything that has arrived, and show it, without waiting for timers."""
         self.bridge.flush()
-        self._pane_refresh.run_now()
-        self._port_recheck.run_now()
+        self.panes_feed.run_now()
+        self.ports_feed.run_now()
 
     def on_input_changed(self, message: Input.Changed) -> None:
         self._update_code()
@@ -330,12 +279,35 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
     def action_focus_log(self) -> None:
         self.event_log.focus()
 
+    def action_toggle_packets(self) -> None:
+        self.wire.toggle_packets()
+
+    async def action_toggle_two_hosts(self) -> None:
+        """Two hosts on or off: the server on host A, the client on host B."""
+        await self.hosts.toggle()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        """Back and Next (F9, F10) are in the footer only while a lesson is open."""
+        if action in ("lesson_next", "lesson_back"):
+            return self.lessons.is_open()
+        return True
+
+    def action_lesson_next(self) -> None:
+        """The lesson's Next: go on, or do the step."""
+        self.lessons.next()
+
+    def action_lesson_back(self) -> None:
+        self.lessons.back()
+
+    def on_resize(self, event: events.Resize) -> None:
+        self.lessons.resize(event.size.width)
+
+    def on_http_view_matched(self, message: HttpView.Matched) -> None:
+        """The regex box's matches: a lesson's step may be waiting for them."""
+        self.lesson_panel.note_regex(message.matches)
+
     def action_toggle_projector(self) -> None:
-        if self.theme == "projector":
-            self.theme = self._previous_theme
-        else:
-            self._previous_theme = self.theme
-            self.theme = "projector"
+        self.projector.toggle()
 
     def action_detail(self) -> None:
         """The selected event's whole payload (or the newest with bytes): text, repr, hex."""
@@ -364,7 +336,8 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         focused = self.focused
         if not isinstance(focused, Input):
             return
-        for pane in (self.server_pane, self.client_pane):
+        for side in (SERVER, CLIENT):
+            pane = self.pane(side)
             if focused in pane.query(Input):
                 pane.query_one(f"#{pane.wid('run')}").focus()
                 return
@@ -375,17 +348,20 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         if self.query_one("#tabs", TabbedContent).active == "code":
             self.query_one("#code-view", CodeView).action_export()
 
-    async def action_reset(self, quiet: bool = False) -> None:
-        """Close every socket (each a logged close) and stop every server thread; keep the log
-        (``quiet``: a lesson starting, without the toast)."""
+    async def action_reset(self) -> None:
+        """Close every socket (each a logged close) and stop every server thread; keep the log."""
+        await self.reset_lab()
+
+    async def reset_lab(self, quiet: bool = False) -> int:
+        """Ctrl+R (and `LabControls.reset`): every socket closed, numbering from 1
+        again; the log is kept.  How many sockets were open."""
         closed = await asyncio.to_thread(self.session.reset)
         self.drain_now()  # the closes reach the log, the panes and port info
         self.view_state.forget_closed()
-        for pane in (self.server_pane, self.client_pane):
-            pane.pairs.clear()  # numbering starts again after Reset
-            pane.refresh_state()
+        self.panes_feed.refresh_all()
         if not quiet:
             self.notify(f"Reset: closed {closed} socket(s); the log is kept", markup=False)
+        return closed
 
     def close_lab(self, reason: str) -> None:
         """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
@@ -400,9 +376,7 @@ class SocklabApp(StopAndReport, LessonHost, TwoHostsMode, WireActions, App[int])
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
         await asyncio.to_thread(self.session.close)
-        if self._wire is not None:
-            wire, self._wire = await self._wire, None
-            await asyncio.to_thread(wire.stop)
+        await self.wire.stop()
         self._unsubscribe()
         await asyncio.to_thread(self.bridge.close)
 
@@ -422,8 +396,8 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
     two_hosts_allowed = follow_web_server()  # under socklab web: off unless allowed
     app = SocklabApp(packets=True)
     if two_hosts_allowed:
-        app.hosts_ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
-    app.lesson_to_open, app.lesson_pause = lesson, auto_pause
+        app.hosts.ready(app.session.set_two_hosts, start=two_hosts, cable=cable)
+    app.lessons.to_open, app.lessons.pause = lesson, auto_pause
     if theme is not None:
         if theme not in app.available_themes:
             names = ", ".join(sorted(app.available_themes))

@@ -34,6 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from textual.app import App
+from textual.notifications import SeverityLevel
 
 from ..events import Event
 from ..logformat import log_name, write_events, write_log
@@ -120,7 +121,7 @@ class Note:
 
     message: str
     title: str = "socklab"
-    severity: str = "information"
+    severity: SeverityLevel = "information"
 
 
 class Bridge:
@@ -147,7 +148,7 @@ class Bridge:
         self._view.append(event)
 
     def tell(self, message: str, *, title: str = "socklab",
-             severity: str = "information") -> None:
+             severity: SeverityLevel = "information") -> None:
         """Show ``message`` as a notification at the next tick (any thread)."""
         self._notes.append(Note(message, title, severity))
 
@@ -181,7 +182,7 @@ class Bridge:
         while notes:
             note = notes.popleft()
             self._app.notify(note.message, title=note.title,
-                             severity=note.severity, markup=False)  # type: ignore[arg-type]
+                             severity=note.severity, markup=False)
         view = self._view
         if not view:
             return

@@ -26,6 +26,8 @@ from ..hosts.cable import HELP, PERFECT, PRESETS, CableError, Conditions, parse
 _PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
                   "satellite": "Satellite", "slow link": "Slow link"}
 
+#: The bar's one way into the lab: give the cable these conditions (the app hands it
+#: over: socklab.hosts.cable_lab.set_cable on its lab).
 Apply = Callable[[Conditions], object]
 
 

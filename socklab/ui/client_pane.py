@@ -7,6 +7,8 @@ shows them all and the selected one is what Send / Recv / Close act on.
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label
@@ -58,9 +60,9 @@ class ClientPane(EndpointPane):
                         validators=[ParseValidator(decode_escapes)], valid_empty=True,
                         tooltip=r"what send() sends: \r \n \t \xNN escapes work")
 
-    def extra_settings(self) -> dict[str, object]:
-        return {"count": int(self.parse_field("count", parse_count)),  # type: ignore[arg-type]
-                "recv_size": int(self.parse_field("recv-size", parse_recv_size))}  # type: ignore[arg-type]
+    def extra_settings(self) -> dict[str, Any]:
+        return {"count": self.parse_field("count", parse_count),
+                "recv_size": self.parse_field("recv-size", parse_recv_size)}
 
     # -- state ---------------------------------------------------------------------
 

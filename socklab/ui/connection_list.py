@@ -15,10 +15,11 @@ from rich.text import Text
 from textual.widgets import OptionList
 from textual.widgets.option_list import Option
 
+from ..events import State
 from ..kernel.describe import queue_gauge
 from ..logformat import format_bytes
 from ..viewstate import SocketView
-from .numbers import RealNumbers
+from .shown_numbers import RealNumbers
 
 #: Rows shown at most (the newest); a flood of connections stays cheap.
 MAX_SHOWN = 200
@@ -50,7 +51,7 @@ class ConnectionRow:
         text.append(self.label, "bold")
         if self.kernel:
             # The kernel's own name goes first: it is what the lesson is about.
-            text.append(f"  {self.kernel}", "dim" if self.state == "closed" else "bold")
+            text.append(f"  {self.kernel}", "dim" if self.state == State.CLOSED else "bold")
             if self.tcp:
                 text.append(f"  {self.tcp}", "italic")
             text.append(f"  {self.detail}")
@@ -58,7 +59,7 @@ class ConnectionRow:
         if self.tcp:
             text.append(f"  {self.tcp}", "italic")
         text.append(f"  {self.detail}  ")
-        style = "dim" if self.state in ("closed", "new") else "italic"
+        style = "dim" if self.state in (State.CLOSED, State.NEW) else "italic"
         text.append(self.state, style)
         return text
 
@@ -105,6 +106,12 @@ class ConnectionList(OptionList):
         if index is None or not 0 <= index < len(self._rows):
             return None
         return self._rows[index].key
+
+    def choose(self, key: str) -> None:
+        """Highlight the row of ``key`` (as a click on it), if it is shown."""
+        keys = [row.key for row in self._rows]
+        if key in keys:
+            self.highlighted = keys.index(key)
 
     def show(self, rows: Sequence[ConnectionRow], select: str | None = None) -> None:
         """Show these rows, keeping the selection on the same key if it is there."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import socket
 from collections.abc import Callable
+from typing import Any, TypeVar
 
 from rich.text import Text
 from textual import on
@@ -22,6 +23,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.validation import ValidationResult, Validator
 from textual.widgets import Button, Checkbox, Input, Label, OptionList, Select, Static
 
+from ..explain import EMPTY_HOST_PLACEHOLDER, host_note
 from ..inputs import (
     LOOPBACK,
     InputError,
@@ -31,14 +33,14 @@ from ..inputs import (
     parse_port,
 )
 from ..labcalls import Request, Settings
-from ..lessons import EMPTY_HOST_PLACEHOLDER, host_note
 from ..viewstate import ViewState
 from .connection_list import ConnectionList, ConnectionRow
-from .numbers import RealNumbers
-from .port_info import PortInfo
+from .port_info import PortInfoLine
+from .shown_numbers import RealNumbers
 from .textual_fixes import CallButton
 
 Ask = Callable[[Request], None]
+T = TypeVar("T")
 
 FAMILY_OPTIONS = [("AF_INET", socket.AF_INET), ("AF_INET6", socket.AF_INET6)]
 TYPE_OPTIONS = [("SOCK_STREAM", socket.SOCK_STREAM), ("SOCK_DGRAM", socket.SOCK_DGRAM)]
@@ -53,6 +55,11 @@ TIMEOUT_OPTIONS: list[tuple[str, str]] = [
     ("settimeout(5.0)", "5.0"),
     ("settimeout(30.0)", "30.0"),
 ]
+
+
+#: The fields chosen from a list: a lesson's value (the option's name) to the option.
+_CHOICES: dict[str, dict[str, object]] = {
+    "family": dict(FAMILY_OPTIONS), "type": dict(TYPE_OPTIONS), "timeout": dict(TIMEOUT_OPTIONS)}
 
 
 def parse_count(text: str) -> int:
@@ -93,9 +100,6 @@ class EndpointPane(VerticalScroll):
         self.ask = ask
         self.view = view
         self.numbers = RealNumbers()
-        #: Which socket of the other pane each of this pane's sockets is
-        #: connected to (its number): ``server[1]`` ⇄ ``client[3]``.
-        self.pairs: dict[str, int] = {}
         #: The model's version last shown, and a key to select once shown.
         self._shown_version = -1
         self._known: set[str] = set()
@@ -157,7 +161,7 @@ class EndpointPane(VerticalScroll):
         yield from self.compose_extra_fields()
         yield from self.compose_options()
         yield Static("", id=self.wid("host-note"), classes="host-note", markup=False)
-        yield PortInfo(for_server=self.SIDE == "server", id=self.wid("port-info"))
+        yield PortInfoLine(for_server=self.SIDE == "server", id=self.wid("port-info"))
         yield Static("", id=self.wid("field-error"), classes="field-error", markup=False)
         with Grid(classes="calls"):
             for suffix, label in self.CALLS:
@@ -191,7 +195,7 @@ class EndpointPane(VerticalScroll):
     def stream(self) -> bool:
         return self.kind == socket.SOCK_STREAM
 
-    def parse_field(self, name: str, parse: Callable[[str], object]) -> object:
+    def parse_field(self, name: str, parse: Callable[[str], T]) -> T:
         """Parse one field, or raise InputError naming the field."""
         try:
             return parse(self.input(name).value)
@@ -201,28 +205,28 @@ class EndpointPane(VerticalScroll):
     def settings(self) -> Settings | None:
         """All fields checked, or None (after telling the learner what is wrong)."""
         try:
-            host = str(self.parse_field("host", parse_host))
-            port = self.numbers.real_port(int(self.parse_field("port", parse_port)))  # type: ignore[arg-type]
+            host = self.parse_field("host", parse_host)
+            port = self.numbers.real_port(self.parse_field("port", parse_port))
             message = self.parse_field("message", decode_escapes)
             extra = self.extra_settings()
         except InputError as exc:
             self.app.notify(str(exc), title="Not sent to the kernel", severity="error",
                             markup=False)
             return None
-        return Settings(self.family, self.kind, host, port, message,  # type: ignore[arg-type]
+        return Settings(self.family, self.kind, host, port, message,
                         **self.option_settings(), **extra)
 
-    def option_settings(self) -> dict[str, object]:
+    def option_settings(self) -> dict[str, Any]:
         """The options row: SO_REUSEADDR (server) and the timeout (None: blocking)."""
         value = self.query_one(f"#{self.wid('timeout')}", Select).value
-        options: dict[str, object] = {
+        options: dict[str, Any] = {
             "timeout": float(value) if isinstance(value, str) and value else None}
         if self.SIDE == "server":
             options["reuseaddr"] = self.query_one(f"#{self.wid('reuseaddr')}",
                                                   Checkbox).value
         return options
 
-    def extra_settings(self) -> dict[str, object]:
+    def extra_settings(self) -> dict[str, Any]:
         """A subclass's own fields, checked (raise InputError for a bad one)."""
         return {}
 
@@ -256,14 +260,32 @@ class EndpointPane(VerticalScroll):
         note.update(Text(text))
         note.set_class(bool(text), "-shown")
 
+    def fill(self, name: str, value: str) -> None:
+        """Set one field as the learner would type or choose it (a lesson's ``set:``).
+        A family's loopback host follows at once, as it does after the learner's choice."""
+        if name == "reuseaddr":
+            self.query_one(f"#{self.wid(name)}", Checkbox).value = value == "on"
+        elif name in _CHOICES or name == "mode":
+            choices = _CHOICES.get(name)
+            self.query_one(f"#{self.wid(name)}", Select).value = (
+                choices[value] if choices else value)
+            if name == "family":
+                self.follow_family()
+        else:
+            self.input(name).value = value
+
+    def follow_family(self) -> None:
+        """The host field still holds another family's loopback: this family's instead."""
+        host = self.input("host")
+        for family, default in LOOPBACK.items():
+            if host.value == default and family != self.family:
+                host.value = LOOPBACK[self.family]
+                break
+
     @on(Select.Changed)
     def _select_changed(self, event: Select.Changed) -> None:
         if event.select.id == self.wid("family"):
-            host = self.input("host")
-            for family, default in LOOPBACK.items():
-                if host.value == default and family != self.family:
-                    host.value = LOOPBACK[self.family]
-                    break
+            self.follow_family()
         if event.select.id in (self.wid("family"), self.wid("type")):
             self._show_host_note()
             self._show_port_info()
@@ -288,7 +310,13 @@ class EndpointPane(VerticalScroll):
         except InputError:
             port = None
         proto = "tcp" if self.stream else "udp"
-        self.query_one(PortInfo).show_port(port, proto)
+        self.query_one(PortInfoLine).show_port(port, proto)
+
+    def look_in(self, namespace: str | None) -> None:
+        """Two-hosts mode: port info reads ``namespace``'s tables (None: this machine's)."""
+        info = self.query_one(PortInfoLine)
+        info.namespace = namespace
+        info.recheck()
 
     def set_port(self, port: int) -> None:
         """Put a (real) port in the port field, as the display shows it."""
@@ -305,6 +333,11 @@ class EndpointPane(VerticalScroll):
         key = self.socket_list.selected_key
         return int(key) if key and key.isdigit() else None
 
+    def choose(self, key: str | None) -> None:
+        """Highlight the socket ``key`` in the list (as a click on its row), if shown."""
+        if key is not None:
+            self.socket_list.choose(key)
+
     def ask_for(self, call: str, *, reply_to: tuple[str, int] | None = None) -> bool:
         """Check the fields and ask for ``call``; False (the learner told why) if not asked."""
         settings = self.settings()
@@ -319,13 +352,13 @@ class EndpointPane(VerticalScroll):
         op = (event.button.id or "").removeprefix(f"{self.SIDE}-")
         self.press(op)
 
-    def press(self, op: str) -> None:
-        """Ask for the call a button stands for (also used by the app's actions)."""
-        handler = getattr(self, f"call_{op.replace('-', '_')}", None)
-        if handler is not None:
-            handler()
-        elif any(op == suffix for suffix, _label in self.CALLS):
-            self.ask_for(op)
+    def press(self, call: str) -> bool:
+        """Ask for the call a button stands for (also a key's, the palette's and
+        `LabControls.press`); False when nothing was asked (the learner was told
+        why).  A subclass handles the calls that need more than the fields first."""
+        if call not in dict(self.CALLS):
+            raise ValueError(f"no {self.SIDE} button {call!r}")
+        return self.ask_for(call)
 
     @on(OptionList.OptionHighlighted)
     def _chosen(self, event: OptionList.OptionHighlighted) -> None:
@@ -344,7 +377,7 @@ class EndpointPane(VerticalScroll):
 
     def peer_label(self, key: str) -> str:
         """`` ⇄ client[3]``: the lab's socket at the other end of ``key``, if known."""
-        other = self.pairs.get(key)
+        other = self.view.sides[self.SIDE].pairs.get(key)
         if other is None:
             return ""
         return f" ⇄ {'client' if self.SIDE == 'server' else 'server'}[{other}]"

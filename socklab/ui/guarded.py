@@ -25,7 +25,7 @@ from rich.console import Console
 from textual import events
 from textual.app import App
 
-from .. import lessons
+from .. import explain
 from ..guard import (
     EXIT_CRASH,
     STOP_SIGNALS,
@@ -85,7 +85,7 @@ class StopAndReport:
             self.signal_watchdog.begun()  # the loop answered: the normal stop runs
 
         async def stop() -> None:
-            reason = lessons.stopped_by_signal(signal_name(signum))
+            reason = explain.stopped_by_signal(signal_name(signum))
             await asyncio.to_thread(self.close_lab, reason)
             app.exit(exit_status(signum), return_code=exit_status(signum))
 
@@ -99,7 +99,7 @@ class StopAndReport:
         terminal has left Textual's threads waiting on each other for ever),
         close every socket and end the process: it must not outlive its terminal."""
         threading.Event().wait(STOP_GRACE)  # a normal exit ends this daemon thread first
-        self.close_lab(lessons.stopped_by_signal(signal_name(signum)))
+        self.close_lab(explain.stopped_by_signal(signal_name(signum)))
         os._exit(exit_status(signum))
 
     def _print_error_renderables(self) -> None:
@@ -111,10 +111,11 @@ class StopAndReport:
         renderables, app._exit_renderables = app._exit_renderables, []
         if self.stopped_by == signal.SIGHUP:
             return  # the terminal hung up: what failed next is its echo, and no one reads
-        console = Console(file=io.StringIO(), width=120, color_system=None)
+        written = io.StringIO()
+        console = Console(file=written, width=120, color_system=None)
         for renderable in renderables:
             console.print(renderable)
-        report = console.file.getvalue()  # type: ignore[attr-defined]
+        report = written.getvalue()
         lines = [line.strip() for line in report.splitlines() if line.strip()]
         summary = next((line for line in reversed(lines) if ":" in line), "unexpected error")
         self.crashed = True
@@ -145,7 +146,7 @@ def run_guarded(app: App[int]) -> int:
     def stuck(signum: int) -> None:
         """The UI thread did not answer a stop signal: end without it."""
         terminal.restore(screen_left_on=True)
-        reason = lessons.stopped_by_signal(signal_name(signum))
+        reason = explain.stopped_by_signal(signal_name(signum))
         closer = threading.Thread(target=app.close_lab, args=(reason,), daemon=True)
         closer.start()
         closer.join(STUCK_CLOSE)
@@ -160,7 +161,7 @@ def run_guarded(app: App[int]) -> int:
             result = app.run()
     except Exception as exc:  # escaped Textual itself: its own restore may not have run
         terminal.restore(screen_left_on=True)
-        app.close_lab(lessons.STOPPED)
+        app.close_lab(explain.STOPPED)
         return report_crash(f"{type(exc).__name__}: {exc}", traceback.format_exc())
     terminal.restore(screen_left_on=False)
     if app.crashed:

@@ -24,7 +24,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..events import Event, escape_bytes
-from ..guided.http import EXAMPLES, SCOPES, Received, text_of
+from ..guided.http import EXAMPLES, SCOPES, HttpReceived, text_of
 from ..regexbox import Cancelled, RegexBox, TooSlow
 
 _EMPTY = ("Nothing received yet. Run the server in http mode, then send "
@@ -43,7 +43,7 @@ class HttpView(VerticalScroll):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(id=id)
-        self.received = Received()
+        self.received = HttpReceived()
         self.matches: list[str] = []
         #: Where patterns are matched: a worker process with a time limit.
         self.box = RegexBox()

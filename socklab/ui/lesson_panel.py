@@ -24,7 +24,7 @@ from textual import on
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Grid, Horizontal, VerticalScroll
-from textual.widgets import Button, Static, TabbedContent
+from textual.widgets import Button, Static
 
 from ..capture.text import WIRE_OPS
 from ..events import OBSERVATIONS, PREDICT, Event
@@ -32,7 +32,6 @@ from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
 from .controls import LabControls
-from .endpoint_pane import EndpointPane
 
 #: Where a lesson starts: the lab's defaults, with port 0 (the kernel chooses,
 #: so a lesson never collides with anything on the machine).
@@ -52,16 +51,6 @@ STEP_GUARD = 15.0
 MAX_REPEAT = 8
 #: The calls that block: Next never starts a second one while one waits.
 BLOCKING = frozenset({"accept", "recv", "recvfrom", "connect"})
-
-
-def fill_field(pane: EndpointPane, name: str, value: str) -> None:
-    """Set one of a pane's fields as the learner would type or choose it."""
-    LabControls(pane.app).fill(pane.SIDE, name, value)  # type: ignore[arg-type]
-
-
-def choose_socket(pane: EndpointPane, target: str | None) -> None:
-    """Highlight the socket a call acts on in the pane's list (as a click on its row)."""
-    LabControls(pane.app).choose(pane.SIDE, target)  # type: ignore[arg-type]
 
 
 _INLINE = re.compile(r"\*\*(.+?)\*\*|`([^`]+)`|\*(.+?)\*")
@@ -93,8 +82,10 @@ class LessonPanel(VerticalScroll):
     BINDINGS = [Binding(str(n), f"choose({n})", f"choice {n}", show=False)
                 for n in range(1, 5)]
 
-    def __init__(self, *, id: str | None = None) -> None:
+    def __init__(self, controls: LabControls, *, id: str | None = None) -> None:
         super().__init__(id=id)
+        #: The lab, as far as a lesson may act on it (the app's `LabControls`).
+        self.controls = controls
         self.run: LessonRun | None = None
         self._news = asyncio.Event()
         #: The latest events (for a test's eyes) and how many each side has had.
@@ -110,7 +101,6 @@ class LessonPanel(VerticalScroll):
         self._before: dict[int, dict[tuple[str, str], str]] = {}
         self.border_title = "Lesson"
         self._starting = asyncio.Lock()
-        self._controls: LabControls | None = None
         #: Predictions answered whose event has not come: step → the predict call's id.
         self._predicted: dict[int, int] = {}
 
@@ -128,13 +118,6 @@ class LessonPanel(VerticalScroll):
             yield Button("Next F10 ▶", id="lesson-next", compact=True, classes="-next")
             yield Button("↺ Restart", id="lesson-restart", compact=True)
             yield Static("", id="lesson-status", classes="lesson-status", markup=False)
-
-    @property
-    def controls(self) -> LabControls:
-        """The lab, as far as a lesson may act on it."""
-        if self._controls is None:
-            self._controls = LabControls(self.app)  # type: ignore[arg-type]
-        return self._controls
 
     # -- starting ----------------------------------------------------------------------
 
@@ -282,8 +265,11 @@ class LessonPanel(VerticalScroll):
         if value is None:
             return
         question = run.step.question
+        observe = question.observe
+        if observe is None:
+            return
         self._predicted[run.index] = self.controls.predict(
-            _side_of(question.observe.side), question.text, value)  # type: ignore[union-attr]
+            _side_of(observe.side), question.text, value)
         self.show()
 
     def _report(self, index: int) -> None:
@@ -292,12 +278,12 @@ class LessonPanel(VerticalScroll):
         assert run is not None
         call = self._predicted.pop(index, None)
         question = run.lesson.steps[index].question
-        if call is None or question is None:
+        if call is None or question is None or question.observe is None:
             return
-        actual = run.observed[index]
+        observe, actual = question.observe, run.observed[index]
         why = (f"predicted {question.label_of(run.answers[index])}; "
-               f"the {question.observe.op} showed {question.label_of(actual)}")  # type: ignore
-        self.controls.predict(_side_of(question.observe.side), question.text,  # type: ignore
+               f"the {observe.op} showed {question.label_of(actual)}")
+        self.controls.predict(_side_of(observe.side), question.text,
                               run.answers[index], call=call, actual=actual, lesson=why)
 
     @on(Button.Pressed, ".lesson-choice")
@@ -338,7 +324,7 @@ class LessonPanel(VerticalScroll):
                 # Focus in the Lab tab would pull the tabs back to it: it moves to
                 # Next, which is also what a learner presses on.
                 self.query_one("#lesson-next", Button).focus()
-                self.app.query_one("#tabs", TabbedContent).active = step.show
+                self.controls.show_tab(step.show)
         self.show()
         self.scroll_home(animate=False)
         if run.asking:  # keys 1-4 answer it: the choices take the focus
@@ -461,7 +447,6 @@ class LessonPanel(VerticalScroll):
         run = self.run
         assert run is not None
         self._fill_step()
-        await asyncio.sleep(0.05)  # the fields' own messages (a family's host) first
         pressed = False
         for index, action in enumerate(run.step.actions):
             if run.done:
@@ -470,11 +455,11 @@ class LessonPanel(VerticalScroll):
                 await self.press(action)
                 pressed = True
         repeat = run.step.repeat
-        for _ in range(MAX_REPEAT if repeat else 0):
-            if run.done or (repeat.call in BLOCKING  # type: ignore[union-attr]
-                            and run.is_waiting(repeat.side, repeat.call)):  # type: ignore
+        for _ in range(MAX_REPEAT if repeat is not None else 0):
+            if repeat is None or run.done or (
+                    repeat.call in BLOCKING and run.is_waiting(repeat.side, repeat.call)):
                 break
-            await self.press(repeat)  # type: ignore[arg-type]
+            await self.press(repeat)
             pressed = True
         # Nothing left to press: what the step waits for is already in flight, or
         # will not come from here (a moment for late events, not the whole guard).

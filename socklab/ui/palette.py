@@ -1,6 +1,6 @@
 """The command palette's lab commands (Ctrl+P): every action of the lab, by name.
 
-Kept out of app.py (wiring only): each command calls the app's own action.
+Each command calls the app's own action, a pane's press or a part's command.
 """
 
 from __future__ import annotations
@@ -9,8 +9,6 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING
 
 from textual.app import SystemCommand
-
-from .two_hosts import TwoHostsMode  # the app's two-hosts mode: its commands are here too
 
 if TYPE_CHECKING:
     from .app import SocklabApp
@@ -49,9 +47,6 @@ def lab_commands(app: SocklabApp) -> Iterable[SystemCommand]:
                         app.action_toggle_fields)
     yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                         app.action_toggle_projector)
-    yield from app.wire_commands()
-    yield from app.two_hosts_commands()
-    yield from app.lesson_commands()
-
-
-__all__ = ["TwoHostsMode", "lab_commands"]
+    yield from app.wire.commands()
+    yield from app.hosts.commands()
+    yield from app.lessons.commands()

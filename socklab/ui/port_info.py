@@ -78,7 +78,7 @@ def facts_text(facts: PortFacts, *, for_server: bool) -> Text:
 LOOKUP_REUSE = 0.5
 
 
-class PortInfo(Static):
+class PortInfoLine(Static):
     """One line under a port field: range, service, privileges, in use."""
 
     def __init__(self, *, for_server: bool, id: str | None = None) -> None:

@@ -139,7 +139,7 @@ class PortsTable(RowCursor, can_focus=True):
         if at == 0:
             return [str(row[0]) for row in self.rows]
         if at < 6:
-            return [row[at] for row in self.rows]  # type: ignore[misc]
+            return [str(row[at]) for row in self.rows]
         return [self.finding(row[0]) for row in self.rows]
 
     def line_text(self, index: int) -> str:

@@ -28,11 +28,11 @@ from ..events import CLIENT, SERVER
 from ..logmodel import MAIN, VIEW_COALESCE_AT
 from ..replay import Recording
 from ..viewstate import ViewState
-from .app import PROJECTOR, SocklabApp
 from .event_log import EventLog
 from .guarded import StopAndReport, run_guarded
-from .replay_sides import SideView
+from .replay_sides import ReplaySide
 from .textual_fixes import install as install_textual_fixes
+from .themes import DEFAULT_VARIABLES, Projector
 from .wire_view import WireView
 
 #: Seconds per event at speed 1, at least (and at most, for a long pause).
@@ -86,19 +86,18 @@ class ReplayApp(StopAndReport, App[int]):
         self._applied = 0  # events folded into ``_view`` so far
         #: Where each event is in the session (the log's rows hold the same objects).
         self._index = {id(event): index for index, event in enumerate(self.events)}
-        self._previous_theme = "textual-dark"
-        self.register_theme(PROJECTOR)
+        self.projector = Projector(self)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
-        return SocklabApp.get_theme_variable_defaults(self)  # type: ignore[arg-type]
+        return dict(DEFAULT_VARIABLES)
 
     def compose(self) -> ComposeResult:
         yield Header()
         with TabbedContent(id="tabs"):
             with TabPane("Replay", id="replay"):
                 with Horizontal(id="replay-sides"):
-                    yield SideView(SERVER)
-                    yield SideView(CLIENT)
+                    yield ReplaySide(SERVER)
+                    yield ReplaySide(CLIENT)
                 yield Static("", id="replay-status", markup=False)
                 yield ReplayLog(id="log")
             with TabPane("Wire", id="wire"):
@@ -152,7 +151,7 @@ class ReplayApp(StopAndReport, App[int]):
         self._view.apply(self.events[self._applied:upto])
         self._applied = upto
         for side in (SERVER, CLIENT):
-            self.query_one(f"#replay-{side}", SideView).show(self._view)
+            self.query_one(f"#replay-{side}", ReplaySide).show(self._view)
         wire = self.query_one(WireView)
         wire.diagram = WireDiagram(chosen=wire.diagram.chosen)
         wire.diagram.add(self.events[:upto])
@@ -240,11 +239,7 @@ class ReplayApp(StopAndReport, App[int]):
                     markup=False)
 
     def action_toggle_projector(self) -> None:
-        if self.theme == "projector":
-            self.theme = self._previous_theme
-        else:
-            self._previous_theme = self.theme
-            self.theme = "projector"
+        self.projector.toggle()
 
     async def action_quit(self) -> None:
         self.pause()

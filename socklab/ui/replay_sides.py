@@ -38,7 +38,7 @@ def side_text(view: ViewState, side: str) -> Text:
     return joined
 
 
-class SideView(Static):
+class ReplaySide(Static):
     """One side of a replayed session (read-only)."""
 
     def __init__(self, side: str) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.app import ComposeResult
 from textual.containers import Horizontal
 from textual.widgets import Input, Label, Select, Static
@@ -64,33 +66,40 @@ class ServerPane(EndpointPane):
         value = self.query_one(f"#{self.wid('mode')}", Select).value
         return value if isinstance(value, str) else "manual"
 
-    def extra_settings(self) -> dict[str, object]:
-        return {"backlog": int(self.parse_field("backlog", parse_backlog)),  # type: ignore[arg-type]
-                "recv_size": int(self.parse_field("recv-size", parse_recv_size)),  # type: ignore[arg-type]
+    def extra_settings(self) -> dict[str, Any]:
+        return {"backlog": self.parse_field("backlog", parse_backlog),
+                "recv_size": self.parse_field("recv-size", parse_recv_size),
                 "mode": self.mode}
 
     # -- the calls that need more than the fields ---------------------------------
 
-    def call_send(self) -> None:
+    def press(self, call: str) -> bool:
+        if call == "send":
+            return self._send()
+        if call == "run":
+            return self._run()
+        return super().press(call)
+
+    def _send(self) -> bool:
+        """send(), or over UDP sendto() the last datagram's sender."""
         if self.stream:
-            self.ask_for("send")
-            return
+            return self.ask_for("send")
         sender = self.view.sides[self.SIDE].last_sender
         if sender is None:
             self.app.notify("sendto() needs an address: recvfrom() first, to learn who "
                             "sent a datagram, then reply to them", severity="warning",
                             markup=False)
-            return
-        self.ask_for("send", reply_to=sender)
+            return False
+        return self.ask_for("send", reply_to=sender)
 
-    def call_run(self) -> None:
+    def _run(self) -> bool:
         """socket, bind, listen (stream), then serve with the chosen mode."""
         mode = self.mode
         if mode in STREAM_ONLY and not self.stream:
             self.app.notify(f"mode {mode} needs SOCK_STREAM (HTTP runs over TCP)",
                             severity="warning", markup=False)
-            return
-        self.ask_for("run")
+            return False
+        return self.ask_for("run")
 
     # -- state ---------------------------------------------------------------------
 
@@ -101,8 +110,9 @@ class ServerPane(EndpointPane):
     def _show_queue(self) -> None:
         """The accept queue gauge: connections waiting for accept(), from the kernel."""
         listener = self.view.sides[self.SIDE].sockets.get(LISTENER)
-        listening = listener is not None and listener.listening and listener.queue is not None
-        shown = (listener.queue, listener.backlog) if listening else None  # type: ignore[union-attr]
+        shown: tuple[int | None, int | None] | None = None
+        if listener is not None and listener.listening and listener.queue is not None:
+            shown = (listener.queue, listener.backlog)
         if shown == self._queue_shown:
             return
         try:

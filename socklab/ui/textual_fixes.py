@@ -43,10 +43,12 @@ from __future__ import annotations
 import codecs
 import contextlib
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from textual._xterm_parser import XTermParser
 from textual.drivers._writer_thread import WriterThread
+from textual.events import Key
 from textual.widgets import Button
 
 #: The codec error handler's name (codecs.register_error).
@@ -95,7 +97,7 @@ class TerminalWriter(WriterThread):
 class KeyParser(XTermParser):
     """Textual's parser, dropping a key sequence it cannot turn into a key (item 4)."""
 
-    def _sequence_to_key_events(self, sequence: str, alt: bool = False):  # type: ignore[no-untyped-def]
+    def _sequence_to_key_events(self, sequence: str, alt: bool = False) -> Iterator[Key]:
         try:
             keys = list(super()._sequence_to_key_events(sequence, alt))
         except (ValueError, OverflowError):  # a code point or number out of range
@@ -109,22 +111,22 @@ def install() -> None:
     that drops impossible keys (idempotent)."""
     with contextlib.suppress(ImportError):
         from textual.drivers import web_driver
-        web_driver.XTermParser = KeyParser  # type: ignore[attr-defined,misc]
+        setattr(web_driver, "XTermParser", KeyParser)  # noqa: B010
     try:
         from textual.drivers import linux_driver
     except ImportError:  # not a POSIX terminal: the Windows driver decodes its own way
         return
     # The driver looks the names up each time it starts its threads.
-    linux_driver.getincrementaldecoder = lenient_decoder_factory  # type: ignore[attr-defined]
-    linux_driver.WriterThread = TerminalWriter  # type: ignore[attr-defined,misc]
-    linux_driver.XTermParser = KeyParser  # type: ignore[attr-defined,misc]
+    setattr(linux_driver, "getincrementaldecoder", lenient_decoder_factory)  # noqa: B010
+    setattr(linux_driver, "WriterThread", TerminalWriter)  # noqa: B010
+    setattr(linux_driver, "XTermParser", KeyParser)  # noqa: B010
 
 
 class CallButton(Button):
     """A compact call button that any terminal size can lay out (see item 1 above)."""
 
-    def __init__(self, label: str, **kwargs: object) -> None:
-        super().__init__(label, compact=True, **kwargs)  # type: ignore[arg-type]
+    def __init__(self, label: str, **kwargs: Any) -> None:
+        super().__init__(label, compact=True, **kwargs)
         # ``line-pad: 0`` cannot be written in TCSS (Textual rejects 0); the
         # same space comes from ``padding: 0 1`` in socklab.tcss.
         self.styles.line_pad = 0

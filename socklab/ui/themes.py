@@ -10,6 +10,7 @@ terminal's choice, so its contrast cannot be known).
 
 from __future__ import annotations
 
+from textual.app import App
 from textual.theme import Theme
 
 #: Theme variables the lab's stylesheet uses; a theme may override each.
@@ -50,3 +51,21 @@ PROJECTOR = Theme(
         "input-selection-background": "#00d7ff 40%",
     },
 )
+
+
+class Projector:
+    """F8: the projector theme on, then back to the theme it replaced (a part of
+    each app that shows the lab: the lab screen and the replay)."""
+
+    def __init__(self, app: App) -> None:
+        self._app = app
+        self._previous = "textual-dark"
+        app.register_theme(PROJECTOR)
+
+    def toggle(self) -> None:
+        app = self._app
+        if app.theme == PROJECTOR.name:
+            app.theme = self._previous
+        else:
+            self._previous = app.theme
+            app.theme = PROJECTOR.name

@@ -43,6 +43,7 @@ from textual_serve.server import Server as TextualServe
 from textual_serve.server import to_int
 
 from ..guard import SERVER_ENV, TWO_HOSTS_ENV
+from ..inputs import is_loopback
 
 TEMPLATES = Path(__file__).with_name("templates")
 #: How long the lab processes get to close their sockets when the server stops.
@@ -59,15 +60,6 @@ def lab_command(*extra: str) -> str:
     """The shell command textual-serve runs for each browser: this Python's socklab,
     ``exec``'d so the lab is the server's own child (it ends when the server does)."""
     return "exec " + shlex.join([sys.executable, "-m", "socklab", *extra])
-
-
-def is_loopback(host: str) -> bool:
-    """Only this machine can reach ``host`` (127.0.0.0/8, ::1, localhost)."""
-    if host == "localhost":
-        return True
-    with contextlib.suppress(ValueError):
-        return ipaddress.ip_address(host).is_loopback
-    return False
 
 
 def url_for(host: str, port: int, token: str | None = None) -> str:

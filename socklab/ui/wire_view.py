@@ -10,8 +10,8 @@ call arguments are shown as written.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from typing import TYPE_CHECKING
 
 from rich.segment import Segment
 from rich.style import Style
@@ -21,11 +21,14 @@ from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
-from textual.widgets import TabbedContent
 
 from ..capture import Capture, Inferred
 from ..capture.diagram import Parts, WireDiagram
 from ..events import Event
+
+if TYPE_CHECKING:
+    from .app import SocklabApp
+    from .bridge import Batch
 
 _STYLES = ("dim", "client", "server")
 
@@ -85,40 +88,52 @@ class WireView(ScrollView, can_focus=True):
         return Strip(segments, cells).crop_extend(0, width, base)
 
 
-class WireActions:
-    """The app's side of the wire (a mixin of `SocklabApp`): feeding the Wire tab,
-    ``p``, the palette's entries, and the one line when capture is not allowed.
-    The capture itself is started by the app (the one module that holds the lab)."""
+class Wire:
+    """The wire on the lab screen, a part of the app: the capture (when ``packets``),
+    feeding the Wire tab, ``p``, the palette's entries, and the one line when
+    capture is not allowed."""
 
-    _wire: asyncio.Future[Capture | Inferred] | None
-    query_one: Any
-    notify: Any
-    event_log: Any
+    def __init__(self, app: SocklabApp, watch: Callable[[], Capture | Inferred] | None) -> None:
+        self._app = app
+        #: Starts capturing the lab's segments (the log's packet rows, the Wire tab);
+        #: None: packets are off.
+        self._watch = watch
+        self._started: asyncio.Future[Capture | Inferred] | None = None
 
-    def _show_on_wire(self, batch: Any) -> None:
+    def mount(self) -> None:
+        if self._watch is not None:  # opening the capture socket: off the UI thread
+            self._started = asyncio.get_running_loop().run_in_executor(None, self._watch)
+            self._started.add_done_callback(self._told)
+
+    def on_batch(self, batch: Batch) -> None:
         try:
-            self.query_one(WireView).add_events(batch.events)
+            self._app.query_one(WireView).add_events(batch.events)
         except NoMatches:
             return  # the app is closing: its widgets are gone
 
-    def _wire_started(self, started: asyncio.Future[Capture | Inferred]) -> None:
+    def _told(self, started: asyncio.Future[Capture | Inferred]) -> None:
         """Without the privilege to capture: one line on what is missing and how to
         get it (the log shows what TCP_INFO counters infer instead)."""
         wire = None if started.cancelled() or started.exception() else started.result()
         if isinstance(wire, Inferred):
-            self.notify(wire.reason, severity="warning", timeout=15, markup=False)
+            self._app.notify(wire.reason, severity="warning", timeout=15, markup=False)
 
-    async def wire_started(self) -> Capture | Inferred | None:
+    async def started(self) -> Capture | Inferred | None:
         """The capture (or the inferred view) once started; None when packets are off."""
-        return None if self._wire is None else await self._wire
+        return None if self._started is None else await self._started
 
-    def action_toggle_packets(self) -> None:
-        shown = self.event_log.toggle_packets()
-        self.notify("Packet rows shown under the calls" if shown else "Packet rows hidden",
-                    markup=False)
+    async def stop(self) -> None:
+        if self._started is not None:
+            wire, self._started = await self._started, None
+            await asyncio.to_thread(wire.stop)
 
-    def wire_commands(self) -> Iterator[SystemCommand]:
+    def toggle_packets(self) -> None:
+        shown = self._app.event_log.toggle_packets()
+        self._app.notify("Packet rows shown under the calls" if shown
+                         else "Packet rows hidden", markup=False)
+
+    def commands(self) -> Iterator[SystemCommand]:
         yield SystemCommand("Packet rows", "hide or show the segments under each call (p)",
-                            self.action_toggle_packets)
+                            self.toggle_packets)
         yield SystemCommand("Wire view", "the time diagram of a connection's segments",
-                            lambda: setattr(self.query_one(TabbedContent), "active", "wire"))
+                            lambda: self._app.show_tab("wire"))

@@ -21,14 +21,14 @@ async def play(name: str) -> tuple[bool, list[str]]:
     from socklab.ui.app import SocklabApp
     lines: list[str] = []
     app = SocklabApp(packets=True)
-    app.hosts_ready(app.session.set_two_hosts)  # as run_app does
+    app.hosts.ready(app.session.set_two_hosts)  # as run_app does
     app.session.subscribe(lambda event: lines.append(event.to_json()))
     complete = False
     async with app.run_test(size=(120, 36)) as pilot:
         if app._wire is not None:
             await app._wire  # the capture is open before the first call
         panel = app.lesson_panel
-        await app.start_lesson(name, auto_pause=0.0)
+        await app.lessons.start(name, auto_pause=0.0)
         deadline = time.monotonic() + LIMIT
         while time.monotonic() < deadline:
             run = panel.run

@@ -12,8 +12,8 @@ from __future__ import annotations
 import socket
 from typing import TYPE_CHECKING
 
+from ..kernel.poller import kernel_view
 from ..scenarios import ClientPlan, ServerPlan, open_client, open_server
-from .poller import kernel_view
 
 if TYPE_CHECKING:
     from ..engine import Endpoint, Lab, Server

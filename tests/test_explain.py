@@ -16,7 +16,7 @@ from helpers import LIMIT, listening, stream_pair
 
 from socklab.engine import Lab, Received
 from socklab.events import Event
-from socklab.lessons import error_name, explain, lesson_for
+from socklab.explain import error_name, explain, lesson_for
 
 AF_INET, AF_INET6 = socket.AF_INET, socket.AF_INET6
 DGRAM = socket.SOCK_DGRAM
@@ -210,7 +210,7 @@ def test_lesson_texts_say_what_is_true() -> None:
 
 
 def test_the_second_close_over_a_cable_is_not_microseconds_on_loopback() -> None:
-    from socklab.lessons import state_lesson
+    from socklab.explain import state_lesson
     assert "loopback" in (state_lesson("CLOSE", was="LAST_ACK", open_socket=False) or "")
     away = state_lesson("CLOSE", was="LAST_ACK", open_socket=False, loopback=False) or ""
     assert "LAST_ACK" in away and "loopback" not in away

@@ -15,15 +15,14 @@ import socket
 import sys
 from collections.abc import Callable
 
-from .capture import watching
-from .engine import GREETING, Lab, Server
-from .events import Sink
-from .hosts.cable import Conditions
-from .inputs import LOOPBACK
-from .kernel import demos as inside
-from .kernel.poller import KernelView
-from .lessons import CTRL_C, STOPPED
-from .scenarios import (
+from ..capture import watching
+from ..engine import GREETING, Lab, Server
+from ..events import Sink
+from ..explain import CTRL_C, STOPPED
+from ..hosts.cable import Conditions
+from ..inputs import LOOPBACK
+from ..kernel.poller import KernelView
+from ..scenarios import (
     ClientPlan,
     ServerPlan,
     first_failure,
@@ -33,6 +32,7 @@ from .scenarios import (
     run_server,
     run_steps,
 )
+from . import kernel as inside
 
 Demo = Callable[[Lab], bool]
 STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM
@@ -195,8 +195,8 @@ DEMOS: dict[str, Demo] = {
 
 
 def _two_hosts(lab: Lab) -> bool:
-    """Two hosts, two network namespaces (socklab.hosts.demo): imported when run."""
-    from .hosts.demo import two_hosts
+    """Two hosts, two network namespaces (socklab.demos.hosts): imported when run."""
+    from .hosts import two_hosts
     return two_hosts(lab)
 
 
@@ -206,7 +206,7 @@ HOSTS_DEMOS = frozenset({"two-hosts", "reliability", "flow-control", "latency"})
 
 def _on_cable(name: str, lab: Lab, cable: Conditions | None = None) -> bool:
     """A cable demo (socklab.hosts.cable_demos) on its own cable, or ``cable``."""
-    from .hosts.cable_demos import CABLE_DEMOS
+    from ..hosts.cable_demos import CABLE_DEMOS
     return CABLE_DEMOS[name](lab, cable)
 
 
@@ -218,8 +218,8 @@ def _with_cable(name: str, cable: Conditions | None) -> Demo:
         return lambda lab: _on_cable(name, lab, cable)
 
     def two_hosts_on_cable(lab: Lab) -> bool:
-        from .hosts.cable_lab import set_cable
-        from .hosts.mode import enable
+        from ..hosts.cable_lab import set_cable
+        from ..hosts.mode import enable
         enable(lab)
         set_cable(lab, cable)
         return _two_hosts(lab)
@@ -253,8 +253,8 @@ def run_demo(name: str, sink: Sink, packets: bool = False,
               file=sys.stderr)
         return 0
     if name in HOSTS_DEMOS:
-        from .hosts.cleanup import remove_on_signals
-        from .hosts.tools import why_unavailable
+        from ..hosts.cleanup import remove_on_signals
+        from ..hosts.tools import why_unavailable
         why = why_unavailable()
         if why is not None:
             print(f"socklab: demo {name} cannot run: {why}", file=sys.stderr)

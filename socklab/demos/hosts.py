@@ -20,10 +20,10 @@ from typing import Any
 
 from ..engine import GREETING, Endpoint, Lab, Server
 from ..events import CLIENT, SERVER
+from ..hosts import teach
+from ..hosts.mode import enable
+from ..hosts.pair import HOST_A, HOST_B, TwoHosts
 from ..scenarios import ServerPlan, open_server, run_steps
-from . import teach
-from .mode import enable
-from .pair import HOST_A, HOST_B, TwoHosts
 
 
 class ClientOnA(Endpoint):
