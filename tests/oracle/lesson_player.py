@@ -25,8 +25,7 @@ async def play(name: str) -> tuple[bool, list[str]]:
     app.session.subscribe(lambda event: lines.append(event.to_json()))
     complete = False
     async with app.run_test(size=(120, 36)) as pilot:
-        if app._wire is not None:
-            await app._wire  # the capture is open before the first call
+        await app.wire.started()  # the capture is open before the first call
         panel = app.lesson_panel
         await app.lessons.start(name, auto_pause=0.0)
         deadline = time.monotonic() + LIMIT
