@@ -105,6 +105,13 @@ def _address(value: Any) -> Any:
     return value
 
 
+def _port_of(address: Any) -> int:
+    """The port of an (address, port) pair; 0 when there is none."""
+    if isinstance(address, tuple) and len(address) >= 2 and isinstance(address[1], int):
+        return address[1]
+    return 0
+
+
 class ProgramCalls:
     """Turns a program's start/end messages into the lab's events."""
 
@@ -239,8 +246,10 @@ class ProgramCalls:
         if event_sock is not None:
             self._place(event_sock)
         if op in ("connect", "connect_ex") and end.get("ok") and event_sock is not None:
-            # The lab's server can say which client it accepted: = client[n].
-            client_ports(self.lab).note(event_sock.local, event_sock.conn)
+            # The lab's server can say which client it accepted: = client[n]
+            # (noted by the port it connected to, as the lab's own clients are).
+            client_ports(self.lab).note(event_sock.local, event_sock.conn,
+                                        _port_of(event_sock.peer))
         # Followed before the event: the state it caused is read right after it.
         self._follow(op, end, sock, event_sock)
         self._emit(event_sock, **fields)
@@ -356,7 +365,8 @@ class ProgramCalls:
             side, conn = self.side, None
         if fields.get("op") == "accept" and fields.get("phase", DONE) == DONE \
                 and fields.get("ok", True):
-            fields["peer_conn"] = client_ports(self.lab).client_at(fields.get("result"))
+            fields["peer_conn"] = client_ports(self.lab).client_at(
+                fields.get("result"), _port_of(sock.local if sock is not None else None))
         self.lab.bus.emit(side=side, conn=conn, by="program", program=self.name, **fields)
 
     def _made(self, end: dict) -> ProgramSocket | None:
