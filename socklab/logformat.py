@@ -152,7 +152,7 @@ STYLE_NAMES = ("dim", "server", "client", "ok", "error", "wait", "lesson", "data
 
 #: Where a lesson line starts (under the call it explains).
 LESSON_INDENT = "       ↳ "
-_ARROW = " → "
+ARROW = " → "
 
 Parts = tuple[tuple[str, str], ...]
 
@@ -240,7 +240,7 @@ def _call(event: Event, resolved: bool) -> _Call:
     except TypeError:  # an unhashable argument or result: build it every time
         key, call = None, None
     if call is None:
-        call = _Call(((format_call(event), side_style(event)), (_ARROW, "dim"),
+        call = _Call(((format_call(event), side_style(event)), (ARROW, "dim"),
                       *_tail_parts(event, resolved)))
         if key is not None:
             if len(_CALLS) >= 4096:

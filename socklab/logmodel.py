@@ -6,7 +6,8 @@ drive it headless:
 
 * `LogBuffer` keeps the rows (at most ``max_rows`` plus some slack, trimmed
   from the top in chunks), marks a "wait" row as resolved when its call
-  returns, wraps lessons to the view's width and opens or closes the hex dump
+  returns, wraps lessons to the view's width, folds a call too wide for a
+  narrow log (its result on a second row) and opens or closes the hex dump
   under an event.
 * An event's main row keeps only the event: its ``(text, style-name)`` parts
   come from `socklab.logformat.line_parts` when the row is drawn.  Taking an
@@ -28,7 +29,7 @@ from dataclasses import dataclass, field, replace
 
 from .capture.text import WIRE_OPS
 from .events import DONE, WAIT, Event
-from .logformat import LESSON_INDENT, hex_dump, lesson_text, line_parts, line_width
+from .logformat import ARROW, LESSON_INDENT, hex_dump, lesson_text, line_parts, line_width
 
 #: Rows kept in memory; older rows are dropped from the top.
 MAX_ROWS = 20_000
@@ -38,8 +39,9 @@ VIEW_COALESCE_AT = 2_000
 #: Extra rows allowed before trimming, so trimming happens in chunks.
 _TRIM_SLACK = 1_000
 
-#: What a row is: an event's main line, a line of its lesson, a line of its hex dump.
-MAIN, LESSON, HEX = 0, 1, 2
+#: What a row is: an event's main line, a line of its lesson, a line of its hex
+#: dump, the result of a main line folded in a narrow log.
+MAIN, LESSON, HEX, MORE = 0, 1, 2, 3
 _DATA_OPS = frozenset({"send", "recv", "sendto", "recvfrom"})
 
 #: Shown after a call whose bytes the hex view can show (the view's ``x`` key).
@@ -62,6 +64,24 @@ def main_parts(event: Event, resolved: bool = False) -> list[tuple[str, str]]:
     return parts
 
 
+def narrow_parts(parts: Sequence[tuple[str, str]]) -> Sequence[tuple[str, str]]:
+    """A main line as a narrow log draws it: without its time (``+1.234s``)."""
+    if len(parts) > 2 and parts[1][0].startswith("+") and parts[1][1] == "dim":
+        return (parts[0], *parts[2:])
+    return parts
+
+
+def fold_parts(parts: Sequence[tuple[str, str]]) -> tuple[Sequence[tuple[str, str]],
+                                                          Sequence[tuple[str, str]] | None]:
+    """A narrow line split at its arrow: the call, and the result from the arrow
+    on, indented under the call (None: a line without a result, as a packet's)."""
+    arrow = next((i for i, (text, _) in enumerate(parts) if text == ARROW), None)
+    if arrow is None or arrow < 3:
+        return parts, None
+    indent = " " * sum(len(text) for text, _ in parts[:2])  # under the call
+    return parts[:arrow], ((indent, "dim"), (ARROW.lstrip(), "dim"), *parts[arrow + 1:])
+
+
 class Row:
     """One line of the log: an event's main line, its lesson, or a hex line.
 
@@ -71,7 +91,7 @@ class Row:
     collector stops tracking).
     """
 
-    __slots__ = ("serial", "event", "kind", "_parts", "width", "resolved")
+    __slots__ = ("serial", "event", "kind", "_parts", "width", "resolved", "folded")
 
     def __init__(self, serial: int, event: Event, kind: int,
                  parts: Sequence[tuple[str, str]] | None = None, width: int = 0,
@@ -83,6 +103,8 @@ class Row:
         self.width = width
         #: A "wait" row whose call has since returned (shown as "waited").
         self.resolved = resolved
+        #: A main line whose result is drawn on the `MORE` row under it.
+        self.folded = False
 
     @property
     def parts(self) -> Sequence[tuple[str, str]]:
@@ -159,6 +181,9 @@ class LogBuffer:
     max_rows: int = MAX_ROWS
     #: Columns lessons are wrapped to (0: not wrapped).
     wrap: int = 0
+    #: A narrow log's width: a call wider than this (its time left out) shows
+    #: its result on a second row, so the result is read, not cut (0: never).
+    fold: int = 0
     rows: list[Row] = field(default_factory=list)
     #: The widest row, in cells (the view's scroll width).
     width: int = 0
@@ -220,6 +245,10 @@ class LogBuffer:
             append(row)
             if phase == WAIT and event.call:
                 waits[event.call] = row
+            elif self.fold and width > self.fold and phase != WAIT:
+                self._serial, self.width = serial, widest
+                self._fold(row)
+                serial, widest = self._serial, self.width
             if event.lesson:
                 self._serial, self.width = serial, widest
                 rows.extend(self._row(event, LESSON, parts)
@@ -251,14 +280,37 @@ class LogBuffer:
         self.width = max((row.width for row in rows), default=0)
         return self.packets_shown
 
-    def rewrap(self, width: int) -> bool:
-        """Wrap every lesson to a new width; True if the rows changed."""
-        if width == self.wrap:
+    def _fold(self, row: Row) -> None:
+        """Fold ``row`` (a call's main line) if it is wider than `fold` drawn
+        narrow: its result goes on a `MORE` row after it."""
+        parts = narrow_parts(main_parts(row.event))
+        if self._parts_width(parts) <= self.fold:
+            return
+        _, rest = fold_parts(parts)
+        if rest is not None:
+            row.folded = True
+            self.rows.append(self._row(row.event, MORE, list(rest)))
+
+    def rewrap(self, width: int, fold: bool = False) -> bool:
+        """Wrap every lesson to a new width and, in a narrow log (``fold``),
+        fold the calls wider than it; True if the rows changed."""
+        folding = width if fold else 0
+        if width == self.wrap and folding == self.fold:
             return False
-        self.wrap = width
+        self.wrap, self.fold = width, folding
         rows: list[Row] = []
         previous: Event | None = None
-        for row in self.rows:
+        old, self.rows = self.rows, rows
+        for row in old:
+            if row.kind == MORE:
+                continue
+            if row.kind == MAIN:
+                row.folded = False
+                rows.append(row)
+                if folding and row.event.phase != WAIT and row.width > folding:
+                    self._fold(row)
+                previous = None
+                continue
             if row.kind == LESSON:
                 if row.event is not previous:
                     rows.extend(self._row(row.event, LESSON, parts)
@@ -267,7 +319,6 @@ class LogBuffer:
                 continue
             previous = None
             rows.append(row)
-        self.rows = rows
         self.width = max((row.width for row in rows), default=0)
         return True
 

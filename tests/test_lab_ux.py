@@ -163,7 +163,8 @@ async def test_the_detail_view_shows_the_whole_payload_three_ways_and_copies() -
 
 
 async def test_at_80x24_the_connect_result_is_not_cut() -> None:
-    """The peer port must be comparable at 80×24: the time column gives way."""
+    """The peer port must be comparable at 80×24: the time column gives way,
+    and a call still too wide shows its result whole on the row under it."""
     app = SocklabApp()
     async with app.run_test(size=(80, 24)) as pilot:
         seen = await run_server(app, pilot)
@@ -176,9 +177,12 @@ async def test_at_80x24_the_connect_result_is_not_cut() -> None:
         index = next(i for i, r in enumerate(log.buffer.rows) if r.event is connect)
         log.scroll_to(y=index, animate=False, immediate=True)
         await pilot.pause()
-        drawn = log.render_line(index - int(log.scroll_y)).text
+        top = index - int(log.scroll_y)
+        call, result = log.render_line(top).text, log.render_line(top + 1).text
         host, port = connect.result
-        assert f"→ None · local address ('{host}', {port})" in drawn
+        assert f"connect({connect.args[0]!r})" in call and "+" not in call
+        assert result.lstrip().startswith(f"→ None · local address ('{host}', {port})")
+        assert app.event_log.buffer.event_index(index + 1) == index  # one event
 
 
 async def test_numbers_pair_and_start_again_after_reset() -> None:

@@ -16,10 +16,13 @@ from socklab.logmodel import (
     HEX_HINT,
     LESSON,
     MAIN,
+    MORE,
     VIEW_COALESCE_AT,
     LogBuffer,
     coalesce,
+    fold_parts,
     main_parts,
+    narrow_parts,
 )
 
 
@@ -148,6 +151,28 @@ def test_lessons_wrap_to_the_width_and_rewrap_when_it_changes() -> None:
     assert len([r for r in buffer.rows if r.kind == LESSON]) == 1
     words = " ".join(_text(r.parts).replace("↳", "") for r in narrow).split()
     assert words == f"EADDRINUSE: {lesson}".split()
+
+
+def test_a_narrow_log_folds_a_wide_call_at_its_arrow_and_unfolds_when_wide() -> None:
+    connect = _event(seq=7, side=CLIENT, conn=1, op="connect", args=(("127.0.0.1", 44327),),
+                     result=("127.0.0.1", 37466))
+    waiting = _event(seq=8, side=CLIENT, conn=2, op="connect", phase=WAIT, call=3,
+                     args=(("127.0.0.1", 44327),))
+    short = _event(seq=9, side=CLIENT, conn=1, op="close")
+    buffer = _buffer()
+    buffer.add_events([connect])
+    assert buffer.rewrap(60, fold=True)
+    buffer.add_events([waiting, short])
+    kinds = [(row.event.seq, row.kind) for row in buffer.rows]
+    assert kinds == [(7, MAIN), (7, MORE), (8, MAIN), (9, MAIN)]
+    call, rest = fold_parts(narrow_parts(buffer.rows[0].parts))
+    assert buffer.rows[0].folded and rest is not None
+    assert _text(call) == "#7     client[1]  connect(('127.0.0.1', 44327))"
+    assert _text(buffer.rows[1].parts) == " " * 18 + "→ " + _text(
+        line_parts(connect)).split(" → ", 1)[1]
+    assert buffer.event_index(1) == 0 and buffer.events() == [connect, waiting, short]
+    assert buffer.rewrap(200) and [row.kind for row in buffer.rows] == [MAIN] * 3
+    assert not buffer.rows[0].folded
 
 
 def test_hex_opens_under_its_event_and_closes_again() -> None:

@@ -32,7 +32,7 @@ from textual.timer import Timer
 
 from ..events import Event
 from ..logformat import STYLE_NAMES
-from ..logmodel import MAIN, MAX_ROWS, LogBuffer, Row
+from ..logmodel import MAIN, MAX_ROWS, LogBuffer, Row, fold_parts, narrow_parts
 from .row_cursor import RowCursor
 
 __all__ = ["MAIN", "MAX_ROWS", "EventLog", "row_text"]
@@ -138,11 +138,13 @@ class EventLog(RowCursor, can_focus=True):
 
     def _parts_of(self, row: Row) -> Sequence[tuple[str, str]]:
         """The parts drawn for a row: in a narrow log, a call's line without its
-        time (``+1.234s``), so the result after the arrow is not cut."""
+        time (``+1.234s``), and when still too wide, without its result (drawn
+        on the row under it), so the result after the arrow is not cut."""
         parts = row.parts
-        if self.compact and row.kind == MAIN and len(parts) > 2 \
-                and parts[1][0].startswith("+") and parts[1][1] == "dim":
-            return (parts[0], *parts[2:])
+        if self.compact and row.kind == MAIN:
+            parts = narrow_parts(parts)
+            if row.folded:
+                parts = fold_parts(parts)[0]
         return parts
 
     def _column_of(self, row: Row) -> str:
@@ -153,7 +155,8 @@ class EventLog(RowCursor, can_focus=True):
         return " " * (self.columns - 2) + "│ "
 
     def on_resize(self) -> None:
-        """Re-wrap lessons to the new width (the main lines scroll instead)."""
+        """Re-wrap lessons to the new width; a narrow log folds the calls too
+        wide for it (the wider main lines scroll)."""
         columns = self.size.width // 2 if self.app.size.width >= TWO_COLUMNS_AT else 0
         compact = 0 < self.size.width < COMPACT_BELOW
         if columns != self.columns or compact != self.compact:
@@ -163,7 +166,7 @@ class EventLog(RowCursor, can_focus=True):
             self.refresh()
         # In two columns a lesson is wrapped to its column.
         width = self.scrollable_content_region.width - 1 - self.columns
-        if width > 0 and self.buffer.rewrap(width):
+        if width > 0 and self.buffer.rewrap(width, fold=self.compact):
             self.cursor = None
             self._cache.clear()
             self._update_size()
