@@ -91,12 +91,23 @@ def _settled_sockets(before: set[int]) -> set[int]:
     return grown
 
 
+def _collect_and_freeze() -> None:
+    """Collect the garbage, then freeze what outlived the tests so far (modules,
+    Textual's and Rich's caches, the collected tests) into the collector's permanent
+    generation: each ``gc.collect()`` of the leak check then walks only what this test
+    made, not the ~10^5 objects of the whole suite (0.1-0.3 s each, twice a test).
+    Only what is alive when a test starts is frozen; whatever the test makes is
+    collected (and any unclosed socket warned about) as before."""
+    gc.collect()
+    gc.freeze()
+
+
 @pytest.fixture(autouse=True)
 def _no_socket_leaks(request: pytest.FixtureRequest) -> Iterator[None]:
     if request.node.get_closest_marker("keeps_sockets"):
         yield
         return
-    gc.collect()
+    _collect_and_freeze()
     before = socket_fds()
     yield
     with warnings.catch_warnings(record=True) as caught:
