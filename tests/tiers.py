@@ -18,6 +18,7 @@ leaves out the other programs.
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 
@@ -44,12 +45,61 @@ _ENGINE_WORDS = ("Lab(", "LabSession(", "socket.socket(", "socket(", "listening(
                  "SocklabApp(")
 
 
-def _source(item: pytest.Item) -> str:
-    function = getattr(item, "function", None)
+#: The folder of the tests: helpers defined here are read with the tests that call them.
+_TESTS = Path(__file__).resolve().parent
+#: How deep helpers calling helpers are followed.
+_HELPER_DEPTH = 3
+
+
+def _text(function: object) -> str:
     try:
-        return inspect.getsource(function) if function is not None else ""
+        return inspect.getsource(function)  # type: ignore[arg-type]
     except (OSError, TypeError):
         return ""
+
+
+def _is_test_helper(value: object) -> bool:
+    """A function (or class) written in the tests' folder, conftest.py apart (its
+    fixtures are named in the sets above)."""
+    if not (inspect.isfunction(value) or inspect.isclass(value)):
+        return False
+    try:
+        path = Path(inspect.getfile(value)).resolve()  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return False
+    return path.parent == _TESTS and path.name != "conftest.py"
+
+
+def _helpers(function: object) -> list[object]:
+    """The tests' own helpers ``function`` names (a subprocess may hide in one)."""
+    code = getattr(function, "__code__", None)
+    module = getattr(function, "__globals__", {})
+    names = set(code.co_names) if code is not None else set()
+    return [module[name] for name in sorted(names)
+            if name in module and _is_test_helper(module[name])]
+
+
+def _own_fixtures(item: pytest.Item) -> list[object]:
+    """The functions of the fixtures ``item`` uses that its own module defines."""
+    info = getattr(item, "_fixtureinfo", None)
+    defs = getattr(info, "name2fixturedefs", {}) if info is not None else {}
+    module = getattr(item, "module", None)
+    return [fixture.func for chain in defs.values() for fixture in chain
+            if module is not None and getattr(fixture.func, "__module__", None)
+            == module.__name__]
+
+
+def _source(item: pytest.Item) -> str:
+    """The text of the test, of its module's fixtures it uses, and of the helpers
+    (from the tests' folder) they call, followed a few calls deep."""
+    function = getattr(item, "function", None)
+    todo = ([function] if function is not None else []) + _own_fixtures(item)
+    seen: list[object] = []
+    for _ in range(_HELPER_DEPTH + 1):
+        todo = [f for f in todo if f not in seen]
+        seen.extend(todo)
+        todo = [helper for f in todo for helper in _helpers(f)]
+    return "\n".join(_text(f) for f in seen)
 
 
 def tier_of(item: pytest.Item) -> str:
