@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import gc
+import os
 import subprocess
 import sys
 import warnings
@@ -50,6 +51,14 @@ def pytest_configure(config: pytest.Config) -> None:
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         tiers.mark(item)
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """``-n auto``: two workers a core (``--maxprocesses`` still caps it).  The suite
+    waits about half its time (programs starting, terminals, browsers, timeouts), so
+    one worker a core leaves the cores idle; each worker has a loopback of its own."""
+    return 2 * len(os.sched_getaffinity(0))
 
 
 def pytest_report_header(config: pytest.Config) -> str:

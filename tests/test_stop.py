@@ -51,15 +51,21 @@ SMALL = [(20, 10), (120, 36), (16, 1), (1, 1), (2, 2), (80, 24), (1, 1), (120, 3
 NARROW = [(width, 10) for width in range(12, 27)]
 
 
-async def test_resizing_down_to_1x1_never_crashes() -> None:
+#: Each tab with the sizes it goes through, from the first size (each sequence ends
+#: there too); a test a tab, so that the three run side by side.
+RESIZES = [pytest.param("lab", SMALL + NARROW + SMALL, id="lab"),
+           pytest.param("code", SMALL, id="code"), pytest.param("ports", SMALL, id="ports")]
+
+
+@pytest.mark.parametrize(("tab", "sizes"), RESIZES)
+async def test_resizing_down_to_1x1_never_crashes(tab: str, sizes: list[tuple[int, int]]) -> None:
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
-        for tab, sizes in (("lab", SMALL + NARROW + SMALL), ("code", SMALL), ("ports", SMALL)):
-            app.query_one("#tabs").active = tab  # type: ignore[attr-defined]
-            for width, height in sizes:
-                await pilot.resize_terminal(width, height)
-                await pilot.pause()
-                assert app._exception is None, (tab, width, height, app._exception)
+        app.query_one("#tabs").active = tab  # type: ignore[attr-defined]
+        for width, height in sizes:
+            await pilot.resize_terminal(width, height)
+            await pilot.pause()
+            assert app._exception is None, (tab, width, height, app._exception)
         assert app.screen.size == SIZE and app.is_running
 
 
