@@ -25,6 +25,7 @@ from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import (
     Checkbox,
@@ -57,6 +58,7 @@ from .first_frame import (
     hold_collection,
     presized_screen,
     release_collection,
+    styled_when_mounted,
 )
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
@@ -141,6 +143,10 @@ class SocklabApp(StopAndReport, App[int]):
 
     def get_default_screen(self) -> Screen[object]:
         return presized_screen(self)  # styled once, not again on the first resize
+
+    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
+        if not styled_when_mounted(node):  # else styled when mounted, not twice
+            super().update_styles(node, animate)
 
     def on_load(self) -> None:
         hold_collection()  # no cyclic collection until the first frame
