@@ -12,12 +12,14 @@ from __future__ import annotations
 import os
 import socket
 
-from helpers import REPO
+from capture_helpers import capture_or_skip
+from helpers import REPO, run_cli
 from pilot import SIZE, click, run_server, settle, until, watch
 
 from socklab.logformat import format_line
 from socklab.program.runner import ProgramRun
 from socklab.ui.app import SocklabApp
+from socklab.ui.wire_view import WireView
 
 PROGRAMS = REPO / "tests" / "programs"
 CHECKS = PROGRAMS / "check"
@@ -238,3 +240,40 @@ async def test_program_mode_fits_a_small_terminal() -> None:
             region = widget.region
             assert region.width > 0 and region.height > 0, name
             assert region.right <= size[0] and region.bottom <= size[1], name
+
+
+async def test_the_wire_tab_and_the_kernel_view_follow_the_learner_s_server() -> None:
+    capture_or_skip()
+    app = SocklabApp(packets=True)
+    async with app.run_test(size=SIZE) as pilot:
+        seen = watch(app)
+        await app.wire.started()
+        await _switch(app, pilot, "f3", "server", True)
+        await _start(app, pilot, "server", str(CHECKS / "echo_good.py"), "0")
+        await seen.until(_mine("accept", "server", phase="wait"))
+        await settle(app, pilot)
+        app.client_pane.input("message").value = "hello"
+        await pilot.press("f6")
+        await seen.until(lambda e: _mine("recv", "server")(e) and e.nbytes == 0)
+        await seen.until(_mine("close", "client", by=None))
+        await settle(app, pilot)
+        # The kernel's view of the program's sockets: its listener's state and queue.
+        listening = next(e for e in seen.events if _mine("state", "server")(e)
+                         and e.conn is None)
+        assert listening.result["state"] == "LISTEN" and "queue" in listening.result
+        assert app.view_state.sides["server"].sockets["listener"].kernel == "LISTEN"
+        # The handshake the lab's connect caused, and the Wire tab's diagram of it.
+        flags = [e.result["flags"] for e in seen.events if e.op == "packet"][:3]
+        assert flags == [["SYN"], ["SYN", "ACK"], ["ACK"]]
+        diagram = "\n".join("".join(text for text, _ in row)
+                            for row in app.query_one(WireView).diagram.rows(100))
+        assert "connect()" in diagram and "│ accept()" in diagram and "SYN seq=0" in diagram
+        await _switch(app, pilot, "f3", "server", False)
+
+
+def test_a_missing_client_program_is_bad_usage() -> None:
+    done = run_cli("--client-program", "no-such-client.py")
+    assert done.returncode == 2
+    assert done.stderr.count("\n") == 1 and "no-such-client.py: no such file" in done.stderr
+    done = run_cli("--server-program", "nc -l '1024")
+    assert done.returncode == 2 and "no closing quotation" in done.stderr
