@@ -10,8 +10,10 @@ going back to the lab leaves no process and no socket behind.
 from __future__ import annotations
 
 import os
+import shutil
 import socket
 
+import pytest
 from capture_helpers import capture_or_skip
 from helpers import REPO, run_cli
 from pilot import SIZE, click, run_server, settle, until, watch
@@ -277,3 +279,43 @@ def test_a_missing_client_program_is_bad_usage() -> None:
     assert done.stderr.count("\n") == 1 and "no-such-client.py: no such file" in done.stderr
     done = run_cli("--server-program", "nc -l '1024")
     assert done.returncode == 2 and "no closing quotation" in done.stderr
+
+
+async def test_the_program_s_output_is_shown_escaped_never_acted_on() -> None:
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = watch(app)
+        await _switch(app, pilot, "f3", "server", True)
+        await _start(app, pilot, "server", str(PROGRAMS / "hostile_output.py"))
+        await seen.until(_mine("exit", "server"))
+        await settle(app, pilot)
+        lines = app.programs.box("server").output.lines
+        shown = next(line for line in lines if "markup" in line)
+        assert "\x1b" not in "".join(lines) and "\u202e" not in "".join(lines)
+        assert shown.startswith("\\x1b[2J\\x1b]0;pwned\\x07[bold red]markup[/]")
+        assert shown.endswith("\\xff\\xfe end")
+        assert "[stderr] \\u202eright-to-left" in lines
+
+
+@pytest.mark.skipif(shutil.which("nc") is None or shutil.which("strace") is None,
+                    reason="needs nc and strace (Debian: apt-get install netcat-openbsd strace)")
+async def test_any_command_runs_in_the_client_pane_traced_with_strace() -> None:
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = await run_server(app, pilot)
+        port = next(e for e in seen.events if _mine("listen", "server", by=None)(e)).result[1]
+        await _switch(app, pilot, "f4", "client", True)
+        await _start(app, pilot, "client", "nc", f"127.0.0.1 {port}")
+        end = await seen.until(_mine("exit", "client"))
+        await settle(app, pilot)
+        events = seen.events
+        connect = next(e for e in events if _mine("connect", "client")(e))
+        received = next(e for e in events if _mine("recv", "client")(e) and e.nbytes)
+        # (strace reports a connect when it has returned, so the lab's accept may be
+        # logged first and cannot name it: pairing is the in-process tracer's; see README)
+        assert connect.program == "nc" and connect.conn == 1 and connect.ok
+        assert received.raw == b"Welcome to Socket Programming in Python!" and end.result == 0
+        box = app.programs.box("client")
+        await until(lambda: "nc exited with status 0" in box.status_text, "the end is shown")
+        assert "Welcome to Socket Programming in Python!" in box.output.lines
+        await _switch(app, pilot, "f4", "client", False)
