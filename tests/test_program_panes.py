@@ -17,9 +17,12 @@ import pytest
 from capture_helpers import capture_or_skip
 from helpers import REPO, run_cli
 from pilot import SIZE, click, run_server, settle, until, watch
+from stable_numbers import StableNumbers
 
+from socklab import ports
 from socklab.logformat import format_line
 from socklab.program.runner import ProgramRun
+from socklab.ui import port_info
 from socklab.ui.app import SocklabApp
 from socklab.ui.wire_view import WireView
 
@@ -211,8 +214,17 @@ async def test_the_lab_s_buttons_wait_while_the_pane_runs_a_program_and_quitting
         titles = {c.title for c in app.get_system_commands(app.screen)}
         assert {"Server pane: back to the lab (F3)", "Server pane: start your program",
                 "Client pane: your program (F4)"} <= titles
+        first = await _start(app, pilot, "server", str(CHECKS / "echo_good.py"), "0")
+        await seen.until(_mine("listen", "server"))
+        # Start again: the running program is stopped (and reaped) first.
         run = await _start(app, pilot, "server", str(CHECKS / "echo_good.py"), "0")
-        listen = await seen.until(_mine("listen", "server"))
+        assert first.proc is not None and first.proc.returncode is not None
+        assert _gone(first.proc.pid) and run is not first
+        listen = await seen.until(_mine("listen", "server"), count=2)
+        # Esc in a field goes back to Start (the Run button is hidden).
+        app.programs.box("server").input("args").focus()
+        await pilot.press("escape")
+        assert app.focused is not None and app.focused.id == "server-program-start"
     # The app has closed: its program was stopped and reaped with it.
     assert run.proc is not None and run.proc.returncode is not None
     assert _gone(run.proc.pid) and _refused(listen.result[1])
@@ -319,3 +331,26 @@ async def test_any_command_runs_in_the_client_pane_traced_with_strace() -> None:
         await until(lambda: "nc exited with status 0" in box.status_text, "the end is shown")
         assert "Welcome to Socket Programming in Python!" in box.output.lines
         await _switch(app, pilot, "f4", "client", False)
+
+
+def test_program_mode_snapshot_at_80x24(snap_compare, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server pane in "Program" mode at 80x24, with a wrong path said in it (no
+    program runs, so the picture is the same on every run)."""
+    pinned = ports.EphemeralRange(32768, 60999, ports.LOCAL_PORT_RANGE)
+    monkeypatch.setattr(ports, "ephemeral_range", lambda: pinned)
+    monkeypatch.setattr(port_info, "listening", lambda port, proto="tcp": False)
+
+    async def wrong_path(pilot) -> None:
+        app = pilot.app
+        await _switch(app, pilot, "f3", "server", True)
+        box = app.programs.box("server")
+        box.input("path").value = "my_server.py"
+        box.input("args").value = "1024"
+        await pilot.press("enter")
+        await until(lambda: "no such file" in box.status_text, "the error")
+        await pilot.press("escape")  # back to Start: no cursor blinking in the picture
+        await settle(app, pilot)
+
+    app = SocklabApp(numbers=StableNumbers())
+    app.session.kernel.stop()
+    assert snap_compare(app, terminal_size=(80, 24), run_before=wrong_path)

@@ -253,10 +253,11 @@ class PanePrograms:
     async def start(self, side: str) -> bool:
         """Start the program in the pane's fields (one running is stopped first);
         a bad path or command is said in the pane, in one line."""
-        from ..program.runner import ProgramError, pane_argv
+        from ..program.runner import ProgramError, command_for, pane_argv
         box = self.box(side)
         try:
             argv = pane_argv(box.input("path").value, box.input("args").value)
+            command_for(argv)  # a missing file or command: said before anything runs
         except ProgramError as exc:
             box.status(str(exc), error=True)
             return False
