@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import signal
 import socket
 
 import pytest
@@ -20,6 +21,7 @@ from pilot import SIZE, click, run_server, settle, until, watch
 from stable_numbers import StableNumbers
 
 from socklab import ports
+from socklab.guard import stop_signals
 from socklab.logformat import format_line
 from socklab.program.runner import ProgramRun
 from socklab.ui import port_info
@@ -354,3 +356,18 @@ def test_program_mode_snapshot_at_80x24(snap_compare, monkeypatch: pytest.Monkey
     app = SocklabApp(numbers=StableNumbers())
     app.session.kernel.stop()
     assert snap_compare(app, terminal_size=(80, 24), run_before=wrong_path)
+
+
+async def test_a_stop_signal_stops_the_learner_s_program_with_the_lab() -> None:
+    app = SocklabApp()
+    with stop_signals(app.stop_by_signal):
+        async with app.run_test(size=SIZE) as pilot:
+            seen = watch(app)
+            await _switch(app, pilot, "f3", "server", True)
+            run = await _start(app, pilot, "server", str(CHECKS / "echo_good.py"), "0")
+            listen = await seen.until(_mine("listen", "server"))
+            os.kill(os.getpid(), signal.SIGTERM)  # a real signal, to this process
+            await until(lambda: app.return_code is not None, "the lab stopped")
+            assert app.return_code == 128 + signal.SIGTERM
+    assert run.proc is not None and run.proc.returncode is not None
+    assert _gone(run.proc.pid) and _refused(listen.result[1])
