@@ -167,6 +167,7 @@ class PanePrograms:
         self._reapers: dict[str, asyncio.Task[None]] = {}
         #: ``socklab --server-program FILE``: side → the program field, started at mount.
         self.to_open: dict[str, str] = {}
+        self._locks: dict[str, asyncio.Lock] = {}
 
     # -- the screen's parts -----------------------------------------------------------
 
@@ -205,12 +206,33 @@ class PanePrograms:
 
     # -- switching --------------------------------------------------------------------
 
+    def _one_at_a_time(self, side: str) -> asyncio.Lock:
+        """A side's switch, start and stop run one at a time (a double press of Start
+        never leaves a program that nothing stops)."""
+        return self._locks.setdefault(side, asyncio.Lock())
+
     async def toggle(self, side: str) -> None:
-        await self.switch(side, not self.is_program(side))
+        async with self._one_at_a_time(side):
+            await self._switch(side, not self.is_program(side))
 
     async def switch(self, side: str, on: bool, start: bool = False) -> None:
         """The pane to "Program" (the lab's sockets of that side closed, each a logged
         close) or back to "Lab" (the program stopped first)."""
+        async with self._one_at_a_time(side):
+            await self._switch(side, on, start)
+
+    async def start(self, side: str) -> bool:
+        """Start the program in the pane's fields (one running is stopped first);
+        a bad path or command is said in the pane, in one line."""
+        async with self._one_at_a_time(side):
+            return await self._start(side)
+
+    async def stop(self, side: str) -> None:
+        """Stop the side's program (SIGTERM, then SIGKILL) and wait until it is reaped."""
+        async with self._one_at_a_time(side):
+            await self._stop(side)
+
+    async def _switch(self, side: str, on: bool, start: bool = False) -> None:
         app, pane = self._app, self._app.pane(side)
         if on and app.hosts.on:
             app.notify("Your program runs on this machine, not on the two hosts: turn "
@@ -222,7 +244,7 @@ class PanePrograms:
             else:
                 await self._to_lab(side, pane)
         if on and start:
-            await self.start(side)
+            await self._start(side)
 
     async def _to_program(self, side: str, pane: EndpointPane) -> None:
         pane.set_class(True, PROGRAM_CLASS)
@@ -232,7 +254,7 @@ class PanePrograms:
         self._forget_closed(side)
 
     async def _to_lab(self, side: str, pane: EndpointPane) -> None:
-        await self.stop(side)
+        await self._stop(side)
         pane.set_class(False, PROGRAM_CLASS)
         pane.border_title = pane.TITLE
         self._forget_closed()
@@ -250,9 +272,7 @@ class PanePrograms:
 
     # -- running -------------------------------------------------------------------------
 
-    async def start(self, side: str) -> bool:
-        """Start the program in the pane's fields (one running is stopped first);
-        a bad path or command is said in the pane, in one line."""
+    async def _start(self, side: str) -> bool:
         from ..program.runner import ProgramError, command_for, pane_argv
         box = self.box(side)
         try:
@@ -261,7 +281,7 @@ class PanePrograms:
         except ProgramError as exc:
             box.status(str(exc), error=True)
             return False
-        await self.stop(side)
+        await self._stop(side)
         self._app.drain_now()  # the last run's output first, then the line for this one
         box.output.write_line(f"── {shlex.join(argv)} ──")
         try:
@@ -286,8 +306,7 @@ class PanePrograms:
         with contextlib.suppress(Exception):  # the app may be closing
             self.box(side).status(ended_text(run.command.name, outcome.status, run.stopped))
 
-    async def stop(self, side: str) -> None:
-        """Stop the side's program (SIGTERM, then SIGKILL) and wait until it is reaped."""
+    async def _stop(self, side: str) -> None:
         run = self.runs.get(side)
         reaper = self._reapers.pop(side, None)
         if run is not None:
