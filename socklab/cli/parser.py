@@ -73,8 +73,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "server pane (FILE: a Python file or a command): its calls in the "
                         "log, the lab's client talks to it (F3 switches the pane)")
     parser.add_argument("--client-program", metavar="FILE", default=None,
-                        help="open the lab with your own client program running in the "
-                        "client pane, against the lab's server (F4 switches the pane)")
+                        help="open the lab with your own client program in the client "
+                        "pane, to Start once the lab's server runs (F5); F4 switches the pane")
     parser.add_argument("--cable", dest="lab_cable", type=_cable, default=None,
                         metavar="CONDITIONS",
                         help="with --two-hosts: the cable's conditions, e.g. "
