@@ -1,0 +1,33 @@
+"""Every lesson played by hand, as a learner does it (`lesson_learner.by_hand`, at
+80×24), passes the oracle as the ``--auto`` plays do: in a network namespace of
+its own, with tcpdump and ss as the evidence (tests/test_oracle_scenarios.py).
+
+A lesson that is a known lie under --auto (`LESSON_LIES`) has the same mark here.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from lesson_learner import NAMES, skip_unplayable
+from oracle.lies import verdict
+from oracle.runner import run_command, unavailable
+from test_oracle_scenarios import LESSON_LIES
+
+pytestmark = [pytest.mark.system,
+              pytest.mark.skipif(unavailable() is not None, reason=str(unavailable()))]
+
+LEARNER = Path(__file__).resolve().parent / "lesson_learner.py"
+
+
+@pytest.mark.parametrize("name", [pytest.param(n, marks=LESSON_LIES[n]) if n in LESSON_LIES
+                                  else n for n in NAMES])
+def test_a_lesson_played_by_hand_passes_the_oracle(name: str) -> None:
+    skip_unplayable(name)
+    outcome = run_command(f"lesson {name} by hand",
+                          [sys.executable, str(LEARNER), name, "80x24"], sample_hosts=True)
+    assert outcome.rc == 0, f"the lesson was not completed by hand: {outcome.stderr[-3000:]}"
+    assert sum(outcome.judge.checked.values()) > 0, outcome.report()
+    verdict(outcome.violations, outcome.report())
