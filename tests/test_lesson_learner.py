@@ -186,3 +186,35 @@ async def test_a_lesson_starts_without_a_toast() -> None:
         await pilot.pause()
         assert not app._notifications, [n.message for n in app._notifications]
 
+
+
+@pytest.mark.parametrize("name, title", [("welcome", "Close the listening socket"),
+                                         ("inuse", "Stop the server")])
+async def test_close_on_the_closed_connection_still_chosen_says_what_to_choose(
+        name: str, title: str) -> None:
+    """The connection closed a step before keeps its row (TIME_WAIT) and stays chosen:
+    close() on it is a real EBADF, and the lesson says to choose the listener's row
+    (not the error's own "make a new one with socket()"); chosen, close() completes."""
+    app = SocklabApp()
+    app.lessons.to_open = name
+    async with app.run_test(size=(80, 24)) as pilot:
+        panel = app.lesson_panel
+        await until(lambda: panel.run is not None, "the lesson opening")
+        run = panel.run
+        titles = [step.title for step in run.lesson.steps]
+        await _next_until(pilot, panel, titles[titles.index(title) - 1])
+        index = run.index
+        await pilot.press("f10")
+        await until(lambda: run.index > index and run.step.title == title, "Next going on")
+        assert "EBADF" in run.step.text and "listener" in run.step.text
+        await press(app, panel, Action("server", "close"))  # the row chosen as it is
+        await until(lambda: run.wrong is not None, "the EBADF")
+        assert run.wrong.error == "EBADF" and run.wrong.conn is not None
+        await pilot.pause()
+        wrong = text(app, "#lesson-wrong")
+        assert f"close() went to connection [{run.wrong.conn}], closed already" in wrong
+        assert "Choose the listener's row in that list" in wrong
+        assert "make a new one with socket()" not in wrong
+        panel.controls.choose("server", "listener")  # as a click on its row
+        await press(app, panel, Action("server", "close"))
+        await until(lambda: run.complete if run.last else run.done, "the listener closed")

@@ -1,6 +1,10 @@
-"""Every lesson played by hand, as a learner does it (`lesson_learner.by_hand`, at
-80×24), passes the oracle as the ``--auto`` plays do: in a network namespace of
-its own, with tcpdump and ss as the evidence (tests/test_oracle_scenarios.py).
+"""Every lesson played by hand, as a learner does it (`lesson_learner.by_hand`),
+passes the oracle as the ``--auto`` plays do: in a network namespace of its own,
+with tcpdump and ss as the evidence (tests/test_oracle_scenarios.py).
+
+It is played at 80×21, the size of ``socklab web ?fontsize=28``
+(tests/test_lesson_web.py); tests/test_lesson_learner.py plays it at 80×24 and
+120×36.
 
 A lesson that is a known lie under --auto (`LESSON_LIES`) has the same mark here.
 """
@@ -14,6 +18,7 @@ import pytest
 from lesson_learner import NAMES, skip_unplayable
 from oracle.lies import verdict
 from oracle.runner import run_command, unavailable
+from test_lesson_web import WEB_28
 from test_oracle_scenarios import LESSON_LIES
 
 pytestmark = [pytest.mark.system,
@@ -27,7 +32,8 @@ LEARNER = Path(__file__).resolve().parent / "lesson_learner.py"
 def test_a_lesson_played_by_hand_passes_the_oracle(name: str) -> None:
     skip_unplayable(name)
     outcome = run_command(f"lesson {name} by hand",
-                          [sys.executable, str(LEARNER), name, "80x24"], sample_hosts=True)
+                          [sys.executable, str(LEARNER), name,
+                           "x".join(map(str, WEB_28))], sample_hosts=True)
     assert outcome.rc == 0, f"the lesson was not completed by hand: {outcome.stderr[-3000:]}"
     assert sum(outcome.judge.checked.values()) > 0, outcome.report()
     verdict(outcome.violations, outcome.report())
