@@ -114,6 +114,11 @@ class ClientPorts:
             return None
         return self._by_address.pop((address(peer), port), None)
 
+    def client_from(self, local: Any, port: int) -> int | None:
+        """The client whose connect from ``local`` to ``port`` is noted (kept: the
+        capture asks who sent a SYN; only an accept takes the note)."""
+        return self._by_address.get((address(local), port))
+
     def forget(self) -> None:
         self._by_address.clear()
 
@@ -167,6 +172,8 @@ class Calls:
         self.timeout: float | None = None
         #: Said when a limit of the lab's own default ends a wait (see connect).
         self.limit_note: str | None = None
+        #: The port the last sendto went to (the lab was told: `Lab.will_connect`).
+        self.reaching: int | None = None
         self._op_lock = threading.Lock()
         #: Waits a close ended that have not reported their end yet (`close`).
         self._ends_due = 0
@@ -288,6 +295,10 @@ class Calls:
                                                                      attempt, want)
                         if finished:
                             return value, self._done(op, args, call, **report(value))
+                        if self.timeout == 0.0:
+                            # Never waits: its failure is said under the lock the
+                            # call was made under, before the segments it sent.
+                            return None, self._blocked(op, args, call, want, deadline)[1]
                 else:
                     with self._op_lock:
                         value = attempt()

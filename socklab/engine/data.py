@@ -50,6 +50,11 @@ class DataCalls(FileSending):
 
     def sendto(self, data: bytes, host: str, port: int) -> Event | None:
         """sendto(data, (host, port)): one datagram; None when counted into a flood."""
+        if port != self.reaching:
+            # Before the datagram leaves: the capture keeps that port's segments
+            # (a datagram to a port no lab socket uses is on the wire too).
+            self.reaching = port
+            self.lab.will_connect(port)
         flood = flood_of(self.tally, "sendto")
         sock = self.sock
         if flood is not None and sock is not None:

@@ -34,20 +34,11 @@ class Lie:
 #: Found and since fixed on the truth branch (their cases pass; a return is NEW):
 #: time-wait-shown-as-close (http demo), reset-that-never-happened (regex lesson),
 #: reset-credited-to-a-gone-socket (refused demo, ipv6 lesson), host-from-the-side
-#: (two-hosts demo), udp-not-captured (udp, boundaries: demos and lessons).
+#: (two-hosts demo), udp-not-captured (udp, boundaries: demos and lessons); on
+#: truth2: refused-syn-credited-to-another-client (a SYN credited by the address its
+#: connect left from) and datagram-to-a-closed-port-not-shown (the capture is told
+#: a sendto's port before the datagram leaves): scripted sessions show each.
 KNOWN_LIES = (
-    Lie("refused-syn-credited-to-another-client", ("credit",),
-        re.compile(r"SYN seq=0 .* credited to client\[\d+\]: .*(not this connection|"
-                   r"never had this connection|never had a socket)"),
-        "found by the oracle (random sessions, after truth's capture changes): the SYN of "
-        "a connect to a closed port is credited to the client made before the one that "
-        "sent it (client[1], whose connect failed with EBADF without a socket, shown "
-        "sending client[2]'s SYN)", intermittent=True),
-    Lie("datagram-to-a-closed-port-not-shown", ("packet",),
-        re.compile(r"captured segment UDP .* has no packet row"),
-        "found by the oracle (random sessions, after truth's UDP capture): a datagram "
-        "sent to a port no lab socket uses is on the wire but has no packet row",
-        intermittent=True),
     Lie("state-before-its-accept", ("causality",),
         re.compile(r"line before the accept\(\) that made this socket"),
         "an accepted connection's state line is numbered before the accept() that "
