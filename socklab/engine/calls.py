@@ -83,6 +83,18 @@ def address(addr: Any) -> Any:
     return addr
 
 
+def says_its_line(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A call's method: when it returns, whatever it said, its line is no longer
+    owed (`Calls._owe`): a close waiting for it goes on."""
+    @functools.wraps(method)
+    def call(self: Calls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._paid()
+    return call
+
+
 class ClientPorts:
     """Which of the lab's clients connects from which local address to which
     port, so an accept can say who connected: ``server[1]`` is ``client[3]``
@@ -175,6 +187,11 @@ class Calls:
         #: The port the last sendto went to (the lab was told: `Lab.will_connect`).
         self.reaching: int | None = None
         self._op_lock = threading.Lock()
+        #: Threads in a call on this socket whose line is not out yet (a call tried,
+        #: not yet logged): a close waits for them, so it never comes between (`_owe`).
+        self._owing: set[int] = set()
+        self._owing_lock = threading.Lock()
+        self._closer_waiting = False
         #: Waits a close ended that have not reported their end yet (`close`).
         self._ends_due = 0
         #: An accepted connection whose accept() event is not out yet: the kernel
@@ -197,7 +214,51 @@ class Calls:
             # A call's first event carries the time it began: the segments it
             # sent (their kernel times) never come before it.
             fields.setdefault("since", getattr(_BEGAN, "t", None))
-        return self.lab.bus.emit(side=self.side, op=op, **fields)
+        event = self.lab.bus.emit(side=self.side, op=op, **fields)
+        if self._owing:
+            self._paid()
+        return event
+
+    # -- a close never comes between a call and its line ------------------------
+
+    def _owe(self) -> None:
+        """This thread is about to try a call on the socket: its line is owed."""
+        with self._owing_lock:
+            self._owing.add(threading.get_ident())
+
+    def _paid(self) -> None:
+        """This thread's call has said its line (or says none: a flood, a quiet
+        wait, its end): a close waiting for it goes on."""
+        if not self._owing:
+            return
+        with self._owing_lock:
+            if threading.get_ident() not in self._owing:
+                return
+            self._owing.discard(threading.get_ident())
+        if self._closer_waiting:
+            with self.lab.bus.changed:
+                self.lab.bus.changed.notify_all()
+
+    def _let_calls_say(self) -> None:
+        """Before the socket closes (under the bus lock): a call another thread
+        has tried on it (or on its listener, for a connection whose accept is not
+        out yet) says its line first, so it is numbered before the close that
+        follows it in time (a quick call before Reset, the wait that Reset ends).
+        The bus lock is released while waiting; bounded."""
+        me = {threading.get_ident()}
+        listener = getattr(self, "listener", None)
+        holders = [self] + ([listener] if self.unannounced and listener is not None else [])
+        if not any(h._owing - me for h in holders):
+            return
+        with self.lab.bus.changed:
+            for h in holders:
+                h._closer_waiting = True
+            try:
+                self.lab.bus.changed.wait_for(
+                    lambda: not any(h._owing - me for h in holders), ENDS_WAIT)
+            finally:
+                for h in holders:
+                    h._closer_waiting = False
 
     def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
               lesson: str | None = None) -> Event:
@@ -270,6 +331,7 @@ class Calls:
     # -- the mechanics of one call -------------------------------------------
 
     @timed
+    @says_its_line
     def _call(
         self,
         op: str,
@@ -301,6 +363,7 @@ class Calls:
                             return None, self._blocked(op, args, call, want, deadline)[1]
                 else:
                     with self._op_lock:
+                        self._owe()
                         value = attempt()
                     return value, self._done(op, args, call, **report(value))
             except (BlockingIOError, InterruptedError):
@@ -375,6 +438,7 @@ class Calls:
             if not quiet:
                 shown[0] = self._announce(op, args, shown[0])
 
+        self._paid()  # its wait is said (or quiet): a close may come now
         try:
             self.waiter.wait(self.sock, want, deadline,
                              COALESCE_SECONDS if paused else None,

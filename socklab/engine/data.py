@@ -14,7 +14,7 @@ from typing import Any
 
 from ..events import Event
 from ..explain import lesson_for, truncated
-from .calls import Received, State, address, timed
+from .calls import Received, State, address, says_its_line, timed
 from .floods import COALESCE_SECONDS, flood_of
 from .sendfile import FileSending
 
@@ -103,6 +103,7 @@ class DataCalls(FileSending):
     # cost a tenth of the flood's per-call time (measured on 64 KiB recvs).
 
     @timed
+    @says_its_line
     def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
         """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
         args = (bufsize,)
@@ -111,6 +112,7 @@ class DataCalls(FileSending):
         while True:
             try:
                 with self._op_lock:
+                    self._owe()
                     chunk = self._need_socket().recv(bufsize)
                 break
             except (BlockingIOError, InterruptedError):
@@ -138,6 +140,7 @@ class DataCalls(FileSending):
         return Received(event, chunk, None, True)
 
     @timed
+    @says_its_line
     def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Received:
         """recvfrom(bufsize): one datagram and the address it came from."""
         args = (bufsize,)
@@ -146,6 +149,7 @@ class DataCalls(FileSending):
         while True:
             try:
                 with self._op_lock:
+                    self._owe()
                     chunk, addr, lost = _recvfrom(self._need_socket(), bufsize)
                 break
             except (BlockingIOError, InterruptedError):

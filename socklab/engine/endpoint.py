@@ -245,7 +245,9 @@ class Endpoint(DataCalls):
                 return {"result": None}
             return {"result": None, "by": "lab", "lesson": explain.closed_by_lab(reason)}
 
-        event = self._call("close", (), attempt, causal=True, report=report)[1]
+        with self.lab.bus.lock:
+            self._let_calls_say()
+            event = self._call("close", (), attempt, causal=True, report=report)[1]
         if self._ends_due > 0:
             self._await_ends()
         return event  # type: ignore[return-value]
