@@ -265,7 +265,7 @@ class Calls:
         self.tally.end()
         name, number, default = explain.explain(exc, op)
         if lesson is None:
-            lesson = self._lesson(name, number, default)
+            lesson = self._lesson(name, number, default, op)
             if self.lab.hosts is not None:  # two hosts: the hosts explain it better
                 lesson = self.lab.hosts.lesson(self, op, args, name) or lesson
         self.tally.streak = 0
@@ -273,10 +273,13 @@ class Calls:
             op, args=args, ok=False, error=name, errno=number, lesson=lesson, call=call
         )
 
-    def _lesson(self, name: str, number: int | None, default: str) -> str:
+    def _lesson(self, name: str, number: int | None, default: str, op: str = "") -> str:
         """The lesson of a failure, where this socket's story changes the table's."""
         if name == "EBADF" and self.closed_by is not None:
             return explain.found_closed_by_lab(self.closed_by)
+        if name == "ECONNREFUSED" and op != "connect" and self.kind == socket.SOCK_STREAM:
+            # Not a datagram's ICMP: the RST that answered its connect's SYN.
+            return lesson_for("ECONNREFUSED", "stream") or default
         if name == "gaierror" and number == getattr(socket, "EAI_ADDRFAMILY", -9):
             return lesson_for("EAFNOSUPPORT") or default
         if name == "EPIPE" and self.peer is None and self.kind == socket.SOCK_STREAM:

@@ -37,7 +37,9 @@ class Lie:
 #: (two-hosts demo), udp-not-captured (udp, boundaries: demos and lessons); on
 #: truth2: refused-syn-credited-to-another-client (a SYN credited by the address its
 #: connect left from) and datagram-to-a-closed-port-not-shown (the capture is told
-#: a sendto's port before the datagram leaves): scripted sessions show each.
+#: a sendto's port before the datagram leaves): scripted sessions show each;
+#: tcp-error-explained-with-datagrams (a stream socket's later ECONNREFUSED is the
+#: RST that answered its SYN: tests/test_truth_words.py).
 KNOWN_LIES = (
     Lie("state-before-its-accept", ("causality",),
         re.compile(r"line before the accept\(\) that made this socket"),
@@ -69,10 +71,6 @@ KNOWN_LIES = (
         "a call pressed before the lab's close (Run again, a type change) is logged "
         "waiting after that close, then 'closed while the call waited' (issue 20, "
         "'Order')", intermittent=True),
-    Lie("tcp-error-explained-with-datagrams", ("lesson",),
-        re.compile(r"TCP socket, but its .* explained with datagrams"),
-        "ECONNREFUSED on a TCP socket's send is explained as a datagram's ICMP 'port "
-        "unreachable' (issue 20, 'Wrong words')", intermittent=True),
 )
 
 
