@@ -73,3 +73,50 @@ def test_a_recv_tried_before_the_labs_close_is_numbered_before_it() -> None:
         thread.join(5.0)
         late += _after_close(events, conn.conn, "server")
     assert late == []
+
+
+def test_a_state_read_before_its_connect_reports_comes_after_the_segment_behind_it() -> None:
+    """A connect still waiting when its handshake ends (the backlog demo: a SYN
+    sent again is answered once accept() made room): the kernel view reads
+    ESTABLISHED before the connect's line.  The state is placed right after the
+    SYN/ACK its end received, not before the segments (the socket is asked its
+    addresses).  Made here by connecting the client's socket underneath the
+    lab's call, the bus lock held so the capture's thread cannot read first."""
+    import time
+
+    import pytest
+
+    from socklab.capture.capture import Capture
+    from socklab.capture.sniffer import NoCapture
+    from socklab.kernel.poller import KernelView
+    from socklab.kernel.tcpinfo import read_state
+
+    lab = Lab()
+    events: list[Event] = []
+    lab.subscribe(events.append)
+    try:
+        capture = Capture(lab)
+    except NoCapture as exc:
+        pytest.skip(str(exc))
+    server, client = lab.server(), lab.client()
+    assert server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen().ok
+    view = KernelView(lab, interval=3600.0).start()
+    try:
+        assert client.socket().ok and client.sock is not None
+        with lab.bus.lock:
+            client.sock.connect_ex(server.local)
+            deadline = time.monotonic() + 5.0
+            while (read_state(client.sock) or ("",))[0] != "ESTABLISHED" \
+                    and time.monotonic() < deadline:
+                time.sleep(0.001)
+            view.poll()
+        local = client.sock.getsockname()
+    finally:
+        view.stop()
+        capture.stop()
+        lab.close_all()
+    synack = next(e for e in events if e.op == "packet" and e.result["flags"] == ["SYN", "ACK"]
+                  and tuple(e.result["dst"]) == local)
+    state = next(e for e in events if e.op == "state" and e.side == "client"
+                 and e.result.get("state") == "ESTABLISHED")
+    assert state.seq > synack.seq, (state, synack)
