@@ -120,3 +120,40 @@ def test_a_state_read_before_its_connect_reports_comes_after_the_segment_behind_
     state = next(e for e in events if e.op == "state" and e.side == "client"
                  and e.result.get("state") == "ESTABLISHED")
     assert state.seq > synack.seq, (state, synack)
+
+
+def test_a_connect_whose_handshake_ended_before_reset_succeeds_before_the_close() -> None:
+    """The issue's backlog lie: client[4] reaches ESTABLISHED, then Reset's close
+    comes first and its connect ends "EBADF, closed while the call waited".  The
+    connect was ready before the close: it reports its success first.  (Its SYN
+    is dropped while the accept queue is full; accept() makes room, the SYN sent
+    again is answered; the bus lock is held from then until Reset, so the
+    connect's thread cannot report before the lab's close is under way.)"""
+    import time
+
+    from socklab.kernel.tcpinfo import read_state
+
+    lab = Lab()
+    events: list[Event] = []
+    lab.subscribe(events.append)
+    server, first, second = lab.server(), lab.client(), lab.client()
+    assert server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen(0).ok
+    assert first.socket().ok and first.connect(*server.local).ok
+    assert second.socket().ok
+    thread = lab.spawn(lambda: second.connect(*server.local, timeout=8.0), "connect")
+    deadline = time.monotonic() + 5.0
+    while not any(e.op == "connect" and e.conn == 2 for e in events) \
+            and time.monotonic() < deadline:
+        time.sleep(0.005)
+    with lab.bus.lock:
+        accepted, _ = server.accept()
+        assert accepted is not None
+        deadline = time.monotonic() + 8.0
+        while second.sock is not None and (read_state(second.sock) or ("",))[0] \
+                != "ESTABLISHED" and time.monotonic() < deadline:
+            time.sleep(0.005)
+        lab.close_all("Reset")
+    thread.join(5.0)
+    connect = [e for e in events if e.op == "connect" and e.conn == 2 and e.phase == "done"]
+    close = next(e for e in events if e.op == "close" and e.side == "client" and e.conn == 2)
+    assert connect and connect[0].ok and connect[0].seq < close.seq, (connect, close)

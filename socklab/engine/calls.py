@@ -29,7 +29,7 @@ from .. import explain
 from ..events import RAW_CAP, WAIT, Event, State, bytes_repr, escape_bytes
 from ..explain import lesson_for
 from .floods import COALESCE_SECONDS, Tally
-from .waiting import Cancelled, Waiter, ready_now
+from .waiting import Cancelled, Waiter, ready_for_any, ready_now
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -200,7 +200,7 @@ class Calls:
         self.announcing: Any = None
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
-        self.waiter = Waiter(self._cancelled)
+        self.waiter = Waiter(self._cancelled, self._ready_first)
         if sock is not None:
             sock.setblocking(False)
 
@@ -239,23 +239,40 @@ class Calls:
             with self.lab.bus.changed:
                 self.lab.bus.changed.notify_all()
 
+    def _ready_first(self) -> bool:
+        """A wait found its socket ready: unless this socket is closing (its close
+        wakes the wait), the call goes on and owes its line, even while the lab
+        stops: it was ready before the close (a connect whose handshake ended)."""
+        if self._closing:
+            return False
+        self._owe()
+        return True
+
+    def _owes_a_line(self, me: set[int]) -> bool:
+        """Another thread's call on this socket has a line to say before a close:
+        tried and not logged, or waiting on a socket already ready."""
+        return bool(self._owing - me) or (
+            self.waiter.waiting > 0 and ready_for_any(self.sock, self.waiter.wants))
+
     def _let_calls_say(self) -> None:
         """Before the socket closes (under the bus lock): a call another thread
         has tried on it (or on its listener, for a connection whose accept is not
-        out yet) says its line first, so it is numbered before the close that
-        follows it in time (a quick call before Reset, the wait that Reset ends).
+        out yet), or that waits on it and could go on already, says its line
+        first, so it is numbered before the close that follows it in time (a
+        quick call before Reset, the wait that Reset ends, a connect whose
+        handshake ended before Reset).
         The bus lock is released while waiting; bounded."""
         me = {threading.get_ident()}
         listener = getattr(self, "listener", None)
         holders = [self] + ([listener] if self.unannounced and listener is not None else [])
-        if not any(h._owing - me for h in holders):
+        if not any(h._owes_a_line(me) for h in holders):
             return
         with self.lab.bus.changed:
             for h in holders:
                 h._closer_waiting = True
             try:
                 self.lab.bus.changed.wait_for(
-                    lambda: not any(h._owing - me for h in holders), ENDS_WAIT)
+                    lambda: not any(h._owes_a_line(me) for h in holders), ENDS_WAIT)
             finally:
                 for h in holders:
                     h._closer_waiting = False
