@@ -52,6 +52,8 @@ def timed(method: F) -> F:
         finally:
             _BEGAN.t = previous
     return wrapper  # type: ignore[return-value]
+#: `Calls._paid`'s "this thread owed nothing".
+_NOT_OWED = object()
 #: How long a close waits for the calls it woke to report their end.
 ENDS_WAIT = 1.0
 
@@ -189,8 +191,8 @@ class Calls:
         self._op_lock = threading.Lock()
         #: Threads in a call on this socket whose line is not out yet (a call tried,
         #: not yet logged): a close waits for them, so it never comes between (`_owe`).
-        self._owing: set[int] = set()
-        self._owing_lock = threading.Lock()
+        #: (A dict: adding and removing one key is atomic in CPython, no lock needed.)
+        self._owing: dict[int, None] = {}
         self._closer_waiting = False
         #: Waits a close ended that have not reported their end yet (`close`).
         self._ends_due = 0
@@ -223,18 +225,13 @@ class Calls:
 
     def _owe(self) -> None:
         """This thread is about to try a call on the socket: its line is owed."""
-        with self._owing_lock:
-            self._owing.add(threading.get_ident())
+        self._owing[threading.get_ident()] = None
 
     def _paid(self) -> None:
         """This thread's call has said its line (or says none: a flood, a quiet
         wait, its end): a close waiting for it goes on."""
-        if not self._owing:
+        if not self._owing or self._owing.pop(threading.get_ident(), _NOT_OWED) is _NOT_OWED:
             return
-        with self._owing_lock:
-            if threading.get_ident() not in self._owing:
-                return
-            self._owing.discard(threading.get_ident())
         if self._closer_waiting:
             with self.lab.bus.changed:
                 self.lab.bus.changed.notify_all()
@@ -251,7 +248,7 @@ class Calls:
     def _owes_a_line(self, me: set[int]) -> bool:
         """Another thread's call on this socket has a line to say before a close:
         tried and not logged, or waiting on a socket already ready."""
-        return bool(self._owing - me) or (
+        return bool(self._owing.keys() - me) or (
             self.waiter.waiting > 0 and ready_for_any(self.sock, self.waiter.wants))
 
     def _let_calls_say(self) -> None:
