@@ -219,6 +219,7 @@ STOPPED = "the lab stopped"
 QUIT = "quit"
 RUN_AGAIN = "Run server again"
 TYPE_CHANGED = "the socket's family or type changed"
+TO_PROGRAM = "the pane switched to your program"
 
 
 def stopped_by_signal(name: str) -> str:
