@@ -157,3 +157,36 @@ def test_a_connect_whose_handshake_ended_before_reset_succeeds_before_the_close(
     connect = [e for e in events if e.op == "connect" and e.conn == 2 and e.phase == "done"]
     close = next(e for e in events if e.op == "close" and e.side == "client" and e.conn == 2)
     assert connect and connect[0].ok and connect[0].seq < close.seq, (connect, close)
+
+
+def test_a_state_is_never_read_before_the_line_of_the_call_that_caused_it() -> None:
+    """listen() on a lab thread: the kernel view's timer reads LISTEN between the
+    call and its line (the oracle's random sessions met it under load).  Here the
+    bus lock is held while the call is made, so its line waits, and the view
+    reads then: the socket is left for after the call's line."""
+    import time
+
+    from socklab.kernel.poller import KernelView
+    from socklab.kernel.tcpinfo import read_state
+
+    lab = Lab()
+    events: list[Event] = []
+    lab.subscribe(events.append)
+    server = lab.server()
+    view = KernelView(lab, interval=3600.0).start()
+    try:
+        assert server.socket().ok and server.bind("127.0.0.1", 0).ok
+        with lab.bus.lock:
+            thread = lab.spawn(lambda: server.listen(3), "listen")
+            deadline = time.monotonic() + 5.0
+            while server.sock is not None and (read_state(server.sock) or ("",))[0] \
+                    != "LISTEN" and time.monotonic() < deadline:
+                time.sleep(0.001)
+            view.poll()
+        thread.join(5.0)
+    finally:
+        view.stop()
+        lab.close_all()
+    listen = next(e for e in events if e.op == "listen")
+    state = next(e for e in events if e.op == "state" and e.result.get("state") == "LISTEN")
+    assert listen.ok and state.seq > listen.seq, (listen, state)

@@ -227,6 +227,11 @@ class Calls:
         """This thread is about to try a call on the socket: its line is owed."""
         self._owing[threading.get_ident()] = None
 
+    def owed_elsewhere(self) -> bool:
+        """A call another thread tried on this socket has not said its line yet
+        (the kernel view reads this socket after that line, not before it)."""
+        return bool(self._owing) and bool(self._owing.keys() - {threading.get_ident()})
+
     def _paid(self) -> None:
         """This thread's call has said its line (or says none: a flood, a quiet
         wait, its end): a close waiting for it goes on."""

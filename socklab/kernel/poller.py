@@ -180,15 +180,21 @@ class KernelView:
         """
         with self.lab.bus.lock:
             readings = []
+            # A call another thread tried on a socket is not logged yet: its state
+            # is read after the call's line (at its moment), never before it.
+            held: set[socket.socket] = set()
             for endpoint in self.lab.endpoints():
                 sock = endpoint.sock
                 if sock is None or endpoint.kind != socket.SOCK_STREAM \
                         or endpoint.unannounced:
                     continue
+                if endpoint.owed_elsewhere():
+                    held.add(sock)
+                    continue
                 info = read_state(sock)
                 if info is not None:
                     readings.append((endpoint, sock, info))
-            seen: set[socket.socket] = set()
+            seen: set[socket.socket] = set(held)
             pending: dict[tuple, list[Callable[[], None]]] = {}
             for endpoint, sock, info in readings:
                 seen.add(sock)
