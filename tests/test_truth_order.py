@@ -190,3 +190,28 @@ def test_a_state_is_never_read_before_the_line_of_the_call_that_caused_it() -> N
     listen = next(e for e in events if e.op == "listen")
     state = next(e for e in events if e.op == "state" and e.result.get("state") == "LISTEN")
     assert listen.ok and state.seq > listen.seq, (listen, state)
+
+
+def test_a_wait_the_labs_stopping_ended_is_said_after_the_labs_close() -> None:
+    """Reset on a loaded machine: the lab says it is stopping, then closes each
+    socket; a waiting accept() sees the stop first.  Its end ("closed while the
+    call waited") is said after the close of its socket, its cause (the flag
+    is set here as close_all sets it, and the closes come 0.4 s later)."""
+    import time
+
+    lab = Lab()
+    events: list[Event] = []
+    lab.subscribe(events.append)
+    server = lab.server()
+    assert server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen().ok
+    thread = lab.spawn(server.accept, "accept")
+    deadline = time.monotonic() + 5.0
+    while not any(e.op == "accept" for e in events) and time.monotonic() < deadline:
+        time.sleep(0.005)
+    lab.stopping = True
+    time.sleep(0.4)  # more than a wait's slice: the accept has seen the stop
+    lab.close_all("Reset")
+    thread.join(5.0)
+    close = next(e for e in events if e.op == "close")
+    ended = next(e for e in events if e.op == "accept" and e.phase == "done")
+    assert ended.error == "EBADF" and ended.seq > close.seq, (close, ended)

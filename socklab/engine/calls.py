@@ -476,6 +476,7 @@ class Calls:
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
             call = shown[0]
+            self._await_the_labs_close()
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look
             # like the *peer* had closed.  Who closed it is said: the lab, or close().
@@ -490,6 +491,15 @@ class Calls:
                 self.lab.bus.changed.notify_all()
             return call, failed
         return call, None
+
+    def _await_the_labs_close(self) -> None:
+        """A wait the lab's stopping ended (Reset, quit) before its close of this
+        socket came: the end is said after that close, which is its cause (bounded)."""
+        if self._closing or not self.lab.stopping:
+            return
+        with self.lab.bus.changed:
+            self.lab.bus.changed.wait_for(lambda: self._closing or not self.is_open,
+                                          ENDS_WAIT)
 
     def _await_ends(self) -> None:
         """After a close that woke waiting calls: let each report its end now, so

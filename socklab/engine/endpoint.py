@@ -225,6 +225,7 @@ class Endpoint(DataCalls):
             if not was_closed:
                 self._closing = True
                 self.closed_by = reason
+                self.lab.bus.changed.notify_all()  # a wait the lab's stopping ended
                 if self.waiter.waiting:
                     # Wake a thread blocked on this socket: poll() sees the hang-up
                     # (its failure is numbered after this close: we hold the bus lock,
