@@ -44,7 +44,9 @@ class Lie:
 #: lets the calls tried on its socket, and the waits already ready, say their line
 #: first: tests/test_truth_order.py).  state-before-its-segment is fixed where it
 #: was seen (a connect still waiting when its handshake ended: the kernel view asks
-#: the socket its addresses) and stays named for any other way it may come back.
+#: the socket its addresses; LISTEN read between listen() and its line: the view
+#: leaves a socket with a call not logged yet) and stays named for any other way
+#: it may come back.
 KNOWN_LIES = (
     Lie("state-before-its-accept", ("causality",),
         re.compile(r"line before the accept\(\) that made this socket"),
