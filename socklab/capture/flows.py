@@ -15,6 +15,7 @@ first segment seen), as Wireshark and the textbooks do: ``SYN seq=0``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..events import CLIENT, DONE, SERVER, Event
@@ -78,7 +79,10 @@ class Flow:
 class Flows:
     """The lab's connections by their four values, learnt from its events."""
 
-    def __init__(self) -> None:
+    def __init__(self, client_from: Callable[[Address, int], int | None] | None = None) -> None:
+        #: The lab client whose connect left from an address to a port (the
+        #: engine notes it as the connect is made, before its SYN is read).
+        self._client_from = client_from or (lambda _local, _port: None)
         self._flows: dict[frozenset[Address], Flow] = {}
         #: Listening addresses -> True (a SYN to one of them starts a lab flow).
         self._listeners: dict[Address, None] = {}
@@ -242,6 +246,13 @@ class Flows:
         SYN (its connect still waiting), or a SYN to a lab listener."""
         if segment.flags != ("SYN",):
             return None
+        noted = self._client_from(segment.src, segment.dst[1])
+        if noted is not None:  # the connect that left from this address: exact
+            self._connecting = [(c, r) for c, r in self._connecting if c != noted]
+            flow = self._flow(segment.src, segment.dst)
+            flow.ends[segment.src] = (CLIENT, noted)
+            return flow
+        # A connect not noted (a program's): the oldest still waiting for that address.
         for index, (conn, remote) in enumerate(self._connecting):
             if remote == segment.dst:
                 del self._connecting[index]
