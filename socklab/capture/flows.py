@@ -113,34 +113,35 @@ class Flows:
         if op in ("socket", "bind", "sendto", "connect") and self._learn_datagram(event):
             return
         if op == "connect":
-            remote = _addr(event.args[0]) if event.args else None
-            if remote is None:
-                return
-            self.watch_port(remote[1])
-            if event.phase != DONE:
-                self._connecting.append((event.conn or 0, remote))
-                return
-            self._connecting = [(c, r) for c, r in self._connecting if c != event.conn]
-            local = _addr(event.result)
-            if event.ok and local is not None:
-                self._flow(local, remote).ends[local] = (event.side, event.conn)
-            elif not event.ok:  # refused or timed out: its SYN (and RST) are still its
-                self._connecting.append((event.conn or 0, remote))
-                del self._connecting[:-MAX_PORTS]
-        elif op == "bind" and event.ok and event.phase == DONE:
+            self._learn_connect(event)
+        elif op in ("bind", "listen") and event.ok and (op == "listen" or event.phase == DONE):
             local = _addr(event.result)
             if local is not None:
-                self.watch_port(local[1])  # a connect to it is refused: that RST too
-        elif op == "listen" and event.ok:
-            local = _addr(event.result)
-            if local is not None:
-                self._listeners[local] = None
-                self.watch_port(local[1])
+                if op == "listen":
+                    self._listeners[local] = None
+                self.watch_port(local[1])  # a connect to a bound port is refused: that RST too
         elif op == "accept" and event.ok and event.phase == DONE:
             peer = _addr(event.result)
             local = self._listener_for(peer) if peer is not None else None
             if peer is not None and local is not None:
                 self._flow(local, peer).ends[local] = (event.side, event.conn)
+
+    def _learn_connect(self, event: Event) -> None:
+        """A TCP connect: waiting, its SYN is its; done, its flow's end is its."""
+        remote = _addr(event.args[0]) if event.args else None
+        if remote is None:
+            return
+        self.watch_port(remote[1])
+        if event.phase != DONE:
+            self._connecting.append((event.conn or 0, remote))
+            return
+        self._connecting = [(c, r) for c, r in self._connecting if c != event.conn]
+        local = _addr(event.result)
+        if event.ok and local is not None:
+            self._flow(local, remote).ends[local] = (event.side, event.conn)
+        elif not event.ok:  # refused or timed out: its SYN (and RST) are still its
+            self._connecting.append((event.conn or 0, remote))
+            del self._connecting[:-MAX_PORTS]
 
     def _learn_datagram(self, event: Event) -> bool:
         """Datagram sockets: True when ``event`` was one of theirs (learnt here)."""
