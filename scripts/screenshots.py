@@ -10,6 +10,7 @@ kernel's real ones (ports, descriptors), so they differ from run to run.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 import sys
 from collections.abc import Awaitable, Callable
@@ -297,19 +298,21 @@ async def flow_control(app: SocklabApp, pilot: Pilot) -> None:
 
 
 async def program(app: SocklabApp, pilot: Pilot) -> None:
-    """A learner's own server (socklab --server-program): its calls (prog:) and the
-    lab's client's in one log, the server pane listing the program's connection."""
-    from socklab.program.runner import lab_program
-    server = Path(__file__).resolve().parent.parent / "tests/programs/check/one_client.py"
+    """A learner's own server in the server pane (F3, "Program"): its calls (prog:) and
+    the lab's client's in one log, the pane showing its output and its sockets."""
+    server = Path(__file__).resolve().parent.parent / "tests/programs/welcome_server.py"
     seen = watch(app)
-    running = lab_program(app.lab, str(server), "0")  # one client, then it ends
-    listen = await seen.until(lambda e: e.by == "program" and e.op == "listen"
-                              and e.phase == "done")
-    app.client_pane.input("port").value = str(listen.result[1])
+    await app.programs.switch("server", True)
+    box = app.programs.box("server")
+    box.input("path").value = os.path.relpath(server)  # as a learner types it
+    box.input("args").value = "0"  # port 0: the kernel chooses, the client follows
+    await app.programs.start("server")
+    await seen.until(lambda e: e.by == "program" and e.op == "accept" and e.phase == "wait")
     await settle(app, pilot)
-    app.client_pane.press("run")
-    await seen.until(lambda e: e.by == "program" and e.op == "close" and e.conn is None)
-    await asyncio.to_thread(running.wait, 10.0)
+    app.client_pane.press("run")  # the lab's client: its port followed the program's
+    await seen.until(lambda e: e.by is None and e.op == "close" and e.side == "client")
+    await seen.until(lambda e: e.by == "program" and e.op == "accept" and e.phase == "wait",
+                     count=2)
     app.event_log.focus()
     await settle(app, pilot)
 

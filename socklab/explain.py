@@ -57,6 +57,13 @@ _LESSONS: dict[tuple[str, str | None], str] = {
         "the peer's port is closed: a datagram sent earlier came back as an ICMP "
         "'port unreachable', reported on this connected socket's next call"
     ),
+    # A stream socket's ECONNREFUSED after its connect() returned (non-blocking):
+    # the RST that answered its SYN, told on the next call (see Calls._lesson).
+    ("ECONNREFUSED", "stream"): (
+        "the connection was refused: the peer's kernel answered this socket's SYN "
+        "with a RST (nothing listens on that address and port); a non-blocking "
+        "connect() reports it on the socket's next call"
+    ),
     ("ECONNRESET", None): (
         "the peer reset the connection (RST): it closed without reading everything, "
         "or closed with SO_LINGER 0; the data in flight is lost"
@@ -212,6 +219,7 @@ STOPPED = "the lab stopped"
 QUIT = "quit"
 RUN_AGAIN = "Run server again"
 TYPE_CHANGED = "the socket's family or type changed"
+TO_PROGRAM = "the pane switched to your program"
 
 
 def stopped_by_signal(name: str) -> str:

@@ -233,6 +233,25 @@ class LabSession:
                 self.current = None
         return closed
 
+    def close_side(self, side: str, reason: str) -> int:
+        """A pane switched to the learner's program: the lab's own sockets of that
+        side are closed (each a logged close() by the lab saying ``reason``), a
+        server's listener first so it accepts nothing more.  Blocking (call from a
+        worker); how many were closed."""
+        closed = 0
+        for _ in range(3):  # a connection accepted meanwhile is closed on the next pass
+            mine = [e for e in self.lab.endpoints() if e.side == side and e.is_open]
+            if not mine:
+                break
+            mine.sort(key=lambda e: e.conn is not None)  # the listener first
+            closed += sum(1 for e in mine if self._lab_close(e, reason) is not None)
+        with self._lock:
+            if side == SERVER:
+                self.server = self.service = None
+            else:
+                self.clients, self.current = {}, None
+        return closed
+
     def set_two_hosts(self, on: bool) -> dict[str, str] | None:
         """Two-hosts mode on or off (socklab.hosts): every socket is closed first, as a
         socket cannot move between hosts.  Returns the hosts' namespace names (None:

@@ -46,6 +46,9 @@ class SocketView:
     #: Two hosts, a cable with conditions: TCP_INFO's latest numbers for this connection
     #: (rtt_ms, cwnd, retransmitted, unacked: a ``tcp_info`` event's result).
     tcp: dict[str, Any] | None = None
+    #: Made by a learner's program (``by: "program"``): the kernel closes it when
+    #: the program ends, whatever the program called.
+    program: bool = False
 
     @property
     def is_open(self) -> bool:
@@ -124,19 +127,35 @@ class ViewState:
             waited.waiting.pop(event.call, None)
         if not event.ok:
             return waited is not None
-        if op == "state":
-            return self._kernel_state(event)
-        if op == "tcp_info":
-            view = self._socket(event)
-            if view is not None and isinstance(event.result, dict):
-                view.tcp = dict(event.result)
-            return view is not None
-        if op == "accept":
-            return self._accepted(event)
+        own = _OWN_FOLD.get(op)
+        if own is not None:
+            return own(self, event)
         view = self._socket(event, create=op == "socket")
         if view is None or not self._call_done(event, view):
             return waited is not None
+        if op == "socket":
+            view.program = event.by == "program"
         return True
+
+    def _tcp_info(self, event: Event) -> bool:
+        view = self._socket(event)
+        if view is not None and isinstance(event.result, dict):
+            view.tcp = dict(event.result)
+        return view is not None
+
+    def _program_ended(self, event: Event) -> bool:
+        """A learner's program ended: its process's sockets are closed (by the kernel)."""
+        if event.by != "program":
+            return False
+        changed = False
+        for view in self.sides[event.side].sockets.values():
+            if view.program and view.is_open:
+                view.state, view.listening = State.CLOSED, False
+                for call in view.waiting:
+                    self._waits.pop(call, None)
+                view.waiting.clear()
+                changed = True
+        return changed
 
     def _call_done(self, event: Event, view: SocketView) -> bool:
         """A call that succeeded on ``view``, folded in; False if it changes nothing."""
@@ -177,6 +196,7 @@ class ViewState:
         view.local = local if local and local[0] not in _WILDCARDS else None
         view.peer = _address(event.result)
         view.state = State.CONNECTED
+        view.program = event.by == "program"
         if event.peer_conn is not None:  # the lab's own client: each names the other
             self.sides[SERVER].pairs[view.key] = event.peer_conn
             self.sides[CLIENT].pairs[str(event.peer_conn)] = int(view.key)
@@ -216,15 +236,30 @@ class ViewState:
         self.bound = BoundPort(port, requested)
 
     def forget_closed(self) -> None:
-        """After a Reset: drop the closed sockets from both sides (the server's own stays),
-        and the pairs they were in (numbering starts again)."""
+        """After a Reset: drop the closed sockets from both sides (the server's own stays,
+        unless a learner's program made it), and the pairs they were in (numbering
+        starts again)."""
         for name, side in self.sides.items():
             kept = {key: view for key, view in side.sockets.items()
-                    if view.is_open or (name == SERVER and key == LISTENER)}
+                    if view.is_open
+                    or (name == SERVER and key == LISTENER and not view.program)}
             pairs = {key: other for key, other in side.pairs.items() if key in kept}
             if kept.keys() != side.sockets.keys() or pairs != side.pairs:
                 side.sockets, side.pairs = kept, pairs
                 side.version += 1
+
+    def forget_side(self, name: str) -> None:
+        """A pane switched to the learner's program: every closed socket of that side
+        (the server's own too) leaves its list, and the pairs it was in."""
+        side = self.sides[name]
+        gone = {key for key, view in side.sockets.items() if not view.is_open}
+        if not gone:
+            return
+        side.sockets = {k: v for k, v in side.sockets.items() if k not in gone}
+        side.pairs = {k: v for k, v in side.pairs.items() if k not in gone}
+        if side.newest in gone:
+            side.newest = None
+        side.version += 1
 
     # -- what to press next ----------------------------------------------------------
 
@@ -258,6 +293,11 @@ class ViewState:
         if stream and client.peer is None:
             return {"connect"}
         return {"send", "recv"}
+
+
+#: The ops folded by a method of their own (not a call on one socket).
+_OWN_FOLD = {"state": ViewState._kernel_state, "tcp_info": ViewState._tcp_info,
+             "accept": ViewState._accepted, "exit": ViewState._program_ended}
 
 
 def _address(value: Any) -> tuple | None:

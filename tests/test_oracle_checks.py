@@ -264,3 +264,42 @@ def test_a_packet_credited_to_a_client_that_never_had_a_socket_is_reported() -> 
     by_seq(events, 8)["conn"] = 9
     assert any("client[9]" in m and "never had a socket" in m
                for m in found(events, evidence)["credit"])
+
+
+def test_a_socket_that_connects_again_after_a_refusal_owns_its_new_syn() -> None:
+    """Linux lets a TCP socket connect again after a refused connect(), from a new
+    port: that SYN is the same socket's (truth2's random sessions met it), and a
+    SYN credited to a socket that did not connect then is still told."""
+    from oracle.evidence import Evidence
+    from oracle.fixture import STREAM, _e, _p
+    from oracle.pcap import Relative, Segment
+
+    closed, first, second = ("127.0.0.1", 1), ("127.0.0.1", 40001), ("127.0.0.1", 40002)
+    refused = {"ok": False, "args": [list(closed)], "result": None}
+    events = [
+        _e(1, 0.1, "client", 1, "socket", args=STREAM, result=5),
+        _e(2, 0.2, "client", 1, "connect", error="EINPROGRESS", **refused),
+        _p(3, 0.201, "client", 1, first, closed, ["SYN"], 0, 0),
+        {**_p(4, 0.2015, "server", None, closed, first, ["RST", "ACK"], 0, 1), "by": "kernel"},
+        _e(5, 0.3, "client", 1, "connect", error="ECONNREFUSED", **refused),
+        _e(6, 0.4, "client", 1, "connect", error="EINPROGRESS", **refused),
+        _p(7, 0.401, "client", 1, second, closed, ["SYN"], 0, 0),
+        {**_p(8, 0.4015, "server", None, closed, second, ["RST", "ACK"], 0, 1),
+         "by": "kernel"},
+        _e(9, 0.5, "client", 1, "close"),
+    ]
+
+    def evidence() -> Evidence:
+        segs = []
+        for e in events:
+            if e["op"] == "packet":
+                r = e["result"]
+                seg = Segment(e["seq"], e["t"], "tcp", tuple(r["src"]), tuple(r["dst"]),
+                              frozenset(r["flags"]), 100 + r["seq"], 200 + r["ack"], 0)
+                segs.append(Relative(seg, r["seq"], r["ack"]))
+        return Evidence(segs, [], offset=0.0, hosts={None: "A"})
+
+    assert "credit" not in found(events, evidence())
+    # The same SYN while the socket made no connect(): not its own.
+    events[5:6] = [_e(6, 0.35, "client", 1, "setblocking", args=[False])]
+    assert any("not this connection" in m for m in found(events, evidence())["credit"])

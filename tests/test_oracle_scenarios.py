@@ -36,10 +36,10 @@ def lie(reason: str) -> pytest.MarkDecorator:
 #: regex (reset-that-never-happened), lesson ipv6 (the kernel's RST credited), udp and
 #: boundaries (udp-not-captured).
 DEMO_LIES: dict[str, pytest.MarkDecorator] = {}
-LESSON_LIES = {
-    "reliability": pytest.mark.xfail(reason="seen once not completing under --auto in the "
-                                     "oracle's namespace (load 20); cause not investigated"),
-}
+#: Lessons with a known lie under --auto (none now: reliability's stall under load
+#: was another test worker's two-hosts cleanup removing this run's hosts, fixed in
+#: socklab/hosts/cleanup.py).
+LESSON_LIES: dict[str, pytest.MarkDecorator] = {}
 
 
 @pytest.mark.parametrize("name", [pytest.param(n, marks=DEMO_LIES[n]) if n in DEMO_LIES
@@ -59,18 +59,12 @@ def test_a_lesson_played_by_auto_passes_the_oracle(name: str) -> None:
     verdict(outcome.violations, outcome.report())
 
 
-@pytest.mark.parametrize("name", [
-    pytest.param("connect-without-socket-then-refused", marks=lie(
-        "refused-syn-credited-to-another-client: after a connect() on a client with no "
-        "socket (EBADF), each refused SYN is credited to the client made before the one "
-        "that sent it")),
-    pytest.param("datagram-to-a-closed-port", marks=lie(
-        "datagram-to-a-closed-port-not-shown: a datagram sent to a port no lab socket "
-        "uses is on the wire but has no packet row")),
-    "refused-non-blocking"])
+@pytest.mark.parametrize("name", ["connect-without-socket-then-refused",
+                                  "datagram-to-a-closed-port", "refused-non-blocking"])
 def test_a_scripted_session_passes_the_oracle(name: str) -> None:
     """Fixed sessions made through the panes' requests: lies the random sessions met,
-    shown on every run."""
+    shown on every run until fixed on truth2 (the capture credits a SYN by the
+    address its connect left from, and is told a sendto's port before it sends)."""
     outcome = run_script(name)
     assert outcome.rc == 0, outcome.stderr
     verdict(outcome.violations, outcome.report())

@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 from helpers import LIMIT, no_traceback, run_cli
@@ -91,3 +92,31 @@ def test_cleanup_removes_a_namespace_whose_pid_is_alive_but_no_socklab_run():
         assert not os.path.exists(f"/var/run/netns/{name}")
     finally:
         subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
+
+
+def test_cleanup_keeps_the_live_hosts_of_a_run_whose_command_line_does_not_say_so(tmp_path):
+    """A test worker (``python -c …xdist…``) makes hosts too: another run's start or
+    ``cleanup`` must not take them for a dead run's (two workers' two-hosts lessons
+    removed each other's hosts mid-lesson)."""
+    if os.geteuid() != 0 or shutil.which("ip") is None:
+        pytest.skip("needs root and ip to make a network namespace")
+    script = tmp_path / "hosts_up.py"  # its command line: python …/hosts_up.py
+    script.write_text("import os, subprocess, sys\nfrom socklab.hosts import cleanup\n"
+                      "cleanup.note_run()  # as TwoHosts.up does, before its namespaces\n"
+                      "name = f'socklab-{os.getpid()}-1-a'\n"
+                      "subprocess.run(['ip', 'netns', 'add', name], check=True)\n"
+                      "print(name, flush=True)\nsys.stdin.readline()\n"
+                      "subprocess.run(['ip', 'netns', 'del', name], check=True)\n"
+                      "cleanup.remove_live()\n")
+    run = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
+                           stdout=subprocess.PIPE, text=True)
+    try:
+        names = run.stdout.readline().split()
+        assert len(names) == 1, "the namespace was not made"
+        assert b"socklab" not in Path(f"/proc/{run.pid}/cmdline").read_bytes()
+        done = run_cli("cleanup", timeout=LIMIT * 4)
+        assert done.returncode == 0, done.stderr
+        assert all(os.path.exists(f"/var/run/netns/{name}") for name in names), done.stdout
+    finally:
+        run.communicate("\n", timeout=LIMIT * 2)
+    assert not any(os.path.exists(f"/var/run/netns/{name}") for name in names)

@@ -105,7 +105,9 @@ def test_the_websocket_needs_the_token_the_origin_and_the_host_and_labs_end_with
         tmp_path):
     """Issue 23: a page with the printed URL works; the websocket refuses no token, a
     wrong one, a page elsewhere (Origin) and a name rebound to this machine (Host);
-    SIGKILL of socklab web with 3 labs open leaves 0 lab processes 5 s later."""
+    a frozen lab whose page closes is killed (it cannot hear the quit) and the
+    others stay; SIGKILL of socklab web with 3 labs open leaves 0 lab processes
+    5 s later."""
     reason = _why_not()
     if reason:
         print(f"skipped: {reason}")
@@ -120,4 +122,5 @@ def test_the_websocket_needs_the_token_the_origin_and_the_host_and_labs_end_with
     assert report["foreign_host_page"] == 403, report
     assert report["page_without_token"] == "socklab: not allowed", report
     assert report["labs_open"] == 3, report
+    assert report["frozen_lab_left"] == [] and report["labs_kept_after_freeze"], report
     assert report["labs_left_after_5s"] == [], report

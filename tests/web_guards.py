@@ -8,6 +8,9 @@ loopback up): ``python tests/web_guards.py CHROMIUM EMPTY_DIR``.
   origin), a foreign Origin (a page at http://evil.example/, routed by
   Playwright, opening the lab's websocket with the right token), a foreign
   Host (DNS rebinding: Chromium resolves rebind.example to 127.0.0.1).
+- A fourth lab is frozen (SIGSTOP: it never reads the quit message) and its
+  page closed: the report says whether the server killed it (after
+  ``LEAVE_WAIT``) while the other labs stayed.
 - Then three labs are open (three pages), the server is SIGKILLed, and the
   report says how many lab processes are left 5 s later (their PDEATHSIG).
 """
@@ -55,6 +58,26 @@ def lab_pids(server_pid: int) -> list[int]:
 def still_running(pids: list[int]) -> list[int]:
     return [pid for pid in pids if Path(f"/proc/{pid}").exists()
             and b"socklab" in Path(f"/proc/{pid}/cmdline").read_bytes()]
+
+
+def _a_frozen_lab_ends_when_its_page_leaves(context, url: str, server, labs: list[int]
+                                            ) -> dict[str, object]:
+    """Open one more lab, freeze it (SIGSTOP), close its page: the server must
+    kill it (it cannot read the quit message); the other labs stay."""
+    page = context.new_page()
+    page.goto(url, wait_until="load", timeout=20_000)
+    wait_until(page, lambda: len(lab_pids(server.pid)) == len(labs) + 1, 30)
+    frozen = [pid for pid in lab_pids(server.pid) if pid not in labs]
+    if len(frozen) != 1:
+        return {"frozen_lab": frozen}
+    os.kill(frozen[0], signal.SIGSTOP)
+    page.close()
+    began = time.monotonic()
+    while still_running(frozen) and time.monotonic() - began < 30:
+        time.sleep(0.1)
+    return {"frozen_lab_left": still_running(frozen),
+            "frozen_lab_gone_in_s": round(time.monotonic() - began, 1),
+            "labs_kept_after_freeze": sorted(still_running(labs)) == sorted(labs)}
 
 
 def main(chromium: str, cwd: str) -> dict[str, object]:
@@ -109,6 +132,7 @@ def main(chromium: str, cwd: str) -> dict[str, object]:
             wait_until(page, lambda: len(lab_pids(server.pid)) == 3, 20)
             labs = lab_pids(server.pid)
             report["labs_open"] = len(labs)
+            report.update(_a_frozen_lab_ends_when_its_page_leaves(context, url, server, labs))
             os.kill(server.pid, signal.SIGKILL)  # however it ends: here, the hardest way
             server.wait(timeout=10)
             time.sleep(5)

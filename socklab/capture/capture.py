@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING
 
+from ..engine.calls import client_ports
 from ..hosts.netns import run_in
 from ..hosts.pair import HOSTS
 from .flows import Flows
@@ -69,7 +70,7 @@ class Capture:
         self.bus = lab.bus
         #: Each end's last received segment (its packet event's seq): `Lab.received`.
         self._received = lab.received
-        self.flows = Flows()
+        self.flows = Flows(client_ports(lab).client_from)
         #: The marks on each segment: retransmissions, windows (`tcpanalysis`).
         self.analysis = TcpAnalysis()
         for port in ports:

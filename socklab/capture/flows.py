@@ -15,6 +15,7 @@ first segment seen), as Wireshark and the textbooks do: ``SYN seq=0``,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from ..events import CLIENT, DONE, SERVER, Event
@@ -78,7 +79,10 @@ class Flow:
 class Flows:
     """The lab's connections by their four values, learnt from its events."""
 
-    def __init__(self) -> None:
+    def __init__(self, client_from: Callable[[Address, int], int | None] | None = None) -> None:
+        #: The lab client whose connect left from an address to a port (the
+        #: engine notes it as the connect is made, before its SYN is read).
+        self._client_from = client_from or (lambda _local, _port: None)
         self._flows: dict[frozenset[Address], Flow] = {}
         #: Listening addresses -> True (a SYN to one of them starts a lab flow).
         self._listeners: dict[Address, None] = {}
@@ -109,34 +113,35 @@ class Flows:
         if op in ("socket", "bind", "sendto", "connect") and self._learn_datagram(event):
             return
         if op == "connect":
-            remote = _addr(event.args[0]) if event.args else None
-            if remote is None:
-                return
-            self.watch_port(remote[1])
-            if event.phase != DONE:
-                self._connecting.append((event.conn or 0, remote))
-                return
-            self._connecting = [(c, r) for c, r in self._connecting if c != event.conn]
-            local = _addr(event.result)
-            if event.ok and local is not None:
-                self._flow(local, remote).ends[local] = (event.side, event.conn)
-            elif not event.ok:  # refused or timed out: its SYN (and RST) are still its
-                self._connecting.append((event.conn or 0, remote))
-                del self._connecting[:-MAX_PORTS]
-        elif op == "bind" and event.ok and event.phase == DONE:
+            self._learn_connect(event)
+        elif op in ("bind", "listen") and event.ok and (op == "listen" or event.phase == DONE):
             local = _addr(event.result)
             if local is not None:
-                self.watch_port(local[1])  # a connect to it is refused: that RST too
-        elif op == "listen" and event.ok:
-            local = _addr(event.result)
-            if local is not None:
-                self._listeners[local] = None
-                self.watch_port(local[1])
+                if op == "listen":
+                    self._listeners[local] = None
+                self.watch_port(local[1])  # a connect to a bound port is refused: that RST too
         elif op == "accept" and event.ok and event.phase == DONE:
             peer = _addr(event.result)
             local = self._listener_for(peer) if peer is not None else None
             if peer is not None and local is not None:
                 self._flow(local, peer).ends[local] = (event.side, event.conn)
+
+    def _learn_connect(self, event: Event) -> None:
+        """A TCP connect: waiting, its SYN is its; done, its flow's end is its."""
+        remote = _addr(event.args[0]) if event.args else None
+        if remote is None:
+            return
+        self.watch_port(remote[1])
+        if event.phase != DONE:
+            self._connecting.append((event.conn or 0, remote))
+            return
+        self._connecting = [(c, r) for c, r in self._connecting if c != event.conn]
+        local = _addr(event.result)
+        if event.ok and local is not None:
+            self._flow(local, remote).ends[local] = (event.side, event.conn)
+        elif not event.ok:  # refused or timed out: its SYN (and RST) are still its
+            self._connecting.append((event.conn or 0, remote))
+            del self._connecting[:-MAX_PORTS]
 
     def _learn_datagram(self, event: Event) -> bool:
         """Datagram sockets: True when ``event`` was one of theirs (learnt here)."""
@@ -242,6 +247,13 @@ class Flows:
         SYN (its connect still waiting), or a SYN to a lab listener."""
         if segment.flags != ("SYN",):
             return None
+        noted = self._client_from(segment.src, segment.dst[1])
+        if noted is not None:  # the connect that left from this address: exact
+            self._connecting = [(c, r) for c, r in self._connecting if c != noted]
+            flow = self._flow(segment.src, segment.dst)
+            flow.ends[segment.src] = (CLIENT, noted)
+            return flow
+        # A connect not noted (a program's): the oldest still waiting for that address.
         for index, (conn, remote) in enumerate(self._connecting):
             if remote == segment.dst:
                 del self._connecting[index]

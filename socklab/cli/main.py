@@ -37,15 +37,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from ..ui.two_hosts import TwoHosts
             if args.two_hosts and not TwoHosts.can_start():
                 return EXIT_FAILED  # one line said why (not root) and how to run it
-            if args.server_program is not None:
-                from ..program.runner import ProgramError, command_for
-                try:  # a missing file is bad usage, said before the screen opens
-                    command_for([sys.executable, args.server_program])
-                except ProgramError as exc:
-                    raise UsageError(str(exc)) from None
-                return run_app(theme=args.theme, two_hosts=args.two_hosts,
-                               server_program=args.server_program, cable=args.lab_cable)
-            return run_app(theme=args.theme, two_hosts=args.two_hosts, cable=args.lab_cable)
+            _check_programs(args.server_program, args.client_program)
+            return run_app(theme=args.theme, two_hosts=args.two_hosts, cable=args.lab_cable,
+                           server_program=args.server_program,
+                           client_program=args.client_program)
         command = importlib.import_module(f"{__package__}.{args.command}")
         with stop_signals() as received:
             try:
@@ -62,6 +57,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_OK
     except Exception as exc:  # never a traceback: the report goes to a file
         return report_crash(f"{type(exc).__name__}: {exc}", traceback.format_exc())
+
+
+def _check_programs(*programs: str | None) -> None:
+    """``--server-program`` / ``--client-program``: a missing file or command is bad
+    usage, said before the screen opens."""
+    from ..program.runner import ProgramError, command_for, pane_argv
+    for program in programs:
+        if program is None:
+            continue
+        try:
+            command_for(pane_argv(program))
+        except ProgramError as exc:
+            raise UsageError(str(exc)) from None
 
 
 def _thread_excepthook(hook_args: threading.ExceptHookArgs) -> None:

@@ -69,9 +69,12 @@ def build_parser() -> argparse.ArgumentParser:
                         help="open the lab with the server on host A and the client on "
                         "host B: two network namespaces joined by a cable (needs root)")
     parser.add_argument("--server-program", metavar="FILE", default=None,
-                        help="open the lab with your own server program running (python3 "
-                        "FILE): its calls in the log and the server pane, the lab's client "
-                        "talks to it (socklab run, in the lab)")
+                        help="open the lab with your own server program running in the "
+                        "server pane (FILE: a Python file or a command): its calls in the "
+                        "log, the lab's client talks to it (F3 switches the pane)")
+    parser.add_argument("--client-program", metavar="FILE", default=None,
+                        help="open the lab with your own client program in the client "
+                        "pane, to Start once the lab's server runs (F5); F4 switches the pane")
     parser.add_argument("--cable", dest="lab_cable", type=_cable, default=None,
                         metavar="CONDITIONS",
                         help="with --two-hosts: the cable's conditions, e.g. "

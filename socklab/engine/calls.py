@@ -29,7 +29,7 @@ from .. import explain
 from ..events import RAW_CAP, WAIT, Event, State, bytes_repr, escape_bytes
 from ..explain import lesson_for
 from .floods import COALESCE_SECONDS, Tally
-from .waiting import Cancelled, Waiter, ready_now
+from .waiting import Cancelled, Waiter, ready_for_any, ready_now
 
 if TYPE_CHECKING:
     from .lab import Lab
@@ -52,6 +52,8 @@ def timed(method: F) -> F:
         finally:
             _BEGAN.t = previous
     return wrapper  # type: ignore[return-value]
+#: `Calls._paid`'s "this thread owed nothing".
+_NOT_OWED = object()
 #: How long a close waits for the calls it woke to report their end.
 ENDS_WAIT = 1.0
 
@@ -81,6 +83,18 @@ def address(addr: Any) -> Any:
     if isinstance(addr, tuple) and len(addr) >= 2:
         return (addr[0], addr[1])
     return addr
+
+
+def says_its_line(method: Callable[..., Any]) -> Callable[..., Any]:
+    """A call's method: when it returns, whatever it said, its line is no longer
+    owed (`Calls._owe`): a close waiting for it goes on."""
+    @functools.wraps(method)
+    def call(self: Calls, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return method(self, *args, **kwargs)
+        finally:
+            self._paid()
+    return call
 
 
 class ClientPorts:
@@ -113,6 +127,11 @@ class ClientPorts:
         if not isinstance(peer, tuple):
             return None
         return self._by_address.pop((address(peer), port), None)
+
+    def client_from(self, local: Any, port: int) -> int | None:
+        """The client whose connect from ``local`` to ``port`` is noted (kept: the
+        capture asks who sent a SYN; only an accept takes the note)."""
+        return self._by_address.get((address(local), port))
 
     def forget(self) -> None:
         self._by_address.clear()
@@ -167,7 +186,14 @@ class Calls:
         self.timeout: float | None = None
         #: Said when a limit of the lab's own default ends a wait (see connect).
         self.limit_note: str | None = None
+        #: The port the last sendto went to (the lab was told: `Lab.will_connect`).
+        self.reaching: int | None = None
         self._op_lock = threading.Lock()
+        #: Threads in a call on this socket whose line is not out yet (a call tried,
+        #: not yet logged): a close waits for them, so it never comes between (`_owe`).
+        #: (A dict: adding and removing one key is atomic in CPython, no lock needed.)
+        self._owing: dict[int, None] = {}
+        self._closer_waiting = False
         #: Waits a close ended that have not reported their end yet (`close`).
         self._ends_due = 0
         #: An accepted connection whose accept() event is not out yet: the kernel
@@ -176,7 +202,7 @@ class Calls:
         self.announcing: Any = None
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit)
-        self.waiter = Waiter(self._cancelled)
+        self.waiter = Waiter(self._cancelled, self._ready_first)
         if sock is not None:
             sock.setblocking(False)
 
@@ -190,14 +216,75 @@ class Calls:
             # A call's first event carries the time it began: the segments it
             # sent (their kernel times) never come before it.
             fields.setdefault("since", getattr(_BEGAN, "t", None))
-        return self.lab.bus.emit(side=self.side, op=op, **fields)
+        event = self.lab.bus.emit(side=self.side, op=op, **fields)
+        if self._owing:
+            self._paid()
+        return event
+
+    # -- a close never comes between a call and its line ------------------------
+
+    def _owe(self) -> None:
+        """This thread is about to try a call on the socket: its line is owed."""
+        self._owing[threading.get_ident()] = None
+
+    def owed_elsewhere(self) -> bool:
+        """A call another thread tried on this socket has not said its line yet
+        (the kernel view reads this socket after that line, not before it)."""
+        return bool(self._owing) and bool(self._owing.keys() - {threading.get_ident()})
+
+    def _paid(self) -> None:
+        """This thread's call has said its line (or says none: a flood, a quiet
+        wait, its end): a close waiting for it goes on."""
+        if not self._owing or self._owing.pop(threading.get_ident(), _NOT_OWED) is _NOT_OWED:
+            return
+        if self._closer_waiting:
+            with self.lab.bus.changed:
+                self.lab.bus.changed.notify_all()
+
+    def _ready_first(self) -> bool:
+        """A wait found its socket ready: unless this socket is closing (its close
+        wakes the wait), the call goes on and owes its line, even while the lab
+        stops: it was ready before the close (a connect whose handshake ended)."""
+        if self._closing:
+            return False
+        self._owe()
+        return True
+
+    def _owes_a_line(self, me: set[int]) -> bool:
+        """Another thread's call on this socket has a line to say before a close:
+        tried and not logged, or waiting on a socket already ready."""
+        return bool(self._owing.keys() - me) or (
+            self.waiter.waiting > 0 and ready_for_any(self.sock, self.waiter.wants))
+
+    def _let_calls_say(self) -> None:
+        """Before the socket closes (under the bus lock): a call another thread
+        has tried on it (or on its listener, for a connection whose accept is not
+        out yet), or that waits on it and could go on already, says its line
+        first, so it is numbered before the close that follows it in time (a
+        quick call before Reset, the wait that Reset ends, a connect whose
+        handshake ended before Reset).
+        The bus lock is released while waiting; bounded."""
+        me = {threading.get_ident()}
+        listener = getattr(self, "listener", None)
+        holders = [self] + ([listener] if self.unannounced and listener is not None else [])
+        if not any(h._owes_a_line(me) for h in holders):
+            return
+        with self.lab.bus.changed:
+            for h in holders:
+                h._closer_waiting = True
+            try:
+                self.lab.bus.changed.wait_for(
+                    lambda: not any(h._owes_a_line(me) for h in holders), ENDS_WAIT)
+            finally:
+                for h in holders:
+                    h._closer_waiting = False
 
     def _fail(self, op: str, args: tuple, exc: BaseException, call: int,
               lesson: str | None = None) -> Event:
         self.tally.end()
         name, number, default = explain.explain(exc, op)
         if lesson is None:
-            lesson = self._lesson(name, number, default)
+            lesson = self._lesson(name, number, default, op)
             if self.lab.hosts is not None:  # two hosts: the hosts explain it better
                 lesson = self.lab.hosts.lesson(self, op, args, name) or lesson
         self.tally.streak = 0
@@ -205,10 +292,13 @@ class Calls:
             op, args=args, ok=False, error=name, errno=number, lesson=lesson, call=call
         )
 
-    def _lesson(self, name: str, number: int | None, default: str) -> str:
+    def _lesson(self, name: str, number: int | None, default: str, op: str = "") -> str:
         """The lesson of a failure, where this socket's story changes the table's."""
         if name == "EBADF" and self.closed_by is not None:
             return explain.found_closed_by_lab(self.closed_by)
+        if name == "ECONNREFUSED" and op != "connect" and self.kind == socket.SOCK_STREAM:
+            # Not a datagram's ICMP: the RST that answered its connect's SYN.
+            return lesson_for("ECONNREFUSED", "stream") or default
         if name == "gaierror" and number == getattr(socket, "EAI_ADDRFAMILY", -9):
             return lesson_for("EAFNOSUPPORT") or default
         if name == "EPIPE" and self.peer is None and self.kind == socket.SOCK_STREAM:
@@ -263,6 +353,7 @@ class Calls:
     # -- the mechanics of one call -------------------------------------------
 
     @timed
+    @says_its_line
     def _call(
         self,
         op: str,
@@ -288,8 +379,13 @@ class Calls:
                                                                      attempt, want)
                         if finished:
                             return value, self._done(op, args, call, **report(value))
+                        if self.timeout == 0.0:
+                            # Never waits: its failure is said under the lock the
+                            # call was made under, before the segments it sent.
+                            return None, self._blocked(op, args, call, want, deadline)[1]
                 else:
                     with self._op_lock:
+                        self._owe()
                         value = attempt()
                     return value, self._done(op, args, call, **report(value))
             except (BlockingIOError, InterruptedError):
@@ -364,6 +460,7 @@ class Calls:
             if not quiet:
                 shown[0] = self._announce(op, args, shown[0])
 
+        self._paid()  # its wait is said (or quiet): a close may come now
         try:
             self.waiter.wait(self.sock, want, deadline,
                              COALESCE_SECONDS if paused else None,
@@ -379,6 +476,7 @@ class Calls:
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
             call = shown[0]
+            self._await_the_labs_close()
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look
             # like the *peer* had closed.  Who closed it is said: the lab, or close().
@@ -393,6 +491,15 @@ class Calls:
                 self.lab.bus.changed.notify_all()
             return call, failed
         return call, None
+
+    def _await_the_labs_close(self) -> None:
+        """A wait the lab's stopping ended (Reset, quit) before its close of this
+        socket came: the end is said after that close, which is its cause (bounded)."""
+        if self._closing or not self.lab.stopping:
+            return
+        with self.lab.bus.changed:
+            self.lab.bus.changed.wait_for(lambda: self._closing or not self.is_open,
+                                          ENDS_WAIT)
 
     def _await_ends(self) -> None:
         """After a close that woke waiting calls: let each report its end now, so

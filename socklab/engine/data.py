@@ -14,7 +14,7 @@ from typing import Any
 
 from ..events import Event
 from ..explain import lesson_for, truncated
-from .calls import Received, State, address, timed
+from .calls import Received, State, address, says_its_line, timed
 from .floods import COALESCE_SECONDS, flood_of
 from .sendfile import FileSending
 
@@ -50,6 +50,11 @@ class DataCalls(FileSending):
 
     def sendto(self, data: bytes, host: str, port: int) -> Event | None:
         """sendto(data, (host, port)): one datagram; None when counted into a flood."""
+        if port != self.reaching:
+            # Before the datagram leaves: the capture keeps that port's segments
+            # (a datagram to a port no lab socket uses is on the wire too).
+            self.reaching = port
+            self.lab.will_connect(port)
         flood = flood_of(self.tally, "sendto")
         sock = self.sock
         if flood is not None and sock is not None:
@@ -98,6 +103,7 @@ class DataCalls(FileSending):
     # cost a tenth of the flood's per-call time (measured on 64 KiB recvs).
 
     @timed
+    @says_its_line
     def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
         """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
         args = (bufsize,)
@@ -106,6 +112,7 @@ class DataCalls(FileSending):
         while True:
             try:
                 with self._op_lock:
+                    self._owe()
                     chunk = self._need_socket().recv(bufsize)
                 break
             except (BlockingIOError, InterruptedError):
@@ -133,6 +140,7 @@ class DataCalls(FileSending):
         return Received(event, chunk, None, True)
 
     @timed
+    @says_its_line
     def recvfrom(self, bufsize: int = 65535, timeout: float | None = None) -> Received:
         """recvfrom(bufsize): one datagram and the address it came from."""
         args = (bufsize,)
@@ -141,6 +149,7 @@ class DataCalls(FileSending):
         while True:
             try:
                 with self._op_lock:
+                    self._owe()
                     chunk, addr, lost = _recvfrom(self._need_socket(), bufsize)
                 break
             except (BlockingIOError, InterruptedError):

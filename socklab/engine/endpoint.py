@@ -225,6 +225,7 @@ class Endpoint(DataCalls):
             if not was_closed:
                 self._closing = True
                 self.closed_by = reason
+                self.lab.bus.changed.notify_all()  # a wait the lab's stopping ended
                 if self.waiter.waiting:
                     # Wake a thread blocked on this socket: poll() sees the hang-up
                     # (its failure is numbered after this close: we hold the bus lock,
@@ -245,7 +246,9 @@ class Endpoint(DataCalls):
                 return {"result": None}
             return {"result": None, "by": "lab", "lesson": explain.closed_by_lab(reason)}
 
-        event = self._call("close", (), attempt, causal=True, report=report)[1]
+        with self.lab.bus.lock:
+            self._let_calls_say()
+            event = self._call("close", (), attempt, causal=True, report=report)[1]
         if self._ends_due > 0:
             self._await_ends()
         return event  # type: ignore[return-value]

@@ -103,9 +103,10 @@ class Lab:
         self.received: dict[tuple, int] = {}
 
     def will_connect(self, port: int) -> None:
-        """A lab socket is about to connect to ``port``: the capture starts keeping
-        that port's segments, so a handshake with a program outside the lab is seen
-        from its SYN (the connect's event, which names the port, comes after it)."""
+        """A lab socket is about to connect (or send a datagram) to ``port``: the
+        capture starts keeping that port's segments, so a handshake with a program
+        outside the lab is seen from its SYN, and a datagram to a port nothing
+        uses is seen at all (the call's event, which names the port, comes after it)."""
         for watcher in list(self.connect_watchers):
             watcher(port)
 

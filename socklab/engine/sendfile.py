@@ -22,6 +22,7 @@ from __future__ import annotations
 import errno as _errno
 import os
 import select
+import socket
 import stat
 import time
 from collections.abc import Callable
@@ -51,6 +52,40 @@ class _Progress:
     recv_calls: int = 0
     received: int = 0
     peer_done: bool = False
+
+
+
+class _Chunks:
+    """The copy path's bytes: read from the file, not yet sent."""
+
+    def __init__(self, source: BinaryIO) -> None:
+        self.source = source
+        self.buffer = bytearray(CHUNK)
+        self.view = memoryview(self.buffer)
+        self.pending = self.view[:0]
+
+    def next(self, progress: _Progress) -> memoryview | None:
+        """The bytes to send next (the file's next chunk once these are sent);
+        None at the end of the file."""
+        if not self.pending:
+            got = self.source.readinto(self.buffer)  # type: ignore[attr-defined]
+            if not got:
+                return None
+            if not progress.head:
+                progress.head = bytes(self.view[:min(got, DATA_CAP)])
+            self.pending = self.view[:got]
+        return self.pending
+
+
+def _copy_instead(progress: _Progress, exc: OSError) -> bool:
+    """sendfile() refused this file before sending anything (a pipe, a special
+    file): send it by reading and sending instead.  True when that is so."""
+    if progress.kernel and progress.calls == 0 and exc.errno in (
+            _errno.EINVAL, _errno.ENOSYS, _errno.EOPNOTSUPP):
+        progress.kernel = False
+        progress.head = b""
+        return True
+    return False
 
 
 class FileSending(Calls):
@@ -87,58 +122,61 @@ class FileSending(Calls):
     def _stream(self, source: BinaryIO, fd: int, progress: _Progress, timeout: float,
                 on_data: Callable[[bytes], None] | None) -> BaseException | None:
         """The sending loop: returns the failure that ended it, if one did."""
-        buffer = bytearray(CHUNK)
-        view = memoryview(buffer)
-        pending = view[:0]
-        poller = select.poll()
         sock = self.sock
         if sock is None:
             return OSError(_errno.EBADF, "Bad file descriptor (no socket yet: call socket())")
-        want = select.POLLIN | select.POLLOUT
-        poller.register(sock.fileno(), want)
+        chunks = _Chunks(source)
+        poller = select.poll()
+        poller.register(sock.fileno(), select.POLLIN | select.POLLOUT)
         stalled_since = time.monotonic()
         while True:
             if self._cancelled():
                 return OSError(_errno.EBADF, "Bad file descriptor (closed while sending)")
             try:
-                with self._op_lock:
-                    if progress.kernel:
-                        n = os.sendfile(sock.fileno(), fd, progress.sent, SENDFILE_MAX)
-                        if n == 0:
-                            return None  # the whole file is sent
-                    else:
-                        if not pending:
-                            got = source.readinto(buffer)  # type: ignore[attr-defined]
-                            if not got:
-                                return None
-                            if not progress.head:
-                                progress.head = bytes(view[:min(got, DATA_CAP)])
-                            pending = view[:got]
-                        n = sock.send(pending)
-                        pending = pending[n:]
+                n = self._send_once(sock, fd, chunks, progress)
+            except (BlockingIOError, InterruptedError):
+                n = -1  # the socket's buffer is full
+            except OSError as exc:
+                if _copy_instead(progress, exc):
+                    continue
+                return exc
+            if n is None:
+                return None  # the whole file is sent
+            if n >= 0:
                 progress.calls += 1
                 progress.sent += n
                 self.bytes_out += n
                 stalled_since = time.monotonic()
                 continue
-            except (BlockingIOError, InterruptedError):
-                pass
-            except OSError as exc:
-                if progress.kernel and progress.calls == 0 and exc.errno in (
-                        _errno.EINVAL, _errno.ENOSYS, _errno.EOPNOTSUPP):
-                    progress.kernel = False  # this file cannot be sendfile()d
-                    progress.head = b""
-                    continue
-                return exc
             # The socket's buffer is full: read what the peer sent, then wait.
             left = stalled_since + timeout - time.monotonic()
             if left <= 0:
                 return TimeoutError(f"send made no progress for {timeout:g} s")
-            for fd_, events in poller.poll(min(left, SLICE) * 1000):
-                if events & select.POLLIN and not progress.peer_done:
-                    self._read_while_sending(progress, on_data)
-                    if progress.peer_done:
-                        poller.modify(fd_, select.POLLOUT)
+            self._wait_writable(poller, min(left, SLICE), progress, on_data)
+
+    def _wait_writable(self, poller: select.poll, wait: float, progress: _Progress,
+                       on_data: Callable[[bytes], None] | None) -> None:
+        """Up to ``wait`` seconds for room in the socket's buffer, reading what
+        the peer sends meanwhile (a peer that writes back must not deadlock us)."""
+        for fd, events in poller.poll(wait * 1000):
+            if events & select.POLLIN and not progress.peer_done:
+                self._read_while_sending(progress, on_data)
+                if progress.peer_done:
+                    poller.modify(fd, select.POLLOUT)
+
+    def _send_once(self, sock: socket.socket, fd: int, chunks: _Chunks,
+                   progress: _Progress) -> int | None:
+        """One sendfile() (or, for a file it cannot take, one send() of the next
+        bytes read): the bytes sent, or None once the whole file is sent."""
+        with self._op_lock:
+            if progress.kernel:
+                return os.sendfile(sock.fileno(), fd, progress.sent, SENDFILE_MAX) or None
+            pending = chunks.next(progress)
+            if pending is None:
+                return None
+            n = sock.send(pending)
+            chunks.pending = pending[n:]
+            return n
 
     def _read_while_sending(self, progress: _Progress,
                             on_data: Callable[[bytes], None] | None) -> None:

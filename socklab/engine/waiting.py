@@ -28,10 +28,16 @@ class Waiter:
     ``cancelled`` says whether a wait should end now (closing, or the lab stopping).
     """
 
-    __slots__ = ("cancelled", "waiting", "reporting", "_idle")
+    __slots__ = ("cancelled", "go_on", "waiting", "reporting", "wants", "_idle")
 
-    def __init__(self, cancelled: Callable[[], bool]) -> None:
+    def __init__(self, cancelled: Callable[[], bool],
+                 go_on: Callable[[], bool] = lambda: False) -> None:
         self.cancelled = cancelled
+        #: Asked when the socket is ready: True lets the call go on even though
+        #: the lab is stopping (its socket not closed yet: it was ready first).
+        self.go_on = go_on
+        #: What each wait right now waits for (POLLIN, POLLOUT): a close asks.
+        self.wants: list[int] = []
         #: Threads waiting right now (close() wakes them if there are any).
         self.waiting = 0
         #: Of those, the ones in `wait`: each reports its end if a close ends it.
@@ -68,6 +74,7 @@ class Waiter:
         poller = self._poller(fd, want)
         self.waiting += 1
         self.reporting += 1
+        self.wants.append(want)
         try:
             first = True
             while True:
@@ -75,6 +82,8 @@ class Waiter:
                 if deadline is not None:
                     slice_ = min(slice_, max(0.0, deadline - time.monotonic()))
                 ready = poller.poll(slice_ * 1000)
+                if ready and self.go_on():
+                    return
                 if self.cancelled():
                     raise Cancelled
                 if ready:
@@ -89,6 +98,7 @@ class Waiter:
         finally:
             self.waiting -= 1
             self.reporting -= 1
+            self.wants.remove(want)
             self._put_back(sock, fd, want, poller)
 
     def wait_once(self, sock: socket.socket, want: int, seconds: float) -> bool:
@@ -105,6 +115,11 @@ class Waiter:
             self.waiting -= 1
             self._put_back(sock, fd, want, poller)
         return bool(ready)
+
+
+def ready_for_any(sock: socket.socket | None, wants: list[int]) -> bool:
+    """Is ``sock`` ready for one of ``wants`` right now?"""
+    return any(ready_now(sock, want) for want in list(wants))
 
 
 def ready_now(sock: socket.socket | None, want: int) -> bool:

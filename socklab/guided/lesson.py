@@ -216,6 +216,59 @@ def _paragraphs(lines: list[str]) -> str:
     return re.sub(r"(?<!\n)\n(?!\n|- |\d+\. )", " ", text)
 
 
+class _Reader:
+    """A lesson's Markdown read line by line: the title, the intro, then steps,
+    each with its text, its ``key: value`` lines and its ``>`` after-text."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.lesson: Lesson | None = None
+        self.intro: list[str] = []
+        self.step: Step | None = None
+        self.text: list[str] = []
+        self.after: list[str] = []
+
+    def line(self, line: str) -> None:
+        lesson = self.lesson
+        if lesson is None:
+            if line.startswith("# "):
+                self.lesson = Lesson(self.name, line[2:].strip())
+            elif line.strip():
+                raise LessonFormatError("a lesson starts with '# Title'")
+        elif line.startswith("## "):
+            self.finish_step()
+            self.step, self.text, self.after = Step(line[3:].strip()), [], []
+            lesson.steps.append(self.step)
+        elif self.step is None:
+            if line.startswith("order:"):
+                lesson.order = int(line.partition(":")[2])
+            else:
+                self.intro.append(line)
+        elif line.startswith(">"):
+            self.after.append(line[1:].strip())
+        elif found := _KEY_LINE.match(line):
+            _add(self.step, found.group(1), found.group(2).strip())
+        else:
+            self.text.append(line)
+
+    def finish_step(self) -> None:
+        if self.step is not None:
+            self.step.text, self.step.after = _paragraphs(self.text), _paragraphs(self.after)
+
+    def finish(self) -> Lesson:
+        self.finish_step()
+        lesson = self.lesson
+        for step in lesson.steps if lesson else []:
+            if step.question is not None and step.question.observe is None:
+                raise LessonFormatError(f"{self.name}.md: step {step.title!r}: predict: needs "
+                                        "an observe: line")
+        if lesson is None or not lesson.steps:
+            raise LessonFormatError(f"{self.name}.md: needs '# Title' and at least one "
+                                    "'## Step'")
+        lesson.intro = _paragraphs(self.intro)
+        return lesson
+
+
 def parse_lesson(name: str, source: str) -> Lesson:
     """A lesson from its Markdown (LessonFormatError, naming the line, if it is wrong).
 
@@ -224,49 +277,13 @@ def parse_lesson(name: str, source: str) -> Lesson:
     reads it, so an escape sequence in it is shown as ``\\x1b``, never acted on;
     its backslashes and line ends are its own."""
     source = escape_text(source.replace("\r\n", "\n"), keep="\n")
-    lesson: Lesson | None = None
-    intro: list[str] = []
-    step: Step | None = None
-    text: list[str] = []
-    after: list[str] = []
-
-    def finish() -> None:
-        if step is not None:
-            step.text, step.after = _paragraphs(text), _paragraphs(after)
-
+    reader = _Reader(name)
     for number, line in enumerate(source.splitlines(), 1):
         try:
-            if line.startswith("# ") and lesson is None:
-                lesson = Lesson(name, line[2:].strip())
-            elif lesson is None:
-                if line.strip():
-                    raise LessonFormatError("a lesson starts with '# Title'")
-            elif line.startswith("## "):
-                finish()
-                step, text, after = Step(line[3:].strip()), [], []
-                lesson.steps.append(step)
-            elif step is None:
-                if line.startswith("order:"):
-                    lesson.order = int(line.partition(":")[2])
-                else:
-                    intro.append(line)
-            elif line.startswith(">"):
-                after.append(line[1:].strip())
-            elif found := _KEY_LINE.match(line):
-                _add(step, found.group(1), found.group(2).strip())
-            else:
-                text.append(line)
+            reader.line(line)
         except (LessonFormatError, ValueError) as exc:
             raise LessonFormatError(f"{name}.md line {number}: {exc}") from None
-    finish()
-    for step in lesson.steps if lesson else []:
-        if step.question is not None and step.question.observe is None:
-            raise LessonFormatError(f"{name}.md: step {step.title!r}: predict: needs an "
-                                    "observe: line")
-    if lesson is None or not lesson.steps:
-        raise LessonFormatError(f"{name}.md: needs '# Title' and at least one '## Step'")
-    lesson.intro = _paragraphs(intro)
-    return lesson
+    return reader.finish()
 
 
 def _shipped() -> list[tuple[str, str]]:

@@ -202,6 +202,40 @@ class LessonRun:
         self.regex_matches = list(matches)
         return any(e.on_regex for e in self.step.expectations)
 
+    def misdirected(self) -> str | None:
+        """The wrong call went to another socket than the step's: the listener when
+        the step needs a connection, or a connection (one closed already, whose row
+        stays in the list while the kernel keeps it) when it needs the listener.
+        In plain words, what to choose instead; None if that is not what went wrong."""
+        event = self.wrong
+        if event is None:
+            return None
+        action = next((a for a in self.step.actions if a.target and a.side == event.side
+                       and a.call == event.op), None)
+        if action is None or (action.target == "listener") == (event.conn is None):
+            return None
+        if event.conn is None:
+            went, row = "the listener", "the connection's row"
+        else:
+            went, row = f"connection [{event.conn}]", "the listener's row"
+            if self._closed_before(event):
+                went += (", closed already (its row stays in the list while the kernel "
+                         "keeps the connection)")
+        return (f"{event.op}() went to {went}: the socket chosen in the {event.side}'s "
+                f"list. Choose {row} in that list, then press {event.op}() again.")
+
+    def _closed_before(self, event: Event) -> bool:
+        """The socket ``event`` was made on had been closed by a call before it."""
+        for earlier in reversed(self.history):
+            if earlier.seq >= event.seq or (earlier.side, earlier.conn) != \
+                    (event.side, event.conn) or earlier.phase == WAIT:
+                continue
+            if earlier.op in ("accept", "socket") and earlier.ok:
+                return False
+            if earlier.op == "close" and earlier.ok:
+                return True
+        return False
+
     @staticmethod
     def _is_wrong(event: Event) -> bool:
         return (not event.ok and event.phase != WAIT and event.by is None

@@ -10,7 +10,10 @@ could still leave them behind is handled here:
   namespaces first and then lets that handler run;
 * SIGKILL, which nothing can catch: the namespace names carry the pid that
   made them, so the next two-hosts start and ``socklab cleanup`` remove every
-  ``socklab-<pid>-…`` namespace whose process is gone (`remove_stale`).
+  ``socklab-<pid>-…`` namespace whose process is gone (`remove_stale`).  A live
+  run is known by its command line, or by the note it left in `RUNS_DIR` (a test
+  worker's command line does not say socklab: without the note, two workers'
+  starts removed each other's live hosts).
 Deleting a namespace also deletes the cable's end inside it.
 """
 
@@ -41,9 +44,31 @@ _live_lock = threading.Lock()
 _atexit_done = False
 
 
+#: Each run that makes hosts leaves a file here named by its pid, holding its start
+#: time: a run whose command line does not say socklab (a test worker, a script) is
+#: still known for a live one by every other run's `remove_stale`.
+RUNS_DIR = Path("/run/socklab-hosts")
+
+
+def note_run() -> None:
+    pid = os.getpid()
+    with contextlib.suppress(OSError):
+        RUNS_DIR.mkdir(mode=0o700, exist_ok=True)
+        (RUNS_DIR / str(pid)).write_text(str(_started(pid)))
+
+
+def _noted_run(pid: int) -> bool:
+    """``pid`` is a run that made hosts (its note's start time is this process's)."""
+    try:
+        return (RUNS_DIR / str(pid)).read_text() == str(_started(pid))
+    except OSError:
+        return False
+
+
 def register(hosts: TwoHosts) -> None:
     """``hosts`` is coming up: remove its namespaces at exit if nothing else does."""
     global _atexit_done
+    note_run()
     with _live_lock:
         _live[id(hosts)] = hosts
         if not _atexit_done:
@@ -62,6 +87,7 @@ def remove_live() -> None:
         names = [name for hosts in _live.values() for name in hosts.names.values()]
     for name in names:
         delete_namespace(name)
+    (RUNS_DIR / str(os.getpid())).unlink(missing_ok=True)
 
 
 def delete_namespace(name: str) -> bool:
@@ -116,7 +142,8 @@ def owner_alive(name: str) -> bool:
     if field != str(int(field)) or not 0 < int(field) < 2**22 or not _alive(int(field)):
         return False
     with contextlib.suppress(OSError):  # a live process that is no socklab run
-        if b"socklab" not in Path(f"/proc/{field}/cmdline").read_bytes():
+        if b"socklab" not in Path(f"/proc/{field}/cmdline").read_bytes() \
+                and not _noted_run(int(field)):
             return False
     started = _started(int(field))
     try:
@@ -128,6 +155,10 @@ def owner_alive(name: str) -> bool:
 
 def remove_stale() -> list[str]:
     """Remove the namespaces of socklab runs that are gone (killed): their names."""
+    with contextlib.suppress(OSError):
+        for note in RUNS_DIR.iterdir():
+            if note.name.isdigit() and not _noted_run(int(note.name)):
+                note.unlink(missing_ok=True)
     return [name for name in socklab_namespaces()
             if not owner_alive(name) and delete_namespace(name)]
 

@@ -180,15 +180,21 @@ class KernelView:
         """
         with self.lab.bus.lock:
             readings = []
+            # A call another thread tried on a socket is not logged yet: its state
+            # is read after the call's line (at its moment), never before it.
+            held: set[socket.socket] = set()
             for endpoint in self.lab.endpoints():
                 sock = endpoint.sock
                 if sock is None or endpoint.kind != socket.SOCK_STREAM \
                         or endpoint.unannounced:
                     continue
+                if endpoint.owed_elsewhere():
+                    held.add(sock)
+                    continue
                 info = read_state(sock)
                 if info is not None:
                     readings.append((endpoint, sock, info))
-            seen: set[socket.socket] = set()
+            seen: set[socket.socket] = set(held)
             pending: dict[tuple, list[Callable[[], None]]] = {}
             for endpoint, sock, info in readings:
                 seen.add(sock)
@@ -197,6 +203,8 @@ class KernelView:
                     watched = self._live[sock] = self._new(endpoint)
                 watched.local = endpoint.local or watched.local
                 watched.peer = endpoint.peer or watched.peer
+                if watched.peer is None and info[0] not in _UNCONNECTED:
+                    _ask_addresses(watched, sock)
                 pending.setdefault(_end(watched), []).append(
                     lambda s=sock, w=watched, i=info: self._changed(s, w, i))
             ended = [s for s in self._live if s not in seen]
@@ -433,6 +441,21 @@ def _on_loopback(watched: Watched) -> bool:
             if watched.peer else True
     except ValueError:
         return True
+
+
+#: States in which a socket has no peer the kernel would name (getpeername: ENOTCONN).
+_UNCONNECTED = frozenset({"CLOSE", "LISTEN", "SYN_SENT"})
+
+
+def _ask_addresses(watched: Watched, sock: socket.socket) -> None:
+    """A connection whose call has not reported yet (a connect still waiting when
+    its handshake ends): its addresses asked of the socket, so its state is placed
+    right after the segment its end received (`_end`), not before the batch."""
+    try:
+        local, peer = sock.getsockname(), sock.getpeername()
+    except OSError:
+        return
+    watched.local, watched.peer = tuple(local[:2]), tuple(peer[:2])
 
 
 def _end(watched: Watched) -> tuple:

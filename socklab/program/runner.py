@@ -11,14 +11,18 @@ sockets' states) is kept in `Outcome.hung`.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import re
 import select
+import shlex
 import shutil
 import signal
+import struct
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Iterator
@@ -40,6 +44,58 @@ OUTPUT_CAP = 1 << 20
 #: A line of output longer than this is shown in pieces.
 LINE_CAP = 4096
 _PYTHON = re.compile(r"python(\d+(\.\d+)?)?$")
+#: How long a line of output waits at most for the reports written before it.
+CATCH_UP = 2.0
+
+
+class Reports:
+    """The tracer's report pipe, read by one thread.  A line of the program's
+    output is emitted only once every report written before it was handled, so
+    the call that produced the line (a recv whose bytes it prints) comes first
+    in the log: the tracer writes a call's end before the program goes on."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._lock = threading.Lock()  # reading, closing, and the output's snapshot
+        self._handled = threading.Condition()
+        self._read_bytes = 0
+        self._handled_bytes = 0
+        self.closed = False
+
+    def read(self) -> bytes:
+        with self._lock:
+            chunk = os.read(self.fd, 65536)
+            self._read_bytes += len(chunk)
+        return chunk
+
+    def handled(self, pending: int) -> None:
+        """Every byte read is handled but the last ``pending`` (a line not yet whole)."""
+        with self._handled:
+            self._handled_bytes = self._read_bytes - pending
+            self._handled.notify_all()
+
+    def close(self) -> None:
+        with self._lock:
+            if not self.closed:
+                self.closed = True
+                os.close(self.fd)
+        with self._handled:
+            self._handled.notify_all()
+
+    def catch_up(self, timeout: float = CATCH_UP) -> None:
+        """Wait (at most ``timeout``) until the reports in the pipe now are handled."""
+        with self._lock:
+            if self.closed:
+                return
+            try:
+                unread = struct.unpack("i", fcntl.ioctl(self.fd, termios.FIONREAD,
+                                                        b"\0\0\0\0"))[0]
+            except OSError:
+                return
+            target = self._read_bytes + unread
+        with self._handled:
+            self._handled.wait_for(lambda: self._handled_bytes >= target or self.closed,
+                                   timeout)
 
 
 class ProgramError(Exception):
@@ -124,6 +180,10 @@ class ProgramRun:
         self._threads: list[threading.Thread] = []
         self.proc: subprocess.Popen | None = None
         self._lines_done = threading.Event()
+        #: The tracer's reports (a Python program): output lines wait for them.
+        self._reports: Reports | None = None
+        #: The lab stopped it (`stop`): a pane went back to the lab, the lab closed.
+        self.stopped = False
 
     # -- starting ----------------------------------------------------------------
 
@@ -154,10 +214,15 @@ class ProgramRun:
         env["SOCKLAB_TRACE_FDS"] = f"{report_w},{ack_r}"
         try:
             self.proc = self._popen(self.command.argv, env, (report_w, ack_r))
+        except ProgramError:
+            os.close(reports)  # nothing will read them: no descriptor is left open
+            os.close(acks)
+            raise
         finally:
             os.close(report_w)
             os.close(ack_r)
-        self._spawn(lambda: self._read_reports(reports, acks), "reports")
+        self._reports = Reports(reports)
+        self._spawn(lambda: self._read_reports(self._reports, acks), "reports")
 
     def _start_strace(self, env: dict) -> None:
         from .strace import StraceReader, strace_argv
@@ -168,6 +233,9 @@ class ProgramRun:
         argv = strace_argv(self.command.argv, lines_w)
         try:
             self.proc = self._popen(argv, env, (lines_w,))
+        except ProgramError:
+            os.close(lines)
+            raise
         finally:
             os.close(lines_w)
         reader = StraceReader(self.calls)
@@ -180,19 +248,19 @@ class ProgramRun:
 
     # -- reading ---------------------------------------------------------------
 
-    def _read_reports(self, reports: int, acks: int) -> None:
+    def _read_reports(self, reports: Reports, acks: int) -> None:
         """The tracer's lines, in order; each acknowledged once the lab has it."""
         main_pid = self.proc.pid if self.proc else 0
         buffer = b""
         poller = select.poll()
-        poller.register(reports, select.POLLIN | select.POLLHUP)
+        poller.register(reports.fd, select.POLLIN | select.POLLHUP)
         try:
             while True:
                 due = self.calls.tick()
                 ready = poller.poll(250 if due is None else max(1, int(due * 1000) + 1))
                 if not ready:
                     continue
-                chunk = os.read(reports, 65536)
+                chunk = reports.read()
                 if not chunk:
                     break
                 buffer += chunk
@@ -204,9 +272,10 @@ class ProgramRun:
                     self.calls.handle(message)
                     if message.get("ack") and message.get("pid") == main_pid:
                         _ack(acks)
+                reports.handled(len(buffer))
         finally:
             self.calls.finish()
-            os.close(reports)
+            reports.close()
             os.close(acks)
             self._lines_done.set()
 
@@ -225,6 +294,8 @@ class ProgramRun:
             if len(kept) < OUTPUT_CAP:
                 kept.extend(line[:OUTPUT_CAP - len(kept)])
             text = line.rstrip(b"\n")
+            if self._reports is not None:
+                self._reports.catch_up()  # the call that printed it first
             self.lab.bus.emit(side=self.calls.side or CLIENT, conn=None, op="output",
                               args=(name,), data=escape_bytes(text, cap=LINE_CAP),
                               bytes_repr=bytes_repr(text, cap=LINE_CAP), nbytes=len(line),
@@ -269,6 +340,7 @@ class ProgramRun:
         """SIGTERM to the program's process group, then SIGKILL; its status."""
         if self.proc is None:
             return None
+        self.stopped = True
         for sig, grace in ((signal.SIGTERM, 1.0), (signal.SIGKILL, 5.0)):
             try:
                 os.killpg(self.proc.pid, sig)
@@ -284,6 +356,9 @@ class ProgramRun:
         lesson = None
         if self.outcome.timed_out:
             lesson = "the program was still running at the time limit: socklab stopped it"
+        elif self.stopped and status is not None and status < 0:
+            lesson = (f"socklab stopped the program (signal {-status}): the kernel closed "
+                      "its sockets as it ended")
         elif status is not None and status < 0:
             lesson = f"the program was ended by signal {-status}"
         self.lab.bus.emit(side=self.calls.side or CLIENT, conn=None, op="exit", args=(),
@@ -330,3 +405,33 @@ def lab_program(lab: Lab, path: str, *args: str) -> ProgramRun:
     lab's panes, its calls (server side) and output in the lab's log; its stdin
     is empty (the terminal is the lab's).  The caller stops it."""
     return ProgramRun(lab, [sys.executable, path, *args], side="server", stdin=b"").start()
+
+
+def pane_argv(program: str, args: str = "") -> list[str]:
+    """A lab pane's "Program" fields as a command: ``program`` is a file (a path
+    with spaces stays whole) or a command line (``python3 -m http.server``,
+    ``nc -l 1024``); ``args`` are split as a shell would.  A Python file without
+    ``.py`` that is not executable runs with this Python.  ProgramError (one
+    line) for an empty field or a quote left open."""
+    path = program.strip()
+    try:
+        head = [path] if path and os.path.exists(path) else shlex.split(path)
+        argv = [*head, *shlex.split(args)]
+    except ValueError as exc:  # No closing quotation, ...
+        raise ProgramError(f"cannot read the command: {str(exc).lower()}") from None
+    if not argv:
+        raise ProgramError("choose a program: a Python file (server.py) or a command "
+                           "(nc -l 1024)")
+    first = argv[0]
+    if os.path.isdir(first):
+        raise ProgramError(f"{first}: a folder, not a program")
+    if os.path.isfile(first) and not first.endswith(".py") and not os.access(first, os.X_OK):
+        argv = [sys.executable, *argv]
+    return argv
+
+
+def pane_program(lab: Lab, argv: list[str], side: str) -> ProgramRun:
+    """A lab pane switched to "Program": the learner's program as that pane's
+    side, started; its stdin is empty (the terminal is the lab's).  The caller
+    stops it (`ProgramRun.stop`) and reaps it (`ProgramRun.wait`)."""
+    return ProgramRun(lab, argv, side=side, stdin=b"").start()

@@ -20,11 +20,13 @@ import asyncio
 import sys
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from textual import events
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
 from textual.containers import Horizontal
+from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import (
     Checkbox,
@@ -36,6 +38,7 @@ from textual.widgets import (
     TabPane,
 )
 
+from .. import explain
 from ..capture import watch_packets
 from ..engine import Lab
 from ..events import CLIENT, SERVER
@@ -57,6 +60,7 @@ from .first_frame import (
     hold_collection,
     presized_screen,
     release_collection,
+    styled_when_mounted,
 )
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
@@ -65,12 +69,16 @@ from .lesson_panel import LessonPanel
 from .palette import lab_commands
 from .payload_view import PayloadView
 from .ports_view import PortsView
+from .program_pane import PanePrograms, ProgramBox
 from .server_pane import ServerPane
 from .shown_numbers import RealNumbers
 from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, Projector
 from .two_hosts import TwoHosts
 from .wire_view import Wire, WireView
+
+if TYPE_CHECKING:
+    from ..program.runner import ProgramRun
 
 
 class SocklabApp(StopAndReport, App[int]):
@@ -103,6 +111,8 @@ class SocklabApp(StopAndReport, App[int]):
         Binding("d", "detail", "Detail"),
         Binding("f2", "toggle_fields", "Fields", show=False),
         Binding("f7", "toggle_two_hosts", "Two hosts", show=False),
+        Binding("f3", "program('server')", "Server program", show=False),
+        Binding("f4", "program('client')", "Client program", show=False),
         Binding("escape", "leave_field", "Leave field", show=False),
         Binding("ctrl+e", "export_code", "Export code", show=False),
     ]
@@ -132,15 +142,30 @@ class SocklabApp(StopAndReport, App[int]):
         self.wire = Wire(self, (lambda: watch_packets(self.lab)) if packets else None)
         self.hosts = TwoHosts(self)
         self.lessons = Lessons(self)
+        #: The learner's own programs, a pane each (F3, F4).
+        self.programs = PanePrograms(self, self._launch_program, self._close_side)
         #: The bridge's subscribers: each batch reaches them in this order.
         self.subscribers = (LogFeed(self), self.panes_feed, self.ports_feed, self.wire,
-                            self.lessons, self.controls)
+                            self.lessons, self.programs, self.controls)
+
+    def _launch_program(self, argv: list[str], side: str) -> ProgramRun:
+        """A pane's program, started on the lab's bus (socklab/ui/program_pane.py)."""
+        from ..program.runner import pane_program
+        return pane_program(self.lab, argv, side)
+
+    def _close_side(self, side: str) -> int:
+        """A pane switched to its program: the lab's own sockets of that side closed."""
+        return self.session.close_side(side, explain.TO_PROGRAM)
 
     def get_theme_variable_defaults(self) -> dict[str, str]:
         return dict(DEFAULT_VARIABLES)
 
     def get_default_screen(self) -> Screen[object]:
         return presized_screen(self)  # styled once, not again on the first resize
+
+    def update_styles(self, node: DOMNode, animate: bool = True) -> None:
+        if not styled_when_mounted(node):  # else styled when mounted, not twice
+            super().update_styles(node, animate)
 
     def on_load(self) -> None:
         hold_collection()  # no cyclic collection until the first frame
@@ -180,6 +205,7 @@ class SocklabApp(StopAndReport, App[int]):
         self.wire.mount()
         self.hosts.mount()
         self.lessons.mount()
+        self.programs.mount()
         self.bridge.start()
         # What exists once the screen is up lives as long as the app: keep it
         # out of the cyclic collector's full passes, which otherwise stall the
@@ -282,6 +308,13 @@ class SocklabApp(StopAndReport, App[int]):
     def action_toggle_packets(self) -> None:
         self.wire.toggle_packets()
 
+    async def action_program(self, side: str) -> None:
+        """F3 / F4: the pane runs the learner's program, or the lab's calls again."""
+        await self.programs.toggle(side)
+
+    async def on_program_box_asked(self, message: ProgramBox.Asked) -> None:
+        await self.programs.asked(message.side, message.what)
+
     async def action_toggle_two_hosts(self) -> None:
         """Two hosts on or off: the server on host A, the client on host B."""
         await self.hosts.toggle()
@@ -339,7 +372,7 @@ class SocklabApp(StopAndReport, App[int]):
         for side in (SERVER, CLIENT):
             pane = self.pane(side)
             if focused in pane.query(Input):
-                pane.query_one(f"#{pane.wid('run')}").focus()
+                pane.home().focus()
                 return
         self.screen.set_focus(None)
 
@@ -364,10 +397,13 @@ class SocklabApp(StopAndReport, App[int]):
         return closed
 
     def close_lab(self, reason: str) -> None:
-        """Close every socket, each close saying ``reason`` (a stop signal's; blocking)."""
+        """Close every socket, each close saying ``reason`` (a stop signal's; blocking);
+        the learner's programs are stopped too."""
+        self.programs.stop_now()
         self.session.close(reason)
 
     async def action_quit(self) -> None:
+        await self.programs.stop_all()
         await asyncio.to_thread(self.session.close)
         self.exit(0)
 
@@ -375,6 +411,7 @@ class SocklabApp(StopAndReport, App[int]):
         release_collection()  # held since on_load, if the first frame never came
         # Closing sockets (and the spool, after a save still writing) waits:
         # never on the UI thread.
+        await self.programs.stop_all()
         await asyncio.to_thread(self.session.close)
         await self.wire.stop()
         self._unsubscribe()
@@ -389,7 +426,8 @@ class SocklabApp(StopAndReport, App[int]):
 
 def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
             auto_pause: float | None = None, two_hosts: bool = False,
-            server_program: str | None = None, cable: object = None) -> int:
+            server_program: str | None = None, cable: object = None,
+            client_program: str | None = None) -> int:
     """Open the lab (on a lesson, played by itself with ``auto_pause``); the exit
     status (see `run_guarded`)."""
     install_textual_fixes()
@@ -405,8 +443,10 @@ def run_app(theme: str | None = None, lesson: str | Lesson | None = None,
                   file=sys.stderr)
             return 2
         app.theme = theme
-    if server_program is not None:  # the learner's own server beside the panes
-        from ..program.runner import running_program
-        with running_program(app.lab, server_program):
-            return run_guarded(app)
-    return run_guarded(app)
+    for side, program in ((SERVER, server_program), (CLIENT, client_program)):
+        if program is not None:  # the learner's own program in that pane
+            app.programs.to_open[side] = program
+    try:
+        return run_guarded(app)
+    finally:
+        app.programs.stop_now()  # already stopped as the screen closed: never left running

@@ -36,6 +36,7 @@ from ..labcalls import Request, Settings
 from ..viewstate import ViewState
 from .connection_list import ConnectionList, ConnectionRow
 from .port_info import PortInfoLine
+from .program_pane import KEYS, PROGRAM_CLASS, ProgramBox
 from .shown_numbers import RealNumbers
 from .textual_fixes import CallButton
 
@@ -157,6 +158,9 @@ class EndpointPane(VerticalScroll):
                                  "limit on connect()")
 
     def compose(self) -> ComposeResult:
+        # Shown instead of the fields and buttons while the pane runs the learner's
+        # program (socklab/ui/program_pane.py); the socket list stays, below.
+        yield ProgramBox(self.SIDE, id=self.wid("program"))
         yield from self.compose_fields()
         yield from self.compose_extra_fields()
         yield from self.compose_options()
@@ -358,7 +362,26 @@ class EndpointPane(VerticalScroll):
         why).  A subclass handles the calls that need more than the fields first."""
         if call not in dict(self.CALLS):
             raise ValueError(f"no {self.SIDE} button {call!r}")
-        return self.ask_for(call)
+        return self.in_lab_mode() and self.ask_for(call)
+
+    @property
+    def runs_program(self) -> bool:
+        """The pane runs the learner's program ("Program"), not the lab's calls."""
+        return self.has_class(PROGRAM_CLASS)
+
+    def in_lab_mode(self) -> bool:
+        """True when the pane makes the lab's calls; else the learner is told why not."""
+        if not self.runs_program:
+            return True
+        self.app.notify(f"The {self.SIDE} pane runs your program: {KEYS[self.SIDE]} "
+                        "switches it back to the lab's calls", severity="warning",
+                        markup=False)
+        return False
+
+    def home(self) -> Button:
+        """The button Esc goes back to: Run, or the program's Start."""
+        suffix = "program-start" if self.runs_program else "run"
+        return self.query_one(f"#{self.wid(suffix)}", Button)
 
     @on(OptionList.OptionHighlighted)
     def _chosen(self, event: OptionList.OptionHighlighted) -> None:

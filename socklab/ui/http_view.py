@@ -8,6 +8,12 @@ worker process with a time limit (socklab/regexbox.py): a pattern that
 backtracks for ever is stopped and said, and the lab never waits for it.  Ready
 examples fill the box: the words of romeo.txt, the headers' names, ``href``
 values.  Received bytes are untrusted: every piece is a Text with markup off.
+
+The response is drawn while the tab is on screen; hidden, it is drawn when the
+tab is next shown (a flood of recv events otherwise rebuilt and relaid a 64 KiB
+body on every batch, for a tab nobody saw: a frame's layout of the whole
+screen each time).  The regex box still matches each new response at once,
+shown or not (a lesson's step may wait for its matches).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from textual.message import Message
 from textual.widgets import Button, Input, Label, Select, Static
 
 from ..events import Event, escape_bytes
-from ..guided.http import EXAMPLES, SCOPES, HttpReceived, text_of
+from ..guided.http import EXAMPLES, SCOPES, HttpReceived, Response, text_of
 from ..regexbox import Cancelled, RegexBox, TooSlow
 
 _EMPTY = ("Nothing received yet. Run the server in http mode, then send "
@@ -48,6 +54,8 @@ class HttpView(VerticalScroll):
         #: Where patterns are matched: a worker process with a time limit.
         self.box = RegexBox()
         self._box_started = False
+        #: A response arrived while the tab was hidden: drawn when it is shown.
+        self._undrawn = False
 
     def compose(self) -> ComposeResult:
         yield Static(_EMPTY, id="http-status", classes="http-status", markup=False)
@@ -74,10 +82,25 @@ class HttpView(VerticalScroll):
         if self.received.feed(events):
             self.show_response()
 
+    def on_show(self) -> None:
+        response = self.received.response()
+        if self._undrawn and response is not None:
+            self._undrawn = False
+            self._draw(response)
+
     def show_response(self) -> None:
         response = self.received.response()
         if response is None:
             return
+        self._undrawn = not self.is_on_screen
+        if not self._undrawn:
+            self._draw(response)
+        if not self._box_started:  # something to search: have the worker ready
+            self._box_started = True
+            self._start_box()
+        self.apply_regex()
+
+    def _draw(self, response: Response) -> None:
         status = Text(escape_bytes(response.status_line.encode("latin-1")), style="bold")
         if not response.blank_line:
             status.append("   (no blank line yet: the headers have not ended)", "italic")
@@ -95,13 +118,11 @@ class HttpView(VerticalScroll):
         body = response.body.decode("utf-8", "replace")
         self._set("http-body", Text("\n".join(escape_bytes(line.encode())
                                               for line in body.split("\n"))))
-        if not self._box_started:  # something to search: have the worker ready
-            self._box_started = True
-            self._start_box()
-        self.apply_regex()
 
     def _set(self, part: str, text: Text) -> None:
-        self.query_one(f"#{part}", Static).update(text)
+        static = self.query_one(f"#{part}", Static)
+        if static.content != text:  # the same text again costs no layout
+            static.update(text)
 
     # -- the regex box ------------------------------------------------------------------
 

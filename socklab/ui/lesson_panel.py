@@ -299,8 +299,11 @@ class LessonPanel(VerticalScroll):
         if run.wrong is not None:
             event = run.wrong
             wrong.append(f"✗ {event.side}: {event.op}() failed: {event.error}\n", "bold red")
-            if event.lesson:
-                wrong.append(event.lesson + "\n")
+            # On the wrong socket, what to choose (not the error's own advice: a
+            # closed socket's "make a new one with socket()" is not this step's way).
+            instead = run.misdirected() or event.lesson
+            if instead:
+                wrong.append(instead + "\n")
         if run.difference is not None:
             wrong.append(f"✗ {run.difference}\n", "bold red")
         if wrong and run.step.hint:

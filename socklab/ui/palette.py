@@ -47,6 +47,7 @@ def lab_commands(app: SocklabApp) -> Iterable[SystemCommand]:
                         app.action_toggle_fields)
     yield SystemCommand("Projector theme", "high-contrast theme for a classroom",
                         app.action_toggle_projector)
+    yield from app.programs.commands()
     yield from app.wire.commands()
     yield from app.hosts.commands()
     yield from app.lessons.commands()

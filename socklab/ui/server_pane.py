@@ -74,6 +74,8 @@ class ServerPane(EndpointPane):
     # -- the calls that need more than the fields ---------------------------------
 
     def press(self, call: str) -> bool:
+        if call in ("send", "run") and not self.in_lab_mode():
+            return False
         if call == "send":
             return self._send()
         if call == "run":

@@ -70,7 +70,7 @@ def _flood(quick: bool) -> list[Figure]:
 
 def _startup(quick: bool) -> list[Figure]:
     from . import startup
-    return [startup.startup_figure(3 if quick else 7)]
+    return [startup.startup_figure(3 if quick else 7, count_instructions=not quick)]
 
 
 def _scan(quick: bool) -> list[Figure]:

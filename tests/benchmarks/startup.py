@@ -11,16 +11,31 @@ The bare app has the lab's widget tree without socklab: the same number of
 each stock widget the lab screen shows (Selects, Inputs, Buttons, Labels,
 OptionLists, Statics, a Log for the event log), in the same containers,
 counted from the real lab at benchmark time so the two never drift apart.
+
+Both start from cached bytecode: the bare app's Textual was compiled when it
+was installed (pip writes every module's ``.pyc``), and so is an installed
+socklab; `cache_bytecode` writes socklab's (and this package's) first, since a
+checkout run with ``PYTHONDONTWRITEBYTECODE`` (as on the machines socklab is
+developed on) would otherwise compile some hundred modules at every start.
+
+Wall-clock ratios move with the machine's load, so the figure also notes the
+instructions each app runs up to its first paint (valgrind's callgrind, when
+installed; not with ``--quick``): a count the load does not change.
 """
 
 from __future__ import annotations
 
+import compileall
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
 import time
 from collections import Counter
+from importlib.util import find_spec
+from pathlib import Path
 
 from .report import Figure, median
 
@@ -157,9 +172,39 @@ def _lab() -> type:
 
 def _child(kind: str) -> None:
     app_class = _lab() if kind == "lab" else _bare(json.loads(os.environ["SOCKLAB_BENCH_COUNTS"]))
+    if os.environ.get("SOCKLAB_BENCH_EXIT_AT_PAINT"):  # counting instructions: no teardown
+
+        class ExitAtPaint(app_class):  # type: ignore[misc, valid-type]
+            def on_ready(self) -> None:
+                sys.stdout.flush()
+                os._exit(0)
+
+        app_class = ExitAtPaint
     app = app_class()
     app.run(headless=True, size=SIZE)
     print(json.dumps({"painted": app.painted}))
+
+
+def cache_bytecode() -> None:
+    """Write the bytecode of socklab and of this package, as installing does."""
+    spec = find_spec("socklab")  # found, not imported: the bare child imports no socklab
+    assert spec is not None and spec.submodule_search_locations
+    for folder in (*spec.submodule_search_locations, str(Path(__file__).parent)):
+        compileall.compile_dir(folder, quiet=1)
+
+
+def instructions(kind: str, counts: dict[str, int]) -> int | None:
+    """Instructions one app runs from its process's start to its first paint
+    (callgrind), or None without valgrind."""
+    if shutil.which("valgrind") is None:
+        return None
+    env = dict(os.environ, SOCKLAB_BENCH_COUNTS=json.dumps(counts),
+               SOCKLAB_BENCH_EXIT_AT_PAINT="1")
+    out = subprocess.run(["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null",
+                          sys.executable, "-m", "tests.benchmarks.startup", kind],
+                         capture_output=True, text=True, env=env, timeout=1200)
+    found = re.search(r"Collected : (\d+)", out.stderr)
+    return int(found.group(1)) if out.returncode == 0 and found else None
 
 
 def first_paint(kind: str, counts: dict[str, int]) -> float:
@@ -183,7 +228,8 @@ def headless_cli_imports() -> list[str]:
     return json.loads(out.stdout.strip().splitlines()[-1].replace("'", '"'))
 
 
-def startup_figure(runs: int = 5) -> Figure:
+def startup_figure(runs: int = 5, count_instructions: bool = True) -> Figure:
+    cache_bytecode()
     counts = lab_widget_counts()
     lab, bare = [], []
     for _ in range(runs):
@@ -193,7 +239,19 @@ def startup_figure(runs: int = 5) -> Figure:
                     goal="the lab paints as soon as a bare app with its widgets (issue 24)")
     tree = ", ".join(f"{n} {name}" for name, n in sorted(counts.items()))
     figure.notes.append(f"process start → first painted frame, {SIZE[0]}×{SIZE[1]} headless, "
-                        f"median of {runs}; bare app: {tree}, a Log, header, footer")
+                        f"median of {runs}, bytecode cached; bare app: {tree}, a Log, header, "
+                        f"footer")
+    lab_runs = ", ".join(f"{t:.2f}" for t in lab)
+    bare_runs = ", ".join(f"{t:.2f}" for t in bare)
+    figure.notes.append(f"every run (s): lab {lab_runs}; bare {bare_runs}; load average "
+                        f"{os.getloadavg()[0]:.2f} at the end")
+    if count_instructions:
+        counted = instructions("lab", counts), instructions("bare", counts)
+        if None not in counted:
+            lab_n, bare_n = counted
+            figure.notes.append(f"instructions to first paint (callgrind, load-independent): "
+                                f"lab {lab_n / 1e9:.2f} G, bare {bare_n / 1e9:.2f} G, "
+                                f"ratio {lab_n / bare_n:.2f}")
     loaded = headless_cli_imports()
     figure.notes.append("headless command (socklab demo welcome) loads "
                         + (", ".join(loaded) if loaded else "no textual, no rich"))

@@ -237,7 +237,32 @@ def _owner_problem(judge: Judge, event: dict, rel: Relative) -> str | None:
                 "the kernel sent it (by: \"kernel\")")
     if inc.local is None and inc.peer is None:
         return None  # nothing known of its addresses: cannot tell
+    if _a_later_attempt(judge, inc, rel):
+        return None
     return f"{inc.name} is {inc.local}→{inc.peer}, not this connection"
+
+
+def _a_later_attempt(judge: Judge, inc: Incarnation, rel: Relative) -> bool:
+    """A SYN to ``inc``'s peer, sent while one of its connect() calls ran, from an
+    address no other socket owns: after a failed connect, Linux lets the same
+    socket connect again, from a new port (a new connection, the same socket)."""
+    s = rel.segment
+    at = judge.lab_time(s.ts)
+    if not inc.tcp or inc.side != "client" or s.flags != {"SYN"} or s.dst != inc.peer \
+            or at is None:
+        return False
+    if any(other is not inc and other.local == s.src for other in judge.model.incarnations):
+        return False
+    calls = [e for e in inc.events if is_call(e)]
+    for index, e in enumerate(calls):
+        if e.get("op") != "connect" or e.get("phase") != "done":
+            continue
+        # (a call's line carries the time it began: its SYN left before the next call)
+        began = calls[index - 1]["t"] if index else e["t"]
+        ended = calls[index + 1]["t"] if index + 1 < len(calls) else float("inf")
+        if began - EPS <= at <= ended + EPS:
+            return True
+    return False
 
 
 def _kernel_problem(judge: Judge, event: dict, rel: Relative) -> str | None:

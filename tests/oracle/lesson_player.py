@@ -5,6 +5,9 @@ driver, no terminal) with packet capture on, waits for the capture, plays the
 lesson as ``socklab lesson NAME --auto --pause 0`` does, and prints every event
 of the session as JSON Lines (the quit's closes included).  Exit 0 when the
 lesson completed, 1 when it stalled.
+
+``by_hand``: a learner's play instead of --auto (tests/lesson_learner.py), at
+``size``; the lesson opens without autoplay and the play leads it to its end.
 """
 
 from __future__ import annotations
@@ -12,22 +15,30 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from textual.pilot import Pilot
 
 #: A lesson that has not completed by then has stalled.
 LIMIT = 240.0
 
 
-async def play(name: str) -> tuple[bool, list[str]]:
+async def play(name: str, by_hand: Callable[[Pilot, str], Awaitable[None]] | None = None,
+               size: tuple[int, int] = (120, 36)) -> tuple[bool, list[str]]:
     from socklab.ui.app import SocklabApp
     lines: list[str] = []
     app = SocklabApp(packets=True)
     app.hosts.ready(app.session.set_two_hosts)  # as run_app does
     app.session.subscribe(lambda event: lines.append(event.to_json()))
     complete = False
-    async with app.run_test(size=(120, 36)) as pilot:
+    async with app.run_test(size=size) as pilot:
         await app.wire.started()  # the capture is open before the first call
         panel = app.lesson_panel
-        await app.lessons.start(name, auto_pause=0.0)
+        await app.lessons.start(name, auto_pause=None if by_hand else 0.0)
+        if by_hand is not None:
+            await by_hand(pilot, name)
         deadline = time.monotonic() + LIMIT
         while time.monotonic() < deadline:
             run = panel.run
@@ -39,8 +50,8 @@ async def play(name: str) -> tuple[bool, list[str]]:
     return complete, lines
 
 
-def main(argv: list[str]) -> int:
-    complete, lines = asyncio.run(play(argv[0]))
+def main(argv: list[str], **how) -> int:
+    complete, lines = asyncio.run(play(argv[0], **how))
     sys.stdout.write("".join(line + "\n" for line in lines))
     return 0 if complete else 1
 

@@ -16,6 +16,10 @@ from typing import Any
 CALL_OPS_SKIP = ("state", "packet", "predict", "cable", "note", "say", "case",
                  "gethostname", "gethostbyname", "getaddrinfo")
 
+#: Lines about no socket (a learner's prediction, the cable's conditions): logged
+#: under a side, but never the start of a socket the log names.
+NO_SOCKET_OPS = ("predict", "cable")
+
 Addr = tuple[str, int]
 
 
@@ -87,7 +91,8 @@ class Model:
         self.of: dict[int, Incarnation] = {}          # seq -> incarnation
         current: dict[tuple, list[Incarnation]] = {}
         for event in self.events:
-            if event.get("side") not in ("server", "client"):
+            if event.get("side") not in ("server", "client") \
+                    or event.get("op") in NO_SOCKET_OPS:
                 continue
             key = (event.get("side"), event.get("conn"))
             inc = self._current(current.get(key))

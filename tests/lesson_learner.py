@@ -1,0 +1,203 @@
+"""A learner doing a lesson alone, by hand, from the step text (issue 22).
+
+`by_hand` reads each step's text for the buttons it names, types the values
+the step sets into the fields, answers the step's question with a key, presses
+the named buttons (``Button.press``: what a click or Enter does) and waits for
+the step to be met.  Next (F10) is pressed only on a step already done, to go
+on: it never does a step's work here (the play checks that no call follows it).
+At every step the instruction, its check lines and Back / Next are in view.
+
+tests/test_lesson_learner.py plays every lesson so in the app; run as a
+program, it plays one lesson so with packet capture on and prints the session
+as JSON Lines, for the oracle to judge as it judges ``--auto`` (the oracle's
+lesson player, `oracle.lesson_player.play`)::
+
+    python tests/lesson_learner.py NAME [COLSxROWS]
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+from helpers import IPV6_MISSING
+from hosts_helpers import UNAVAILABLE
+from pilot import until
+from textual.widgets import Select, TabbedContent
+
+from socklab.guided import Action, Step, all_lessons
+from socklab.ui.app import SocklabApp
+from socklab.ui.lesson_panel import LessonPanel
+
+NAMES = [lesson.name for lesson in all_lessons()]
+SIZES = [(80, 24), (120, 36)]
+#: The words a step's text uses for a button (the label a learner sees).
+LABELS = {"run": "Run", "connect-n": "connect ×N", "run-n": "Run"}
+DGRAM = {"send": "sendto()", "recv": "recvfrom()"}
+#: The parts of the lesson panel that must be on screen at every step.
+PANEL_PARTS = ("#lesson-step", "#lesson-text", "#lesson-expect", "#lesson-next",
+               "#lesson-back")
+
+
+def _two_hosts(name: str) -> bool:
+    lesson = next(lesson for lesson in all_lessons() if lesson.name == name)
+    return any(action.call == "two-hosts" for step in lesson.steps for action in step.actions)
+
+
+def skip_unplayable(name: str) -> None:
+    """Skip, saying why, a lesson this machine cannot play (IPv6, two hosts)."""
+    if name == "ipv6" and IPV6_MISSING is not None:
+        pytest.skip(f"the ipv6 lesson needs an IPv6 loopback: {IPV6_MISSING}")
+    if _two_hosts(name) and UNAVAILABLE is not None:
+        pytest.skip(f"the {name} lesson needs two network namespaces: {UNAVAILABLE}")
+
+
+def _named(step: Step, action: Action, dgram: bool) -> bool:
+    """The step's text names the button (``**socket()**``, ``**Run**``, ``**F7**``)."""
+    if action.side == "lab":  # a key, or a Cable bar preset by its name
+        word = {"reset": "Reset", "two-hosts": "F7"}.get(action.call)
+        return (word or action.call.removeprefix("cable-")).lower() in step.text.lower()
+    label = LABELS.get(action.call) or (DGRAM.get(action.call) if dgram else None) \
+        or f"{action.call}()"
+    return label in step.text
+
+
+def count_presses(panel: LessonPanel) -> list[Action]:
+    """Every button the lesson panel presses from now on (a learner's own presses,
+    made through the same controls by this test, are counted too)."""
+    presses: list[Action] = []
+    press = panel.controls.press
+
+    def counted(side: str, call: str, target: str | None = None) -> None:
+        presses.append(Action(side, call, target))
+        press(side, call, target)
+
+    panel.controls.press = counted  # type: ignore[method-assign]
+    return presses
+
+
+def visible(app: SocklabApp, selector: str) -> bool:
+    """The widget is drawn whole on the screen (not scrolled away, not cut)."""
+    widget = app.query_one(selector)
+    shown = app.screen._compositor.visible_widgets.get(widget)
+    if shown is None:
+        return False
+    region, clip = shown
+    return clip.contains_region(region)
+
+
+def text(app: SocklabApp, selector: str) -> str:
+    return str(app.query_one(selector).render())
+
+
+async def panel_in_view(app: SocklabApp, pilot) -> None:
+    """The step's instruction, its check lines and Back / Next are in view."""
+    panel = app.lesson_panel
+    await pilot.pause()
+    panel.scroll_home(animate=False)
+    await pilot.pause()
+    for part in PANEL_PARTS:
+        if app.query_one(part).display:
+            assert visible(app, part), f"{part} is out of view at {app.size}"
+
+
+async def _fits(app: SocklabApp, pilot) -> None:
+    """The lesson panel is in view; no host or port field is cut (``127.0.0.1``
+    never reads as ``12``)."""
+    panel = app.lesson_panel
+    await panel_in_view(app, pilot)
+    if app.query_one("#tabs", TabbedContent).active != "lab":
+        return  # the step shows another tab: the panes are not on screen
+    for pane in (app.server_pane, app.client_pane):
+        for name in ("host", "port"):
+            field = pane.input(name)
+            assert field.content_region.width >= len(field.value), \
+                f"{pane.SIDE} {name} {field.value!r} cut to {field.content_region.width}"
+        for name in ("family", "type"):  # AF_INET6 never reads as AF_INET
+            select = pane.query_one(f"#{pane.wid(name)}", Select)
+            value = panel.controls.value(pane.SIDE, name)
+            width = select.query_one("#label").content_region.width
+            assert width >= len(value), f"{pane.SIDE} {name} {value!r} cut to {width}"
+    for button in app.query(".calls > Button"):
+        if button.display and button.region.width:
+            assert button.region.width >= len(str(button.label)), \
+                f"{button.id} cut: {button.label} in {button.region.width}"
+
+
+async def press(app: SocklabApp, panel: LessonPanel, action: Action) -> None:
+    """A learner's press of the button the step names (and its wait to see it)."""
+    if action.side == "lab":  # Ctrl+R, F7, a Cable bar preset: what they run, awaited
+        await panel.controls.act(action.call)
+        return
+    seen = panel._per_side[action.side]
+    panel.controls.press(action.side, action.call, action.target)
+    await until(lambda: panel._per_side[action.side] > seen, f"{action}")
+
+
+async def _answer(pilot, panel: LessonPanel) -> None:
+    """The step's question, answered with key 1 (a guess: the event says if it held)."""
+    run = panel.run
+    if run.asking:
+        await pilot.press("1")
+        await until(lambda: run.index in run.answers, "the answer")
+
+
+async def _do_step(pilot, name: str, step: Step) -> None:
+    """The step as its text says: its values typed, its buttons pressed."""
+    app = pilot.app
+    panel = app.lesson_panel
+    run = panel.run
+    for setting in step.settings:  # typed, as the step says (it filled them too)
+        value = run.fill(setting)
+        if setting.side != "regex":
+            assert panel.controls.value(setting.side, setting.name) == value
+        panel.controls.fill(setting.side, setting.name, value)
+    await asyncio.sleep(0.02)  # the fields' own messages (a family's host)
+    dgram = not app.client_pane.stream
+    for action in step.actions:
+        assert _named(step, action, dgram), f"{name}: {step.title!r} names no {action}"
+        await press(app, panel, action)
+    for _ in range(8 if step.repeat else 0):
+        if run.done:
+            break
+        await press(app, panel, step.repeat)
+
+
+async def by_hand(pilot, name: str) -> None:
+    """Play the lesson ``name`` (open or opening in the app) by hand to its end."""
+    app = pilot.app
+    panel = app.lesson_panel
+    await until(lambda: panel.run is not None and panel.run.lesson.name == name,
+                "the lesson opening")
+    run = panel.run
+    presses = count_presses(panel)
+    while True:
+        step = run.step
+        await _fits(app, pilot)
+        await _answer(pilot, panel)
+        await _do_step(pilot, name, step)
+        await until(lambda: run.done, f"{name}: step {step.title!r}")
+        assert panel.stuck is None and run.wrong is None
+        if step.question is not None:
+            await until(lambda: run.index in run.observed, "the event the question is about")
+        if run.complete:
+            break
+        pressed = len(presses)
+        await pilot.press("f10")  # Next on a done step: only goes on
+        await until(lambda s=step: run.step is not s, "Next")
+        assert len(presses) == pressed, f"Next pressed {presses[pressed:]} on a done step"
+    await pilot.pause()
+    assert "Lesson complete" in text(app, "#lesson-status")
+    assert run.done_steps == set(range(len(run.lesson.steps)))
+
+
+def main(argv: list[str]) -> int:
+    """Play a lesson by hand with capture on; its session on stdout (JSON Lines)."""
+    from oracle import lesson_player
+    cols, _, rows = (argv[1] if len(argv) > 1 else "80x24").partition("x")
+    return lesson_player.main(argv[:1], by_hand=by_hand, size=(int(cols), int(rows)))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

@@ -1,0 +1,110 @@
+"""Each segment is credited to the socket that sent it (issue 20, "Nothing the lab
+says is false"): the capture's flows, fed the lab's events as the capture is."""
+
+from __future__ import annotations
+
+import socket
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+import pytest
+
+from socklab.capture.capture import Capture
+from socklab.capture.flows import Flows
+from socklab.capture.segments import Segment
+from socklab.capture.sniffer import NoCapture
+from socklab.engine import Lab
+from socklab.engine.calls import ClientPorts
+from socklab.events import CLIENT, Event
+
+SERVER_ADDR = ("127.0.0.1", 1)
+
+
+def _connect(conn: int, *, error: str | None) -> Event:
+    return Event(seq=conn, t=0.0, side=CLIENT, conn=conn, op="connect",
+                 args=(SERVER_ADDR,), ok=error is None, error=error)
+
+
+@contextmanager
+def _capturing(*ports: int) -> Iterator[tuple[Lab, list[Event], Capture]]:
+    """A lab with its capture (told ``ports`` in advance), and every event it emits."""
+    lab = Lab()
+    events: list[Event] = []
+    lab.subscribe(events.append)
+    try:
+        capture = Capture(lab, ports)
+    except NoCapture as exc:
+        pytest.skip(str(exc))
+    try:
+        yield lab, events, capture
+    finally:
+        capture.stop()
+        lab.close_all()
+
+
+def _syn(port: int) -> Segment:
+    return Segment(("127.0.0.1", port), SERVER_ADDR, ("SYN",), 1000, 0, 0)
+
+
+def test_a_syn_is_credited_to_the_connect_that_left_from_its_address() -> None:
+    """client[1]'s connect failed with EBADF (no socket: no SYN); client[2]'s
+    connect, noted by the engine from its local address, sent the SYN."""
+    notes = ClientPorts()
+    flows = Flows(notes.client_from)
+    flows.learn(_connect(1, error="EBADF"))
+    notes.note(("127.0.0.1", 40002), 2, SERVER_ADDR[1])
+    flows.learn(_connect(2, error="EINPROGRESS"))
+    placed = flows.place(_syn(40002))
+    assert placed is not None
+    assert placed[:2] == (CLIENT, 2)
+
+
+def test_the_note_stays_for_the_capture_and_goes_with_the_accept() -> None:
+    notes = ClientPorts()
+    notes.note(("127.0.0.1", 40002, 0, 0), 7, 80)
+    assert notes.client_from(("127.0.0.1", 40002), 80) == 7
+    assert notes.client_from(("127.0.0.1", 40002), 81) is None
+    assert notes.client_at(("127.0.0.1", 40002), 80) == 7
+    assert notes.client_from(("127.0.0.1", 40002), 80) is None
+
+
+def test_a_non_blocking_connects_failure_comes_before_its_syn() -> None:
+    """A non-blocking connect() to a closed port: EINPROGRESS is numbered before
+    the SYN it sent and the kernel's RST (said under the lock it was made under,
+    so the capture's thread cannot read the SYN between)."""
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with _capturing(port) as (lab, events, capture):
+        for _ in range(20):
+            client = lab.client()
+            client.socket()
+            client.setblocking(False)
+            client.connect("127.0.0.1", port)
+            client.close()
+        capture.drain()
+    syns = [e for e in events if e.op == "packet" and e.result["flags"] == ["SYN"]]
+    assert len(syns) == 20
+    for syn in syns:
+        before = [e for e in events if e.seq < syn.seq and e.op == "connect"]
+        assert before and before[-1].conn == syn.conn and before[-1].error == "EINPROGRESS", \
+            f"SYN #{syn.seq} of client[{syn.conn}] before its connect()"
+
+
+def test_a_datagram_to_a_port_nothing_uses_has_its_packet_row() -> None:
+    """sendto() a port no socket uses: the capture was told no port in advance,
+    and the datagram is on the wire all the same (its row, credited to the sender)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with _capturing() as (lab, events, capture):
+        client = lab.client(socket.AF_INET, socket.SOCK_DGRAM)
+        assert client.socket().ok
+        sent = client.sendto(b"hello", "127.0.0.1", port)
+        assert sent is not None and sent.ok
+        capture.drain()
+        client.close()
+    rows = [e for e in events if e.op == "packet"]
+    assert [(e.side, e.conn, e.result.get("proto"), e.result["dst"]) for e in rows] == \
+        [(CLIENT, 1, "UDP", ["127.0.0.1", port])]
+    assert rows[0].seq == sent.seq + 1
