@@ -57,8 +57,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
     """``-n auto``: two workers a core (``--maxprocesses`` still caps it).  The suite
     waits about half its time (programs starting, terminals, browsers, timeouts), so
-    one worker a core leaves the cores idle; each worker has a loopback of its own."""
-    return 2 * len(os.sched_getaffinity(0))
+    one worker a core leaves the cores idle; each worker has a loopback of its own.
+    ``-m unit`` waits on nothing: one worker a core (each collects the whole suite)."""
+    per_core = 1 if config.getoption("markexpr", "").strip() == "unit" else 2
+    return per_core * len(os.sched_getaffinity(0))
 
 
 def pytest_report_header(config: pytest.Config) -> str:
