@@ -25,6 +25,10 @@ def test_ruff_checks_complexity_at_12() -> None:
 
 def test_every_exception_to_the_complexity_rule_says_why() -> None:
     lines = PYPROJECT.read_text(encoding="utf-8").splitlines()
+    if "[tool.ruff.lint.per-file-ignores]" not in lines:
+        assert not any("C901" in line for line in lines if not line.startswith("#")
+                       and not line.startswith("select")), "C901 ignored outside the table"
+        return  # no exceptions at all
     start = lines.index("[tool.ruff.lint.per-file-ignores]")
     exceptions = [(i, line) for i, line in enumerate(lines[start + 1:], start + 1)
                   if "C901" in line and not line.startswith("#")]
