@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 from pilot import is_, listen_with_backlog, settle, watch  # noqa: E402
 
 from socklab.hosts import HOST_A, why_unavailable  # noqa: E402
-from socklab.ui import two_hosts  # noqa: E402
 from socklab.ui.app import SocklabApp  # noqa: E402
 
 SIZE = (120, 36)
@@ -218,7 +217,7 @@ async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
     await until(app, pilot, "accept", "server", "wait")
     app.client_pane.press("run")
     await until(app, pilot, "close", "client")
-    app.show_http()
+    app.show_tab("http")
     await pilot.pause()
     app.http_view.set_regex("pattern", "[A-Za-z]+")
     await settle(app, pilot)
@@ -227,7 +226,8 @@ async def http_regex(app: SocklabApp, pilot: Pilot) -> None:
 
 async def two_hosts_scene(app: SocklabApp, pilot: Pilot) -> None:
     """Two hosts: the welcome exchange across the cable, then 127.0.0.1 from host B."""
-    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    app.hosts.ready(app.session.set_two_hosts)  # as run_app does
+    assert await app.hosts.set(True)
     await welcome_once(app, pilot)
     app.client_pane.input("host").value = "127.0.0.1"
     await settle(app, pilot)
@@ -249,7 +249,8 @@ async def two_hosts_wire(app: SocklabApp, pilot: Pilot) -> None:
 async def two_hosts_ports(app: SocklabApp, pilot: Pilot) -> None:
     """The Ports tab on two hosts: the lab's server on host A, scanned from host B
     across the cable (listening at A's address; the rest refused)."""
-    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    app.hosts.ready(app.session.set_two_hosts)  # as run_app does
+    assert await app.hosts.set(True)
     app.server_pane.press("run")
     await until(app, pilot, "accept", "server", "wait")
     await pilot.click("#--content-tab-ports")
@@ -270,7 +271,8 @@ async def on_cable(app: SocklabApp, pilot: Pilot, name: str, mark: str,
     ``value``."""
     from socklab.hosts.cable_demos import CABLE_DEMOS, CABLES
     from socklab.ui.cable_bar import CableBar
-    assert await two_hosts.turn(app, True, app.session.set_two_hosts)
+    app.hosts.ready(app.session.set_two_hosts)  # as run_app does
+    assert await app.hosts.set(True)
     await app.wire.started()
     bar = app.query_one(CableBar)
     bar.field.value = CABLES[name].spec()
