@@ -130,9 +130,9 @@ async def press(app: SocklabApp, panel: LessonPanel, action: Action) -> None:
     if action.side == "lab":  # Ctrl+R, F7, a Cable bar preset: what they run, awaited
         await panel.controls.act(action.call)
         return
-    seen = panel._per_side[action.side]
+    mark = panel.mark(action.side)
     panel.controls.press(action.side, action.call, action.target)
-    await until(lambda: panel._per_side[action.side] > seen, f"{action}")
+    await until(lambda: panel.shown(action, mark), f"{action}")
 
 
 async def _answer(pilot, panel: LessonPanel) -> None:

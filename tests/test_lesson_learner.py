@@ -218,3 +218,34 @@ async def test_close_on_the_closed_connection_still_chosen_says_what_to_choose(
         panel.controls.choose("server", "listener")  # as a click on its row
         await press(app, panel, Action("server", "close"))
         await until(lambda: run.complete if run.last else run.done, "the listener closed")
+
+
+async def test_a_server_run_is_seen_once_its_bind_came(lab) -> None:
+    """A press waits for what the next press depends on: the server's Run for its
+    bind, since the client's port field follows the port the bind got.  Seen after
+    its socket() alone, a client Run pressed next read the previous server's port
+    from its field (two-hosts' 'Bound to every address' after a Reset, under load:
+    connect ECONNREFUSED to the old port).  A failure of another call (an accept a
+    Reset ended) says nothing of the port; a failure before the bind ends the Run."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZES[0]):
+        panel = app.lesson_panel
+        run, socket_press = Action("server", "run"), Action("server", "socket")
+        mark = panel.mark("server")
+        server = lab.server()
+        panel.feed([server.socket()])
+        assert panel.shown(socket_press, mark)
+        assert not panel.shown(run, mark)
+        failed = server.recv(16, timeout=1.0).event  # not connected: ENOTCONN
+        assert failed is not None and not failed.ok
+        panel.feed([failed])
+        assert not panel.shown(run, mark)
+        bound = server.bind("127.0.0.1", 0)
+        panel.feed([bound])
+        assert panel.shown(run, mark)
+        mark = panel.mark("server")
+        again = lab.server()
+        taken = again.bind("127.0.0.1", bound.result[1]) if again.socket().ok else None
+        assert taken is not None and taken.error == "EADDRINUSE"
+        panel.feed([taken])
+        assert panel.shown(run, mark), "a bind that failed ends the Run too"

@@ -27,7 +27,7 @@ from textual.containers import Grid, Horizontal, VerticalScroll
 from textual.widgets import Button, Static
 
 from ..capture.text import WIRE_OPS
-from ..events import OBSERVATIONS, PREDICT, Event
+from ..events import DONE, OBSERVATIONS, PREDICT, SERVER, Event
 from ..guided import Action, Lesson, LessonRun, Step
 from ..guided.expect import describe
 from ..labcalls import GREETING
@@ -91,6 +91,10 @@ class LessonPanel(VerticalScroll):
         #: The latest events (for a test's eyes) and how many each side has had.
         self._events: list[Event] = []
         self._per_side: Counter[str] = Counter()
+        #: Per side: binds that returned, and calls before a bind that failed.  A
+        #: server's Run is shown once its bind came (or failed before it): until
+        #: then the client's port field still holds the previous server's port.
+        self._bound: Counter[str] = Counter()
         self._busy = False
         self.auto_pause: float | None = None
         #: --auto stopped: a step's events did not come (the log says why).
@@ -161,6 +165,7 @@ class LessonPanel(VerticalScroll):
         # view's states and the wire's packets come on their own (a late
         # "client[1] CLOSE" once ended the wait for the next socket() too soon).
         self._per_side.update(event.side for event in batch if event.op not in VIEW_OPS)
+        self._bound.update(event.side for event in batch if _bound_or_failed(event))
         if self.run is not None and self.run.feed(batch):
             self.show()
         self._news.set()
@@ -470,14 +475,29 @@ class LessonPanel(VerticalScroll):
         return await self._until(lambda: run.done, STEP_GUARD if waits else 1.0)
 
     async def press(self, action: Action) -> None:
-        """One press, then wait for its first event (so presses keep their order)."""
+        """One press, then wait for its first event (so presses keep their order), and
+        for the server's Run for its bind (`shown`)."""
         lab = self.controls
         if action.side == "lab":  # reset, two hosts on or off, a Cable bar preset
             await lab.act(action.call)
             return
-        seen = self._per_side[action.side]
+        mark = self.mark(action.side)
         lab.press(action.side, action.call, action.target)
-        await self._until(lambda: self._per_side[action.side] > seen, STEP_GUARD)
+        await self._until(lambda: self.shown(action, mark), STEP_GUARD)
+
+    def mark(self, side: str) -> tuple[int, int]:
+        """Where ``side``'s events are now, for `shown` after a press."""
+        return self._per_side[side], self._bound[side]
+
+    def shown(self, action: Action, mark: tuple[int, int]) -> bool:
+        """The press made since ``mark`` has shown what the next press may depend on:
+        its first call, and for the server's Run its bind too (the client's port
+        follows the port it got: a client Run pressed before it connected to the
+        previous server's port, under load, after a Reset).  A learner sees both."""
+        calls, binds = mark
+        if self._per_side[action.side] <= calls:
+            return False
+        return (action.side, action.call) != (SERVER, "run") or self._bound[SERVER] > binds
 
     async def _until(self, condition: Callable[[], bool], timeout: float) -> bool:
         loop = asyncio.get_running_loop()
@@ -510,6 +530,18 @@ class LessonPanel(VerticalScroll):
             if run.advance():
                 self._enter_step()
         self.show()
+
+
+#: The calls a server's Run makes up to its bind (a failure stops it there).
+_BEFORE_BIND = frozenset({"socket", "setsockopt", "bind"})
+
+
+def _bound_or_failed(event: Event) -> bool:
+    """A bind returned, or a call before it failed: a Run's port is settled (a
+    failure of another call, such as the EBADF of an accept a Reset ended, says
+    nothing about it)."""
+    return event.phase == DONE and event.op in _BEFORE_BIND \
+        and (event.op == "bind" or not event.ok)
 
 
 def _choice_keys(step: Step) -> str:
