@@ -8,6 +8,7 @@ import os
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -15,6 +16,7 @@ from helpers import LIMIT, no_traceback, run_cli
 
 from socklab.capture import how_to_capture
 from socklab.cli.parser import _pause, _seconds
+from socklab.hosts import cleanup
 from socklab.inputs import InputError
 
 
@@ -120,3 +122,21 @@ def test_cleanup_keeps_the_live_hosts_of_a_run_whose_command_line_does_not_say_s
     finally:
         run.communicate("\n", timeout=LIMIT * 2)
     assert not any(os.path.exists(f"/var/run/netns/{name}") for name in names)
+
+
+def test_a_run_renewing_its_note_is_never_taken_for_a_dead_one():
+    """Each hosts' start renews the run's note: another run's cleanup reading it
+    meanwhile must find it whole (written in place it was empty for a moment, and a
+    live test worker's hosts were removed as a dead run's)."""
+    if os.geteuid() != 0:
+        pytest.skip("needs root to write /run/socklab-hosts")
+    cleanup.note_run()
+    renewals = 2000
+    renewing = threading.Thread(target=lambda: [cleanup.note_run() for _ in range(renewals)])
+    renewing.start()
+    misread = 0
+    while renewing.is_alive():
+        misread += not cleanup._noted_run(os.getpid())
+    renewing.join()
+    assert misread == 0
+    assert cleanup._noted_run(os.getpid())

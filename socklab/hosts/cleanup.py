@@ -51,10 +51,17 @@ RUNS_DIR = Path("/run/socklab-hosts")
 
 
 def note_run() -> None:
+    """Leave (or renew) this run's note, whole at every instant: written aside, then
+    renamed over the old one.  Written in place, the note was empty for a moment at
+    each hosts' start, and another run's `remove_stale` reading it then took this
+    live run for a dead one and removed the note, then its hosts (seen: a test
+    worker's reliability demo's host A removed by ``socklab cleanup``)."""
     pid = os.getpid()
     with contextlib.suppress(OSError):
         RUNS_DIR.mkdir(mode=0o700, exist_ok=True)
-        (RUNS_DIR / str(pid)).write_text(str(_started(pid)))
+        draft = RUNS_DIR / f".{pid}-{threading.get_ident()}"  # not a note: no digits only
+        draft.write_text(str(_started(pid)))
+        os.replace(draft, RUNS_DIR / str(pid))
 
 
 def _noted_run(pid: int) -> bool:
