@@ -371,10 +371,14 @@ class Calls:
         """
         call = 0
         deadline = None if timeout is None else time.monotonic() + timeout
+        first = True
         while True:
             try:
                 if causal:
                     with self.lab.bus.lock:
+                        if first:
+                            first = False
+                            self._after_what_happened()
                         finished, value, call = self._attempt_causal(op, args, call,
                                                                      attempt, want)
                         if finished:
@@ -395,6 +399,16 @@ class Calls:
             call, failed = self._blocked(op, args, call, want, deadline)
             if failed is not None:
                 return None, failed
+
+    def _after_what_happened(self) -> None:
+        """Before a causal call, under the bus lock: what already happened is
+        numbered first (segments in the capture's ring, which its thread may not
+        have read: a busy machine, or the lock held), and the call begins after it.
+        Else a segment sent before the call, read by the drain after it, is
+        numbered after it (seen: the kernel's ACKs of FINs on connections in the
+        accept queue, numbered after the listener's close and credited to it)."""
+        self.lab.catch_up()
+        _BEGAN.t = self.lab.bus.now()
 
     def _attempt_causal(self, op: str, args: tuple, call: int, attempt: Callable[[], Any],
                         want: int) -> tuple[bool, Any, int]:
