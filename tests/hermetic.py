@@ -10,6 +10,13 @@ before it opens anything (``unshare(CLONE_NEWNET)``, then ``lo`` up), so every
 test's loopback holds only what that process made.  Subprocesses the tests start
 (socklab commands, tcpdump, tmux, chromium) inherit it.
 
+Named network namespaces (two-hosts mode's hosts, ``ip netns``) and socklab's
+run notes live in files (``/run/netns``, ``/run/socklab-hosts``) that every
+process sees, whatever its network: one worker's ``socklab cleanup`` or
+two-hosts start removed another worker's leftovers (or its live hosts) under
+its nose.  So the process also gets a mount namespace of its own with an empty
+tmpfs on each of those two folders: its hosts and notes are its own.
+
 Where this is not possible (not root, no namespaces), or where
 ``SOCKLAB_TESTS_SHARED_NET=1`` asks for the machine's own network, the run stays
 where it is and says why in the report header.
@@ -25,6 +32,10 @@ import subprocess
 import threading
 
 CLONE_NEWNET = 0x40000000
+CLONE_NEWNS = 0x00020000
+MS_REC, MS_PRIVATE = 0x4000, 1 << 18
+#: The folders of named namespaces and of socklab's run notes: each process's own.
+PRIVATE_DIRS = ("/run/netns", "/run/socklab-hosts")
 
 #: Why the run shares the machine's network, or None once it has its own.
 reason: str | None = "not set up yet"
@@ -55,8 +66,15 @@ def _unshare_and_raise_lo() -> str | None:
     if ip is None:
         return "iproute2's ip is not installed"
     libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    if libc.unshare(CLONE_NEWNET) != 0:
-        return f"unshare(CLONE_NEWNET): {os.strerror(ctypes.get_errno())}"
+    if libc.unshare(CLONE_NEWNET | CLONE_NEWNS) != 0:
+        return f"unshare(CLONE_NEWNET|CLONE_NEWNS): {os.strerror(ctypes.get_errno())}"
+    # Mounts made here stay here (not propagated back to the machine's namespace).
+    if libc.mount(None, b"/", None, MS_REC | MS_PRIVATE, None) != 0:
+        return f"mount --make-rprivate /: {os.strerror(ctypes.get_errno())}"
+    for folder in PRIVATE_DIRS:
+        os.makedirs(folder, exist_ok=True)
+        if libc.mount(b"tmpfs", folder.encode(), b"tmpfs", 0, b"mode=0755") != 0:
+            return f"mount tmpfs on {folder}: {os.strerror(ctypes.get_errno())}"
     done = subprocess.run([ip, "link", "set", "lo", "up"], capture_output=True, text=True,
                           timeout=30, check=False)
     if done.returncode != 0:

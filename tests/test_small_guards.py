@@ -110,8 +110,11 @@ def test_cleanup_keeps_the_live_hosts_of_a_run_whose_command_line_does_not_say_s
                       "print(name, flush=True)\nsys.stdin.readline()\n"
                       "subprocess.run(['ip', 'netns', 'del', name], check=True)\n"
                       "cleanup.remove_live()\n")
-    run = subprocess.Popen([sys.executable, str(script)], stdin=subprocess.PIPE,
-                           stdout=subprocess.PIPE, text=True)
+    # argv[0] "python3": the interpreter's own path may say socklab (CI's venv does)
+    # (the path it finds its prefix from, so the test's imports are passed on).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    run = subprocess.Popen(["python3", str(script)], executable=sys.executable, env=env,
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
         names = run.stdout.readline().split()
         assert len(names) == 1, "the namespace was not made"
