@@ -15,7 +15,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from pilot import SIZE, click, is_, run_server, settle, watch
+from pilot import SIZE, click, is_, run_server, settle, until, watch
 from textual.pilot import Pilot
 from textual.widgets import Select
 
@@ -388,10 +388,13 @@ async def test_code_tab_follows_the_fields() -> None:
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:
         app.server_pane.input("port").value = "5050"
-        await pilot.pause()
         from socklab.ui.code_view import CodeView
 
         code = app.query_one(CodeView)
-        assert "5050" in (code.programs["server"] or "")
+        # The field's Changed message reaches the app through its parents: on a
+        # busy machine that takes more than one pause (bounded wait, no time asserted).
+        await until(lambda: "5050" in (code.programs["server"] or ""),
+                    "the Code tab showing the port typed")
+        assert app.server_pane.input("port").value == "5050"
         await pilot.press("ctrl+r")  # still fine after a reset
         await settle(app, pilot)

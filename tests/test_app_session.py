@@ -58,13 +58,18 @@ async def test_saving_writes_every_event_of_a_session_bigger_than_the_view(
         await settle(app, pilot)
         records = [json.loads(line) for line in
                    next(tmp_path.glob("socklab-log-*.jsonl")).read_text().splitlines()]
-        assert [r["seq"] for r in records] == list(range(1, total + 1))
+        # Every event up to the save, in order.  The kernel's own lines may come
+        # after the storm: on a busy machine the storm outlasts the exchange's
+        # TIME_WAIT (60 s), whose end is a real "state → CLOSE" line.
+        kept = len(records)
+        assert [r["seq"] for r in records] == list(range(1, kept + 1)) and kept >= total
+        assert all(r["op"] == "state" for r in records[total:]), records[total:]
         assert records[0]["op"] == "socket" and records[0]["side"] == "server"
         text = next(tmp_path.glob("socklab-log-*.txt")).read_text()
         seqs = [int(m) for m in re.findall(r"^#(\d+)", text, flags=re.MULTILINE)]
-        assert seqs == list(range(1, total + 1))
+        assert seqs == list(range(1, kept + 1))
         saved = [m for m in told if "events saved to" in m]
-        assert len(saved) == 2 and all(m.startswith(f"{total:,} events saved") for m in saved)
+        assert len(saved) == 2 and all(m.startswith(f"{kept:,} events saved") for m in saved)
     assert app.bridge.spool.closed  # the session's spool is gone with the app
 
 
