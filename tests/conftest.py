@@ -26,6 +26,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+import cputime  # noqa: E402
 import hermetic  # noqa: E402
 import tiers  # noqa: E402
 
@@ -46,6 +47,7 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     for tier, meaning in tiers.TIERS.items():
         config.addinivalue_line("markers", f"{tier}: {meaning}")
+    cputime.register(config)  # off unless SOCKLAB_CPU_TABLE names a file
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -17,6 +17,7 @@ leaves out the other programs.
 
 from __future__ import annotations
 
+import functools
 import inspect
 from pathlib import Path
 
@@ -51,7 +52,11 @@ _TESTS = Path(__file__).resolve().parent
 _HELPER_DEPTH = 3
 
 
+@functools.cache
 def _text(function: object) -> str:
+    """The source of a test, fixture or helper.  Read once: the same helpers are
+    named by every test of a module, and a class's source is found by parsing its
+    whole file again (Python 3.11's inspect), which made marking ~20% of collecting."""
     try:
         return inspect.getsource(function)  # type: ignore[arg-type]
     except (OSError, TypeError):
@@ -70,13 +75,14 @@ def _is_test_helper(value: object) -> bool:
     return path.parent == _TESTS and path.name != "conftest.py"
 
 
-def _helpers(function: object) -> list[object]:
+@functools.cache
+def _helpers(function: object) -> tuple[object, ...]:
     """The tests' own helpers ``function`` names (a subprocess may hide in one)."""
     code = getattr(function, "__code__", None)
     module = getattr(function, "__globals__", {})
     names = set(code.co_names) if code is not None else set()
-    return [module[name] for name in sorted(names)
-            if name in module and _is_test_helper(module[name])]
+    return tuple(module[name] for name in sorted(names)
+                 if name in module and _is_test_helper(module[name]))
 
 
 def _own_fixtures(item: pytest.Item) -> list[object]:
