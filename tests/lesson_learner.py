@@ -136,13 +136,11 @@ async def press(app: SocklabApp, panel: LessonPanel, action: Action, pilot=None)
         await panel.controls.act(action.call)
         return
     mark = panel.mark(action.side)
-    key = KEYS.get((action.side, action.call))
-    if key is not None and pilot is not None:
+    name = KEYS.get((action.side, action.call))
+    if name is not None and pilot is not None:
         panel.controls.settle()
         panel.controls.choose(action.side, action.target)
-        if isinstance(app.focused, Input):
-            await pilot.press("escape")  # out of the field first: a key typed there is text
-        await pilot.press(key)
+        await key(pilot, name)
     else:
         panel.controls.press(action.side, action.call, action.target)
     await until(lambda: panel.shown(action, mark), f"{action}")
@@ -161,10 +159,17 @@ async def _press_again(app: SocklabApp, pilot, panel: LessonPanel, again: Action
         if run.done:
             return
         await press(app, panel, again, pilot)
-        await _look(lambda: run.done, LOOK)
+        await look(lambda: run.done, LOOK)
 
 
-async def _look(condition, seconds: float) -> None:
+async def key(pilot, name: str) -> None:
+    """A key pressed as a learner does: out of a field first (Esc), where it would be text."""
+    if isinstance(pilot.app.focused, Input):
+        await pilot.press("escape")
+    await pilot.press(name)
+
+
+async def look(condition, seconds: float) -> None:
     """Wait until ``condition`` holds, or ``seconds`` have passed."""
     for _ in range(int(seconds / 0.05)):
         if condition():
