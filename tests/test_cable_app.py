@@ -70,3 +70,27 @@ async def test_the_lab_opens_with_the_cable_it_was_given() -> None:
         assert app.query_one(CableBar).field.value == "delay 40ms"
         await settle(app, pilot)
         assert app.query_one("#cable-preset").value == "custom"  # no preset's name over it
+
+
+async def test_the_palette_offers_the_cable_presets_in_two_hosts_mode_only() -> None:
+    app = SocklabApp()
+    app.hosts.ready(app.session.set_two_hosts)
+    async with app.run_test(size=SIZE) as pilot:
+        def cable_commands() -> dict:
+            return {c.title: c for c in app.get_system_commands(app.screen)
+                    if c.title.startswith("Cable: ")}
+
+        assert cable_commands() == {}  # one machine: no cable to set
+        await app.hosts.set(True)
+        await settle(app, pilot)
+        commands = cable_commands()
+        assert set(commands) == {"Cable: Perfect", "Cable: Wi-Fi", "Cable: Lossy",
+                                 "Cable: Satellite", "Cable: Slow link"}
+        assert PRESETS["lossy"].spec() in commands["Cable: Lossy"].help
+        commands["Cable: Lossy"].callback()
+        event = await watch(app).until(lambda e: e.op == "cable")
+        assert event.result["spec"] == PRESETS["lossy"].spec()
+        await until(lambda: app.lab.hosts.relay.conditions == PRESETS["lossy"], "cable set")
+        assert app.query_one("#cable-preset").value == "lossy"
+        await app.hosts.set(False)
+        await settle(app, pilot)

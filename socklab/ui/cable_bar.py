@@ -25,7 +25,7 @@ from ..hosts.cable import HELP, PERFECT, PRESETS, CableError, Conditions, parse
 #: The choice shown while the cable is no preset (the learner's own words).
 CUSTOM = "custom"
 #: How the presets are offered (their names, as a learner says them).
-_PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
+PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
                   "satellite": "Satellite", "slow link": "Slow link", CUSTOM: "Custom"}
 
 #: The bar's one way into the lab: give the cable these conditions (the app hands it
@@ -56,7 +56,7 @@ class CableBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("Cable", id="cable-label")
-        yield Select([(label, name) for name, label in _PRESET_LABELS.items()],
+        yield Select([(label, name) for name, label in PRESET_LABELS.items()],
                      value="perfect", allow_blank=False, compact=True, id="cable-preset")
         yield Input(value=(self._initial or PERFECT).spec(), placeholder="delay 100ms loss 10%",
                     compact=True, id="cable-spec", tooltip=HELP)
@@ -110,6 +110,10 @@ class CableBar(Horizontal):
         if select.value != name:
             with select.prevent(Select.Changed):  # shown, not applied again
                 select.value = name
+
+    def choose(self, name: str) -> None:
+        """Choose a preset, as the learner does in the preset list."""
+        self.query_one("#cable-preset", Select).value = name
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id != "cable-preset" or not isinstance(event.value, str):
