@@ -21,13 +21,15 @@ from dataclasses import replace
 import pytest
 from helpers import LIMIT, Recorder
 from hosts_helpers import needs_hosts
+from pilot import SIZE, is_, run_server
 
-from socklab.events import Event
+from socklab.events import CLIENT, SERVER, Event
 from socklab.hosts.cable import parse
 from socklab.hosts.cable_lab import set_cable
 from socklab.hosts.pair import HOST_A
 from socklab.labcalls import BULK_BYTES, Request, Settings
 from socklab.session import LabSession, Pending
+from socklab.ui.app import SocklabApp
 
 TO_A = Settings(socket.AF_INET, socket.SOCK_STREAM, HOST_A.address, 0, b"", mode="manual",
                 recv_size=65536)
@@ -144,17 +146,47 @@ def test_reset_ends_a_waiting_bulk_send_and_leaves_nothing(
     assert not [t for t in threading.enumerate() if "bulk send" in t.name]
 
 
-def test_a_bulk_send_on_a_closed_socket_is_the_kernels_error() -> None:
+@pytest.mark.parametrize("kind, calls, op, error", [
+    (socket.SOCK_STREAM, ("socket", "close", "send-bulk"), "send", "EBADF"),
+    # A datagram socket: one sendto() of 1 MiB, which no datagram can carry.
+    (socket.SOCK_DGRAM, ("socket", "send-bulk"), "sendto", "EMSGSIZE"),
+], ids=["closed", "udp"])
+def test_a_bulk_send_the_kernel_refuses_is_its_error_explained(
+        kind: int, calls: tuple[str, ...], op: str, error: str) -> None:
     session = LabSession()
     rec = Recorder()
     session.subscribe(rec)
     try:
-        loop = Settings(socket.AF_INET, socket.SOCK_STREAM, "127.0.0.1", 0, b"")
-        for call in ("socket", "close", "send-bulk"):
-            ask(session, "client", call, loop)
-            assert session.wait_idle(LIMIT), f"{call} did not end"
-        failed = rec.wait_for(lambda e: e.op == "send" and e.phase == "done")
-        assert not failed.ok and failed.error == "EBADF" and failed.lesson, failed
+        loop = Settings(socket.AF_INET, kind, "127.0.0.1", 9, b"")
+        for call in calls:
+            assert ask(session, "client", call, loop).wait(LIMIT), f"{call} did not end"
+        failed = rec.wait_for(lambda e: e.op == op and e.phase == "done")
+        assert not failed.ok and failed.error == error and failed.lesson, failed
     finally:
         session.close()
     assert session.open_sockets == 0
+
+
+async def test_b_and_the_palette_make_the_clients_bulk_send() -> None:
+    """The key in the footer and the palette's command make the same call: on one
+    machine the loopback's buffers take the whole megabyte at once."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        commands = {c.title: c for c in app.get_system_commands(app.screen)}
+        assert "Client: bulk send() 1 MiB (b)" in commands
+        await pilot.pause()
+        await pilot.pause()  # the footer drawn
+        footer = "".join(str(k.render()) for k in app.screen.query("FooterKey"))
+        assert "Bulk send" in footer
+        app.server_pane.fill("mode", "manual")
+        seen = await run_server(app, pilot)
+        assert app.controls.press(CLIENT, "socket") and app.controls.press(CLIENT, "connect")
+        await seen.until(is_(SERVER, "accept", conn=1))
+        app.set_focus(None)
+        await pilot.press("b")
+        sent = await seen.until(is_(CLIENT, "send"))
+        assert sent.ok and sent.result == BULK_BYTES and sent.conn == 1
+        commands["Client: bulk send() 1 MiB (b)"].callback()
+        await seen.until(is_(CLIENT, "send"), count=2)
+        got = [e for e in seen.events if is_(CLIENT, "send")(e)]
+        assert [e.result for e in got] == [BULK_BYTES, BULK_BYTES]
