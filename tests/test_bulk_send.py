@@ -4,7 +4,8 @@ one real send() of 1 MiB of numbered lines, made through the session's press tab
 Across the two hosts' cable (issue 26's flow-control lesson) a receiver that does
 not read closes its window: the send waits, and ends only after the receiver
 reads.  Reset while it waits ends it, with no thread and no socket left.  On a
-closed socket it is the kernel's error with its explanation.
+closed socket, or a datagram socket, it is the kernel's error with its explanation
+(EBADF, EMSGSIZE).  In the app the key b and the palette's command make it.
 """
 
 from __future__ import annotations
