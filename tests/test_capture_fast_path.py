@@ -73,12 +73,12 @@ def test_joins_run_decides_as_marks_and_keeps_the_same_record(
     keep the same record of each direction throughout."""
     full, fast = TcpAnalysis(), TcpAnalysis()
     syns = [_frame(A, B, base, 0, 0x02, 65535, 1, 0, 7 if scaled_a else None),
-            _frame(B, A, 9, base + 1, 0x12, 65535, 1, 0, 7 if scaled_b else None)]
+            _frame(B, A, 9, (base + 1) & 0xFFFFFFFF, 0x12, 65535, 1, 0, 7 if scaled_b else None)]
     for frame in syns:
         segment = parse(frame)
         assert segment is not None
         assert full.marks(segment) == fast.marks(segment)
-    seqs = {A: base + 1, B: 10}
+    seqs = {A: (base + 1) & 0xFFFFFFFF, B: 10}
     for from_a, jump, ack, flags, window, ip_id, length in steps:
         src, dst = (A, B) if from_a else (B, A)
         # Mostly in order; sometimes a jump back or ahead (a retransmission, a gap).
