@@ -270,9 +270,10 @@ class Capture:
         rows: list[list] = []
         runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment, last flags]
         placed = 0
+        joins = self._joins
         for t, segment, host in frames:
-            if isinstance(segment, bytes):  # a bulk batch's frame (`_frames`)
-                if runs and self._joins(runs, segment):
+            if segment.__class__ is bytes:  # a bulk batch's frame (`_frames`)
+                if runs and joins(runs, segment):  # type: ignore[arg-type]
                     placed += 1
                     continue
                 parsed = parse(segment)
@@ -292,7 +293,7 @@ class Capture:
         src, dst, seq, ack, length, window, ip_id, bits = fields
         run = runs.get((src, length > 0))
         if run is None or not self.analysis.joins_run(src, dst, seq, ack, length, window,
-                                                      ip_id, bool(bits & ACK_BIT)):
+                                                      ip_id, bits & ACK_BIT):
             return False
         _extend(run, frame, length, flag_names(bits))
         return True

@@ -116,7 +116,7 @@ class TcpAnalysis:
                               "ACK" in segment.flags)
 
     def joins_run(self, src: Any, dst: Any, seq: int, ack: int, length: int, window: int,
-                  ip_id: int | None, acks: bool) -> bool:
+                  ip_id: int | None, acks: int | bool) -> bool:
         """`marks` for a data segment or a pure ACK (no SYN, FIN or RST) of a bulk
         run, in one step: True when `marks` would mark nothing and the window is
         open (`ordinary`), this direction's record then updated as `marks` does.
@@ -150,7 +150,7 @@ class TcpAnalysis:
 
     @staticmethod
     def _plain_ack(way: _Way, peer: _Way, seq: int, ack: int, window: int,
-                   acks: bool) -> bool:
+                   acks: int | bool) -> bool:
         """A segment without data that `_bare` would not mark."""
         if way.end is not None and seq == (way.end - 1) & 0xFFFFFFFF and peer.window == 0:
             return False  # a window probe
