@@ -973,12 +973,22 @@ FIELD_CASES = [
 
 
 async def test_lab_screen_flags_bad_fields_and_never_calls_the_kernel() -> None:
+    from textual.notifications import Notify
+
     from socklab.ui.app import SocklabApp
 
     app = SocklabApp()
     rec = Recorder()
     app.lab.subscribe(rec)
-    async with app.run_test(size=(160, 48)) as pilot:
+    # Every notification as it is posted: the app's own list drops each after its
+    # 5 s timeout, and on a loaded machine the cases below take longer than that.
+    told = []
+
+    def hook(message: object) -> None:
+        if isinstance(message, Notify):
+            told.append(message.notification)
+
+    async with app.run_test(size=(160, 48), message_hook=hook) as pilot:
         server = app.server_pane
         error = app.query_one("#server-field-error")
         for index, (field, text, words) in enumerate(FIELD_CASES):
@@ -1004,7 +1014,7 @@ async def test_lab_screen_flags_bad_fields_and_never_calls_the_kernel() -> None:
             widget.value = good
             await pilot.pause()
             assert not widget.has_class("-invalid") and not error.has_class("-shown")
-        refusals = [n for n in app._notifications if n.title == "Not sent to the kernel"]
+        refusals = [n for n in told if n.title == "Not sent to the kernel"]
         assert len(refusals) >= len(FIELD_CASES)
         # with good fields the same buttons make real calls: port 0 shows its port
         server.input("port").value = "0"

@@ -12,7 +12,7 @@ import threading
 from pathlib import Path
 
 import pytest
-from helpers import LIMIT, no_traceback, run_cli
+from helpers import LIMIT, REPO, no_traceback, run_cli
 
 from socklab.capture import how_to_capture
 from socklab.cli.parser import _pause, _seconds
@@ -111,8 +111,9 @@ def test_cleanup_keeps_the_live_hosts_of_a_run_whose_command_line_does_not_say_s
                       "subprocess.run(['ip', 'netns', 'del', name], check=True)\n"
                       "cleanup.remove_live()\n")
     # argv[0] "python3": the interpreter's own path may say socklab (CI's venv does)
-    # (the path it finds its prefix from, so the test's imports are passed on).
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(p for p in sys.path if p)}
+    # (the path it finds its prefix from, so the test's imports are passed on, and this
+    # checkout first: an editable install's finder is in no folder of sys.path).
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), *(p for p in sys.path if p)])}
     run = subprocess.Popen(["python3", str(script)], executable=sys.executable, env=env,
                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     try:
