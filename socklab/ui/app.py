@@ -30,7 +30,6 @@ from textual.dom import DOMNode
 from textual.screen import Screen
 from textual.widgets import (
     Checkbox,
-    Footer,
     Header,
     Input,
     Select,
@@ -62,6 +61,7 @@ from .first_frame import (
     release_collection,
     styled_when_mounted,
 )
+from .footer import SteadyFooter
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
 from .lesson_host import Lessons
@@ -193,7 +193,7 @@ class SocklabApp(StopAndReport, App[int]):
             with TabPane("HTTP", id="http"):
                 yield HttpView(id="http-view")
         yield LessonPanel(self.controls, id="lesson-panel")
-        yield Footer()
+        yield SteadyFooter()
 
     def on_mount(self) -> None:
         for side in (SERVER, CLIENT):
