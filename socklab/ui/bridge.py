@@ -48,7 +48,10 @@ DRAIN_MAX = 500
 #: Events kept waiting for the screen.  A storm that outruns it (the engine
 #: coalesces data floods, so only a storm of distinct calls gets here) keeps
 #: its newest events and counts the rest as not shown.  The spool has them all.
-VIEW_MAX = 20_000
+#: Half a second of the screen's pace: under a flood these events live long
+#: enough to reach the collector's oldest generation, and each full collection
+#: walks all of them on the UI's time (20,000 made those passes twice as long).
+VIEW_MAX = 5_000
 #: How long a save waits for the spool's writer to catch up (a hang guard).
 SAVE_WAIT = 120.0
 
