@@ -276,7 +276,7 @@ async def on_cable(app: SocklabApp, pilot: Pilot, name: str, mark: str,
     await app.wire.started()
     bar = app.query_one(CableBar)
     bar.field.value = CABLES[name].spec()
-    bar.conditions = CABLES[name]
+    assert await bar.apply_words(CABLES[name].spec())  # as Apply does
     await settle(app, pilot)
     assert await asyncio.to_thread(CABLE_DEMOS[name], app.lab, None)
     await settle(app, pilot)

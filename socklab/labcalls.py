@@ -15,11 +15,17 @@ from .engine import GREETING
 from .modes import MODES, STREAM_ONLY
 
 __all__ = ["GREETING", "MODES", "STREAM_ONLY", "Request", "Settings", "SERVER_CALLS",
-           "CLIENT_CALLS"]
+           "CLIENT_CALLS", "CLIENT_KEY_CALLS", "BULK_BYTES"]
 
 #: The calls each pane can ask for ("run" is the whole usual sequence).
 SERVER_CALLS = ("run", "socket", "bind", "listen", "accept", "send", "recv", "close")
 CLIENT_CALLS = ("run", "socket", "connect", "connect-n", "send", "recv", "shutdown", "close")
+#: The client's calls that have a key and a palette command, not a button (the pane
+#: at 80x24 has no room for another): "send-bulk" is one send() of BULK_BYTES.
+CLIENT_KEY_CALLS = ("send-bulk",)
+#: What the bulk send sends: more than both hosts' socket buffers hold at first, so
+#: a receiver that does not read closes its window and the send() waits (issue 26).
+BULK_BYTES = 1024 * 1024
 
 
 @dataclass(frozen=True)

@@ -36,7 +36,7 @@ from .engine import Endpoint, Lab, Server
 from .engine.calls import client_ports
 from .events import CLIENT, SERVER, Event, Sink
 from .kernel.poller import KernelView
-from .labcalls import Request, Settings
+from .labcalls import BULK_BYTES, Request, Settings
 from .modes import Service
 from .scenarios import ClientPlan, ServerPlan, option_steps, run_client, run_server, run_steps
 
@@ -399,6 +399,22 @@ class LabSession:
         else:
             self._blocking("sendto()", lambda: client.sendto(s.message, s.host, s.port))
 
+    def _client_send_bulk(self, req: Request) -> None:
+        """One send() of BULK_BYTES of numbered lines (``0000000\\n0000001\\n…``): more
+        than the buffers hold, so it waits while the receiver's window is closed and
+        returns once the receiver has read enough.  Over UDP it is one sendto() of
+        that size, and the kernel's EMSGSIZE is the lesson."""
+        client, s = self._client_target(req), req.settings
+
+        def send() -> object:
+            from .hosts.cable_demos import _pattern  # the flow-control demo's own bytes
+            data = _pattern(BULK_BYTES)
+            if s.stream:
+                return client.send(data)
+            return client.sendto(data, s.host, s.port)
+
+        self._blocking("bulk send()", send)
+
     def _client_recv(self, req: Request) -> None:
         self._recv(self._client_target(req), req.settings)
 
@@ -422,7 +438,7 @@ class LabSession:
 
 #: What a press of each button runs: (side, call) → the session's method that
 #: makes the call (the panes' buttons are `socklab.labcalls.SERVER_CALLS` and
-#: `CLIENT_CALLS`, in this order).
+#: `CLIENT_CALLS`, in this order, then the client's `CLIENT_KEY_CALLS`).
 CALLS: dict[tuple[str, str], Callable[[LabSession, Request], None]] = {
     (SERVER, "run"): LabSession._server_run,
     (SERVER, "socket"): LabSession._server_socket,
@@ -440,4 +456,6 @@ CALLS: dict[tuple[str, str], Callable[[LabSession, Request], None]] = {
     (CLIENT, "recv"): LabSession._client_recv,
     (CLIENT, "shutdown"): LabSession._client_shutdown,
     (CLIENT, "close"): LabSession._client_close,
+    # A key and a palette command, not a button (socklab.labcalls.CLIENT_KEY_CALLS).
+    (CLIENT, "send-bulk"): LabSession._client_send_bulk,
 }

@@ -24,7 +24,7 @@ import pytest
 from helpers import IPV6_MISSING
 from hosts_helpers import UNAVAILABLE
 from pilot import until
-from textual.widgets import Select, TabbedContent
+from textual.widgets import Input, Select, TabbedContent
 
 from socklab.guided import Action, Step, all_lessons
 from socklab.ui.app import SocklabApp
@@ -33,7 +33,11 @@ from socklab.ui.lesson_panel import LessonPanel
 NAMES = [lesson.name for lesson in all_lessons()]
 SIZES = [(80, 24), (120, 36)]
 #: The words a step's text uses for a button (the label a learner sees).
-LABELS = {"run": "Run", "connect-n": "connect ×N", "run-n": "Run"}
+LABELS = {"run": "Run", "connect-n": "connect ×N", "run-n": "Run", "send-bulk": "**b**"}
+#: The calls a learner makes with a key, not a button: the key.
+KEYS = {("client", "send-bulk"): "b"}
+#: How long the learner looks before pressing a ``repeat:`` button again.
+LOOK = 0.5
 DGRAM = {"send": "sendto()", "recv": "recvfrom()"}
 #: The parts of the lesson panel that must be on screen at every step.
 PANEL_PARTS = ("#lesson-step", "#lesson-text", "#lesson-expect", "#lesson-next",
@@ -56,7 +60,7 @@ def skip_unplayable(name: str) -> None:
 def _named(step: Step, action: Action, dgram: bool) -> bool:
     """The step's text names the button (``**socket()**``, ``**Run**``, ``**F7**``)."""
     if action.side == "lab":  # a key, or a Cable bar preset by its name
-        word = {"reset": "Reset", "two-hosts": "F7"}.get(action.call)
+        word = {"reset": "Reset", "two-hosts": "F7", "cable": "Apply"}.get(action.call)
         return (word or action.call.removeprefix("cable-")).lower() in step.text.lower()
     label = LABELS.get(action.call) or (DGRAM.get(action.call) if dgram else None) \
         or f"{action.call}()"
@@ -125,14 +129,52 @@ async def _fits(app: SocklabApp, pilot) -> None:
                 f"{button.id} cut: {button.label} in {button.region.width}"
 
 
-async def press(app: SocklabApp, panel: LessonPanel, action: Action) -> None:
-    """A learner's press of the button the step names (and its wait to see it)."""
+async def press(app: SocklabApp, panel: LessonPanel, action: Action, pilot=None) -> None:
+    """A learner's press of the button the step names, or of its key (and its wait to
+    see it)."""
     if action.side == "lab":  # Ctrl+R, F7, a Cable bar preset: what they run, awaited
         await panel.controls.act(action.call)
         return
     mark = panel.mark(action.side)
-    panel.controls.press(action.side, action.call, action.target)
+    name = KEYS.get((action.side, action.call))
+    if name is not None and pilot is not None:
+        panel.controls.settle()
+        panel.controls.choose(action.side, action.target)
+        await key(pilot, name)
+    else:
+        panel.controls.press(action.side, action.call, action.target)
     await until(lambda: panel.shown(action, mark), f"{action}")
+
+
+async def _press_again(app: SocklabApp, pilot, panel: LessonPanel, again: Action) -> None:
+    """``repeat:``: pressed again until the step is done, as a learner does: after a
+    look at what the last press did, never while its call still waits."""
+    run = panel.run
+    op = "recvfrom" if again.call == "recv" and not app.pane(again.side).stream \
+        else again.call
+    for _ in range(8):
+        if run.done:
+            return
+        await until(lambda: run.done or not run.is_waiting(again.side, op), f"{again} waiting")
+        if run.done:
+            return
+        await press(app, panel, again, pilot)
+        await look(lambda: run.done, LOOK)
+
+
+async def key(pilot, name: str) -> None:
+    """A key pressed as a learner does: out of a field first (Esc), where it would be text."""
+    if isinstance(pilot.app.focused, Input):
+        await pilot.press("escape")
+    await pilot.press(name)
+
+
+async def look(condition, seconds: float) -> None:
+    """Wait until ``condition`` holds, or ``seconds`` have passed."""
+    for _ in range(int(seconds / 0.05)):
+        if condition():
+            return
+        await asyncio.sleep(0.05)
 
 
 async def _answer(pilot, panel: LessonPanel) -> None:
@@ -157,11 +199,9 @@ async def _do_step(pilot, name: str, step: Step) -> None:
     dgram = not app.client_pane.stream
     for action in step.actions:
         assert _named(step, action, dgram), f"{name}: {step.title!r} names no {action}"
-        await press(app, panel, action)
-    for _ in range(8 if step.repeat else 0):
-        if run.done:
-            break
-        await press(app, panel, step.repeat)
+        await press(app, panel, action, pilot)
+    if step.repeat is not None:
+        await _press_again(app, pilot, panel, step.repeat)
 
 
 async def by_hand(pilot, name: str) -> None:

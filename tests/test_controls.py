@@ -7,7 +7,7 @@ from textual.app import App, ComposeResult
 
 from socklab.events import CLIENT, SERVER
 from socklab.guided import load_lesson
-from socklab.labcalls import CLIENT_CALLS, SERVER_CALLS
+from socklab.labcalls import CLIENT_CALLS, CLIENT_KEY_CALLS, SERVER_CALLS
 from socklab.session import CALLS
 from socklab.ui.app import SocklabApp
 from socklab.ui.client_pane import ClientPane
@@ -20,8 +20,9 @@ from socklab.viewstate import LISTENER, ViewState
 def test_every_button_has_its_call_and_every_call_its_button() -> None:
     assert [call for call, _label in ServerPane.CALLS] == list(SERVER_CALLS)
     assert [call for call, _label in ClientPane.CALLS] == list(CLIENT_CALLS)
+    assert [call for call, _label, _key in ClientPane.KEY_CALLS] == list(CLIENT_KEY_CALLS)
     assert list(CALLS) == [(SERVER, call) for call in SERVER_CALLS] + [
-        (CLIENT, call) for call in CLIENT_CALLS]
+        (CLIENT, call) for call in CLIENT_CALLS + CLIENT_KEY_CALLS]
 
 
 async def test_fill_press_settle_reset_through_the_controls() -> None:

@@ -112,18 +112,7 @@ def test_inuse_shows_both_cases(lab: Lab, rec: Recorder) -> None:
     assert sum(1 for e in rec.done() if e.op == "setsockopt") == 2
 
 
-#: Seen failing, cause found, not fixed yet (the closing note says so).
-DEMO_RACES = {
-    "reliability": pytest.mark.xfail(strict=False, reason=(
-        "2 runs in 40 under load: on the 20%-loss cable (each way) a segment and its "
-        "ACK were lost round after round, TCP's retransmission back-off (2, 3.6, 6.6, "
-        "12.6, 25.2 s…) outlasted the demo's 60 s PATIENCE with 123-177 KiB of 256 KiB "
-        "across; the demo needs a decision (wait as TCP does, or a smaller transfer)")),
-}
-
-
-@pytest.mark.parametrize("name", [pytest.param(n, marks=DEMO_RACES[n]) if n in DEMO_RACES
-                                  else n for n in sorted(demos.DEMOS)])
+@pytest.mark.parametrize("name", sorted(demos.DEMOS))
 def test_run_demo_prints_every_event_and_succeeds(name: str) -> None:
     if name in demos.HOSTS_DEMOS and why_unavailable() is not None:
         pytest.skip(f"two hosts unavailable here: {why_unavailable()}")

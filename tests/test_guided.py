@@ -16,11 +16,19 @@ from pathlib import Path
 import pytest
 from helpers import IPV6_MISSING
 from hosts_helpers import UNAVAILABLE
+from lesson_learner import KEYS, LOOK, key, look
 from pilot import HANG_GUARD, until
 from textual.widgets import Button
 
 from socklab.cli.main import main
-from socklab.guided import LessonFormatError, LessonRun, all_lessons, load_lesson, parse_lesson
+from socklab.guided import (
+    Action,
+    LessonFormatError,
+    LessonRun,
+    all_lessons,
+    load_lesson,
+    parse_lesson,
+)
 from socklab.guided.expect import parse_expectation
 from socklab.guided.http import HttpReceived, find_all, split_response, text_of
 from socklab.modes import ROMEO, http_response
@@ -115,6 +123,40 @@ async def _press(pilot, selector: str) -> None:
 WRONG_FIRST = {("welcome", "Listen"): ("server", "accept", "EINVAL")}
 
 
+async def _do(pilot, action: Action) -> None:
+    """One press of the step's: a button, a key, the Cable bar, the lab's keys."""
+    app = pilot.app
+    if action.side == "lab" and action.call.startswith("cable-"):  # the Cable bar
+        assert await apply_preset(app, action.call.removeprefix("cable-"))
+        return
+    if action.side == "lab" and action.call == "cable":  # its Apply, on the typed words
+        await _press(pilot, "#cable-apply")
+        return
+    if action.side == "lab":  # the lab's keys: Ctrl+R, F7 (what they run, awaited)
+        await app.run_action("reset" if action.call == "reset" else "toggle_two_hosts")
+        return
+    app.controls.choose(action.side, action.target)  # a click on the socket's row
+    name = KEYS.get((action.side, action.call))
+    if name is not None:  # a call with a key, not a button (b: the bulk send)
+        await key(pilot, name)
+    else:
+        await _press(pilot, f"#{action.side}-{action.call}")
+    # as a learner waits to see it happen
+    assert await app.controls.reported(HANG_GUARD), f"{action}"
+
+
+async def _again(pilot, run: LessonRun, again: Action | None) -> None:
+    """``repeat:``, pressed until the step is done: never while its call still waits,
+    and after a look at what the last press did (at most 8 presses)."""
+    for _ in range(8 if again is not None else 0):
+        await until(lambda: run.done or not run.is_waiting(again.side, again.call),
+                    f"{again} waiting")
+        if run.done:
+            return
+        await _do(pilot, again)
+        await look(lambda: run.done, LOOK)
+
+
 async def _press_through(pilot, name: str) -> None:
     """The lesson done as a learner does it: fields filled, rows chosen, buttons
     pressed (Button.press: the request a click or Enter makes), Next to go on."""
@@ -135,20 +177,9 @@ async def _press_through(pilot, name: str) -> None:
             assert error in shown and step.hint[:20] in shown
         for setting in step.settings:  # typed, or chosen (the regex box's too)
             app.controls.fill(setting.side, setting.name, run.fill(setting))
-        presses = [*step.actions, *([step.repeat] * 8 if step.repeat else [])]
-        for action in presses:
-            if action is step.repeat and run.done:
-                break
-            if action.side == "lab" and action.call.startswith("cable-"):  # the Cable bar
-                assert await apply_preset(app, action.call.removeprefix("cable-"))
-                continue
-            if action.side == "lab":  # the lab's keys: Ctrl+R, F7 (what they run, awaited)
-                await app.run_action("reset" if action.call == "reset" else "toggle_two_hosts")
-                continue
-            app.controls.choose(action.side, action.target)  # a click on the socket's row
-            await _press(pilot, f"#{action.side}-{action.call}")
-            # as a learner waits to see it happen
-            assert await app.controls.reported(HANG_GUARD), f"{action}"
+        for action in step.actions:
+            await _do(pilot, action)
+        await _again(pilot, run, step.repeat)
         await until(lambda: run.done, f"{name}: step {step.title!r}")
         if run.complete:
             break

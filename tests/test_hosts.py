@@ -20,6 +20,7 @@ from socklab.engine import Lab
 from socklab.events import CLIENT, SERVER, Event
 from socklab.hosts import HOST_A, HOST_B, TwoHosts, mode
 from socklab.hosts.netns import run_in, thread_namespace
+from socklab.hosts.pair import RTO_MAX, RTO_MIN
 from socklab.logformat import format_line
 
 
@@ -127,6 +128,32 @@ def test_reset_removes_the_hosts_and_the_next_socket_brings_them_back(lab: Lab) 
     mode.disable(lab)
     assert lab.hosts is None and not server.is_open
     assert server.socket().ok and not server.bind(HOST_A.address, 0).ok  # this machine
+
+
+@needs_hosts
+def test_the_hosts_timers_are_their_kernels_own_and_stay_after_reset(lab: Lab) -> None:
+    if not (RTO_MIN.exists() and RTO_MAX.exists()):
+        pytest.skip("this kernel has no per-namespace TCP timer settings (Linux < 6.15)")
+    hosts = mode.enable(lab)
+    machine = {f: _sysctl(None, f) for f in ("tcp_rto_min_us", "tcp_rto_max_ms")}
+    assert all(_sysctl(name, "tcp_rto_max_ms") == 120000 for name in hosts.names.values())
+    assert hosts.set_timers(50, 1000) == (50, 1000)
+    for _ in range(2):  # set in the live hosts, then again when Reset brings them back
+        for name in hosts.names.values():
+            assert _sysctl(name, "tcp_rto_min_us") == 50000
+            assert _sysctl(name, "tcp_rto_max_ms") == 1000
+        lab.reset()
+        assert lab.server().socket().ok  # the hosts come back
+    assert {f: _sysctl(None, f) for f in machine} == machine  # this machine's: untouched
+
+
+def _sysctl(namespace: str | None, name: str) -> int:
+    """A TCP setting as `sysctl` reads it in ``namespace`` (None: this machine)."""
+    command = ["sysctl", "-n", f"net.ipv4.{name}"]
+    if namespace is not None:
+        command = ["ip", "netns", "exec", namespace, *command]
+    return int(subprocess.run(command, capture_output=True, text=True, timeout=LIMIT,
+                              check=True).stdout)
 
 
 @needs_hosts

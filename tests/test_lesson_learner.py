@@ -19,7 +19,7 @@ from socklab.ui.lesson_panel import LessonPanel
 
 #: The issue's lessons: each asks a prediction before its key call.
 PREDICTING = {"welcome", "echo", "udp", "ipv6", "ports", "inuse", "refused", "backlog",
-              "privileged", "boundaries", "close", "http", "regex", "two-hosts"}
+              "privileged", "boundaries", "close", "http", "regex", "two-hosts", "flow-control"}
 
 
 @pytest.mark.parametrize("size", SIZES, ids=["80x24", "120x36"])

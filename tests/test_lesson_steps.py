@@ -67,6 +67,9 @@ def test_check_lines_are_plain_words() -> None:
         "server: listen(2) succeeds"
     assert describe(parse_expectation("server close ok conn!=none")).endswith(
         "on a connection, not the listener")
+    # the cable is the lab's, not a call: no "either side: cable() succeeds"
+    assert describe(parse_expectation("any cable ok")) == \
+        "the cable between the hosts has its conditions"
 
 
 def test_a_prediction_is_an_event_a_replay_shows() -> None:

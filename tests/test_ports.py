@@ -356,10 +356,6 @@ def test_full_range_scan_finds_our_listener() -> None:
     assert "65535 ports" in result.summary()
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "seen once in a fresh-clone CI run (4 workers): the closed client's port (FIN_WAIT2, "
-    "orphaned: the kernel's timewait entry) was not in one inet_diag dump; cause not found "
-    "(the dump asks for every state); passes alone and in every other run"))
 def test_the_kernel_table_lists_bound_listening_and_time_wait_ports() -> None:
     """A port held by a bound-only socket, a listener, or a connection that went
     to TIME_WAIT is in the kernel's table, so a default scan probes it."""

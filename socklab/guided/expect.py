@@ -258,6 +258,8 @@ def describe(expectation: Expectation) -> str:
     """The expectation in plain words: ``server: listen(2) succeeds``."""
     if expectation.on_regex:
         return f"the regex box finds {expectation.conditions[0].value!r}"
+    if expectation.op == "cable" and not expectation.conditions:
+        return "the cable between the hosts has its conditions"  # a lab event, not a call
     side = "either side" if expectation.side == "any" else expectation.side
     if expectation.op == "state":
         states = [c.value for c in expectation.conditions if c.field == "state" and c.cmp == "="]

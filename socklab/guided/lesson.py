@@ -38,16 +38,18 @@ from importlib import resources
 from pathlib import Path
 
 from ..events import escape_text
+from ..hosts.cable import CableError, parse
 from .expect import Expectation, LessonFormatError, parse_expectation
 from .http import SCOPES
 
 #: The pane calls a ``do:`` line may press, and the lab's own actions.
 PANE_CALLS = frozenset({"run", "socket", "bind", "listen", "accept", "send", "recv", "close",
-                        "connect", "connect-n", "shutdown"})
+                        "connect", "connect-n", "shutdown", "send-bulk"})
 #: ``lab cable-PRESET``: the Cable bar's presets (socklab.hosts.cable), two-hosts mode.
 CABLE_ACTIONS = frozenset({"cable-perfect", "cable-wi-fi", "cable-lossy", "cable-satellite",
                            "cable-slow-link"})
-LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine"}) | CABLE_ACTIONS
+#: ``lab cable``: Apply (Enter) on the words in the Cable bar's field (``set: cable=…``).
+LAB_ACTIONS = frozenset({"reset", "two-hosts", "one-machine", "cable"}) | CABLE_ACTIONS
 TABS = ("lab", "http", "code", "ports", "wire")
 #: Fields ``set:`` may fill: a pane's, or the regex box's.
 FIELDS = frozenset({"family", "type", "host", "port", "backlog", "mode", "message",
@@ -162,11 +164,22 @@ def parse_setting(text: str) -> Setting:
         setting = Setting("regex", name.partition(".")[2] or "pattern", value.strip())
         _check_regex(setting)
         return setting
+    if name == "cable":
+        return Setting("cable", "spec", _cable_words(value.strip()))
     side, _, what = name.partition(".")
     if not sep or side not in ("server", "client") or what not in FIELDS:
         raise LessonFormatError(f"set: {text!r}: write server.FIELD=VALUE, "
                                 f"client.FIELD=VALUE or regex=PATTERN; fields: {sorted(FIELDS)}")
     return Setting(side, what, value.strip())
+
+
+def _cable_words(words: str) -> str:
+    """``set: cable=delay 20ms``: words the Cable bar reads (socklab.hosts.cable)."""
+    try:
+        parse(words)
+    except CableError as exc:
+        raise LessonFormatError(f"set: cable={words}: {exc}") from None
+    return words
 
 
 def _check_regex(setting: Setting) -> None:

@@ -24,6 +24,7 @@ import socket
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 from ..events import CLIENT, SERVER
@@ -60,6 +61,12 @@ HOST_B = Host("B", CLIENT, "192.168.0.105", "socklab-b")
 HOSTS = (HOST_A, HOST_B)
 HOST_OF_SIDE = {host.side: host for host in HOSTS}
 
+#: The bounds of TCP's retransmission timer, per namespace: a host's kernel may be
+#: given its own (`TwoHosts.set_timers`).  Linux 6.11 (the minimum) and 6.15 (the
+#: maximum) made them settings; an older kernel has neither file.
+RTO_MIN = Path("/proc/sys/net/ipv4/tcp_rto_min_us")
+RTO_MAX = Path("/proc/sys/net/ipv4/tcp_rto_max_ms")
+
 _numbers = itertools.count(1)
 
 
@@ -86,6 +93,9 @@ class TwoHosts:
         self.relay: Relay | None = None
         #: The lab's TCP_INFO watch (`cable_info.TcpInfoWatch`), set by `mode.enable`.
         self.info: Any = None
+        #: Kernel settings given to both hosts (a /proc/sys file → its value), kept
+        #: when the hosts go and come back.
+        self.settings: dict[Path, int] = {}
 
     @property
     def is_up(self) -> bool:
@@ -125,6 +135,7 @@ class TwoHosts:
                    "dev", host.interface)
                 ip("-n", name, "link", "set", "lo", "up")
                 ip("-n", name, "link", "set", host.interface, "up")
+                run_in(name, lambda: _write_settings(self.settings))
         except BaseException:
             for fd in fds:
                 os.close(fd)
@@ -137,6 +148,22 @@ class TwoHosts:
             self.conditions = conditions
             if self.relay is not None:
                 self.relay.set_conditions(conditions)
+
+    def set_timers(self, rto_min_ms: int, rto_max_ms: int) -> tuple[float, int] | None:
+        """Bound TCP's retransmission timer in both hosts' kernels (from now on, and
+        after the hosts come back): each loss in a row doubles the wait before the
+        next try, from ``rto_min_ms`` up to ``rto_max_ms`` (Linux's defaults: 200 ms
+        and 120 s; 1000 is the least maximum it takes).  Returns the bounds host B's
+        kernel reads back, in ms, or None where this kernel has no such settings."""
+        if not (RTO_MIN.exists() and RTO_MAX.exists()):
+            return None
+        with self._lock:
+            self.settings = {RTO_MIN: rto_min_ms * 1000, RTO_MAX: rto_max_ms}
+            if self._up:
+                for name in self.names.values():
+                    run_in(name, lambda: _write_settings(self.settings))
+        return self.run(CLIENT, lambda: (int(RTO_MIN.read_text()) / 1000,
+                                         int(RTO_MAX.read_text())))
 
     def cable_counts(self) -> dict[str, dict[str, int]]:
         """What the cable did to the packets so far, each way (empty: hosts down)."""
@@ -193,6 +220,13 @@ class TwoHosts:
         other = next(h for h in HOSTS if h is not host)
         return teach.hosts_failure(error, op, target, host.letter,
                                      ("127.0.0.1", host.address), other.label)
+
+
+def _write_settings(settings: dict[Path, int]) -> None:
+    """Write kernel settings from a thread inside a host: /proc/sys/net is the
+    namespace's own there."""
+    for path, value in settings.items():
+        path.write_text(f"{value}\n")
 
 
 def host_of(endpoint: Any) -> Host:

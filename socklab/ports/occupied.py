@@ -10,6 +10,12 @@ full scan needs a real probe only for the few ports that are present.
 The dump is trusted only when it shows a socket of our own that is bound and
 nothing else (a "canary"): a kernel too old to list bound-only sockets, or a
 netlink refused, gives ``None`` and the scan probes every port instead.
+
+A dump is not a snapshot: a connection closed a moment ago moves from the
+kernel's connection table to its time-wait entry, and a dump running while it
+moves can miss it (1 dump in 70 right after such a close, with 3,000 time-wait
+entries to read).  So the table is read twice and the ports of both readings
+kept: a socket moves so once in its life, and is settled in one of them.
 """
 
 from __future__ import annotations
@@ -32,6 +38,8 @@ _SOURCE_PORT_AT = _HEADER.size + 4
 #: Bounds on one dump: receives, and seconds a receive may wait.
 MAX_RECEIVES = 100_000
 RECEIVE_TIMEOUT = 2.0
+#: Readings of the table whose ports are kept together (see above).
+READINGS = 2
 
 
 def _dump_request(family: int) -> bytes:
@@ -75,8 +83,9 @@ def occupied_ports(family: int, address: str) -> frozenset[int] | None:
         with socket.socket(family, socket.SOCK_STREAM) as canary:
             canary.bind((address, 0))
             own = canary.getsockname()[1]
-            for fam in (socket.AF_INET, socket.AF_INET6):
-                _dump_ports(fam, found)
+            for _ in range(READINGS):
+                for fam in (socket.AF_INET, socket.AF_INET6):
+                    _dump_ports(fam, found)
     except (OSError, AttributeError):  # no AF_NETLINK (not Linux), refused, timed out
         return None
     return frozenset(found) if own in found else None

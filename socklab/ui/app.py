@@ -107,6 +107,7 @@ class SocklabApp(StopAndReport, App[int]):
         Binding("ctrl+r", "reset", "Reset"),
         Binding("f8", "toggle_projector", "Projector"),
         Binding("p", "toggle_packets", "Packets"),
+        Binding("b", "bulk_send", "Bulk send"),
         Binding("ctrl+l", "clear_log", "Clear log", show=False),
         Binding("d", "detail", "Detail"),
         Binding("f2", "toggle_fields", "Fields", show=False),
@@ -292,6 +293,10 @@ class SocklabApp(StopAndReport, App[int]):
 
     def action_run_client(self) -> None:
         self.client_pane.press("run")
+
+    def action_bulk_send(self) -> None:
+        """b: the client's send() of 1 MiB (socklab.labcalls.BULK_BYTES)."""
+        self.client_pane.press("send-bulk")
 
     def action_hex(self) -> None:
         if not self.event_log.toggle_hex():

@@ -22,9 +22,11 @@ from textual.widgets import Button, Input, Label, Select
 
 from ..hosts.cable import HELP, PERFECT, PRESETS, CableError, Conditions, parse
 
+#: The choice shown while the cable is no preset (the learner's own words).
+CUSTOM = "custom"
 #: How the presets are offered (their names, as a learner says them).
-_PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
-                  "satellite": "Satellite", "slow link": "Slow link"}
+PRESET_LABELS = {"perfect": "Perfect", "wi-fi": "Wi-Fi", "lossy": "Lossy",
+                  "satellite": "Satellite", "slow link": "Slow link", CUSTOM: "Custom"}
 
 #: The bar's one way into the lab: give the cable these conditions (the app hands it
 #: over: socklab.hosts.cable_lab.set_cable on its lab).
@@ -36,9 +38,6 @@ async def apply_preset(app: App, slug: str) -> bool:
     (``slow-link`` is the "slow link" preset)."""
     name = slug.replace("-", " ") if slug.replace("-", " ") in PRESETS else slug
     bar = app.query_one(CableBar)
-    select = bar.query_one("#cable-preset", Select)
-    with select.prevent(Select.Changed):  # applied once, here
-        select.value = name
     bar.field.value = PRESETS[name].spec()
     return await bar.apply_words(PRESETS[name].spec())
 
@@ -57,7 +56,7 @@ class CableBar(Horizontal):
 
     def compose(self) -> ComposeResult:
         yield Label("Cable", id="cable-label")
-        yield Select([(label, name) for name, label in _PRESET_LABELS.items()],
+        yield Select([(label, name) for name, label in PRESET_LABELS.items()],
                      value="perfect", allow_blank=False, compact=True, id="cable-preset")
         yield Input(value=(self._initial or PERFECT).spec(), placeholder="delay 100ms loss 10%",
                     compact=True, id="cable-spec", tooltip=HELP)
@@ -77,8 +76,10 @@ class CableBar(Horizontal):
             if not wanted.perfect:
                 self.field.value = wanted.spec()
                 self.run_worker(self.apply_words(wanted.spec()), group="cable")
-        else:
+        else:  # the next hosts start on a perfect cable: the bar says so
             self.conditions = PERFECT
+            self.field.value = PERFECT.spec()
+            self._show_preset(PERFECT)
 
     async def apply_words(self, words: str) -> bool:
         """Read ``words`` and give the cable those conditions (True when it was done)."""
@@ -98,13 +99,30 @@ class CableBar(Horizontal):
             error.add_class("-shown")
             return False
         self.conditions = conditions
+        self._show_preset(conditions)
         return True
+
+    def _show_preset(self, conditions: Conditions) -> None:
+        """The preset choice says which preset the cable is, or Custom: never a preset's
+        name over other conditions."""
+        name = next((n for n, preset in PRESETS.items() if preset == conditions), CUSTOM)
+        select = self.query_one("#cable-preset", Select)
+        if select.value != name:
+            with select.prevent(Select.Changed):  # shown, not applied again
+                select.value = name
+
+    def choose(self, name: str) -> None:
+        """Choose a preset, as the learner does in the preset list."""
+        self.query_one("#cable-preset", Select).value = name
 
     def on_select_changed(self, event: Select.Changed) -> None:
         if event.select.id != "cable-preset" or not isinstance(event.value, str):
             return
         event.stop()
-        preset = PRESETS[event.value]
+        preset = PRESETS.get(event.value)
+        if preset is None:  # Custom: the learner's own words, typed in the field
+            self.field.focus()
+            return
         if preset == self.conditions:
             return
         self.field.value = preset.spec()

@@ -14,6 +14,7 @@ from textual.containers import Horizontal
 from textual.widgets import Input, Label
 
 from ..inputs import decode_escapes, parse_recv_size
+from ..labcalls import BULK_BYTES
 from ..viewstate import ViewState
 from .connection_list import ConnectionRow, socket_row
 from .endpoint_pane import DEFAULT_PORT, Ask, EndpointPane, ParseValidator, parse_count
@@ -34,6 +35,10 @@ class ClientPane(EndpointPane):
         ("shutdown", "shutdown()"),
         ("close", "close()"),
     )
+
+    #: Calls with a key (and a palette command) but no button: the pane at 80x24 has
+    #: no room for a ninth.  (suffix, label, key)
+    KEY_CALLS = (("send-bulk", f"bulk send() {BULK_BYTES // (1024 * 1024)} MiB", "b"),)
 
     def __init__(self, ask: Ask, view: ViewState, *, id: str | None = None) -> None:
         super().__init__(ask, view, id=id)
@@ -59,6 +64,12 @@ class ClientPane(EndpointPane):
                         compact=True, id=self.wid("message"), classes="field-message",
                         validators=[ParseValidator(decode_escapes)], valid_empty=True,
                         tooltip=r"what send() sends: \r \n \t \xNN escapes work")
+
+    def press(self, call: str) -> bool:
+        """A button's call, or one of `KEY_CALLS` (its key, the palette, a lesson)."""
+        if any(call == suffix for suffix, _label, _key in self.KEY_CALLS):
+            return self.in_lab_mode() and self.ask_for(call)
+        return super().press(call)
 
     def extra_settings(self) -> dict[str, Any]:
         return {"count": self.parse_field("count", parse_count),

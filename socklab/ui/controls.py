@@ -27,7 +27,7 @@ from ..capture.text import WIRE_OPS
 from ..events import DONE, PREDICT, WAIT, EventBus
 from ..labcalls import Request
 from ..viewstate import ViewState
-from .cable_bar import apply_preset
+from .cable_bar import CableBar, apply_preset
 from .endpoint_pane import FAMILY_OPTIONS, TIMEOUT_OPTIONS, TYPE_OPTIONS, EndpointPane
 
 if TYPE_CHECKING:
@@ -102,7 +102,10 @@ class LabControls:
         return self._app.pane(side)
 
     def widget(self, side: str, field: str) -> Widget:
-        """The field's widget (the regex box's for side ``regex``)."""
+        """The field's widget (the regex box's for side ``regex``, the Cable bar's
+        words for side ``cable``)."""
+        if side == "cable":
+            return self._app.query_one(CableBar).field
         if side == "regex":
             box = "#regex-scope" if field == "scope" else "#regex-pattern"
             return self._app.http_view.query_one(box)
@@ -193,9 +196,13 @@ class LabControls:
 
     async def act(self, call: str) -> None:
         """A lesson's ``do: lab CALL``: ``reset`` (Ctrl+R), ``two-hosts`` /
-        ``one-machine`` (F7), ``cable-PRESET`` (the Cable bar)."""
+        ``one-machine`` (F7), ``cable-PRESET`` (the Cable bar), ``cable`` (the Cable
+        bar's Apply on the words in its field)."""
         if call == "reset":
             await self.reset()
+        elif call == "cable":
+            bar = self._app.query_one(CableBar)
+            await bar.apply_words(bar.field.value)
         elif call.startswith("cable-"):
             await self.set_cable(call.removeprefix("cable-"))
         else:

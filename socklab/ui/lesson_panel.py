@@ -49,6 +49,10 @@ VIEW_OPS = frozenset({"state", PREDICT, *WIRE_OPS, *OBSERVATIONS})
 STEP_GUARD = 15.0
 #: How often ``repeat:`` presses its button at most.
 MAX_REPEAT = 8
+#: How long Next looks, after a ``repeat:`` press that did not finish the step, before
+#: pressing again, as a learner would (a send waiting for a closed window goes on
+#: only as the reader's window opens, a round trip at a time: the flow-control lesson).
+REPEAT_PAUSE = 0.5
 #: The calls that block: Next never starts a second one while one waits.
 BLOCKING = frozenset({"accept", "recv", "recvfrom", "connect"})
 
@@ -469,6 +473,7 @@ class LessonPanel(VerticalScroll):
                 break
             await self.press(repeat)
             pressed = True
+            await self._until(lambda: run.done, REPEAT_PAUSE)
         # Nothing left to press: what the step waits for is already in flight, or
         # will not come from here (a moment for late events, not the whole guard).
         waits = pressed or any(e.side in ("server", "client") for e in run.waiting.values())
@@ -563,4 +568,5 @@ def _side_of(side: str) -> str:
 _CALL_OPS: dict[str, tuple[str, ...]] = {
     "run": ("accept", "recvfrom", "connect", "sendto"),
     "connect-n": ("connect",),
+    "send-bulk": ("send",),
 }

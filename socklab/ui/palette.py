@@ -31,6 +31,11 @@ def lab_commands(app: SocklabApp) -> Iterable[SystemCommand]:
                 lambda p=pane, s=suffix: p.press(s),
                 discover=False,
             )
+    for suffix, label, key in client.KEY_CALLS:
+        yield SystemCommand(f"{client.TITLE}: {label} ({key})",
+                            f"make the client's {suffix.replace('-', ' ')} call: one send() "
+                            "of numbered lines, more than the socket buffers hold",
+                            lambda s=suffix: client.press(s), discover=False)
     yield SystemCommand("Reset the lab", "close every socket (the log is kept)",
                         app.action_reset)
     yield SystemCommand("Save log as text", "socklab-log-<time>.txt here",

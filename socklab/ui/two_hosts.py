@@ -23,8 +23,9 @@ from textual.app import SystemCommand
 
 from ..events import CLIENT, SERVER
 from ..hosts import HOST_A, HOST_B, why_unavailable
+from ..hosts.cable import PRESETS
 from ..inputs import LOOPBACK
-from .cable_bar import CableBar
+from .cable_bar import PRESET_LABELS, CableBar
 from .ports_view import PortsView
 
 if TYPE_CHECKING:
@@ -80,6 +81,14 @@ class TwoHosts:
         yield SystemCommand("Two hosts (F7)", "server on host A, client on host B: two "
                             "network namespaces joined by a cable",
                             self._app.action_toggle_two_hosts)
+        if self.names is None:
+            return
+        bar = self._app.query_one(CableBar)
+        for slug, label in PRESET_LABELS.items():  # the Cable bar's presets, by keyboard
+            if slug in PRESETS:
+                yield SystemCommand(f"Cable: {label}", f"the cable between the hosts: "
+                                    f"{PRESETS[slug].spec()}",
+                                    lambda s=slug: bar.choose(s))
 
     @staticmethod
     def can_start() -> bool:
