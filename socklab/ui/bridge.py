@@ -17,6 +17,11 @@ The two deques hold the same event objects: what waits for the spool is the
 newest events, which the screen's deque holds anyway, so the spool costs
 (almost) no memory while the screen keeps up.
 
+While a storm lasts (events still wait for the screen after a tick), the
+cyclic collector's full passes wait for it to end (`StormCollections`): each
+walks every live object, and a storm fills the log with tens of thousands,
+so every pass stopped the UI for tens of milliseconds, every few seconds.
+
 Lab threads that must tell the learner something (an unexpected failure, a
 saved file) use `Bridge.tell`, which queues the message for the same timer.
 Nothing here names a subscriber: a new view subscribes, the bridge is unchanged.
@@ -25,6 +30,7 @@ Nothing here names a subscriber: a new view subscribes, the bridge is unchanged.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import tempfile
 import threading
@@ -61,6 +67,39 @@ SAVE_WAIT = 120.0
 #: while the storm lasts (restyling a pane's buttons costs a frame or two).
 REFRESH_EVERY = 0.25
 REFRESH_SLOWEST = 1.0
+
+
+#: While a storm lasts, a full collection waits for this many younger ones
+#: (Python's default: 10) unless the storm ends first.
+STORM_FULL_AFTER = 200
+
+
+class StormCollections:
+    """Full collections wait while a storm of events lasts.
+
+    The collector's young passes run as usual (they free the storm's short-lived
+    garbage); its full pass, which walks every live object (the log's rows and
+    their events: tens of thousands in a storm) on whichever thread allocates,
+    is put off until the storm ends, when the pass costs a quiet UI nothing a
+    learner sees.  The storm's own objects are freed by their reference counts
+    meanwhile: only garbage in cycles that reached the oldest generation waits.
+    """
+
+    def __init__(self) -> None:
+        #: The thresholds before the storm; None: no storm.
+        self._saved: tuple[int, int, int] | None = None
+
+    @property
+    def storm(self) -> bool:
+        return self._saved is not None
+
+    def set_storm(self, storm: bool) -> None:
+        if storm and self._saved is None:
+            self._saved = young, middle, full = gc.get_threshold()
+            gc.set_threshold(young, middle, max(full, STORM_FULL_AFTER))
+        elif not storm and self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
 
 
 class Coalesced:
@@ -142,6 +181,7 @@ class Bridge:
         self._last_seq = 0
         self.skipped = 0
         self._saving = threading.Lock()
+        self.collections = StormCollections()
 
     # -- any thread ------------------------------------------------------------
 
@@ -188,9 +228,12 @@ class Bridge:
                              severity=note.severity, markup=False)
         view = self._view
         if not view:
+            self.collections.set_storm(False)
             return
         popleft = view.popleft
         events = [popleft() for _ in range(min(len(view), DRAIN_MAX))]
+        # Events left waiting after a full batch: the screen is behind, a storm.
+        self.collections.set_storm(bool(view))
         # seq is one global order: a gap means the bounded view let events go.
         gap = max(0, events[0].seq - self._last_seq - 1)
         self._last_seq = events[-1].seq
@@ -253,6 +296,7 @@ class Bridge:
         """The app is ending: stop publishing and remove the spool (after a save
         still writing, bounded by `SAVE_WAIT`, so its file is never cut short)."""
         self._subscribers.clear()
+        self.collections.set_storm(False)
         got = self._saving.acquire(timeout=SAVE_WAIT)
         try:
             self.spool.close()
