@@ -1,4 +1,4 @@
-"""The bridge under a storm: bounded work per tick, true counts, full collections put off.
+"""The bridge under a storm: bounded work per tick, true counts, full collections spaced out.
 
 Driven directly (no running app): the sink is what the bus calls, the tick what
 the 20 Hz timer calls.

@@ -18,9 +18,10 @@ newest events, which the screen's deque holds anyway, so the spool costs
 (almost) no memory while the screen keeps up.
 
 While a storm lasts (events still wait for the screen after a tick), the
-cyclic collector's full passes wait for it to end (`StormCollections`): each
-walks every live object, and a storm fills the log with tens of thousands,
-so every pass stopped the UI for tens of milliseconds, every few seconds.
+cyclic collector's full passes come five times less often (`StormCollections`):
+each walks every live object, and a storm fills the log with tens of
+thousands, so every pass stopped the UI for tens of milliseconds, every few
+seconds.
 
 Lab threads that must tell the learner something (an unexpected failure, a
 saved file) use `Bridge.tell`, which queues the message for the same timer.
@@ -69,20 +70,24 @@ REFRESH_EVERY = 0.25
 REFRESH_SLOWEST = 1.0
 
 
-#: While a storm lasts, a full collection waits for this many younger ones
-#: (Python's default: 10) unless the storm ends first.
-STORM_FULL_AFTER = 200
+#: While a storm lasts, a full collection waits for this many collections of the
+#: middle generation (Python's default: 10; here about 15 s of a flood).  Not for
+#: the whole storm: the garbage that waits is walked by the pass that comes
+#: (some of Textual's drawn strips are reference cycles), and 200 (a pass a
+#: minute) made that pass the flood's longest pause.
+STORM_FULL_AFTER = 50
 
 
 class StormCollections:
-    """Full collections wait while a storm of events lasts.
+    """Full collections come less often while a storm of events lasts.
 
     The collector's young passes run as usual (they free the storm's short-lived
     garbage); its full pass, which walks every live object (the log's rows and
     their events: tens of thousands in a storm) on whichever thread allocates,
-    is put off until the storm ends, when the pass costs a quiet UI nothing a
-    learner sees.  The storm's own objects are freed by their reference counts
-    meanwhile: only garbage in cycles that reached the oldest generation waits.
+    waits for `STORM_FULL_AFTER` passes over the middle generation instead of
+    10, or for the storm's end.  The storm's own objects are freed by their
+    reference counts meanwhile: only garbage in cycles that reached the oldest
+    generation waits.
     """
 
     def __init__(self) -> None:
