@@ -20,13 +20,10 @@ the same pieces.
 from __future__ import annotations
 
 import contextlib
-import ctypes
 import faulthandler
 import os
-import platform
 import signal
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -173,6 +170,7 @@ def die_with_parent(signum: int = signal.SIGTERM) -> None:
     """Ask Linux to send ``signum`` to this process when the thread that started
     it ends (``prctl(PR_SET_PDEATHSIG)``): a child of a server ends when its
     server does, however the server ends (SIGKILL too).  A no-op elsewhere."""
+    import ctypes  # here, not at start: most commands never call it
     with contextlib.suppress(OSError, AttributeError):
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(1, signum, 0, 0, 0)  # 1 is PR_SET_PDEATHSIG
@@ -209,6 +207,8 @@ def write_report(details: str) -> Path | None:
     Returns its path, or None if no file could be written (the caller still
     says one line).  The file is the user's own (mode 0600, as mkstemp makes it).
     """
+    import platform  # here, not at every command's start
+    import tempfile
     header = (
         f"socklab {__version__} internal error report\n"
         f"time: {time.strftime('%Y-%m-%d %H:%M:%S %z')}\n"

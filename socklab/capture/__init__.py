@@ -12,12 +12,28 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING
 
-from .capture import Capture
-from .inferred import Inferred
-from .sniffer import NoCapture, how_to_capture
-
 if TYPE_CHECKING:
     from ..engine import Lab
+    from .capture import Capture
+    from .inferred import Inferred
+    from .sniffer import NoCapture, how_to_capture
+
+#: Loaded when first asked for (PEP 562): a command without ``--packets``, or
+#: one that only formats packet rows (socklab.capture.text), does not import
+#: the capture's machinery (its ring, its flows, the hosts' namespaces) at start.
+_LAZY = {"Capture": "capture", "Inferred": "inferred", "NoCapture": "sniffer",
+         "how_to_capture": "sniffer"}
+
+
+def __getattr__(name: str) -> object:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib
+    value = getattr(importlib.import_module(f"{__name__}.{module}"), name)
+    globals()[name] = value
+    return value
+
 
 __all__ = ["Capture", "Inferred", "NoCapture", "how_to_capture", "watch_packets",
            "watching"]
@@ -26,6 +42,9 @@ __all__ = ["Capture", "Inferred", "NoCapture", "how_to_capture", "watch_packets"
 def watch_packets(lab: Lab, ports: Iterable[int] = ()) -> Capture | Inferred:
     """Capture the lab's segments, or infer them from counters where capture is not
     allowed.  ``ports``: ports the lab will connect to (see `Capture`)."""
+    from .capture import Capture
+    from .inferred import Inferred
+    from .sniffer import NoCapture
     try:
         return Capture(lab, ports)
     except NoCapture as exc:

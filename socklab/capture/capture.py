@@ -30,7 +30,7 @@ from ..engine.calls import client_ports
 from ..hosts.netns import run_in
 from ..hosts.pair import HOSTS
 from .flows import Flows
-from .segments import Segment, parse
+from .segments import ACK_BIT, Segment, flag_names, parse, plain_fields
 from .sniffer import NoCapture, Ring, dropped, open_capture, set_filter
 from .tcpanalysis import TcpAnalysis
 from .tcpanalysis import ordinary as _ordinary
@@ -203,23 +203,7 @@ class Capture:
 
     def _drain(self, limit: int, place: Placer | None = None) -> int:
         """`drain`'s body, under the bus lock, not re-entered."""
-        # Segments no event had named yet (a refused connect is reported after
-        # its lock is released: its SYN and RST can be read first): tried again.
-        waiting, self._unplaced = self._unplaced, []
-        frames = [*waiting]
-        rings = self._rings()
-        for ring in rings:
-            at = self._ring_host.get(ring)
-            for _ in range(limit):
-                frame = ring.read()
-                if frame is None:
-                    break
-                segment = parse(frame[0])
-                if segment is not None:
-                    frames.append((frame[1] + self._offset if frame[1] else None, segment,
-                                   None if at is None else sender_host(segment, at)))
-        if len(rings) > 1:  # two hosts: the rings' segments in the order the kernel saw them
-            frames.sort(key=lambda item: item[0] if item[0] is not None else float("inf"))
+        frames = self._frames(limit)
         now = self.bus.now()
         rows, placed = self._place(frames, now, len(frames) > COALESCE_AT)
         ends = [(tuple(row[3]["dst"]), tuple(row[3]["src"])) for row in rows]
@@ -242,8 +226,35 @@ class Capture:
         self.segments += placed
         return placed
 
-    def _place(self, frames: list[tuple[float | None, Segment, str | None]], now: float,
-               bulk: bool) -> tuple[list[tuple], int]:
+    def _frames(self, limit: int) -> list[tuple[float | None, Segment | bytes, str | None]]:
+        """The segments to place, as (time, segment, host): those no event had named
+        yet (a refused connect is reported after its lock is released: its SYN and
+        RST can be read first), then up to ``limit`` new ones from each ring.
+
+        A bulk batch (over `COALESCE_AT`) of this machine's ring alone is left as
+        the frames' bytes: `_place` parses only those that do not continue a run."""
+        waiting, self._unplaced = self._unplaced, []
+        rings = self._rings()
+        read = [(ring, ring.read_many(limit)) for ring in rings]
+        offset = self._offset
+        if len(read) == 1 and read[0][0] not in self._ring_host \
+                and len(waiting) + len(read[0][1]) > COALESCE_AT:
+            return [*waiting, *[(ts + offset if ts else None, frame, None)
+                                for frame, ts in read[0][1]]]
+        frames: list[tuple[float | None, Segment | bytes, str | None]] = [*waiting]
+        for ring, got in read:
+            at = self._ring_host.get(ring)
+            for frame, ts in got:
+                segment = parse(frame)
+                if segment is not None:
+                    frames.append((ts + offset if ts else None, segment,
+                                   None if at is None else sender_host(segment, at)))
+        if len(read) > 1:  # two hosts: the rings' segments in the order the kernel saw them
+            frames.sort(key=lambda item: item[0] if item[0] is not None else float("inf"))
+        return frames
+
+    def _place(self, frames: list[tuple[float | None, Segment | bytes, str | None]],
+               now: float, bulk: bool) -> tuple[list[tuple], int]:
         """The packet rows for ``frames`` (segments of no lab socket kept a moment in
         `_unplaced`), and how many segments they stand for.
 
@@ -252,53 +263,82 @@ class Capture:
         says how many segments it stands for, ``len`` their bytes, ``seq`` its
         first's and ``ack`` its last's (as the engine counts floods).  Any other
         segment (SYN, FIN, RST) ends the runs and keeps its place.  A run's
-        segments share a connection, so only its first and last are placed:
-        under a bulk transfer that, not reading the ring, was the capture's cost.
+        segments share a connection, so only its first and last are placed, and
+        a frame that continues one is read from its bytes, never parsed: under a
+        bulk transfer that work, holding the GIL, was the capture's cost.
         """
         rows: list[list] = []
         runs: dict[tuple, list] = {}  # (src, data?) -> [row, last segment, last flags]
         placed = 0
+        joins = self._joins
         for t, segment, host in frames:
-            plain = bulk and segment.proto == "TCP" and _PLAIN.issuperset(segment.flags)
-            marks = None
-            if plain:
-                run = runs.get((segment.src, segment.length > 0))
-                if run is not None:
-                    marks = self.analysis.marks(segment)
-                    plain = _ordinary(marks)  # a marked segment keeps a row of its own
-                if run is not None and plain:
-                    row, run[1] = run[0], segment
-                    row[3]["len"] += segment.length
-                    if segment.flags is not run[2]:  # flag tuples are shared: mostly the same
-                        run[2] = segment.flags
-                        row[3]["flags"] = _union(row[3]["flags"], segment.flags)
-                    row[5] += 1
+            if segment.__class__ is bytes:  # a bulk batch's frame (`_frames`)
+                if runs and joins(runs, segment):  # type: ignore[arg-type]
                     placed += 1
                     continue
-            where = self.flows.place(segment)
-            if where is None:
-                if t is not None and now - t < UNPLACED_SECONDS \
-                        and len(self._unplaced) < UNPLACED_MAX:
-                    self._unplaced.append((t, segment, host))
-                continue
-            placed += 1
-            # What TCP is doing (retransmission, window…): read once per placed segment.
-            if segment.proto == "TCP":  # a datagram has no window, no sequence
-                where[2].update(marks if marks is not None else self.analysis.marks(segment))
-            plain = plain and _ordinary(where[2])
-            row = [t, *where, 1, host]
-            rows.append(row)
-            if plain:
-                runs[(segment.src, segment.length > 0)] = [row, segment, segment.flags]
-            elif bulk:
-                self._end_runs(runs)
+                parsed = parse(segment)
+                if parsed is None:
+                    continue
+                segment = parsed
+            placed += self._place_one(rows, runs, (t, segment, host), now, bulk)
         self._end_runs(runs)
         return [tuple(row) for row in rows], placed
+
+    def _joins(self, runs: dict[tuple, list], frame: bytes) -> bool:
+        """Does this frame continue one of ``runs`` (data or a pure ACK that TCP's
+        analysis does not mark)?  Then it is counted into the run."""
+        fields = plain_fields(frame)
+        if fields is None:
+            return False
+        src, dst, seq, ack, length, window, ip_id, bits = fields
+        run = runs.get((src, length > 0))
+        if run is None or not self.analysis.joins_run(src, dst, seq, ack, length, window,
+                                                      ip_id, bits & ACK_BIT):
+            return False
+        _extend(run, frame, length, flag_names(bits))
+        return True
+
+    def _place_one(self, rows: list[list], runs: dict[tuple, list],
+                   frame: tuple[float | None, Segment, str | None], now: float,
+                   bulk: bool) -> int:
+        """Place one parsed segment: into a run, as a row, or kept unplaced a moment
+        (the segments it stands for: 0 or 1)."""
+        t, segment, host = frame
+        plain = bulk and segment.proto == "TCP" and _PLAIN.issuperset(segment.flags)
+        marks = None
+        if plain:
+            run = runs.get((segment.src, segment.length > 0))
+            if run is not None:
+                if not self.analysis.joins(segment):
+                    marks = self.analysis.marks(segment)
+                    plain = _ordinary(marks)  # a marked segment keeps a row of its own
+                if plain:
+                    _extend(run, segment, segment.length, segment.flags)
+                    return 1
+        where = self.flows.place(segment)
+        if where is None:
+            if t is not None and now - t < UNPLACED_SECONDS \
+                    and len(self._unplaced) < UNPLACED_MAX:
+                self._unplaced.append((t, segment, host))
+            return 0
+        # What TCP is doing (retransmission, window…): read once per placed segment.
+        if segment.proto == "TCP":  # a datagram has no window, no sequence
+            where[2].update(marks if marks is not None else self.analysis.marks(segment))
+        plain = plain and _ordinary(where[2])
+        row = [t, *where, 1, host]
+        rows.append(row)
+        if plain:
+            runs[(segment.src, segment.length > 0)] = [row, segment, segment.flags]
+        elif bulk:
+            self._end_runs(runs)
+        return 1
 
     def _end_runs(self, runs: dict[tuple, list]) -> None:
         """Close the open runs: each one's ``ack`` is its last segment's."""
         for row, last, _flags in runs.values():
             if row[5] > 1:
+                if isinstance(last, bytes):  # a frame `_joins` counted: parsed only now
+                    last = parse(last)
                 where = self.flows.place(last)
                 if where is not None:
                     row[3]["ack"] = where[2]["ack"]
@@ -352,6 +392,16 @@ def sender_host(segment: Segment, arrived_at: str | None) -> str | None:
     if arrived_at is None:
         return None
     return next((host.letter for host in HOSTS if host.address == segment.src[0]), arrived_at)
+
+
+def _extend(run: list, last: Segment | bytes, length: int, flags: tuple[str, ...]) -> None:
+    """One more segment in a run ([row, last segment, last flags]): its bytes, its flags."""
+    row, run[1] = run[0], last
+    row[3]["len"] += length
+    if flags is not run[2]:  # flag tuples are shared: mostly the same
+        run[2] = flags
+        row[3]["flags"] = _union(row[3]["flags"], flags)
+    row[5] += 1
 
 
 #: Flags of a segment that joins a run: data, or a pure ACK.

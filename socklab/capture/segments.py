@@ -81,6 +81,42 @@ def parse(frame: bytes) -> Segment | None:
     return parse_any(frame)
 
 
+#: The flags of a data segment or a pure ACK (PSH, ACK): what may join a bulk run.
+PLAIN_BITS = 0x08 | 0x10
+ACK_BIT = 0x10
+
+
+def plain_fields(frame: bytes) -> tuple | None:
+    """A bulk transfer's fast path: an IPv4 TCP segment without IP options whose
+    flags are only PSH/ACK, as ``(src, dst, seq, ack, length, window, ip_id,
+    flag bits)`` from one unpack (no `Segment` built); None for any other frame
+    (`parse` it)."""
+    if len(frame) < 36 or frame[0] != 0x45:
+        return None
+    total, ip_id, proto, seq, ack, data_off, bits, window = _PLAIN_FIELDS.unpack_from(frame)
+    if proto != _TCP_PROTO or bits & ~PLAIN_BITS:
+        return None
+    ends = _ENDS.get(frame[12:24])
+    if ends is None:
+        ends = _ends(frame)
+    return (*ends, seq, ack, max(0, total - 20 - (data_off >> 4) * 4), window, ip_id, bits)
+
+
+#: `plain_fields`' header fields, the addresses and ports skipped (read as one key).
+_PLAIN_FIELDS = struct.Struct("!2xHH2xxB2x4x4x2x2xIIBBH")
+#: Both ends of a connection by the 12 bytes that name them (addresses, ports).
+_ENDS: dict[bytes, tuple[tuple[str, int], tuple[str, int]]] = {}
+
+
+def _ends(frame: bytes) -> tuple[tuple[str, int], tuple[str, int]]:
+    s, d, sport, dport = struct.unpack_from("!4s4sHH", frame, 12)
+    if len(_ENDS) >= 4096:  # a port scan's worth: forgotten at once, rebuilt as needed
+        _ENDS.clear()
+    ends = _ENDS[frame[12:24]] = ((_HOSTS.get(s) or _ip4(s), sport),
+                                  (_HOSTS.get(d) or _ip4(d), dport))
+    return ends
+
+
 def parse_any(frame: bytes) -> Segment | None:
     """`parse` for every IP header (options, IPv6), one field group at a time."""
     if len(frame) < 20:

@@ -97,14 +97,24 @@ class Ring:
     def read(self) -> tuple[bytes, float] | None:
         """The next captured frame (from its network header) and its kernel
         timestamp (Unix time), or None when the kernel has written no more."""
-        ring, offset = self.ring, self._next * _FRAME
-        status, _len, snaplen, _mac, net, sec, nsec = _TPACKET2.unpack_from(ring, offset)
-        if not status & TP_STATUS_USER:
-            return None
-        frame = ring[offset + net : offset + net + snaplen]
-        ring[offset : offset + 4] = _KERNEL  # the frame is the kernel's again
-        self._next = (self._next + 1) % _FRAMES
-        return frame, sec + nsec / 1e9
+        frames = self.read_many(1)
+        return frames[0] if frames else None
+
+    def read_many(self, limit: int) -> list[tuple[bytes, float]]:
+        """Up to ``limit`` frames, oldest first, each as `read` gives it: a bulk
+        transfer's batch in one call."""
+        frames: list[tuple[bytes, float]] = []
+        ring, at, unpack = self.ring, self._next, _TPACKET2.unpack_from
+        for _ in range(limit):
+            offset = at * _FRAME
+            status, _len, snaplen, _mac, net, sec, nsec = unpack(ring, offset)
+            if not status & TP_STATUS_USER:
+                break
+            frames.append((ring[offset + net : offset + net + snaplen], sec + nsec / 1e9))
+            ring[offset : offset + 4] = _KERNEL  # the frame is the kernel's again
+            at = (at + 1) % _FRAMES
+        self._next = at
+        return frames
 
     def close(self) -> None:
         self.ring.close()

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import atexit
 import os
 import select
-import shutil
 import socket
 import stat
-import tempfile
 
 from ..capture import watching
 from ..engine import Lab
@@ -44,6 +41,9 @@ def _from_a_fifo(path: str) -> str:
             raise UsageError(f"--send-file: {path} is a FIFO and nothing was written to it "
                              f"in {FIFO_WAIT:g} s: start the program that writes to it first")
         os.set_blocking(fd, True)
+        import atexit  # here: only a FIFO needs them (not at every connect's start)
+        import shutil
+        import tempfile
         copy = tempfile.NamedTemporaryFile(prefix="socklab-send-", delete=False)  # noqa: SIM115
         atexit.register(os.unlink, copy.name)
         with copy:

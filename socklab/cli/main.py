@@ -25,7 +25,9 @@ COMMANDS = ("serve", "connect", "demo", "ports", "code", "web", "replay", "lesso
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = sys.argv[1:] if argv is None else list(argv)
+    # A command given first is the one argparse runs: only its options are built.
+    parser = build_parser(argv[0] if argv and argv[0] in COMMANDS else None)
     try:
         args = parser.parse_args(argv)
         if args.lab_cable is not None and (args.command is not None or not args.two_hosts):

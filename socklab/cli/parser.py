@@ -57,7 +57,11 @@ def _add_endpoint_options(p: argparse.ArgumentParser, port_default: str | None,
 #: ``--packets`` (serve, connect, demo): the wire under the calls (socklab.capture).
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(command: str | None = None) -> argparse.ArgumentParser:
+    """The command line's parser.  ``command`` (the command main() was given
+    first): only its options are built in full, the other commands are named
+    bare, so a command's start-up imports none of the others' modules (demos,
+    replay, the program checker).  None builds every command (``--help``)."""
     parser = _Parser(
         prog="socklab",
         description="An interactive lab for learning network sockets with real calls. "
@@ -121,16 +125,10 @@ def build_parser() -> argparse.ArgumentParser:
     connect.add_argument("--packets", action="store_true",
                          help=PACKETS_HELP)
 
-    from ..demos import DEMOS
-    demo = sub.add_parser("demo", help="run a lecture demo: " + ", ".join(DEMOS))
-    demo.add_argument("name", nargs="?", default="welcome", choices=list(DEMOS),
-                      help="which demo (default welcome)")
-    demo.add_argument("--json", action="store_true", help="print JSON Lines")
-    demo.add_argument("--packets", action="store_true",
-                      help=PACKETS_HELP)
-    demo.add_argument("--cable", type=_cable, default=None, metavar="CONDITIONS",
-                      help="the two-hosts demos' cable, e.g. 'delay 100ms loss 10%%' "
-                      "(delay, jitter, loss, duplicate, reorder, rate; or a preset)")
+    if command in (None, "demo"):
+        _add_demo(sub)
+    else:
+        sub.add_parser("demo")
 
     lesson = sub.add_parser("lesson", help="open the lab on a guided lesson "
                             "(--list names them)")
@@ -167,23 +165,33 @@ def build_parser() -> argparse.ArgumentParser:
     code.add_argument("--mode", choices=MODES, default="welcome",
                       help="what the server does (default welcome)")
     code.add_argument("--output", "-o", metavar="FILE", help="write the program to FILE")
-    _add_classroom(sub)
+    _add_classroom(sub, command)
     return parser
 
 
-def _add_classroom(sub: argparse._SubParsersAction) -> None:
-    """The classroom's commands (issue 13): each module adds its own options."""
-    from . import replay, web
-    web.add_parser(sub)
-    replay.add_parser(sub)
-    _add_program(sub)
+def _add_demo(sub: argparse._SubParsersAction) -> None:
+    from ..demos import DEMOS
+    demo = sub.add_parser("demo", help="run a lecture demo: " + ", ".join(DEMOS))
+    demo.add_argument("name", nargs="?", default="welcome", choices=list(DEMOS),
+                      help="which demo (default welcome)")
+    demo.add_argument("--json", action="store_true", help="print JSON Lines")
+    demo.add_argument("--packets", action="store_true",
+                      help=PACKETS_HELP)
+    demo.add_argument("--cable", type=_cable, default=None, metavar="CONDITIONS",
+                      help="the two-hosts demos' cable, e.g. 'delay 100ms loss 10%%' "
+                      "(delay, jitter, loss, duplicate, reorder, rate; or a preset)")
 
 
-def _add_program(sub: argparse._SubParsersAction) -> None:
-    """The learner's own program (issue 25): ``run`` and ``check``."""
-    from . import check, run
-    run.add_parser(sub)
-    check.add_parser(sub)
+def _add_classroom(sub: argparse._SubParsersAction, command: str | None = None) -> None:
+    """The classroom's commands (issue 13): each module adds its own options;
+    with ``command`` another command, each is only named (see `build_parser`)."""
+    import importlib
+    # web, replay: issue 13; run, check: the learner's own program (issue 25).
+    for name in ("web", "replay", "run", "check"):
+        if command in (None, name):
+            importlib.import_module(f"{__package__}.{name}").add_parser(sub)
+        else:
+            sub.add_parser(name)
 
 
 def _cable(text: str) -> object:

@@ -5,10 +5,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..capture import watching
-from ..engine import Lab
-from ..program.runner import ProgramError, ProgramRun
-from .output import Printer, closing, note
 from .usage import EXIT_FAILED, EXIT_OK, UsageError
 
 
@@ -27,6 +23,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    # Imported here: every command's parser adds this one's options (add_parser),
+    # and the others need none of the program runner.
+    from ..capture import watching
+    from ..engine import Lab
+    from ..program.runner import ProgramError, ProgramRun
+    from .output import Printer, closing, note
     argv = list(args.program)
     if argv[:1] == ["--"]:
         argv = argv[1:]

@@ -14,12 +14,12 @@ from __future__ import annotations
 import socket
 import sys
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 from ..capture import watching
 from ..engine import GREETING, Lab, Server
 from ..events import Sink
 from ..explain import CTRL_C, STOPPED
-from ..hosts.cable import Conditions
 from ..inputs import LOOPBACK
 from ..kernel.poller import KernelView
 from ..scenarios import (
@@ -33,6 +33,9 @@ from ..scenarios import (
     run_steps,
 )
 from . import kernel as inside
+
+if TYPE_CHECKING:
+    from ..hosts.cable import Conditions
 
 Demo = Callable[[Lab], bool]
 STREAM, DGRAM = socket.SOCK_STREAM, socket.SOCK_DGRAM

@@ -115,7 +115,13 @@ def sparse_file(folder: Path, size: int) -> Path:
 
 
 def whole_process_figure(repeats: int) -> Figure:
-    """Figure 7: socklab's pair vs the plain pair, moving 1 GiB, alternated."""
+    """Figure 7: socklab's pair vs the plain pair, moving 1 GiB, alternated.
+
+    socklab starts from cached bytecode, as installed (figure 5 does the same):
+    with PYTHONDONTWRITEBYTECODE, as on these machines, a run of ``--only 7``
+    compiled each of socklab's modules at every process start."""
+    from .startup import cache_bytecode
+    cache_bytecode()
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         payload = sparse_file(workdir, GiB)
