@@ -9,6 +9,8 @@ from capture_helpers import as_nobody, capture_or_skip, readable_dir, welcome_ca
 from helpers import no_traceback
 from pilot import SIZE, is_, run_server, settle, watch
 from rich.cells import cell_len
+from textual import messages
+from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import TabbedContent
 
@@ -162,3 +164,26 @@ def test_the_lab_as_nobody_says_how_to_capture_and_shows_inferred_rows() -> None
     lines = done.stdout.splitlines()
     assert "CAP_NET_RAW" in lines[0] and "setcap" in lines[0]
     assert lines[-1] == "OK" and "No TCP segments captured" in done.stdout
+
+
+async def test_a_hidden_wire_tab_is_drawn_when_shown_not_on_every_batch() -> None:
+    # A hidden widget's refresh makes Textual map every widget of every tab
+    # again at the next frame: under a flood that was every frame (figure 4).
+    updates: list[messages.Update] = []
+
+    def hook(message: Message) -> None:
+        if isinstance(message, messages.Update) and isinstance(message.widget, WireView):
+            updates.append(message)
+
+    app = SocklabApp()
+    async with app.run_test(size=SIZE, message_hook=hook) as pilot:
+        await settle(app, pilot)
+        view = app.query_one(WireView)
+        updates.clear()
+        view.add_events([Event(seq=n, t=n / 10, side="client", conn=1, op="send", nbytes=5,
+                               result=5) for n in range(1, 4)])
+        await pilot.pause()
+        assert updates == [] and view._rows == []
+        app.query_one(TabbedContent).active = "wire"
+        await settle(app, pilot)
+        assert view._rows and view._rows == view.diagram.rows(view.scrollable_content_region.width)

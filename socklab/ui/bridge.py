@@ -17,6 +17,12 @@ The two deques hold the same event objects: what waits for the spool is the
 newest events, which the screen's deque holds anyway, so the spool costs
 (almost) no memory while the screen keeps up.
 
+While a storm lasts (events still wait for the screen after a tick), the
+cyclic collector's full passes come five times less often (`StormCollections`):
+each walks every live object, and a storm fills the log with tens of
+thousands, so every pass stopped the UI for tens of milliseconds, every few
+seconds.
+
 Lab threads that must tell the learner something (an unexpected failure, a
 saved file) use `Bridge.tell`, which queues the message for the same timer.
 Nothing here names a subscriber: a new view subscribes, the bridge is unchanged.
@@ -25,6 +31,7 @@ Nothing here names a subscriber: a new view subscribes, the bridge is unchanged.
 from __future__ import annotations
 
 import contextlib
+import gc
 import io
 import tempfile
 import threading
@@ -48,7 +55,10 @@ DRAIN_MAX = 500
 #: Events kept waiting for the screen.  A storm that outruns it (the engine
 #: coalesces data floods, so only a storm of distinct calls gets here) keeps
 #: its newest events and counts the rest as not shown.  The spool has them all.
-VIEW_MAX = 20_000
+#: Half a second of the screen's pace: under a flood these events live long
+#: enough to reach the collector's oldest generation, and each full collection
+#: walks all of them on the UI's time (20,000 made those passes twice as long).
+VIEW_MAX = 5_000
 #: How long a save waits for the spool's writer to catch up (a hang guard).
 SAVE_WAIT = 120.0
 
@@ -58,6 +68,43 @@ SAVE_WAIT = 120.0
 #: while the storm lasts (restyling a pane's buttons costs a frame or two).
 REFRESH_EVERY = 0.25
 REFRESH_SLOWEST = 1.0
+
+
+#: While a storm lasts, a full collection waits for this many collections of the
+#: middle generation (Python's default: 10; here about 15 s of a flood).  Not for
+#: the whole storm: the garbage that waits is walked by the pass that comes
+#: (some of Textual's drawn strips are reference cycles), and 200 (a pass a
+#: minute) made that pass the flood's longest pause.
+STORM_FULL_AFTER = 50
+
+
+class StormCollections:
+    """Full collections come less often while a storm of events lasts.
+
+    The collector's young passes run as usual (they free the storm's short-lived
+    garbage); its full pass, which walks every live object (the log's rows and
+    their events: tens of thousands in a storm) on whichever thread allocates,
+    waits for `STORM_FULL_AFTER` passes over the middle generation instead of
+    10, or for the storm's end.  The storm's own objects are freed by their
+    reference counts meanwhile: only garbage in cycles that reached the oldest
+    generation waits.
+    """
+
+    def __init__(self) -> None:
+        #: The thresholds before the storm; None: no storm.
+        self._saved: tuple[int, int, int] | None = None
+
+    @property
+    def storm(self) -> bool:
+        return self._saved is not None
+
+    def set_storm(self, storm: bool) -> None:
+        if storm and self._saved is None:
+            self._saved = young, middle, full = gc.get_threshold()
+            gc.set_threshold(young, middle, max(full, STORM_FULL_AFTER))
+        elif not storm and self._saved is not None:
+            gc.set_threshold(*self._saved)
+            self._saved = None
 
 
 class Coalesced:
@@ -139,6 +186,7 @@ class Bridge:
         self._last_seq = 0
         self.skipped = 0
         self._saving = threading.Lock()
+        self.collections = StormCollections()
 
     # -- any thread ------------------------------------------------------------
 
@@ -185,9 +233,12 @@ class Bridge:
                              severity=note.severity, markup=False)
         view = self._view
         if not view:
+            self.collections.set_storm(False)
             return
         popleft = view.popleft
         events = [popleft() for _ in range(min(len(view), DRAIN_MAX))]
+        # Events left waiting after a full batch: the screen is behind, a storm.
+        self.collections.set_storm(bool(view))
         # seq is one global order: a gap means the bounded view let events go.
         gap = max(0, events[0].seq - self._last_seq - 1)
         self._last_seq = events[-1].seq
@@ -250,6 +301,7 @@ class Bridge:
         """The app is ending: stop publishing and remove the spool (after a save
         still writing, bounded by `SAVE_WAIT`, so its file is never cut short)."""
         self._subscribers.clear()
+        self.collections.set_storm(False)
         got = self._saving.acquire(timeout=SAVE_WAIT)
         try:
             self.spool.close()

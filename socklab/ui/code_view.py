@@ -173,7 +173,8 @@ class CodeView(Widget, can_focus=True):
 
     def _status(self, message: str) -> None:
         for status in self.query("#code-status").results(Static):
-            status.update(message)
+            if status.content != message:  # unchanged: no new layout of the screen
+                status.update(message)
 
     # -- export ------------------------------------------------------------------
 

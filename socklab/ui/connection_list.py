@@ -117,17 +117,22 @@ class ConnectionList(OptionList):
         """Show these rows, keeping the selection on the same key if it is there."""
         rows = tuple(rows[-MAX_SHOWN:])
         want = select or self.selected_key
-        if [row.key for row in rows] == [row.key for row in self._rows]:
-            # The same sockets, some with new figures (bytes, state): only those
-            # rows are drawn again, with no new layout (a storm redraws often).
+        if rows and len(rows) == len(self._rows):
+            # As many rows as shown (the same sockets with new figures, or a
+            # storm's newest sockets in a full list): only the rows that changed
+            # are drawn again, in place, with no new layout of the screen.
+            same = [row.key for row in rows] == [row.key for row in self._rows]
             for index, (old, new) in enumerate(zip(self._rows, rows, strict=True)):
                 if old != new:
                     self.replace_option_prompt_at_index(index, new.prompt())
             self._rows = rows
+            if not same:
+                self.highlighted = None  # other sockets: chosen below, as in a new list
         elif rows != self._rows:
             self._rows = rows
-            self.clear_options()
-            self.add_options([Option(row.prompt(), id=row.key) for row in rows])
+            # In one step: clear_options then add_options hides the scrollbar
+            # and shows it again.
+            self.set_options([Option(row.prompt(), id=row.key) for row in rows])
         keys = [row.key for row in rows]
         if want in keys:
             index = keys.index(want)

@@ -305,7 +305,9 @@ class EndpointPane(VerticalScroll):
                     label = (field.id or "").removeprefix(f"{self.SIDE}-")
                     messages.append(f"{label}: {result.failure_descriptions[0]}")
         error = self.query_one(f"#{self.wid('field-error')}", Static)
-        error.update(Text("⚠ " + messages[0]) if messages else "")
+        text = "⚠ " + messages[0] if messages else ""
+        if str(error.content) != text:  # unchanged: no new layout (the port follows a storm)
+            error.update(Text(text) if text else "")
         error.set_class(bool(messages), "-shown")
 
     def _show_port_info(self) -> None:

@@ -37,8 +37,9 @@ from .row_cursor import RowCursor
 
 __all__ = ["MAIN", "MAX_ROWS", "EventLog", "row_text"]
 
-#: Drawn rows kept ready (a few screens' worth).
-_STRIP_CACHE = 1_024
+#: Drawn rows kept ready (a few screens' worth).  Each strip is a dozen objects
+#: the cyclic collector walks; under a flood no row is drawn twice.
+_STRIP_CACHE = 256
 #: From this terminal width the log reads as the lecture's two windows: the
 #: server's calls on the left, the client's on the right, still one order.
 TWO_COLUMNS_AT = 160

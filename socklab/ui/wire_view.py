@@ -21,6 +21,7 @@ from textual.css.query import NoMatches
 from textual.geometry import Size
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
+from textual.widget import Widget
 
 from ..capture import Capture, Inferred
 from ..capture.diagram import Parts, WireDiagram
@@ -49,10 +50,27 @@ class WireView(ScrollView, can_focus=True):
         self.diagram = WireDiagram()
         self._rows: list[Parts] = []
         self._width = -1
+        #: The diagram changed while the Wire tab was hidden: drawn when shown.
+        self._stale = False
 
     def add_events(self, events: Sequence[Event]) -> None:
-        """Take a batch of the lab's events; redraw if the diagram changed."""
+        """Take a batch of the lab's events; redraw if the diagram changed.
+
+        Not while the Wire tab is hidden: a hidden widget's refresh makes
+        Textual build the map of every widget of every tab again at the next
+        frame (under a flood, every frame); it is drawn when shown."""
         if self.diagram.add(events):
+            if self._shown():
+                self._rebuild()
+            else:
+                self._stale = True
+
+    def _shown(self) -> bool:
+        return all(node.display for node in self.ancestors_with_self
+                   if isinstance(node, Widget))
+
+    def on_show(self) -> None:
+        if self._stale:
             self._rebuild()
 
     def action_choose(self, step: int) -> None:
@@ -63,6 +81,7 @@ class WireView(ScrollView, can_focus=True):
         self._rebuild()
 
     def _rebuild(self) -> None:
+        self._stale = False
         width = max(1, self.scrollable_content_region.width)
         follow = self.scroll_y >= self.max_scroll_y
         self._rows = self.diagram.rows(width)

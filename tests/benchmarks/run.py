@@ -53,6 +53,11 @@ def _flood(quick: bool) -> list[Figure]:
         f"{r['produce_seconds']:.1f} s; 20 ms timer probe: p50 {r['p50_ms']:.0f} ms, "
         f"max {r['max_ms']:.0f} ms over {r['probes']} ticks; the log showed "
         f"{r['shown']:,} and counted {r['skipped']:,} as not shown (kept {r['rows']:,} rows)")
+    delay.notes.append(
+        f"in CPU time (less sensitive to the machine's load): the UI thread between "
+        f"two probe ticks p50 {r['busy_p50_ms']:.0f} ms, p99 {r['busy_p99_ms']:.0f} ms; its "
+        f"longest task {r['task_max_ms']:.0f} ms ({r['tasks_over_50ms']} over 50 ms); the "
+        f"longest garbage collection {r['gc_max_ms']:.0f} ms ({r['gc_count']:,} in all)")
     growth = r["peak_mib"] - r["idle_mib"]
     memory = Figure("4 peak memory over idle app", growth, None, "MiB", 50, False,
                     goal="a flood does not fill memory")
