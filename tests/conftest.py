@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import gc
 import os
+import signal
 import subprocess
 import sys
 import warnings
@@ -39,6 +40,14 @@ from socklab.engine import Lab  # noqa: E402
 
 
 def pytest_configure(config: pytest.Config) -> None:
+    # The commands the tests start are foreground commands: Ctrl-C (SIGINT) reaches
+    # them.  A suite started in the background by a script (`scripts/soak-tests &`,
+    # no job control) inherits SIGINT ignored, and so would every `socklab serve` it
+    # starts: its Ctrl-C tests would then wait for a stop that never comes.  A
+    # handler here (not SIG_IGN) is reset to the default by exec in each child.
+    # (A serve started that way on purpose is tests/test_stop.py's.)
+    if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
     config.addinivalue_line(
         "markers", "requires_ipv6: skip (with the reason) where ('::1', 0) cannot be bound"
     )

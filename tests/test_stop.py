@@ -14,7 +14,9 @@ from __future__ import annotations
 
 import ast
 import codecs
+import json
 import os
+import shlex
 import signal
 import socket
 import subprocess
@@ -25,6 +27,7 @@ import pytest
 from helpers import (
     LIMIT,
     REPO,
+    cli_command,
     cli_env,
     closed_port,
     json_events,
@@ -136,6 +139,48 @@ def test_serve_stops_on_signal_closing_every_socket(signum: int) -> None:
     assert name in closes[0]["lesson"]
     assert err.strip().splitlines() == [f"socklab: stopped ({stopped_by_signal(name)}); "
                                         "closing every socket"]
+
+
+def test_serve_started_in_the_background_by_a_script_stops_on_sigterm() -> None:
+    """`socklab serve &` in a script (no job control) starts with SIGINT ignored, so
+    a Ctrl-C meant for the script's foreground command does not stop it (as for any
+    background job); SIGTERM, what `kill` sends, stops it closing every socket."""
+    serve_command = shlex.join(cli_command("serve", "--port", "0", "--json"))
+    proc = subprocess.Popen(["sh", "-c", f"{serve_command} & wait"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, stdin=subprocess.DEVNULL, text=True,
+                            env=cli_env(), cwd=REPO)
+    try:
+        assert proc.stdout is not None
+        listening = json.loads(proc.stdout.readline())
+        assert listening["op"] in ("socket", "bind", "listen")
+        serve = _only_child(proc.pid)
+        assert _ignored(serve, signal.SIGINT)  # the shell made it so
+        os.kill(serve, signal.SIGINT)  # nothing: the background job ignores it
+        os.kill(serve, signal.SIGTERM)
+        out, err = proc.communicate(timeout=LIMIT)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=LIMIT)
+    no_traceback(err)
+    assert err.strip().splitlines() == [f"socklab: stopped ({stopped_by_signal('SIGTERM')}); "
+                                        "closing every socket"]
+    closes = [e for e in json_events(out) if e["op"] == "close"]
+    assert [(c["by"], c["ok"]) for c in closes] == [("lab", True)]
+
+
+def _only_child(pid: int) -> int:
+    children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    assert len(children) == 1, children
+    return int(children[0])
+
+
+def _ignored(pid: int, signum: int) -> bool:
+    """The process ignores ``signum`` (its SigIgn mask in /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("SigIgn:"):
+            return bool(int(line.split()[1], 16) >> (signum - 1) & 1)
+    raise AssertionError(f"no SigIgn for {pid}")
 
 
 def test_connect_stops_on_sigterm_closing_its_socket() -> None:
