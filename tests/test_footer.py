@@ -49,3 +49,27 @@ async def test_moving_between_buttons_keeps_the_footer_and_it_says_the_bindings(
         await settle(app, pilot)
         assert all(a != b for a, b in zip(rebuilt, rebuilt[1:], strict=False))
         assert _on_screen(footer) == _wanted(app)
+
+
+async def test_a_key_that_changes_after_the_signal_is_shown() -> None:
+    """A binding's state that changes after the bindings' signal, with no signal of
+    its own, is shown: the footer compares when it would rebuild, as Textual's does
+    (comparing when the signal came kept the lesson's Next out of the footer)."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        footer = app.query_one(SteadyFooter)
+        assert "lesson_next" not in [key.action for key in footer.query(FooterKey)]
+        lesson_open = {"now": False}
+        app.lessons.is_open = lambda: lesson_open["now"]  # type: ignore[method-assign]
+
+        def after_the_footer(_screen: object) -> None:
+            lesson_open["now"] = True  # after the footer heard the signal
+
+        app.screen.bindings_updated_signal.subscribe(app.event_log, after_the_footer)
+        app.refresh_bindings()
+        for _ in range(3):
+            await settle(app, pilot)
+        assert lesson_open["now"]
+        assert "lesson_next" in [key.action for key in footer.query(FooterKey)]
+        assert _on_screen(footer) == _wanted(app)

@@ -161,10 +161,12 @@ async def test_next_and_back_by_their_keys_alone() -> None:
         run = panel.run
         backlog = app.server_pane.input("backlog")
         assert backlog.value == "3"
-        await pilot.pause()
-        await pilot.pause()
-        footer = "".join(str(k.render()) for k in app.screen.query("FooterKey"))
-        assert "Next" in footer and "Back" in footer
+
+        def footer() -> str:
+            return "".join(str(k.render()) for k in app.screen.query("FooterKey"))
+
+        await until(lambda: "Next" in footer() and "Back" in footer(),
+                    "Next and Back in the footer")
         await pilot.press("f10")
         await until(lambda: run.done, "F10 doing step one")
         await pilot.press("f10")

@@ -142,7 +142,6 @@ class LessonPanel(VerticalScroll):
         lab = self.controls
         self.display = True
         self.screen.add_class("-lesson")
-        self.app.refresh_bindings()  # Back and Next (F9, F10) join the footer
         self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
         if lab.two_hosts:  # every lesson but two-hosts is on one machine
             await lab.set_two_hosts(False)
@@ -152,6 +151,7 @@ class LessonPanel(VerticalScroll):
                 lab.fill(side, name, value)
         lab.unmark_all()
         self.run = LessonRun(lesson)
+        self.app.refresh_bindings()  # a lesson is open: Back and Next (F9, F10) join the footer
         self._before, self._predicted = {}, {}
         self.stalled = False
         self.border_title = f"Lesson · {lesson.name}"
