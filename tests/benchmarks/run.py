@@ -108,11 +108,17 @@ def _kernel(quick: bool) -> list[Figure]:
     return [kernel.kernel_figure(1 if quick else 3, 5.0 if quick else 10.0)]
 
 
+def _signals(quick: bool) -> list[Figure]:
+    from . import signals
+    return signals.signals_figures(1 if quick else 3)
+
+
 FIGURES: dict[int, Callable[[bool], list[Figure]]] = {
     1: _tcp, 2: _udp, 3: _ingest, 4: _flood, 5: _startup, 6: _scan,
     7: _bulk, 8: _huge, 9: _cycles,
     10: _kernel,  # issue 10: the kernel view's cost on an idle lab
     11: _wire,  # issue 10: TCP bulk with packet capture on, against off
+    12: _signals,  # issue 23: keys and stop signals win over a regular expression
 }
 
 
@@ -121,7 +127,7 @@ TITLES = {1: "TCP bulk throughput", 2: "UDP datagrams received", 3: "log ingest"
           4: "a flood of events", 5: "start-up to first paint", 6: "port scan",
           7: "whole-process 1 GiB send", 8: "sender peak RSS, 4 GiB --send-file",
           9: "echo server, 50k cycles", 10: "kernel view, idle lab",
-          11: "TCP bulk, capture on / off"}
+          11: "TCP bulk, capture on / off", 12: "keys and signals over a regex"}
 
 
 def _measured(number: int, quick: bool) -> list[Figure]:
