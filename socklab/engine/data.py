@@ -10,11 +10,12 @@ from __future__ import annotations
 import select
 import socket
 import time
+from threading import get_ident
 from typing import Any
 
 from ..events import Event
 from ..explain import lesson_for, truncated
-from .calls import Received, State, address, says_its_line, timed
+from .calls import Received, State, address, began_at, says_its_line, timed
 from .floods import COALESCE_SECONDS, flood_of
 from .sendfile import FileSending
 
@@ -46,7 +47,23 @@ class DataCalls(FileSending):
 
     def send(self, data: bytes) -> Event | None:
         """send(data), all of it (like sendall): the result is the bytes sent."""
-        return self._send("send", data, None)
+        tally = self.tally
+        flood = flood_of(tally, "send")
+        sock = self.sock
+        if flood is None or sock is None:
+            return self._send("send", data, None)
+        # Inside a flood the call is counted, not reported: its fast path holds
+        # this socket's locks, not the bus lock (`Tally.count_send` says why).
+        began = self.lab.bus.now()
+        try:
+            sent = tally.count_send(flood, self._op_lock, sock, data)
+        except Exception as exc:  # every failure is an event, never a crash
+            return began_at(began, self._fail, "send", (), exc, 0)
+        if sent == len(data):
+            self.bytes_out += sent
+            return None
+        # Would block (or the flood was reported): the full path goes on from here.
+        return began_at(began, self._send_from, "send", data, None, max(sent, 0))
 
     def sendto(self, data: bytes, host: str, port: int) -> Event | None:
         """sendto(data, (host, port)): one datagram; None when counted into a flood."""
@@ -55,11 +72,12 @@ class DataCalls(FileSending):
             # (a datagram to a port no lab socket uses is on the wire too).
             self.reaching = port
             self.lab.will_connect(port)
-        flood = flood_of(self.tally, "sendto")
+        tally = self.tally
+        flood = flood_of(tally, "sendto")
         sock = self.sock
         if flood is not None and sock is not None:
             try:
-                sent = self.tally.count_call(flood, sock.sendto, data, (host, port))
+                sent = tally.count_sendto(flood, sock, data, (host, port))
             except Exception as exc:  # every failure is an event, never a crash
                 return self._fail("sendto", ((host, port),), exc, 0)
             if sent >= 0:
@@ -69,10 +87,15 @@ class DataCalls(FileSending):
 
     @timed
     def _send(self, op: str, data: bytes, to: tuple | None) -> Event | None:
+        return self._send_from(op, data, to, 0)
+
+    def _send_from(self, op: str, data: bytes, to: tuple | None,
+                   sent: int) -> Event | None:
+        """The full path of a send: ``sent`` bytes of ``data`` are out already."""
         args: tuple = ((to[0], to[1]),) if to else ()
         view = memoryview(data)
         total = len(data)
-        sent = call = 0
+        call = 0
         lock = self.lab.bus.lock
         while True:
             try:
@@ -102,10 +125,47 @@ class DataCalls(FileSending):
     # recv and recvfrom repeat their retry loop on purpose: a shared helper
     # cost a tenth of the flood's per-call time (measured on 64 KiB recvs).
 
-    @timed
-    @says_its_line
     def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
         """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
+        tally = self.tally
+        sock = self.sock
+        flood = flood_of(tally, "recv")
+        if sock is None or flood is None:
+            return self._recv(bufsize, timeout)
+        # Inside a flood: the call as the full path makes it (its line owed,
+        # under the socket's lock), without the full path's frames; anything
+        # but bytes counted into the flood goes on the full path's way.
+        began = self.lab.bus.now()
+        owing = self._owing
+        me = get_ident()
+        try:
+            with self._op_lock:
+                owing[me] = None  # `_owe`
+                chunk = sock.recv(bufsize)
+        except (BlockingIOError, InterruptedError):
+            return began_at(began, self._recv_full, bufsize, timeout)
+        except Exception as exc:
+            return began_at(began, self._recv_failed, (bufsize,), exc)
+        n = len(chunk)
+        if n:
+            with tally.lock:  # `Tally.counted`, ``flood`` being the one it finds
+                counted = flood is tally.flood or flood is tally.partner
+                if counted:
+                    flood.count += 1
+                    flood.nbytes += n
+            if counted:
+                self.bytes_in += n
+                owing.pop(me, None)  # `_paid`
+                if self._closer_waiting:
+                    self._notify_closer()
+                if flood.count >= flood.check_at and flood.due():
+                    tally.floods.flush(keep_streaks=True)
+                return _received(Received, (None, chunk, None, False))
+        return began_at(began, self._recv_said, (bufsize,), 0, chunk)
+
+    @says_its_line
+    def _recv_full(self, bufsize: int, timeout: float | None) -> Received:
+        """recv's full path: tried, waited for, tried again; reported or counted."""
         args = (bufsize,)
         deadline = None if timeout is None else time.monotonic() + timeout
         call = 0
@@ -122,6 +182,16 @@ class DataCalls(FileSending):
             call, failed = self._blocked("recv", args, call, select.POLLIN, deadline)
             if failed is not None:
                 return Received(failed, b"")
+        return self._recv_result(args, call, chunk)
+
+    _recv = timed(_recv_full)
+
+    @says_its_line
+    def _recv_failed(self, args: tuple, exc: Exception) -> Received:
+        return Received(self._fail("recv", args, exc, 0), b"")
+
+    def _recv_result(self, args: tuple, call: int, chunk: bytes) -> Received:
+        """What a recv that returned ``chunk`` hands back: counted, or its event."""
         n = len(chunk)
         self.bytes_in += n
         if n:
@@ -138,6 +208,8 @@ class DataCalls(FileSending):
         event = self._done("recv", args, call, data=chunk, result=0, nbytes=0,
                            lesson=lesson_for("EOF", "recv"))
         return Received(event, chunk, None, True)
+
+    _recv_said = says_its_line(_recv_result)
 
     @timed
     @says_its_line

@@ -13,6 +13,7 @@ stays causal.
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from collections.abc import Callable
@@ -165,8 +166,8 @@ class Tally:
             self.floods.flush(keep_streaks=True)  # a long flood reports as it goes
         return True
 
-    def count_call(self, flood: Flood, call: Callable[..., int], *args: object) -> int:
-        """Make a data call counted into ``flood``: no event, so no bus lock.
+    def count_sendto(self, flood: Flood, sock: socket.socket, data: bytes, to: tuple) -> int:
+        """sendto(data, to) counted into ``flood``: no event, so no bus lock.
 
         Holding this tally's lock across the call and its count is enough for
         causality: a flush (which holds the bus lock, and which any recv event
@@ -180,7 +181,7 @@ class Tally:
             if flood is not self.flood and flood is not self.partner:
                 return -1
             try:
-                n = call(*args)
+                n = sock.sendto(data, to)
             except (BlockingIOError, InterruptedError):
                 return -1
             flood.count += 1
@@ -188,6 +189,40 @@ class Tally:
         if flood.count >= flood.check_at and flood.due():
             self.floods.flush(keep_streaks=True)
         return n
+
+    def count_send(self, flood: Flood, op_lock: threading.Lock, sock: socket.socket,
+                   data: bytes) -> int:
+        """send(data), all of it, counted into ``flood``: a stream flood's fast path.
+
+        As `count_sendto`: this tally's lock is held across the calls and their
+        count (a flush takes it to report the flood, so it reports this send
+        before any recv of its bytes), and no bus lock is needed.  ``op_lock``
+        (the socket's) is held too, as the full path holds it: no other call on
+        the socket comes between the calls of one send.  Returns ``len(data)``
+        when all of it was sent and counted; the bytes sent so far when the
+        kernel would block midway (fewer: the full path sends the rest and
+        counts the call, or reports it); -1 when nothing was tried (the flood
+        was reported meanwhile).  A failure raises.
+        """
+        total = len(data)
+        sent = 0
+        with op_lock, self.lock:
+            if flood is not self.flood and flood is not self.partner:
+                return -1
+            try:
+                # At least one real send(), even of b'', as the full path makes.
+                sent = sock.send(data)
+                if sent < total:
+                    view = memoryview(data)
+                    while sent < total:
+                        sent += sock.send(view[sent:])
+            except (BlockingIOError, InterruptedError):
+                return sent if sent < total else -1
+            flood.count += 1
+            flood.nbytes += total
+        if flood.count >= flood.check_at and flood.due():
+            self.floods.flush(keep_streaks=True)
+        return total
 
     def note(self, op: str, nbytes: int, args: tuple, shown_waiting: bool) -> bool:
         """One more successful data call: True when it starts (is counted into) a flood.
