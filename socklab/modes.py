@@ -243,7 +243,7 @@ class Service:
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and (left <= 0 or drained > DRAIN_BYTES):
                 return
-            got = conn.recv(DISCARD_RECV_SIZE, timeout=left)
+            got = conn.recv(DISCARD_RECV_SIZE, timeout=left, keep=False)  # dropped
             if not got.ok or not got.data:
                 return
             drained += len(got.data)

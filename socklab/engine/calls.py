@@ -75,6 +75,8 @@ class Received(NamedTuple):
 
     ``event`` is None when the call was counted into a flood; ``addr`` is the
     sender's address (recvfrom); ``eof`` is a stream's b'' (the peer closed).
+    ``data`` is a view of the socket's own buffer when the caller asked for the
+    bytes to be dropped (``recv(keep=False)``), and bytes otherwise.
     Immutable, and a tuple underneath: made on every recv of a flood, it costs
     a fifth of a frozen dataclass (measured: 0.5 µs against 2.3 µs).
     """

@@ -44,6 +44,8 @@ class DataCalls(FileSending):
 
     #: The last `recvfrom_many` batch ended with nothing left to read.
     _drained = False
+    #: The buffer a ``recv(keep=False)`` reads into (made at its first use).
+    _drop_buffer: memoryview | None = None
 
     def send(self, data: bytes) -> Event | None:
         """send(data), all of it (like sendall): the result is the bytes sent."""
@@ -125,13 +127,21 @@ class DataCalls(FileSending):
     # recv and recvfrom repeat their retry loop on purpose: a shared helper
     # cost a tenth of the flood's per-call time (measured on 64 KiB recvs).
 
-    def recv(self, bufsize: int = 1024, timeout: float | None = None) -> Received:
-        """recv(bufsize): up to bufsize bytes; b'' means the peer closed."""
+    def recv(self, bufsize: int = 1024, timeout: float | None = None, *,
+             keep: bool = True) -> Received:
+        """recv(bufsize): up to bufsize bytes; b'' means the peer closed.
+
+        ``keep=False``, for a caller that drops the bytes (a discard server): the
+        same call made as ``recv_into`` one buffer this socket keeps, so a flood
+        allocates nothing per call; the ``data`` handed back is then a view of
+        that buffer, valid until the next such recv on this socket (an event
+        still carries its own copy of the bytes it shows).
+        """
         tally = self.tally
         sock = self.sock
         flood = flood_of(tally, "recv")
         if sock is None or flood is None:
-            return self._recv(bufsize, timeout)
+            return self._recv(bufsize, timeout, keep)
         # Inside a flood: the call as the full path makes it (its line owed,
         # under the socket's lock), without the full path's frames; anything
         # but bytes counted into the flood goes on the full path's way.
@@ -141,9 +151,9 @@ class DataCalls(FileSending):
         try:
             with self._op_lock:
                 owing[me] = None  # `_owe`
-                chunk = sock.recv(bufsize)
+                chunk = sock.recv(bufsize) if keep else self._recv_dropped(sock, bufsize)
         except (BlockingIOError, InterruptedError):
-            return began_at(began, self._recv_full, bufsize, timeout)
+            return began_at(began, self._recv_full, bufsize, timeout, keep)
         except Exception as exc:
             return began_at(began, self._recv_failed, (bufsize,), exc)
         n = len(chunk)
@@ -164,7 +174,7 @@ class DataCalls(FileSending):
         return began_at(began, self._recv_said, (bufsize,), 0, chunk)
 
     @says_its_line
-    def _recv_full(self, bufsize: int, timeout: float | None) -> Received:
+    def _recv_full(self, bufsize: int, timeout: float | None, keep: bool = True) -> Received:
         """recv's full path: tried, waited for, tried again; reported or counted."""
         args = (bufsize,)
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -173,7 +183,8 @@ class DataCalls(FileSending):
             try:
                 with self._op_lock:
                     self._owe()
-                    chunk = self._need_socket().recv(bufsize)
+                    sock = self._need_socket()
+                    chunk = sock.recv(bufsize) if keep else self._recv_dropped(sock, bufsize)
                 break
             except (BlockingIOError, InterruptedError):
                 pass
@@ -190,13 +201,25 @@ class DataCalls(FileSending):
     def _recv_failed(self, args: tuple, exc: Exception) -> Received:
         return Received(self._fail("recv", args, exc, 0), b"")
 
-    def _recv_result(self, args: tuple, call: int, chunk: bytes) -> Received:
+    def _recv_dropped(self, sock: socket.socket, bufsize: int) -> memoryview:
+        """recv(bufsize) into this socket's one buffer (``keep=False``): its bytes."""
+        if bufsize <= 0:  # recv_into would read 0 as "the whole buffer": as recv() does
+            return memoryview(sock.recv(bufsize))
+        buffer = self._drop_buffer
+        if buffer is None or len(buffer) < bufsize:
+            buffer = self._drop_buffer = memoryview(bytearray(bufsize))
+        return buffer[:sock.recv_into(buffer, bufsize)]
+
+    def _recv_result(self, args: tuple, call: int, chunk: bytes | memoryview) -> Received:
         """What a recv that returned ``chunk`` hands back: counted, or its event."""
         n = len(chunk)
         self.bytes_in += n
         if n:
             if self.tally.counted("recv", n):
                 return _received(Received, (None, chunk, None, False))
+        if type(chunk) is not bytes:  # a reported call's bytes are its own
+            chunk = bytes(chunk)
+        if n:
             return Received(self._done("recv", args, call, data=chunk, result=n, nbytes=n),
                             chunk)
         if self.kind != socket.SOCK_STREAM:  # an empty datagram, not an end
