@@ -26,6 +26,7 @@ import time
 from collections.abc import Callable
 
 from socklab.engine import Endpoint, Lab
+from tests.helpers import stream_pair
 
 CHUNK = 64 * 1024
 #: What the discard server asks of each recv (modes.DISCARD_RECV_SIZE).
@@ -41,15 +42,7 @@ PATHS = ("tcp-send", "tcp-recv", "tcp-recv-drop", "udp-sendto", "udp-recvfrom")
 
 
 def _tcp(lab: Lab) -> tuple[Endpoint, Endpoint]:
-    server = lab.server()
-    server.socket()
-    server.bind("127.0.0.1", 0)
-    server.listen(5)
-    client = lab.client()
-    client.socket()
-    client.connect("127.0.0.1", server.local[1])
-    conn, _event = server.accept()
-    assert conn is not None
+    _server, conn, client = stream_pair(lab)
     return client, conn
 
 
