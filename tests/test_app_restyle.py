@@ -8,7 +8,11 @@ styles, at the end of its selectors, so opening a lesson restyles those alone.
 
 from __future__ import annotations
 
+import inspect
+from functools import partial
+
 from pilot import until
+from textual import _callback
 from textual.css.stylesheet import Stylesheet
 from textual.scrollbar import ScrollBar, ScrollBarCorner
 from textual.widget import Widget
@@ -18,6 +22,7 @@ from socklab.ui.app import SocklabApp
 from socklab.ui.leaf_classes import LESSON, misplaced, set_leaf_class
 from socklab.ui.lesson_panel import LessonPanel
 from socklab.ui.port_info import PortInfoLine
+from socklab.ui.textual_fixes import _callback_count
 
 
 def _rules(css: str) -> Stylesheet:
@@ -79,3 +84,35 @@ async def test_opening_a_lesson_restyles_only_the_widgets_it_lays_out() -> None:
         await until(lambda: panel.run is not None, "the lesson opening")
         await pilot.pause()
         assert not any(info.display for info in infos)
+
+
+def test_a_callback_counts_its_parameters_as_textual_does_once_per_function(
+        monkeypatch) -> None:
+    """textual_fixes item 5: a partial that adds nothing (what ``call_later`` makes of
+    every callback) counts as Textual counts it, and a function is looked at once."""
+    looked: list[object] = []
+    signature = inspect.signature
+    monkeypatch.setattr(_callback, "signature", lambda f: looked.append(f) or signature(f))
+
+    def plain(a, b):  # noqa: ANN001, ANN202
+        return a, b
+
+    class Thing:
+        def method(self, a):  # noqa: ANN001, ANN202
+            return a
+
+        def star(*args):  # noqa: ANN002, ANN202, N805
+            return args
+
+    thing = Thing()
+    partials = [partial(plain), partial(plain, 1), partial(thing.method), partial(thing.star),
+                partial(len), partial(plain, b=2)]
+    # What Textual gives a partial: its function's parameters less those it fills.
+    expected = [len(signature(p.func).parameters) - len(p.args) - len(p.keywords)
+                for p in partials]
+    looked.clear()
+    assert [_callback_count(p) for p in partials] == expected == [2, 1, 1, 1, 1, 1]
+    assert [_callback_count(f) for f in (plain, thing.method)] == [2, 1]
+    looked.clear()
+    assert [_callback_count(partial(plain)), _callback_count(partial(thing.method))] == [2, 1]
+    assert looked == [], "a function already counted was looked at again"
