@@ -192,6 +192,19 @@ async def lesson_small(app: SocklabApp, pilot: Pilot) -> None:
         await pilot.pause()
 
 
+async def lesson_small_connected(app: SocklabApp, pilot: Pilot) -> None:
+    """The welcome lesson at 80×24, seven steps on (the server listening, a client
+    connected and greeted): the panes scrolled to their buttons, the log in view."""
+    await app.lessons.start("welcome")
+    panel = app.lesson_panel
+    for _ in range(7):
+        await panel.do_step()
+        await panel.next()
+    await settle(app, pilot)
+    for _ in range(3):
+        await pilot.pause()
+
+
 async def lesson_predict(app: SocklabApp, pilot: Pilot) -> None:
     """The boundaries lesson: three sends done, the question before the one recv
     answered with key 2 (15 bytes), then the recv that shows it held."""
@@ -338,6 +351,7 @@ SCENES: dict[str, tuple[Scene, tuple[int, int]]] = {
     "lab-two-hosts-flow-control": (flow_control, SIZE),
     "lesson-welcome": (lesson, SIZE),
     "lesson-80x24": (lesson_small, (80, 24)),
+    "lesson-80x24-connected": (lesson_small_connected, (80, 24)),
     "lesson-predict": (lesson_predict, SIZE),
     "http-regex": (http_regex, SIZE),
     "lab-program": (program, SIZE),

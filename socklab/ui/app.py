@@ -64,6 +64,7 @@ from .first_frame import (
 from .footer import SteadyFooter
 from .guarded import StopAndReport, run_guarded
 from .http_view import HttpView
+from .lab_tab import LabTab
 from .lesson_host import Lessons
 from .lesson_panel import LessonPanel
 from .palette import lab_commands
@@ -179,7 +180,7 @@ class SocklabApp(StopAndReport, App[int]):
         ask, view = self.controls.ask, self.view_state
         yield Header()
         with TabbedContent(id="tabs"):
-            with TabPane("Lab", id="lab"):
+            with LabTab("Lab", id="lab"):
                 with Horizontal(id="panes"):
                     yield ServerPane(ask, view, id="server")
                     yield ClientPane(ask, view, id="client")

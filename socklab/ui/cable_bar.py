@@ -18,6 +18,7 @@ from collections.abc import Callable
 
 from textual.app import App, ComposeResult
 from textual.containers import Horizontal
+from textual.message import Message
 from textual.widgets import Button, Input, Label, Select
 
 from ..hosts.cable import HELP, PERFECT, PRESETS, CableError, Conditions, parse
@@ -45,6 +46,9 @@ async def apply_preset(app: App, slug: str) -> bool:
 class CableBar(Horizontal):
     """Preset, the cable's words, Apply; and one line saying what is wrong, if anything."""
 
+    class Toggled(Message):
+        """The bar was shown or hidden (two-hosts mode on or off): the tab's rows change."""
+
     def __init__(self, apply: Apply, initial: Conditions | None = None, *,
                  id: str | None = None) -> None:  # noqa: A002 (Textual's name)
         super().__init__(id=id)
@@ -69,7 +73,9 @@ class CableBar(Horizontal):
 
     def set_hosts(self, names: dict[str, str] | None) -> None:
         """Two-hosts mode on (shown; the field's cable applied to the new hosts) or off."""
-        self.display = names is not None
+        if self.display != (names is not None):
+            self.display = names is not None
+            self.post_message(self.Toggled())
         if names is not None:
             wanted = self._initial if self._initial is not None else self.conditions
             self._initial = None

@@ -178,6 +178,21 @@ class EndpointPane(VerticalScroll):
         self._show_port_info()
         self.refresh_state()
 
+    def watch_virtual_size(self) -> None:
+        """Rows came or went (a socket's row, the accept queue): buttons kept in view."""
+        self.call_after_refresh(self.keep_buttons_in_view)
+
+    def keep_buttons_in_view(self) -> None:
+        """A pane shorter than its rows (`LabTab` caps it) scrolls to its buttons,
+        unless the learner is in one of its fields (the view stays with them)."""
+        if not self.is_attached or self.max_scroll_y <= 0:
+            return
+        calls = self.query_one(".calls")
+        focused = self.screen.focused
+        if focused is not None and self in focused.ancestors and calls not in focused.ancestors:
+            return
+        self.scroll_to_widget(calls, animate=False, immediate=True)
+
     # -- fields --------------------------------------------------------------
 
     def input(self, name: str) -> Input:
