@@ -73,6 +73,7 @@ from .ports_view import PortsView
 from .program_pane import PanePrograms, ProgramBox
 from .server_pane import ServerPane
 from .shown_numbers import RealNumbers
+from .textual_fixes import fast_callbacks
 from .textual_fixes import install as install_textual_fixes
 from .themes import DEFAULT_VARIABLES, Projector
 from .two_hosts import TwoHosts
@@ -128,6 +129,7 @@ class SocklabApp(StopAndReport, App[int]):
         packets: bool = False,
     ) -> None:
         super().__init__()
+        fast_callbacks()  # a lab driven without run_app (tests) too: textual_fixes item 5
         self.numbers = numbers or RealNumbers()
         self.save_dir = save_dir
         self.bridge = Bridge(self)

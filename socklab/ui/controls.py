@@ -77,6 +77,8 @@ class LabControls:
         self._calls: Counter[str] = Counter()
         self._asked: list[_Asked] = []
         self._news = asyncio.Event()
+        #: The fields `mark` highlighted (`unmark_all` clears them).
+        self._marked: list[Widget] = []
 
     # -- what the panes and the bridge hand it ------------------------------------------
 
@@ -143,10 +145,15 @@ class LabControls:
 
     def mark(self, side: str, field: str, on: bool) -> None:
         """Highlight (or not) a field a step filled."""
-        self.widget(side, field).set_class(on, FILLED)
+        widget = self.widget(side, field)
+        widget.set_class(on, FILLED)
+        if on:
+            self._marked.append(widget)
 
     def unmark_all(self) -> None:
-        for widget in self._app.query(f".{FILLED}"):
+        """No field highlighted (each step: those it marked, not a walk of the screen)."""
+        marked, self._marked = self._marked, []
+        for widget in marked:
             widget.remove_class(FILLED)
 
     def choose(self, side: str, target: str | None) -> None:

@@ -16,6 +16,8 @@ from textual.app import SystemCommand
 from textual.css.query import NoMatches
 
 from ..guided import Lesson, all_lessons, load_lesson
+from .leaf_classes import LESSON, set_leaf_class
+from .port_info import PortInfoLine
 
 if TYPE_CHECKING:
     from .app import SocklabApp
@@ -55,7 +57,15 @@ class Lessons:
     async def start(self, lesson: str | Lesson, auto_pause: float | None = None) -> None:
         """Open a lesson in the panel beside the lab (``--auto``: with a pause)."""
         chosen = load_lesson(lesson) if isinstance(lesson, str) else lesson
+        self.make_room()
         await self._app.lesson_panel.start(chosen, auto_pause)
+
+    def make_room(self) -> None:
+        """The lab's layout with a lesson open: the panes keep their buttons in view,
+        port info is hidden, the log keeps a few rows (socklab.tcss, ``-lesson``)."""
+        app = self._app
+        for widget in (app.query_one("#panes"), *app.query(PortInfoLine), app.event_log):
+            set_leaf_class(widget, True, LESSON)
 
     def is_open(self) -> bool:
         try:

@@ -19,6 +19,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterable
 
+from rich.cells import cell_len
 from rich.text import Text
 from textual import on
 from textual.app import ComposeResult
@@ -111,6 +112,8 @@ class LessonPanel(VerticalScroll):
         self._starting = asyncio.Lock()
         #: Predictions answered whose event has not come: step → the predict call's id.
         self._predicted: dict[int, int] = {}
+        #: What each part of the panel shows now (`_part`).
+        self._shown: dict[str, Text] = {}
 
     def compose(self) -> ComposeResult:
         for part in ("step", "text", "expect", "question"):
@@ -141,7 +144,6 @@ class LessonPanel(VerticalScroll):
     async def _start(self, lesson: Lesson, auto_pause: float | None) -> None:
         lab = self.controls
         self.display = True
-        self.screen.add_class("-lesson")
         self.workers.cancel_group(self, "lesson")  # an earlier --auto or Next stops here
         if lab.two_hosts:  # every lesson but two-hosts is on one machine
             await lab.set_two_hosts(False)
@@ -191,9 +193,18 @@ class LessonPanel(VerticalScroll):
             self.show()
 
     def _part(self, name: str, text: str | Text) -> None:
+        """Show ``text`` in a part of the panel.  `show` runs on every batch that
+        moves the step: a part whose text is unchanged is left alone, and one whose
+        lines keep their shape (a ○ turned ✓) is repainted without a new layout of
+        the screen (each layout measured and placed every widget of the screen)."""
+        content = text if isinstance(text, Text) else Text(text)
+        shown = self._shown.get(name)
+        if shown is not None and _looks_same(shown, content):
+            return
         part = self.query_one(f"#lesson-{name}", Static)
-        part.update(text if isinstance(text, Text) else Text(text))
-        part.display = bool(str(text))
+        part.update(content, layout=shown is None or not _same_shape(shown, content))
+        part.display = bool(content.plain)
+        self._shown[name] = content
 
     def show(self) -> None:
         run = self.run
@@ -535,6 +546,20 @@ class LessonPanel(VerticalScroll):
             if run.advance():
                 self._enter_step()
         self.show()
+
+
+def _looks_same(old: Text, new: Text) -> bool:
+    """The same words in the same styles (Rich's ``==`` leaves the base style out)."""
+    return old == new and old.style == new.style
+
+
+def _same_shape(old: Text, new: Text) -> bool:
+    """``new`` wraps into the lines ``old`` did at any width, so it takes the same
+    room: as long, each character as wide, with spaces and line ends where they were."""
+    a, b = old.plain, new.plain
+    return len(a) == len(b) and all(
+        x == y or (not x.isspace() and not y.isspace() and cell_len(x) == cell_len(y))
+        for x, y in zip(a, b, strict=True))
 
 
 #: The calls a server's Run makes up to its bind (a failure stops it there).

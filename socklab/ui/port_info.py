@@ -125,4 +125,6 @@ class PortInfoLine(Static):
         if facts.port == self.port and facts.proto == self.proto:
             text = facts_text(facts, for_server=self.for_server)
             if text != self.content:  # a recheck that finds nothing new costs no layout
-                self.update(text)
+                # Hidden (a lesson open, the fields folded): no layout of the screen
+                # now; showing the line again lays it out with this text.
+                self.update(text, layout=self.display)

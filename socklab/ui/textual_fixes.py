@@ -1,4 +1,5 @@
-"""Four workarounds for Textual 8.2 faults that crashed or hung the lab.
+"""Four workarounds for Textual 8.2 faults that crashed or hung the lab, and one
+for a cost every callback pays (5, `fast_callbacks`).
 
 Both faults are in Textual, not in socklab; each workaround is the smallest
 change on socklab's side, and each is provoked for real by the tests
@@ -36,6 +37,15 @@ change on socklab's side, and each is provoked for real by the tests
    ``ValueError``, ``ESC[99999999999~`` ``OverflowError``, and the lab exited
    70 (typed, pasted, or sent by a browser to ``socklab web``).  `KeyParser`
    drops such a sequence, as a terminal ignores a key it does not know.
+
+5. **What a callback costs.**  ``call_later`` and ``call_after_refresh`` wrap
+   each callback in a new ``functools.partial``; Textual counts a callback's
+   parameters with ``inspect.signature`` and caches the count on the object it
+   was given, here that new partial, so every callback paid a signature
+   (~30 µs; a Pilot's pause sends one to each of the screen's ~260 widgets: a
+   quarter of its CPU, a tenth of a lesson's play).  `fast_callbacks` counts a
+   partial that adds no argument as the function it wraps, cached on that
+   function as Textual caches it: the same count, once.
 """
 
 from __future__ import annotations
@@ -43,9 +53,11 @@ from __future__ import annotations
 import codecs
 import contextlib
 import functools
+import types
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from textual import _callback
 from textual._xterm_parser import XTermParser
 from textual.drivers._writer_thread import WriterThread
 from textual.events import Key
@@ -105,10 +117,34 @@ class KeyParser(XTermParser):
         yield from keys
 
 
+def _callback_count(func: Callable[..., object]) -> int:
+    """Textual's ``count_parameters``, with a partial that adds no argument counted
+    (and cached) as the plain function or method it wraps (item 5)."""
+    if type(func) is functools.partial and not func.args and not func.keywords:
+        inner = func.func
+        if type(inner) is types.FunctionType or (
+                type(inner) is types.MethodType
+                and type(inner.__func__) is types.FunctionType
+                and inner.__func__.__code__.co_argcount >= 1):  # self is a positional
+            return _textual_count(inner)
+    return _textual_count(func)
+
+
+_textual_count = _callback.count_parameters
+
+
+def fast_callbacks() -> None:
+    """Count a callback's parameters once per function, not once per call (item 5;
+    idempotent)."""
+    setattr(_callback, "count_parameters", _callback_count)  # noqa: B010
+
+
 def install() -> None:
     """Make the Linux driver's input decoder lenient, its output thread one that
     outlives a hung-up terminal, and its key parser (and the web driver's) one
-    that drops impossible keys (idempotent)."""
+    that drops impossible keys, and callbacks that count their parameters once
+    (idempotent)."""
+    fast_callbacks()
     with contextlib.suppress(ImportError):
         from textual.drivers import web_driver
         setattr(web_driver, "XTermParser", KeyParser)  # noqa: B010
