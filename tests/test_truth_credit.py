@@ -15,7 +15,7 @@ from socklab.capture.segments import Segment
 from socklab.capture.sniffer import NoCapture
 from socklab.engine import Lab
 from socklab.engine.calls import ClientPorts
-from socklab.events import CLIENT, Event
+from socklab.events import CLIENT, SERVER, Event
 
 SERVER_ADDR = ("127.0.0.1", 1)
 
@@ -132,3 +132,42 @@ def test_segments_already_captured_are_numbered_before_the_next_call() -> None:
     assert rows and "SYN" in rows[0].result["flags"]
     late = [e.seq for e in rows if e.t < closed.t and e.seq > closed.seq]
     assert not late, f"segments sent before close #{closed.seq} numbered after it: {late}"
+
+
+def test_a_connection_never_accepted_is_the_kernels_once_its_listener_closed() -> None:
+    """The backlog lesson by hand, seen once under load: a client closed a connection
+    still in the accept queue, and the queued connection's ACK of its FIN came after
+    the listener's close() (the kernel ran it late): credited to the listener, which
+    was gone.  A connection the lab never accepted has no socket of the lab; once the
+    listener is closed, what it sends is the kernel's."""
+    listener = ("127.0.0.1", 5000)
+    client = ("127.0.0.1", 40001)
+    flows = Flows()
+    flows.learn(Event(seq=1, t=0.0, side=SERVER, conn=None, op="listen", args=(2,),
+                      result=listener))
+    syn = flows.place(Segment(client, listener, ("SYN",), 1000, 0, 0))
+    assert syn is not None and syn[:2] == (CLIENT, None)
+    synack = flows.place(Segment(listener, client, ("SYN", "ACK"), 5000, 1001, 0))
+    assert synack is not None and synack[:2] == (SERVER, None) and synack[3] is None
+    fin = flows.place(Segment(client, listener, ("FIN", "ACK"), 1001, 5001, 0))
+    assert fin is not None and fin[3] is None  # the client's socket sent it
+    flows.learn(Event(seq=2, t=0.1, side=SERVER, conn=None, op="close"))
+    ack = flows.place(Segment(listener, client, ("ACK",), 5001, 1002, 0))
+    assert ack is not None and ack[:2] == (SERVER, None) and ack[3] == "kernel"
+    again = flows.place(Segment(client, listener, ("ACK",), 1002, 5001, 0))
+    assert again is not None and again[3] is None  # the client's end is still its socket's
+
+
+def test_an_accepted_connection_stays_its_sockets_after_the_listener_closed() -> None:
+    listener = ("127.0.0.1", 5000)
+    client = ("127.0.0.1", 40001)
+    flows = Flows()
+    flows.learn(Event(seq=1, t=0.0, side=SERVER, conn=None, op="listen", args=(2,),
+                      result=listener))
+    flows.place(Segment(client, listener, ("SYN",), 1000, 0, 0))
+    flows.learn(Event(seq=2, t=0.1, side=SERVER, conn=1, op="accept", result=client))
+    flows.learn(Event(seq=3, t=0.2, side=SERVER, conn=None, op="close"))
+    flows.learn(Event(seq=4, t=0.3, side=SERVER, conn=None, op="close", ok=False,
+                      error="EBADF"))
+    data = flows.place(Segment(listener, client, ("PSH", "ACK"), 5001, 1001, 10))
+    assert data is not None and data[:2] == (SERVER, 1) and data[3] is None

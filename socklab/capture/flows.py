@@ -36,7 +36,7 @@ def _addr(value: Any) -> Address | None:
 class Flow:
     """One connection's two ends: who each is in the lab, and their first sequence numbers."""
 
-    __slots__ = ("ends", "isn", "opened")
+    __slots__ = ("ends", "gone", "isn", "opened")
 
     def __init__(self) -> None:
         #: address -> (side, conn); an end outside the lab is absent.
@@ -45,13 +45,19 @@ class Flow:
         self.isn: dict[Address, int] = {}
         #: Ends seen sending a SYN: a socket was there to open (or answer) the connection.
         self.opened: set[Address] = set()
+        #: Ends of a connection never accepted whose listener the lab closed: no
+        #: socket of the lab was ever theirs, and now no listener is either.
+        self.gone: set[Address] = set()
 
     def by_kernel(self, segment: Segment) -> bool:
-        """A RST from an end where no socket is: not the lab's, and it never sent
-        a SYN (a connect to a closed port, a segment to a connection that is
-        gone): the kernel answered, no socket did."""
-        return "RST" in segment.flags and segment.src not in self.ends \
-            and segment.src not in self.opened
+        """A segment no socket sent: a RST from an end where no socket is (not the
+        lab's, and it never sent a SYN: a connect to a closed port, a segment to a
+        connection that is gone), or anything from a connection never accepted
+        once its listener is closed (the kernel's last ACK or RST of it)."""
+        src = segment.src
+        if src in self.gone:
+            return True
+        return "RST" in segment.flags and src not in self.ends and src not in self.opened
 
     def sender(self, src: Address, dst: Address) -> tuple[str, int | None]:
         """The sending end's side and connection (an outside end: the other side)."""
@@ -120,11 +126,22 @@ class Flows:
                 if op == "listen":
                     self._listeners[local] = None
                 self.watch_port(local[1])  # a connect to a bound port is refused: that RST too
+        elif op == "close" and event.side == SERVER and event.conn is None \
+                and event.ok and event.phase == DONE:
+            self._listener_closed()
         elif op == "accept" and event.ok and event.phase == DONE:
             peer = _addr(event.result)
             local = self._listener_for(peer) if peer is not None else None
             if peer is not None and local is not None:
                 self._flow(local, peer).ends[local] = (event.side, event.conn)
+
+    def _listener_closed(self) -> None:
+        """The server's listening socket is closed: the connections it never
+        accepted (their server end still the listener's) belong to the kernel."""
+        for flow in self._flows.values():
+            for address, end in flow.ends.items():
+                if end == (SERVER, None):
+                    flow.gone.add(address)
 
     def _learn_connect(self, event: Event) -> None:
         """A TCP connect: waiting, its SYN is its; done, its flow's end is its."""
