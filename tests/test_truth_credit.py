@@ -171,3 +171,20 @@ def test_an_accepted_connection_stays_its_sockets_after_the_listener_closed() ->
                       error="EBADF"))
     data = flows.place(Segment(listener, client, ("PSH", "ACK"), 5001, 1001, 10))
     assert data is not None and data[:2] == (SERVER, 1) and data[3] is None
+
+
+def test_the_same_four_values_again_are_a_new_connection() -> None:
+    """A client port used again to the listener's address (Run server again, a new
+    listener on it): the new connection's segments are no longer the kernel's."""
+    listener = ("127.0.0.1", 5000)
+    client = ("127.0.0.1", 40001)
+    flows = Flows()
+    listen = Event(seq=1, t=0.0, side=SERVER, conn=None, op="listen", args=(2,),
+                   result=listener)
+    flows.learn(listen)
+    flows.place(Segment(client, listener, ("SYN",), 1000, 0, 0))
+    flows.learn(Event(seq=2, t=0.1, side=SERVER, conn=None, op="close"))
+    flows.learn(listen)
+    flows.place(Segment(client, listener, ("SYN",), 7000, 0, 0))
+    synack = flows.place(Segment(listener, client, ("SYN", "ACK"), 9000, 7001, 0))
+    assert synack is not None and synack[:2] == (SERVER, None) and synack[3] is None

@@ -133,7 +133,9 @@ class Flows:
             peer = _addr(event.result)
             local = self._listener_for(peer) if peer is not None else None
             if peer is not None and local is not None:
-                self._flow(local, peer).ends[local] = (event.side, event.conn)
+                flow = self._flow(local, peer)
+                flow.ends[local] = (event.side, event.conn)
+                flow.gone.discard(local)
 
     def _listener_closed(self) -> None:
         """The server's listening socket is closed: the connections it never
@@ -251,6 +253,8 @@ class Flows:
             flow = self._new_flow(segment)
             if flow is None:
                 return None
+        if segment.flags == ("SYN",) and flow.gone:
+            flow.gone.clear()  # the same four values, a new connection (a port used again)
         side, conn = flow.sender(src, dst)
         seq, ack = flow.relative(segment)
         if "SYN" in segment.flags:
