@@ -77,12 +77,18 @@ async def _next_until(pilot, panel: LessonPanel, title: str) -> None:
         if not run.done:
             await pilot.press("f10")
             await until(lambda: run.done or panel.stuck, f"Next doing {run.step.title!r}")
-            assert panel.stuck is None, panel.stuck
+            assert panel.stuck is None, f"{run.step.title!r}: {panel.stuck}\n{_last(panel)}"
         if run.step.title == title:
             return
         index = run.index
         await pilot.press("f10")
         await until(lambda i=index: run.index > i, "Next going on")
+
+
+def _last(panel: LessonPanel, count: int = 16) -> str:
+    """The panel's last events, for a failure's message."""
+    return "\n".join(f"{e.seq} {e.side}[{e.conn}] {e.op} {e.phase} {e.error} {e.result}"
+                     for e in panel._events[-count:])
 
 
 async def test_a_wrong_value_is_named_and_never_completes() -> None:
