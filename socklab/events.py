@@ -249,6 +249,9 @@ class EventBus:
         self._after: list[Sink] = []
         #: The hooks added with ``present`` (they stay ahead of every other).
         self._present: set[Sink] = set()
+        #: Run before each event is numbered (under the lock): what it emits comes
+        #: first (the engine's floods say a send whose bytes are out: `Floods.settle`).
+        self.before: Callable[[], None] | None = None
 
     def subscribe(self, sink: Sink) -> Callable[[], None]:
         return self._join(self._sinks, sink)
@@ -300,6 +303,8 @@ class EventBus:
         ``since``: the time a call began, given to its first event (never
         earlier than an event already numbered without a time of its own)."""
         with self.lock:
+            if self.before is not None:
+                self.before()
             self._seq += 1
             if self.hosts is not None and "host" not in fields:
                 fields["host"] = self.hosts.get(fields.get("side", ""))

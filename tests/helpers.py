@@ -132,17 +132,30 @@ def assert_waits_precede_dones(events: Iterable[Event]) -> None:
 
 def assert_causal(events: Iterable[Event], sender: tuple[str, int | None],
                   receiver: tuple[str, int | None]) -> None:
-    """At every recv, no more bytes have been received than sent before it.
+    """At every recv, no more bytes have been received than sent by the sends
+    begun before it.
 
-    ``sender`` and ``receiver`` are ``(side, conn)``.  Coalesced events count
-    with their total ``nbytes``.
+    A send has begun once it is done, or once it is shown waiting: a send that
+    finds the buffer full midway waits with some of its bytes out, and those may
+    be received before it ends.  It counts from its wait, with the bytes its end
+    reports (by its call id).  ``sender`` and ``receiver`` are ``(side, conn)``.
+    Coalesced events count with their total ``nbytes``.
     """
+    ordered = sorted(events, key=lambda e: e.seq)
+    sends = ("send", "sendto")
+    ended = {e.call: e.nbytes or 0 for e in ordered
+             if (e.side, e.conn) == sender and e.op in sends and e.phase == DONE and e.ok
+             and e.call}
+    waited: set[int] = set()
     sent = received = 0
-    for event in sorted(events, key=lambda e: e.seq):
+    for event in ordered:
+        who = (event.side, event.conn)
+        if who == sender and event.op in sends and event.phase == WAIT:
+            waited.add(event.call)
+            sent += ended.get(event.call, 0)
         if event.phase != DONE or not event.ok:
             continue
-        who = (event.side, event.conn)
-        if who == sender and event.op in ("send", "sendto"):
+        if who == sender and event.op in sends and event.call not in waited:
             sent += event.nbytes or 0
         elif who == receiver and event.op in ("recv", "recvfrom"):
             received += event.nbytes or 0

@@ -11,16 +11,17 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 
 import pytest
 from helpers import LIMIT, Recorder, assert_causal, assert_seq_increasing, stream_pair
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from socklab.engine import Endpoint, Lab, floods
+from socklab.engine import Endpoint, Lab, calls, floods
 from socklab.engine import data as data_calls
 from socklab.engine.floods import COALESCE_AFTER
-from socklab.events import DONE, Event
+from socklab.events import DONE, WAIT, Event
 
 #: Bytes every payload is cut from (a repeating pattern: a byte out of place shows).
 PATTERN = bytes(range(251)) * 800
@@ -220,13 +221,6 @@ def test_counted_sends_stay_causal_against_reports_from_other_threads() -> None:
     assert _totals(events, "server", "recv")[1] == sum(sizes)
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "a race older than the fast path (main's full path has it too: this test with "
-    "3,000 sends failed 6 runs of 6 on main at 7960176): a send inside a "
-    "flood that blocks midway has put part of its bytes on the wire, but is counted "
-    "only when it ends; a flood report meanwhile (the reporter, or a recv flood's "
-    "periodic one) shows the recv of those bytes before any send of them. Fixing "
-    "it changes how a blocked call is counted (not this change's to make)"))
 def test_sends_that_block_midway_stay_causal() -> None:
     rng = random.Random(24)
     sizes = [rng.choice((1, 700, 65536, 200_000)) for _ in range(400)]
@@ -234,3 +228,50 @@ def test_sends_that_block_midway_stay_causal() -> None:
     assert got == sum(sizes)
     assert _totals(events, "client", "send") == (len(sizes), sum(sizes))
     assert_causal(events, sender=("client", 1), receiver=("server", 1))
+
+
+@pytest.mark.parametrize("coalesce", [True, False], ids=["in-a-flood", "one-by-one"])
+def test_a_send_waiting_with_bytes_out_is_said_before_a_recv_of_them(
+        monkeypatch: pytest.MonkeyPatch, coalesce: bool) -> None:
+    """A send finds the buffer full midway: some of its bytes are out while it waits
+    (the lab's send sends all, as sendall).  A recv of those bytes, reported on its
+    own, comes after the send's "wait", and the sends counted before it (a flood)
+    are reported before that wait; the send's end pairs with its wait.  Inside a
+    flood, a wait is quiet until then (no periodic report here to say it)."""
+    monkeypatch.setattr(floods, "COALESCE_SECONDS", 3600.0)
+    monkeypatch.setattr(calls, "COALESCE_SECONDS", 3600.0)
+    rec = Recorder()
+    with Lab(connect_timeout=LIMIT, coalesce=coalesce) as lab:
+        lab.subscribe(rec)
+        _, conn, client = stream_pair(lab)
+        for i in range(COALESCE_AFTER + 2):  # small sends, the server reads none yet
+            client.send(b"x%d" % i)
+        assert (client.tally.flood is not None) is coalesce
+        before = client.bytes_out
+        big = (PATTERN * 84)[:16 << 20]  # more than loopback's buffers hold
+        sender = lab.spawn(lambda: client.send(big), "sender")
+        deadline = time.monotonic() + LIMIT
+        while not client.waiter.waiting and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert client.waiter.waiting, "the send never waited"
+        got = 0
+        while got < before + len(big):
+            received = conn.recv(1 << 20, timeout=LIMIT)
+            assert received.ok and received.data, received.event
+            got += len(received.data)
+        sender.join(LIMIT)
+        assert not sender.is_alive()
+        client.close()
+        conn.close()
+    events = rec.snapshot()
+    assert_seq_increasing(events)
+    assert_causal(events, sender=("client", 1), receiver=("server", 1))
+    big_send = [e for e in events if e.side == "client" and e.op == "send"
+                and e.call and e.call == next(
+                    w.call for w in events if w.side == "client" and w.op == "send"
+                    and w.phase == WAIT)]
+    assert [e.phase for e in big_send] == [WAIT, DONE], big_send
+    assert big_send[1].nbytes == len(big)
+    first_recv = next(e for e in events if e.side == "server" and e.op == "recv")
+    assert big_send[0].seq < first_recv.seq
+    assert _totals(events, "client", "send")[1] == client.bytes_out == got

@@ -54,6 +54,12 @@ def timed(method: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def call_began(otherwise: float) -> float:
+    """When the call this thread is in began (`timed`, `began_at`), else ``otherwise``."""
+    began = getattr(_BEGAN, "t", None)
+    return otherwise if began is None else began
+
+
 def began_at(began: float, method: Callable[..., Any], *args: Any) -> Any:
     """``method(*args)`` as a call that began at ``began`` (what `timed` does, with
     the time read already: a data call's fast path reads it before its syscall
@@ -215,7 +221,9 @@ class Calls:
         self.unannounced = False
         self.announcing: Any = None
         #: This socket's streak of data calls and the flood it counts (floods.py).
-        self.tally = Tally(lab.floods, self._emit)
+        self.tally = Tally(lab.floods, self._emit, self._say_midway)
+        #: The id of this socket's send said waiting by `_say_midway` (0: none).
+        self._midway_call = 0
         self.waiter = Waiter(self._cancelled, self._ready_first)
         if sock is not None:
             sock.setblocking(False)
@@ -333,7 +341,8 @@ class Calls:
             tally.interrupt(op)
         elif op in DATA_OPS:
             nbytes = fields.get("nbytes") or 0
-            if tally.counted(op, nbytes) or tally.note(op, nbytes, args, bool(call)):
+            if (not call and tally.counted(op, nbytes)) or tally.note(op, nbytes, args,
+                                                                        bool(call)):
                 return None
         else:
             tally.interrupt()
@@ -447,14 +456,33 @@ class Calls:
                     return False, None, self._announce(op, args, call)
         return False, None, call  # not reached: the second try returns or raises
 
+    def _say_midway(self, began: float) -> None:
+        """This socket's send waits with some of its bytes out, and another event is
+        about to be numbered (`Floods.settle`, under the bus lock, in any thread):
+        its "wait" now, with the time it began, so no recv of those bytes comes
+        first.  A non-blocking socket's send never waits: it fails instead (its
+        bytes out are not said before that failure)."""
+        if self._midway_call or self.timeout == 0.0:
+            return
+        call = self._midway_call = self.lab.bus.new_call()
+        self._emit("send", phase=WAIT, args=(), call=call, since=began)
+
+    def _said(self, op: str, call: int) -> int:
+        """The call's id: ``call``, or for a send the one `_say_midway` gave it."""
+        return call or (self._midway_call if op == "send" else 0)
+
     def _announce(self, op: str, args: tuple, call: int) -> int:
         """The call would block: emit its "wait" once (not inside a flood).
 
-        Returns the call's id (0 when nothing was shown).  A non-blocking
-        socket never waits: `_blocked` fails the call instead."""
+        Returns the call's id (0 when nothing was shown; a send said waiting by
+        `_say_midway`, that one's).  A non-blocking socket never waits:
+        `_blocked` fails the call instead."""
+        call = self._said(op, call)
         if not call and self.tally.flood is None and self.timeout != 0.0:
-            call = self.lab.bus.new_call()
-            self._emit(op, phase=WAIT, args=args, call=call)
+            with self.lab.bus.lock:  # said here: not again by `Floods.settle`
+                self.tally.floods.midway.pop(self.tally, None)
+                call = self.lab.bus.new_call()
+                self._emit(op, phase=WAIT, args=args, call=call)
         return call
 
     def _blocked(self, op: str, args: tuple, call: int, want: int,
@@ -497,9 +525,9 @@ class Calls:
             self.waiter.wait(self.sock, want, deadline,
                              COALESCE_SECONDS if paused else None,
                              pause if paused else None)
-            call = shown[0]
+            call = self._said(op, shown[0])
         except TimeoutError as exc:
-            call = shown[0]
+            call = self._said(op, shown[0])
             lesson = None  # a limit the caller chose: the table's lesson
             if not lab_limit:
                 lesson = explain.socket_timeout(op, own)
@@ -507,7 +535,7 @@ class Calls:
                 lesson = f"{explain.explain(exc, op)[2]}. {self.limit_note}"
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
-            call = shown[0]
+            call = self._said(op, shown[0])
             self._await_the_labs_close()
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look

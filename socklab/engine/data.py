@@ -15,7 +15,7 @@ from typing import Any
 
 from ..events import Event
 from ..explain import lesson_for, truncated
-from .calls import Received, State, address, began_at, says_its_line, timed
+from .calls import Received, State, address, began_at, call_began, says_its_line, timed
 from .floods import COALESCE_SECONDS, flood_of
 from .sendfile import FileSending
 
@@ -58,7 +58,7 @@ class DataCalls(FileSending):
         # this socket's locks, not the bus lock (`Tally.count_send` says why).
         began = self.lab.bus.now()
         try:
-            sent = tally.count_send(flood, self._op_lock, sock, data)
+            sent = tally.count_send(flood, self._op_lock, sock, data, began)
         except Exception as exc:  # every failure is an event, never a crash
             return began_at(began, self._fail, "send", (), exc, 0)
         if sent == len(data):
@@ -94,26 +94,45 @@ class DataCalls(FileSending):
     def _send_from(self, op: str, data: bytes, to: tuple | None,
                    sent: int) -> Event | None:
         """The full path of a send: ``sent`` bytes of ``data`` are out already."""
+        try:
+            return self._send_rest(op, data, to, sent)
+        finally:
+            self._midway_call = 0
+
+    def _send_rest(self, op: str, data: bytes, to: tuple | None, sent: int) -> Event | None:
         args: tuple = ((to[0], to[1]),) if to else ()
         view = memoryview(data)
         total = len(data)
         call = 0
         lock = self.lab.bus.lock
+        midway = self.tally.floods.midway
         while True:
             try:
                 # Held across the call and its event: the log stays causal.
                 with lock, self._op_lock:
+                    # Listed midway and not said since (no event was numbered
+                    # meanwhile): it may still end quietly, counted into its flood.
+                    # Would it block again with bytes out, it is listed again
+                    # (`Floods.settle` says it before the next event).
+                    began = midway.pop(self.tally, None)
+                    call = self._said(op, call)
                     sock = self._need_socket()
                     if to is not None:
                         sent = sock.sendto(data, to)
                     else:
                         # At least one real send(), even of b'': the kernel's
                         # answer (0, EPIPE, EBADF) is what the log shows.
-                        sent += sock.send(view[sent:])
-                        while sent < total:
+                        try:
                             sent += sock.send(view[sent:])
+                            while sent < total:
+                                sent += sock.send(view[sent:])
+                        except (BlockingIOError, InterruptedError):
+                            if sent:  # its bytes may be read before it ends: listed
+                                midway[self.tally] = began if began is not None else \
+                                    call_began(self.lab.bus.now())
+                            raise
                     self.bytes_out += sent
-                    if self.tally.counted(op, sent):
+                    if not call and self.tally.counted(op, sent):
                         return None
                     return self._done(op, args, call, result=sent, nbytes=sent, data=data)
             except (BlockingIOError, InterruptedError):

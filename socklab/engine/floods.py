@@ -66,12 +66,42 @@ class Floods:
         #: Coalescing on (the lab's ``coalesce``); off, every call is an event.
         self.enabled = enabled
         self._running: set[Tally] = set()
+        #: Sends some of whose bytes are out while the call waits for room in the
+        #: socket's buffer, not said yet: each socket's tally, and when its call began.
+        #: `settle` says them before the next event is numbered.
+        self.midway: dict[Tally, float] = {}
+        self._settling = False
 
     def __bool__(self) -> bool:
         return bool(self._running)
 
     def add(self, tally: Tally) -> None:
         self._running.add(tally)
+
+    def settle(self) -> None:
+        """Before an event is numbered (the bus's hook, under the bus lock): a send
+        whose bytes are partly out while it waits is said first ("send waits",
+        after the floods counted before it), so no event that shows those bytes
+        (a recv, a flood of recvs) is numbered before the call that sent them.
+        Waits inside a flood are otherwise quiet: a send that waits with none of
+        its bytes out needs no line, and one that ends before any event is
+        numbered is counted as it ends (see `DataCalls._send_rest`).
+
+        A counted send in the kernel holds its tally's lock and never waits for
+        anything while it does: taking each running flood's lock lets such a
+        send end first, counted or listed midway."""
+        if self._settling or not (self.midway or self._running):
+            return
+        self._settling = True
+        try:
+            for tally in list(self._running):
+                with tally.lock:
+                    pass
+            if self.midway:
+                self._report(keep_streaks=True)
+                self._say_midway()
+        finally:
+            self._settling = False
 
     def flush(self, keep_streaks: bool = False) -> None:
         """Report every counted flood: sends before recvs, so order stays causal.
@@ -82,17 +112,35 @@ class Floods:
         socket go straight back to counting instead of reporting calls singly.
         """
         with self.lock:
-            taken: list[tuple[Tally, Flood]] = []
-            for tally in list(self._running):
-                # One by one, not clear(): a recv flood may start (without the
-                # bus lock) while this runs, and must stay listed to be reported.
-                self._running.discard(tally)
-                taken.extend((tally, flood) for flood in tally.take())
-                if not keep_streaks:
-                    tally.streak = 0
-            taken.sort(key=lambda pair: pair[1].op.startswith("recv"))
-            for tally, flood in taken:
-                tally.report(flood)
+            settling, self._settling = self._settling, True
+            try:
+                self._report(keep_streaks)
+            finally:
+                self._settling = settling
+
+    def _report(self, keep_streaks: bool) -> None:
+        """`flush`'s work (under the bus lock).  A send listed midway is said after
+        the sends and before the recvs: once every flood is taken (each take waits
+        for a counted send in the kernel), every send whose bytes a taken recv
+        flood holds is counted in a send flood or listed midway."""
+        taken: list[tuple[Tally, Flood]] = []
+        for tally in list(self._running):
+            # One by one, not clear(): a recv flood may start (without the
+            # bus lock) while this runs, and must stay listed to be reported.
+            self._running.discard(tally)
+            taken.extend((tally, flood) for flood in tally.take())
+            if not keep_streaks:
+                tally.streak = 0
+        taken.sort(key=lambda pair: pair[1].op.startswith("recv"))
+        for tally, flood in taken:
+            if self.midway and flood.op.startswith("recv"):
+                self._say_midway()
+            tally.report(flood)
+
+    def _say_midway(self) -> None:
+        while self.midway:
+            tally, began = self.midway.popitem()
+            tally.say_midway(began)
 
 
 #: The request/answer pairs a flood may alternate between (a server's recv
@@ -111,12 +159,15 @@ class Tally:
     ``emit`` reports an event for the socket (its side and connection filled in).
     """
 
-    __slots__ = ("floods", "emit", "op", "_streak", "turns", "pair", "args", "flood",
-                 "partner", "lock")
+    __slots__ = ("floods", "emit", "say_midway", "op", "_streak", "turns", "pair", "args",
+                 "flood", "partner", "lock")
 
-    def __init__(self, floods: Floods, emit: Callable[..., Event]) -> None:
+    def __init__(self, floods: Floods, emit: Callable[..., Event],
+                 say_midway: Callable[[float], None]) -> None:
         self.floods = floods
         self.emit = emit
+        #: Says the socket's send waiting with some of its bytes out (`Floods.settle`).
+        self.say_midway = say_midway
         self.op = ""
         self._streak = 0
         #: Strict alternations of a request/answer pair, in a row.
@@ -191,7 +242,7 @@ class Tally:
         return n
 
     def count_send(self, flood: Flood, op_lock: threading.Lock, sock: socket.socket,
-                   data: bytes) -> int:
+                   data: bytes, began: float) -> int:
         """send(data), all of it, counted into ``flood``: a stream flood's fast path.
 
         As `count_sendto`: this tally's lock is held across the calls and their
@@ -201,8 +252,10 @@ class Tally:
         the socket comes between the calls of one send.  Returns ``len(data)``
         when all of it was sent and counted; the bytes sent so far when the
         kernel would block midway (fewer: the full path sends the rest and
-        counts the call, or reports it); -1 when nothing was tried (the flood
-        was reported meanwhile).  A failure raises.
+        counts the call, or reports it; the call is listed in ``midway`` first,
+        under this lock, with the time it ``began``: the next event numbered
+        says it before any recv of those bytes can show); -1 when nothing was
+        tried (the flood was reported meanwhile).  A failure raises.
         """
         total = len(data)
         sent = 0
@@ -217,6 +270,8 @@ class Tally:
                     while sent < total:
                         sent += sock.send(view[sent:])
             except (BlockingIOError, InterruptedError):
+                if sent:
+                    self.floods.midway[self] = began
                 return sent if sent < total else -1
             flood.count += 1
             flood.nbytes += total

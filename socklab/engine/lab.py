@@ -78,6 +78,7 @@ class Lab:
         self.connect_timeout = connect_timeout
         #: The floods running on the lab's sockets (each socket counts into its own).
         self.floods = Floods(self.bus.lock, coalesce)
+        self.bus.before = self.floods.settle
         self.stopping = False
         #: Why the lab is stopping (the reason its own closes give).
         self.stop_reason = explain.STOPPED
