@@ -59,9 +59,16 @@ def pytest_configure(config: pytest.Config) -> None:
     cputime.register(config)  # off unless SOCKLAB_CPU_TABLE names a file
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         tiers.mark(item)
+    if "benchmark" not in config.getoption("markexpr", ""):
+        # A tier's ``-m engine`` replaces the default ``-m 'not benchmark'``: the
+        # benchmark (minutes, timing the machine) runs only when named.
+        benchmark = [item for item in items if item.get_closest_marker("benchmark")]
+        if benchmark:
+            config.hook.pytest_deselected(items=benchmark)
+            items[:] = [item for item in items if item not in set(benchmark)]
 
 
 @pytest.hookimpl(optionalhook=True)
