@@ -275,3 +275,63 @@ def test_a_send_waiting_with_bytes_out_is_said_before_a_recv_of_them(
     first_recv = next(e for e in events if e.side == "server" and e.op == "recv")
     assert big_send[0].seq < first_recv.seq
     assert _totals(events, "client", "send")[1] == client.bytes_out == got
+
+
+@pytest.mark.parametrize("ending", ["timeout", "close"])
+def test_a_send_said_waiting_ends_with_its_own_id(monkeypatch: pytest.MonkeyPatch,
+                                                  ending: str) -> None:
+    """A send inside a flood waits with some of its bytes out and ends without
+    sending the rest: its timeout, or the lab closing its socket.  The end pairs
+    with the wait that said it (the same call id); no wait is left without an end
+    (the oracle saw "send waits and is never done" in the flow-control lesson)."""
+    monkeypatch.setattr(floods, "COALESCE_SECONDS", 3600.0)
+    monkeypatch.setattr(calls, "COALESCE_SECONDS", 3600.0)
+    rec = Recorder()
+    with Lab(connect_timeout=LIMIT) as lab:
+        lab.subscribe(rec)
+        _, conn, client = stream_pair(lab)
+        for i in range(COALESCE_AFTER + 2):
+            client.send(b"x%d" % i)
+        assert client.tally.flood is not None
+        if ending == "timeout":
+            assert client.settimeout(0.3).ok
+        big = (PATTERN * 84)[:16 << 20]
+        ended: list[Event | None] = []
+        sender = lab.spawn(lambda: ended.append(client.send(big)), "sender")
+        deadline = time.monotonic() + LIMIT
+        while not client.waiter.waiting and time.monotonic() < deadline:
+            time.sleep(0.005)
+        assert client.waiter.waiting, "the send never waited"
+        if ending == "close":
+            client.close_by_lab("the test closes it")
+        sender.join(LIMIT)
+        assert not sender.is_alive()
+        conn.close()
+        client.close_by_lab("the test ends")
+    events = rec.snapshot()
+    failed = ended[0]
+    assert failed is not None and not failed.ok, failed
+    waits = [e for e in events if e.side == "client" and e.op == "send" and e.phase == WAIT]
+    assert [w.call for w in waits] == [failed.call] and failed.call, (waits, failed)
+
+
+def test_a_send_said_waiting_is_said_once_however_often_it_waits(lab: Lab,
+                                                                 rec: Recorder) -> None:
+    """One send, one by one (no flood), waits again and again as the reader takes a
+    little at a time: one "wait", one "done" (the flow-control lesson showed a
+    second wait, said again each time it blocked with more bytes out)."""
+    _, conn, client = stream_pair(lab)
+    big = (PATTERN * 84)[:16 << 20]
+    sender = lab.spawn(lambda: client.send(big), "sender")
+    got = 0
+    deadline = time.monotonic() + LIMIT
+    while got < len(big) and time.monotonic() < deadline:
+        received = conn.recv(256 << 10, timeout=LIMIT)
+        assert received.ok and received.data, received.event
+        got += len(received.data)
+        time.sleep(0.002)  # a slow reader: the send blocks midway many times
+    sender.join(LIMIT)
+    assert not sender.is_alive() and got == len(big)
+    sends = [e for e in rec.snapshot() if e.side == "client" and e.op == "send"]
+    assert [e.phase for e in sends] == [WAIT, DONE], [(e.seq, e.phase, e.call) for e in sends]
+    assert sends[0].call == sends[1].call != 0

@@ -467,6 +467,15 @@ class Calls:
         call = self._midway_call = self.lab.bus.new_call()
         self._emit("send", phase=WAIT, args=(), call=call, since=began)
 
+    def _said_now(self, op: str, call: int) -> int:
+        """The call's id as its end is about to be said: a send listed midway is
+        said waiting first (`Floods.settle`), so its end pairs with that wait
+        (else the end's own event would say it, with an id the end does not carry)."""
+        if op == "send" and self.tally.floods.midway:
+            with self.lab.bus.lock:
+                self.tally.floods.settle()
+        return self._said(op, call)
+
     def _said(self, op: str, call: int) -> int:
         """The call's id: ``call``, or for a send the one `_say_midway` gave it."""
         return call or (self._midway_call if op == "send" else 0)
@@ -480,9 +489,11 @@ class Calls:
         call = self._said(op, call)
         if not call and self.tally.flood is None and self.timeout != 0.0:
             with self.lab.bus.lock:  # said here: not again by `Floods.settle`
-                self.tally.floods.midway.pop(self.tally, None)
-                call = self.lab.bus.new_call()
-                self._emit(op, phase=WAIT, args=args, call=call)
+                call = self._said(op, call)  # unless it said it just now
+                if not call:
+                    self.tally.floods.midway.pop(self.tally, None)
+                    call = self.lab.bus.new_call()
+                    self._emit(op, phase=WAIT, args=args, call=call)
         return call
 
     def _blocked(self, op: str, args: tuple, call: int, want: int,
@@ -527,7 +538,7 @@ class Calls:
                              pause if paused else None)
             call = self._said(op, shown[0])
         except TimeoutError as exc:
-            call = self._said(op, shown[0])
+            call = self._said_now(op, shown[0])
             lesson = None  # a limit the caller chose: the table's lesson
             if not lab_limit:
                 lesson = explain.socket_timeout(op, own)
@@ -535,7 +546,7 @@ class Calls:
                 lesson = f"{explain.explain(exc, op)[2]}. {self.limit_note}"
             return call, self._fail(op, args, exc, call, lesson=lesson)
         except Cancelled:
-            call = self._said(op, shown[0])
+            call = self._said_now(op, shown[0])
             self._await_the_labs_close()
             # Closed while waiting.  Not another attempt: close() shuts the socket
             # down first to wake us, and a recv now would return b'' and look

@@ -127,7 +127,8 @@ class DataCalls(FileSending):
                             while sent < total:
                                 sent += sock.send(view[sent:])
                         except (BlockingIOError, InterruptedError):
-                            if sent:  # its bytes may be read before it ends: listed
+                            if sent and not call:  # not said yet, and its bytes
+                                # may be read before it ends: listed
                                 midway[self.tally] = began if began is not None else \
                                     call_began(self.lab.bus.now())
                             raise
