@@ -158,6 +158,30 @@ def test_a_connection_never_accepted_is_the_kernels_once_its_listener_closed() -
     assert again is not None and again[3] is None  # the client's end is still its socket's
 
 
+def test_a_lab_clients_connection_never_accepted_is_the_kernels_too() -> None:
+    """The refused lesson under --auto, seen in a soak run: the lab's own client
+    connected (its SYN credited by the address its connect left from) and was never
+    accepted; at the lab's stop its FIN's ACK came after the listener's close and
+    was credited to the listener.  The listener's end of a lab client's connection
+    is listed as it is for any other client's."""
+    listener = ("127.0.0.1", 5000)
+    client = ("127.0.0.1", 40001)
+    notes = ClientPorts()
+    flows = Flows(notes.client_from)
+    flows.learn(Event(seq=1, t=0.0, side=SERVER, conn=None, op="listen", args=(2,),
+                      result=listener))
+    notes.note(client, 1, listener[1])
+    syn = flows.place(Segment(client, listener, ("SYN",), 1000, 0, 0))
+    assert syn is not None and syn[:2] == (CLIENT, 1)
+    synack = flows.place(Segment(listener, client, ("SYN", "ACK"), 5000, 1001, 0))
+    assert synack is not None and synack[:2] == (SERVER, None) and synack[3] is None
+    fin = flows.place(Segment(client, listener, ("FIN", "ACK"), 1001, 5001, 0))
+    assert fin is not None and fin[:2] == (CLIENT, 1) and fin[3] is None
+    flows.learn(Event(seq=2, t=0.1, side=SERVER, conn=None, op="close"))
+    ack = flows.place(Segment(listener, client, ("ACK",), 5001, 1002, 0))
+    assert ack is not None and ack[:2] == (SERVER, None) and ack[3] == "kernel"
+
+
 def test_an_accepted_connection_stays_its_sockets_after_the_listener_closed() -> None:
     listener = ("127.0.0.1", 5000)
     client = ("127.0.0.1", 40001)

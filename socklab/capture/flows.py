@@ -271,18 +271,24 @@ class Flows:
         noted = self._client_from(segment.src, segment.dst[1])
         if noted is not None:  # the connect that left from this address: exact
             self._connecting = [(c, r) for c, r in self._connecting if c != noted]
-            flow = self._flow(segment.src, segment.dst)
-            flow.ends[segment.src] = (CLIENT, noted)
-            return flow
+            return self._client_flow(segment, noted)
         # A connect not noted (a program's): the oldest still waiting for that address.
         for index, (conn, remote) in enumerate(self._connecting):
             if remote == segment.dst:
                 del self._connecting[index]
-                flow = self._flow(segment.src, segment.dst)
-                flow.ends[segment.src] = (CLIENT, conn)
-                return flow
+                return self._client_flow(segment, conn)
         if self._listening(segment.dst):
             flow = self._flow(segment.src, segment.dst)
             flow.ends[segment.dst] = (SERVER, None)  # its connection: known at accept
             return flow
         return None
+
+    def _client_flow(self, segment: Segment, conn: int | None) -> Flow:
+        """A lab client's SYN: its flow, and when it goes to a lab listener, the
+        listener's end too (its connection is known at accept; closed before, what
+        that end sends is the kernel's: `_listener_closed` needs it listed)."""
+        flow = self._flow(segment.src, segment.dst)
+        flow.ends[segment.src] = (CLIENT, conn)
+        if self._listening(segment.dst):
+            flow.ends.setdefault(segment.dst, (SERVER, None))
+        return flow
