@@ -14,6 +14,7 @@ import threading
 import time
 
 import pytest
+from helpers import LIMIT
 from hosts_helpers import ip_out, machine_network, needs_hosts
 
 from socklab.hosts import TwoHosts
@@ -287,3 +288,41 @@ def test_tcp_info_reports_the_cables_round_trip() -> None:
         assert seen[0].result["rtt_ms"] >= 60 and seen[0].host == "B"
     finally:
         lab.close_all()
+
+
+def test_tcp_info_is_never_said_after_its_sockets_close(lab, rec,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The flow-control lesson, seen by the oracle: a poll read a socket's numbers,
+    a close was numbered, then the numbers were said ("tcp_info() done after its
+    close").  Here the close is tried just after the numbers are read: it comes
+    after their line."""
+    from socklab.hosts import cable_info
+    from socklab.hosts.cable_info import TcpInfoWatch
+
+    server = lab.server()
+    assert server.socket().ok and server.bind("127.0.0.1", 0).ok and server.listen().ok
+    client = lab.client()
+    assert client.socket().ok and client.connect("127.0.0.1", server.local[1]).ok
+    read = cable_info.read_numbers
+    closer: list[threading.Thread] = []
+
+    def read_then_close(sock: socket.socket):
+        numbers = read(sock)
+        if sock is client.sock and not closer:  # its close, from another thread, just after
+            closer.append(threading.Thread(target=client.close))
+            closer[0].start()
+            closer[0].join(0.3)
+        return numbers
+
+    monkeypatch.setattr(cable_info, "read_numbers", read_then_close)
+    watch = TcpInfoWatch(lab)
+    try:
+        watch.poll()
+    finally:
+        watch.close()
+        for thread in closer:
+            thread.join(LIMIT)
+    events = rec.snapshot()
+    closed = next(e.seq for e in events if e.side == "client" and e.op == "close")
+    said = [e.seq for e in events if e.side == "client" and e.op == "tcp_info"]
+    assert said and all(seq < closed for seq in said), (said, closed)

@@ -92,14 +92,20 @@ class TcpInfoWatch:
     def poll(self) -> None:
         """Read every connected lab socket; an event for each whose numbers changed."""
         for endpoint in self.lab.endpoints():
-            sock = endpoint.sock
-            if sock is None or getattr(endpoint, "kind", None) != socket.SOCK_STREAM:
+            if getattr(endpoint, "kind", None) != socket.SOCK_STREAM:
                 continue
-            numbers = read_numbers(sock)
-            key = (endpoint.side, endpoint.conn)
-            if numbers is None or self._last.get(key) == numbers:
-                continue
-            self._last[key] = numbers
-            self.lab.bus.emit(side=endpoint.side, conn=endpoint.conn, op="tcp_info",
-                              result=numbers, lesson=None)
+            # Read and said under the bus lock: a close numbered between the two
+            # would show the numbers of a socket already closed (the oracle saw
+            # "tcp_info() done after its close" in the flow-control lesson).
+            with self.lab.bus.lock:
+                sock = endpoint.sock
+                if sock is None or not endpoint.is_open:
+                    continue
+                numbers = read_numbers(sock)
+                key = (endpoint.side, endpoint.conn)
+                if numbers is None or self._last.get(key) == numbers:
+                    continue
+                self._last[key] = numbers
+                self.lab.bus.emit(side=endpoint.side, conn=endpoint.conn, op="tcp_info",
+                                  result=numbers, lesson=None)
 
