@@ -335,3 +335,32 @@ def test_a_send_said_waiting_is_said_once_however_often_it_waits(lab: Lab,
     sends = [e for e in rec.snapshot() if e.side == "client" and e.op == "send"]
     assert [e.phase for e in sends] == [WAIT, DONE], [(e.seq, e.phase, e.call) for e in sends]
     assert sends[0].call == sends[1].call != 0
+
+
+def test_two_sends_at_once_on_one_socket_each_pair_their_wait_and_end(lab: Lab,
+                                                                      rec: Recorder) -> None:
+    """Two threads send on one socket at once (two presses of send() while the first
+    waits) and both block midway again and again as the reader takes a little at a
+    time: each send's end carries the id of its own wait, each wait has one end."""
+    _, conn, client = stream_pair(lab)
+    big = (PATTERN * 84)[:16 << 20]  # more than loopback's buffers: each send waits
+    senders = [lab.spawn(lambda: client.send(big), f"sender-{i}") for i in range(2)]
+    got = 0
+    deadline = time.monotonic() + LIMIT
+    while got < 2 * len(big) and time.monotonic() < deadline:
+        received = conn.recv(512 << 10, timeout=LIMIT)
+        assert received.ok and received.data, received.event
+        got += len(received.data)
+        time.sleep(0.001)  # a slow reader: the sends block midway many times
+    for sender in senders:
+        sender.join(LIMIT)
+        assert not sender.is_alive()
+    assert got == 2 * len(big)
+    events = rec.snapshot()
+    sends = [e for e in events if e.side == "client" and e.op == "send" and e.count == 1
+             and (e.phase == WAIT or e.nbytes == len(big))]
+    waits = sorted(e.call for e in sends if e.phase == WAIT)
+    ends = sorted(e.call for e in sends if e.phase == DONE)
+    shown = [(e.seq, e.phase, e.call) for e in sends]
+    assert len(ends) == 2 and ends == waits and len(set(waits)) == 2, shown
+    assert_causal(events, sender=("client", 1), receiver=("server", 1))

@@ -222,8 +222,9 @@ class Calls:
         self.announcing: Any = None
         #: This socket's streak of data calls and the flood it counts (floods.py).
         self.tally = Tally(lab.floods, self._emit, self._say_midway)
-        #: The id of this socket's send said waiting by `_say_midway` (0: none).
-        self._midway_call = 0
+        #: The ids of this socket's sends said waiting by `_say_midway`, by the
+        #: thread making each (two threads may send on one socket at once).
+        self._midway_calls: dict[int, int] = {}
         self.waiter = Waiter(self._cancelled, self._ready_first)
         if sock is not None:
             sock.setblocking(False)
@@ -456,15 +457,15 @@ class Calls:
                     return False, None, self._announce(op, args, call)
         return False, None, call  # not reached: the second try returns or raises
 
-    def _say_midway(self, began: float) -> None:
+    def _say_midway(self, began: float, thread: int) -> None:
         """This socket's send waits with some of its bytes out, and another event is
         about to be numbered (`Floods.settle`, under the bus lock, in any thread):
         its "wait" now, with the time it began, so no recv of those bytes comes
         first.  A non-blocking socket's send never waits: it fails instead (its
         bytes out are not said before that failure)."""
-        if self._midway_call or self.timeout == 0.0:
+        if thread in self._midway_calls or self.timeout == 0.0:
             return
-        call = self._midway_call = self.lab.bus.new_call()
+        call = self._midway_calls[thread] = self.lab.bus.new_call()
         self._emit("send", phase=WAIT, args=(), call=call, since=began)
 
     def _said_now(self, op: str, call: int) -> int:
@@ -478,7 +479,8 @@ class Calls:
 
     def _said(self, op: str, call: int) -> int:
         """The call's id: ``call``, or for a send the one `_say_midway` gave it."""
-        return call or (self._midway_call if op == "send" else 0)
+        return call or (self._midway_calls.get(threading.get_ident(), 0) if op == "send"
+                        else 0)
 
     def _announce(self, op: str, args: tuple, call: int) -> int:
         """The call would block: emit its "wait" once (not inside a flood).
@@ -491,7 +493,7 @@ class Calls:
             with self.lab.bus.lock:  # said here: not again by `Floods.settle`
                 call = self._said(op, call)  # unless it said it just now
                 if not call:
-                    self.tally.floods.midway.pop(self.tally, None)
+                    self.tally.floods.midway.pop((self.tally, threading.get_ident()), None)
                     call = self.lab.bus.new_call()
                     self._emit(op, phase=WAIT, args=args, call=call)
         return call

@@ -97,7 +97,7 @@ class DataCalls(FileSending):
         try:
             return self._send_rest(op, data, to, sent)
         finally:
-            self._midway_call = 0
+            self._midway_calls.pop(get_ident(), None)
 
     def _send_rest(self, op: str, data: bytes, to: tuple | None, sent: int) -> Event | None:
         args: tuple = ((to[0], to[1]),) if to else ()
@@ -106,6 +106,7 @@ class DataCalls(FileSending):
         call = 0
         lock = self.lab.bus.lock
         midway = self.tally.floods.midway
+        mine = (self.tally, get_ident())
         while True:
             try:
                 # Held across the call and its event: the log stays causal.
@@ -114,7 +115,7 @@ class DataCalls(FileSending):
                     # meanwhile): it may still end quietly, counted into its flood.
                     # Would it block again with bytes out, it is listed again
                     # (`Floods.settle` says it before the next event).
-                    began = midway.pop(self.tally, None)
+                    began = midway.pop(mine, None)
                     call = self._said(op, call)
                     sock = self._need_socket()
                     if to is not None:
@@ -129,7 +130,7 @@ class DataCalls(FileSending):
                         except (BlockingIOError, InterruptedError):
                             if sent and not call:  # not said yet, and its bytes
                                 # may be read before it ends: listed
-                                midway[self.tally] = began if began is not None else \
+                                midway[mine] = began if began is not None else \
                                     call_began(self.lab.bus.now())
                             raise
                     self.bytes_out += sent

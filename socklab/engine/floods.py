@@ -67,9 +67,9 @@ class Floods:
         self.enabled = enabled
         self._running: set[Tally] = set()
         #: Sends some of whose bytes are out while the call waits for room in the
-        #: socket's buffer, not said yet: each socket's tally, and when its call began.
-        #: `settle` says them before the next event is numbered.
-        self.midway: dict[Tally, float] = {}
+        #: socket's buffer, not said yet: (the socket's tally, the thread making the
+        #: call) -> when the call began.  `settle` says them before the next event.
+        self.midway: dict[tuple[Tally, int], float] = {}
         self._settling = False
 
     def __bool__(self) -> bool:
@@ -139,8 +139,8 @@ class Floods:
 
     def _say_midway(self) -> None:
         while self.midway:
-            tally, began = self.midway.popitem()
-            tally.say_midway(began)
+            (tally, thread), began = self.midway.popitem()
+            tally.say_midway(began, thread)
 
 
 #: The request/answer pairs a flood may alternate between (a server's recv
@@ -163,7 +163,7 @@ class Tally:
                  "flood", "partner", "lock")
 
     def __init__(self, floods: Floods, emit: Callable[..., Event],
-                 say_midway: Callable[[float], None]) -> None:
+                 say_midway: Callable[[float, int], None]) -> None:
         self.floods = floods
         self.emit = emit
         #: Says the socket's send waiting with some of its bytes out (`Floods.settle`).
@@ -271,7 +271,7 @@ class Tally:
                         sent += sock.send(view[sent:])
             except (BlockingIOError, InterruptedError):
                 if sent:
-                    self.floods.midway[self] = began
+                    self.floods.midway[(self, threading.get_ident())] = began
                 return sent if sent < total else -1
             flood.count += 1
             flood.nbytes += total
