@@ -127,6 +127,45 @@ def _start_floods(client: Endpoint, conn: Endpoint) -> None:
     assert client.tally.flood is not None and conn.tally.flood is not None
 
 
+#: More than loopback's buffers hold: a send of it waits midway, its bytes partly out.
+BIG = (PATTERN * 84)[:16 << 20]
+
+
+def _no_periodic_report(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No flood is reported by time, nor a quiet wait said after a pause: only an
+    event of another thread says a send waiting midway."""
+    monkeypatch.setattr(floods, "COALESCE_SECONDS", 3600.0)
+    monkeypatch.setattr(calls, "COALESCE_SECONDS", 3600.0)
+
+
+def _small_sends(client: Endpoint) -> None:
+    """Enough small sends in a row that the client counts into a flood (the server
+    reads none yet)."""
+    for i in range(COALESCE_AFTER + 2):
+        client.send(b"x%d" % i)
+
+
+def _until_waiting(client: Endpoint) -> None:
+    """Until a call on ``client`` waits (bounded)."""
+    deadline = time.monotonic() + LIMIT
+    while not client.waiter.waiting and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert client.waiter.waiting, "the send never waited"
+
+
+def _read_slowly(conn: Endpoint, total: int, bufsize: int, pause: float) -> int:
+    """recv ``total`` bytes a little at a time, so a send blocks midway again and
+    again (bounded); returns the bytes read."""
+    got = 0
+    deadline = time.monotonic() + LIMIT
+    while got < total and time.monotonic() < deadline:
+        received = conn.recv(bufsize, timeout=LIMIT)
+        assert received.ok and received.data, received.event
+        got += len(received.data)
+        time.sleep(pause)
+    return got
+
+
 def test_a_counted_send_and_recv_need_no_bus_lock(monkeypatch: pytest.MonkeyPatch) -> None:
     """The locking changed: a send counted into a flood holds its tally's lock
     across the call and its count, not the bus lock.  So it completes while
@@ -238,24 +277,18 @@ def test_a_send_waiting_with_bytes_out_is_said_before_a_recv_of_them(
     own, comes after the send's "wait", and the sends counted before it (a flood)
     are reported before that wait; the send's end pairs with its wait.  Inside a
     flood, a wait is quiet until then (no periodic report here to say it)."""
-    monkeypatch.setattr(floods, "COALESCE_SECONDS", 3600.0)
-    monkeypatch.setattr(calls, "COALESCE_SECONDS", 3600.0)
+    _no_periodic_report(monkeypatch)
     rec = Recorder()
     with Lab(connect_timeout=LIMIT, coalesce=coalesce) as lab:
         lab.subscribe(rec)
         _, conn, client = stream_pair(lab)
-        for i in range(COALESCE_AFTER + 2):  # small sends, the server reads none yet
-            client.send(b"x%d" % i)
+        _small_sends(client)
         assert (client.tally.flood is not None) is coalesce
         before = client.bytes_out
-        big = (PATTERN * 84)[:16 << 20]  # more than loopback's buffers hold
-        sender = lab.spawn(lambda: client.send(big), "sender")
-        deadline = time.monotonic() + LIMIT
-        while not client.waiter.waiting and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert client.waiter.waiting, "the send never waited"
+        sender = lab.spawn(lambda: client.send(BIG), "sender")
+        _until_waiting(client)
         got = 0
-        while got < before + len(big):
+        while got < before + len(BIG):
             received = conn.recv(1 << 20, timeout=LIMIT)
             assert received.ok and received.data, received.event
             got += len(received.data)
@@ -271,7 +304,7 @@ def test_a_send_waiting_with_bytes_out_is_said_before_a_recv_of_them(
                     w.call for w in events if w.side == "client" and w.op == "send"
                     and w.phase == WAIT)]
     assert [e.phase for e in big_send] == [WAIT, DONE], big_send
-    assert big_send[1].nbytes == len(big)
+    assert big_send[1].nbytes == len(BIG)
     first_recv = next(e for e in events if e.side == "server" and e.op == "recv")
     assert big_send[0].seq < first_recv.seq
     assert _totals(events, "client", "send")[1] == client.bytes_out == got
@@ -284,24 +317,18 @@ def test_a_send_said_waiting_ends_with_its_own_id(monkeypatch: pytest.MonkeyPatc
     sending the rest: its timeout, or the lab closing its socket.  The end pairs
     with the wait that said it (the same call id); no wait is left without an end
     (the oracle saw "send waits and is never done" in the flow-control lesson)."""
-    monkeypatch.setattr(floods, "COALESCE_SECONDS", 3600.0)
-    monkeypatch.setattr(calls, "COALESCE_SECONDS", 3600.0)
+    _no_periodic_report(monkeypatch)
     rec = Recorder()
     with Lab(connect_timeout=LIMIT) as lab:
         lab.subscribe(rec)
         _, conn, client = stream_pair(lab)
-        for i in range(COALESCE_AFTER + 2):
-            client.send(b"x%d" % i)
+        _small_sends(client)
         assert client.tally.flood is not None
         if ending == "timeout":
             assert client.settimeout(0.3).ok
-        big = (PATTERN * 84)[:16 << 20]
         ended: list[Event | None] = []
-        sender = lab.spawn(lambda: ended.append(client.send(big)), "sender")
-        deadline = time.monotonic() + LIMIT
-        while not client.waiter.waiting and time.monotonic() < deadline:
-            time.sleep(0.005)
-        assert client.waiter.waiting, "the send never waited"
+        sender = lab.spawn(lambda: ended.append(client.send(BIG)), "sender")
+        _until_waiting(client)
         if ending == "close":
             client.close_by_lab("the test closes it")
         sender.join(LIMIT)
@@ -321,17 +348,10 @@ def test_a_send_said_waiting_is_said_once_however_often_it_waits(lab: Lab,
     little at a time: one "wait", one "done" (the flow-control lesson showed a
     second wait, said again each time it blocked with more bytes out)."""
     _, conn, client = stream_pair(lab)
-    big = (PATTERN * 84)[:16 << 20]
-    sender = lab.spawn(lambda: client.send(big), "sender")
-    got = 0
-    deadline = time.monotonic() + LIMIT
-    while got < len(big) and time.monotonic() < deadline:
-        received = conn.recv(256 << 10, timeout=LIMIT)
-        assert received.ok and received.data, received.event
-        got += len(received.data)
-        time.sleep(0.002)  # a slow reader: the send blocks midway many times
+    sender = lab.spawn(lambda: client.send(BIG), "sender")
+    got = _read_slowly(conn, len(BIG), 256 << 10, 0.002)
     sender.join(LIMIT)
-    assert not sender.is_alive() and got == len(big)
+    assert not sender.is_alive() and got == len(BIG)
     sends = [e for e in rec.snapshot() if e.side == "client" and e.op == "send"]
     assert [e.phase for e in sends] == [WAIT, DONE], [(e.seq, e.phase, e.call) for e in sends]
     assert sends[0].call == sends[1].call != 0
@@ -343,22 +363,15 @@ def test_two_sends_at_once_on_one_socket_each_pair_their_wait_and_end(lab: Lab,
     waits) and both block midway again and again as the reader takes a little at a
     time: each send's end carries the id of its own wait, each wait has one end."""
     _, conn, client = stream_pair(lab)
-    big = (PATTERN * 84)[:16 << 20]  # more than loopback's buffers: each send waits
-    senders = [lab.spawn(lambda: client.send(big), f"sender-{i}") for i in range(2)]
-    got = 0
-    deadline = time.monotonic() + LIMIT
-    while got < 2 * len(big) and time.monotonic() < deadline:
-        received = conn.recv(512 << 10, timeout=LIMIT)
-        assert received.ok and received.data, received.event
-        got += len(received.data)
-        time.sleep(0.001)  # a slow reader: the sends block midway many times
+    senders = [lab.spawn(lambda: client.send(BIG), f"sender-{i}") for i in range(2)]
+    got = _read_slowly(conn, 2 * len(BIG), 512 << 10, 0.001)
     for sender in senders:
         sender.join(LIMIT)
         assert not sender.is_alive()
-    assert got == 2 * len(big)
+    assert got == 2 * len(BIG)
     events = rec.snapshot()
     sends = [e for e in events if e.side == "client" and e.op == "send" and e.count == 1
-             and (e.phase == WAIT or e.nbytes == len(big))]
+             and (e.phase == WAIT or e.nbytes == len(BIG))]
     waits = sorted(e.call for e in sends if e.phase == WAIT)
     ends = sorted(e.call for e in sends if e.phase == DONE)
     shown = [(e.seq, e.phase, e.call) for e in sends]
