@@ -212,6 +212,39 @@ def test_the_kernel_view_follows_time_wait_on_its_own_host(lab: Lab, rec: Record
 
 
 @needs_hosts
+def test_a_state_after_the_hosts_are_gone_names_the_host_it_lived_on(
+        lab: Lab, rec: Recorder) -> None:
+    """Two-hosts mode off (a lesson's start, F7): host A's namespace goes, and the
+    TIME_WAIT entry with it; the kernel view says so (CLOSE) for server[1], which
+    lived on host A: its line says @A, not nothing (the host was read from the
+    lab's mode, gone by then: the oracle's "host" check, lessons latency and
+    reliability replayed by --auto after a play by hand)."""
+    from socklab.kernel.poller import KernelView
+    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
+    mode.enable(lab)
+    view = KernelView(lab).start()
+    try:
+        server = lab.server()
+        assert open_server(server, ServerPlan(host=HOST_A.address, port=0))
+        client = lab.client()
+        assert open_client(client, ClientPlan(host=HOST_A.address, port=server.local[1]))
+        conn, _ = server.accept()
+        assert conn is not None
+        conn.close()
+        assert client.recv(1024).eof
+        client.close()
+        assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+        lab.close_all()
+        mode.disable(lab)
+        assert view.wait_for("server", 1, "CLOSE", timeout=LIMIT)
+    finally:
+        view.stop()
+    states = [(e.host, e.result["state"]) for e in rec.snapshot()
+              if e.op == "state" and e.side == "server" and e.conn == 1]
+    assert states[-1] == ("A", "CLOSE"), states
+
+
+@needs_hosts
 def test_each_state_names_the_host_its_socket_lives_in(lab: Lab, rec: Recorder) -> None:
     """The '' case's client lives on host A: its state lines say @A, like its calls
     (the host is read from the socket's own namespace, not from its side)."""

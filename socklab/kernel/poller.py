@@ -375,7 +375,7 @@ class KernelView:
             del self._ended[next(iter(self._ended))]
 
     def _emit(self, watched: Watched, result: dict[str, Any], lesson: str | None) -> None:
-        extra = {} if self.lab.hosts is None else {"host": watched.host}
+        extra = {} if watched.host is None else {"host": watched.host}  # its own, not the mode's
         self.lab.bus.emit(side=watched.side, conn=watched.conn, op="state",
                           result=result, lesson=lesson, **extra)
 
