@@ -7,10 +7,15 @@ the step to be met.  Next (F10) is pressed only on a step already done, to go
 on: it never does a step's work here (the play checks that no call follows it).
 At every step the instruction, its check lines and Back / Next are in view.
 
-tests/test_lesson_learner.py plays every lesson so in the app; run as a
-program, it plays one lesson so with packet capture on and prints the session
-as JSON Lines, for the oracle to judge as it judges ``--auto`` (the oracle's
-lesson player, `oracle.lesson_player.play`)::
+Where a learner often goes wrong first (`WRONG_FIRST`), the wrong call is made
+before the right ones, and the lesson must name it and not go on.  At the end
+the learner's checks (`learner_checks`): each prediction logged and judged, the
+HTTP view's response, the regex box's words.
+
+Run as a program, it plays one lesson so with packet capture on, then plays it
+again by ``--auto`` in the same lab at 120×36 (the wide layout), and prints the
+session as JSON Lines for the oracle to judge (`oracle.lesson_player.play`;
+tests/test_lesson_oracle.py plays every lesson so)::
 
     python tests/lesson_learner.py NAME [COLSxROWS]
 """
@@ -24,14 +29,15 @@ import pytest
 from helpers import IPV6_MISSING
 from hosts_helpers import UNAVAILABLE
 from pilot import until
-from textual.widgets import Input, Select, TabbedContent
+from textual.css.query import NoMatches
+from textual.widgets import Button, Input, Select, TabbedContent
 
+from socklab.events import PREDICT, WAIT
 from socklab.guided import Action, Step, all_lessons
 from socklab.ui.app import SocklabApp
 from socklab.ui.lesson_panel import LessonPanel
 
 NAMES = [lesson.name for lesson in all_lessons()]
-SIZES = [(80, 24), (120, 36)]
 #: The words a step's text uses for a button (the label a learner sees).
 LABELS = {"run": "Run", "connect-n": "connect ×N", "run-n": "Run", "send-bulk": "**b**"}
 #: The calls a learner makes with a key, not a button: the key.
@@ -42,6 +48,11 @@ DGRAM = {"send": "sendto()", "recv": "recvfrom()"}
 #: The parts of the lesson panel that must be on screen at every step.
 PANEL_PARTS = ("#lesson-step", "#lesson-text", "#lesson-expect", "#lesson-next",
                "#lesson-back")
+#: A wrong call a learner makes first, on the step with this title: its error.
+WRONG_FIRST = {("welcome", "Listen"): ("server", "accept", "EINVAL")}
+#: The issue's lessons: each asks a prediction before its key call.
+PREDICTING = {"welcome", "echo", "udp", "ipv6", "ports", "inuse", "refused", "backlog",
+              "privileged", "boundaries", "close", "http", "regex", "two-hosts", "flow-control"}
 
 
 def _two_hosts(name: str) -> bool:
@@ -68,8 +79,8 @@ def _named(step: Step, action: Action, dgram: bool) -> bool:
 
 
 def count_presses(panel: LessonPanel) -> list[Action]:
-    """Every button the lesson panel presses from now on (a learner's own presses,
-    made through the same controls by this test, are counted too)."""
+    """Every button the lesson panel presses from now on (Next doing a step's work);
+    a learner's own presses are the panes' buttons (`press`) and are not counted."""
     presses: list[Action] = []
     press = panel.controls.press
 
@@ -142,8 +153,23 @@ async def press(app: SocklabApp, panel: LessonPanel, action: Action, pilot=None)
         panel.controls.choose(action.side, action.target)
         await key(pilot, name)
     else:
-        panel.controls.press(action.side, action.call, action.target)
+        _press_button(app, panel, action)
     await until(lambda: panel.shown(action, mark), f"{action}")
+
+
+def _press_button(app: SocklabApp, panel: LessonPanel, action: Action) -> None:
+    """The pane's own button pressed (``Button.press``: what a click or Enter does, so
+    a disabled button does nothing), on the row the step chose; the controls' press
+    for a call with no button of its own."""
+    panel.controls.settle()  # the panes show every socket so far, as a learner sees them
+    try:
+        button = app.query_one(f"#{action.side}-{action.call}", Button)
+    except NoMatches:
+        panel.controls.press(action.side, action.call, action.target)
+        return
+    panel.controls.choose(action.side, action.target)
+    assert button.display and not button.disabled, f"{button.id} cannot be pressed"
+    button.press()
 
 
 async def _press_again(app: SocklabApp, pilot, panel: LessonPanel, again: Action) -> None:
@@ -185,11 +211,30 @@ async def _answer(pilot, panel: LessonPanel) -> None:
         await until(lambda: run.index in run.answers, "the answer")
 
 
+async def _wrong_first(pilot, name: str, step: Step) -> None:
+    """The wrong call a learner makes first on this step (`WRONG_FIRST`): named with
+    its error and the step's hint, and the step not done by it."""
+    wrong = WRONG_FIRST.get((name, step.title))
+    if wrong is None:
+        return
+    app = pilot.app
+    panel = app.lesson_panel
+    run = panel.run
+    side, call, error = wrong
+    _press_button(app, panel, Action(side, call))
+    await until(lambda: run.wrong is not None, "the wrong call")
+    assert run.wrong.error == error and not run.done
+    await pilot.pause()
+    shown = text(app, "#lesson-wrong")
+    assert error in shown and step.hint[:20] in shown, shown
+
+
 async def _do_step(pilot, name: str, step: Step) -> None:
     """The step as its text says: its values typed, its buttons pressed."""
     app = pilot.app
     panel = app.lesson_panel
     run = panel.run
+    await _wrong_first(pilot, name, step)
     for setting in step.settings:  # typed, as the step says (it filled them too)
         value = run.fill(setting)
         if setting.side != "regex":
@@ -230,13 +275,45 @@ async def by_hand(pilot, name: str) -> None:
     await pilot.pause()
     assert "Lesson complete" in text(app, "#lesson-status")
     assert run.done_steps == set(range(len(run.lesson.steps)))
+    await learner_checks(app, name)
+
+
+async def learner_checks(app: SocklabApp, name: str) -> None:
+    """What the learner saw at the end: each question asked, answered and judged in
+    the log; the HTTP view's response of romeo.txt; the regex box's words."""
+    run = app.lesson_panel.run
+    asked = [i for i, step in enumerate(run.lesson.steps) if step.question]
+    assert asked or name not in PREDICTING, f"{name} asks no prediction"
+    await until(lambda: sum(e.op == PREDICT for e in run.history) == 2 * len(asked),
+                "the predictions in the log")
+    predictions = [e for e in run.history if e.op == PREDICT]
+    assert [e.phase for e in predictions] == [WAIT, "done"] * len(asked)
+    assert all("held" in e.result for e in predictions[1::2])
+    if name == "http":
+        http = app.http_view
+        response = http.received.response()
+        assert response.status_line == "HTTP/1.0 200 OK" and response.complete
+        assert b"But soft" in response.body
+        assert text(app, "#http-status").startswith("HTTP/1.0 200 OK")
+        assert "Content-Type" in text(app, "#http-headers")
+        assert "But soft what light" in text(app, "#http-body")
+    if name == "regex":  # the words of romeo.txt were extracted on the way
+        words = next(i for i, step in enumerate(run.lesson.steps) if "words" in step.title)
+        assert run.lesson.steps[words].expectations[0].text == "regex ~ soft"
+        assert words in run.done_steps
 
 
 def main(argv: list[str]) -> int:
-    """Play a lesson by hand with capture on; its session on stdout (JSON Lines)."""
+    """Play a lesson by hand with capture on, then by --auto at 120×36; the session on
+    stdout (JSON Lines)."""
     from oracle import lesson_player
     cols, _, rows = (argv[1] if len(argv) > 1 else "80x24").partition("x")
-    return lesson_player.main(argv[:1], by_hand=by_hand, size=(int(cols), int(rows)))
+    return lesson_player.main(argv[:1], by_hand=by_hand, size=(int(cols), int(rows)),
+                              then_auto=AUTO_SIZE)
+
+
+#: The --auto play after the play by hand: the wide, tall layout.
+AUTO_SIZE = (120, 36)
 
 
 if __name__ == "__main__":
