@@ -62,6 +62,26 @@ async def run_welcome(app: SocklabApp, pilot: Pilot) -> list[Event]:
     return done(app)
 
 
+async def test_the_client_port_follows_a_bind_as_soon_as_it_is_shown() -> None:
+    """The client's port field follows the server's bind in the batch that shows it,
+    not at the panes' next paced redraw: a client Run pressed as soon as the bind is
+    in the log (a script's keys; the wire view's test under load) connected to the
+    field's old port, 1024, and was refused.  The socket's batch starts the panes'
+    pause (0.25 s); the bind comes within it."""
+    app = SocklabApp()
+    async with app.run_test(size=SIZE) as pilot:
+        seen = watch(app)
+        app.server_pane.input("port").value = "0"
+        await settle(app, pilot)
+        assert app.client_pane.input("port").value == "1024"
+        app.server_pane.press("socket")
+        await seen.until(is_("server", "socket"))
+        app.server_pane.press("bind")
+        await seen.until(is_("server", "bind"))
+        bind = first(seen.events, "server", "bind")
+        assert app.client_pane.input("port").value == str(bind.result[1])
+
+
 async def test_welcome_exchange_over_tcp() -> None:
     app = SocklabApp()
     async with app.run_test(size=SIZE) as pilot:

@@ -86,7 +86,9 @@ async def test_the_lab_shows_packets_under_calls_and_the_wire_tab_survives_any_s
         # The handshake under the connect (another thread's call, such as the
         # server's accept wait, may be logged between two of its segments).
         packets = [row.event for row in rows[connect + 1:] if row.event.op == "packet"]
-        assert [e.result["flags"] for e in packets[:3]] == [["SYN"], ["SYN", "ACK"], ["ACK"]]
+        assert [e.result["flags"] for e in packets[:3]] == [["SYN"], ["SYN", "ACK"], ["ACK"]], \
+            "\n".join(f"{r.event.seq} {r.event.t:.6f} {r.event.side}[{r.event.conn}] "
+                      f"{r.event.op} {r.event.phase} {r.event.result}" for r in rows)
         await pilot.press("l", "p")
         assert all(row.event.op != "packet" for row in app.event_log.buffer.rows)
         await pilot.press("p")

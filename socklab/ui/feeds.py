@@ -58,6 +58,10 @@ class PaneFeed:
         if changed:
             self._changed |= changed
             self._refresh.ask()
+            # At once, not paced: a client Run pressed as soon as the server's bind is
+            # shown (a script's keys, a test) connects to the port the bind got, not
+            # to the port the field held before (ECONNREFUSED on 1024 under load).
+            self._follow()
 
     def run_now(self) -> None:
         self._refresh.run_now()
@@ -77,10 +81,16 @@ class PaneFeed:
                 self._app.pane(side).refresh_state()
         except NoMatches:
             return  # the app is closing: its widgets are gone
+        self._follow()
+
+    def _follow(self) -> None:
         bound = self.view.bound
         if bound is not None and bound is not self._followed:
             previous, self._followed = self._followed, bound
-            self._follow_server_port(bound, previous)
+            try:
+                self._follow_server_port(bound, previous)
+            except NoMatches:
+                return  # the app is closing: its widgets are gone
 
     def _follow_server_port(self, bound: BoundPort, previous: BoundPort | None) -> None:
         """Let the client follow the server's port while it still points at it."""
