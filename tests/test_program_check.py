@@ -166,3 +166,22 @@ def test_socklab_code_passes_its_own_check(tmp_path, options, exercise):
     assert run_cli("code", "server", *options, "-o", str(program)).returncode == 0
     done = check_isolated(exercise, str(program), "--json")
     assert done.returncode == 0, done.stdout
+
+
+def test_once_a_program_has_ended_all_it_printed_is_read(tmp_path) -> None:
+    """`Session.ended` waits for the output reader too: the checks read the output
+    next.  It waited for the process alone, and "prints the greeting" read the
+    output before the reader had it (seen ✗ under load for a client that printed
+    it).  A program that prints 20,000 lines shows it on any machine."""
+    import sys
+
+    from socklab.program.checker import Session
+    program = tmp_path / "many_lines.py"
+    program.write_text("for i in range(20000):\n    print(i)\nprint('END')\n")
+    session = Session([sys.executable, str(program)]).start()
+    try:
+        assert session.ended(LIMIT)
+        printed = bytes(session.program.outcome.stdout)
+        assert printed.endswith(b"19999\nEND\n"), printed[-40:]
+    finally:
+        session.finish()

@@ -158,7 +158,8 @@ class Session:
             min(LISTEN_LIMIT, self.left()))
 
     def ended(self, within: float) -> bool:
-        """Has the program ended (waiting ``within`` seconds at most)?"""
+        """Has the program ended (waiting ``within`` seconds at most)?  Once it has,
+        what it printed is all read (the checks read its output next)."""
         proc = self.program.proc
         if proc is None:
             return True
@@ -166,6 +167,7 @@ class Session:
             proc.wait(min(within, self.left()))
         except subprocess.TimeoutExpired:
             return False
+        self.program.read_out()
         return True
 
     def left(self) -> float:

@@ -321,13 +321,18 @@ class ProgramRun:
             self.outcome.timed_out = True
             self._note_hang()
             status = self.stop()
-        self._lines_done.wait(5.0)
-        for thread in self._threads:
-            thread.join(5.0)
+        self.read_out()
         self.states.stop()
         self.outcome.status = status
         self._emit_exit(status)
         return self.outcome
+
+    def read_out(self, within: float = 5.0) -> None:
+        """Once the program has ended: its output and its tracer's lines read to
+        their end (each reader is bounded), so what it printed is all in the outcome."""
+        self._lines_done.wait(within)
+        for thread in self._threads:
+            thread.join(within)
 
     def _note_hang(self) -> None:
         with self.lab.bus.lock:
