@@ -16,7 +16,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from .checks import Judge
+from .checks import Judge, describe, seg_key
 from .evidence import Evidence, load_samples, segments_of
 from .judgement import judge
 from .model import load
@@ -54,6 +54,32 @@ class Outcome:
         lines = [f"{self.name}: {len(self.violations)} violation(s), checked "
                  + ", ".join(f"{k} {v}" for k, v in sorted(self.judge.checked.items()))]
         lines += [f"  {v}" for v in self.violations]
+        if self.violations:
+            lines.append(self.context())
+        return "\n".join(lines)
+
+    def context(self, before: int = 12, after: int = 6) -> str:
+        """What a failure needs to be read (a race under load shows once): the log
+        around each violation's line, and the wire's segments in their order."""
+        judge = self.judge
+        seqs = sorted({v.seq for v in self.violations if v.seq is not None})
+        shown = sorted({e["seq"] for e in judge.events for seq in seqs
+                        if seq - before <= e["seq"] <= seq + after})
+        lines = ["the log around the violations:"]
+        for seq in shown:
+            e = judge.events_by_seq[seq]
+            r = e.get("result") if isinstance(e.get("result"), dict) else {}
+            what = (f"{'/'.join(r.get('flags') or ()) or 'UDP'} seq={r.get('seq')} "
+                    f"ack={r.get('ack')} len={r.get('len')} {r.get('src')}→{r.get('dst')}"
+                    f"{' by ' + e['by'] if e.get('by') else ''}"
+                    if e.get("op") == "packet" else
+                    f"{e.get('phase')} {e.get('error') or ''} {e.get('result')}")
+            lines.append(f"  #{seq} t={e.get('t', 0):.6f} {e.get('side')}[{e.get('conn')}] "
+                         f"{e.get('op')} {what}")
+        if judge.wire and any(v.check == "packet" for v in self.violations):
+            lines.append("the wire:")
+            lines += [f"  t={judge.lab_time(rel.segment.ts) or rel.segment.ts:.6f} "
+                      f"{describe(seg_key(rel))}" for rel in judge.evidence.segments]
         return "\n".join(lines)
 
 
