@@ -245,6 +245,36 @@ def test_a_state_after_the_hosts_are_gone_names_the_host_it_lived_on(
 
 
 @needs_hosts
+def test_a_state_said_in_two_hosts_mode_of_a_socket_of_this_machine_names_no_host(
+        lab: Lab, rec: Recorder) -> None:
+    """A connection made on this machine, closed after two-hosts mode came on (F7):
+    its TIME_WAIT is read in this machine's tables (it was looked for in the hosts'
+    alone, not found, and said CLOSE: a lie), and its lines name no host (the bus
+    names one by the side for a line that does not say)."""
+    from socklab.kernel.poller import KernelView
+    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
+    view = KernelView(lab).start()
+    try:
+        server = lab.server()
+        assert open_server(server, ServerPlan(host="127.0.0.1", port=0))
+        client = lab.client()
+        assert open_client(client, ClientPlan(host="127.0.0.1", port=server.local[1]))
+        conn, _ = server.accept()
+        assert conn is not None
+        mode.enable(lab)
+        conn.close()
+        assert client.recv(1024).eof
+        client.close()
+        assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+    finally:
+        view.stop()
+    states = [(e.side, e.host, e.result["state"]) for e in rec.snapshot()
+              if e.op == "state" and e.conn == 1]
+    assert ("server", None, "TIME_WAIT") in states, states
+    assert all(host is None for _, host, _ in states), states
+
+
+@needs_hosts
 def test_each_state_names_the_host_its_socket_lives_in(lab: Lab, rec: Recorder) -> None:
     """The '' case's client lives on host A: its state lines say @A, like its calls
     (the host is read from the socket's own namespace, not from its side)."""

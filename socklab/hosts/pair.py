@@ -193,6 +193,11 @@ class TwoHosts:
         self.up()
         return run_in(self.namespace(side), job)
 
+    def run_on(self, letter: str, job: Callable[[], T]) -> T:
+        """Run ``job`` on the host named ``letter`` (in a thread inside its namespace)."""
+        self.up()
+        return run_in(self.names[letter], job)
+
     def socket(self, side: str, family: int, kind: int) -> socket.socket:
         """A new socket made on ``side``'s host: it stays in that namespace for life."""
         return self.run(side, lambda: socket.socket(family, kind))

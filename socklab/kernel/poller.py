@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .. import explain
-from ..events import CLIENT, DONE, SERVER, Event
+from ..events import DONE, Event
 from .diag import lookup
 from .tables import Table, read_table
 from .tcpinfo import has_error, read_state, read_tcp_info
@@ -286,14 +286,13 @@ class KernelView:
     def _connection_state(self, watched: Watched) -> str | None:
         """The state of ``watched``'s connection in the kernel's tables (None: gone)."""
         key = (tuple(watched.local), tuple(watched.peer))  # type: ignore[arg-type]
-        for where in self._namespaces():
-            found = where(lambda: lookup(watched.family, [key]))
-            if found is None:  # no netlink here: the whole table, from /proc
-                found = where(lambda: read_table(watched.family))
-            state = found.get(key)
-            if state is not None:
-                return state
-        return None
+        where = self._where(watched.host)
+        if where is None:
+            return None
+        found = where(lambda: lookup(watched.family, [key]))
+        if found is None:  # no netlink here: the whole table, from /proc
+            found = where(lambda: read_table(watched.family))
+        return found.get(key)
 
     def _report(self, watched: Watched, info: tuple[str, int, int, int],
                 sock: socket.socket | None = None) -> None:
@@ -334,17 +333,22 @@ class KernelView:
                 lambda: self._emit(watched, result, lesson))
 
         self._tables_read = time.monotonic()
-        table: Table = {}
-        for family in {key[0] for key in self._gone}:
-            wanted = [(key[1], key[2]) for key in self._gone if key[0] == family]
-            for where in self._namespaces():
-                found = where(lambda f=family, w=wanted: lookup(f, w))  # type: ignore[misc]
-                if found is None:  # no netlink here: the whole table, from /proc
-                    table.update(where(lambda f=family: read_table(f)))
-                else:
-                    table.update({k: v for k, v in found.items() if v is not None})
+        # Each connection is looked up where its socket lived: this machine, or its
+        # host (two hosts' loopbacks may hold the same four values).
+        tables: dict[tuple[int, str | None], Table] = {}
+        for family, host in {(key[0], w.host) for key, w in self._gone.items()}:
+            where = self._where(host)
+            if where is None:  # its host is gone, and its tables with it
+                tables[(family, host)] = {}
+                continue
+            wanted = [(key[1], key[2]) for key, w in self._gone.items()
+                      if key[0] == family and w.host == host]
+            found = where(lambda f=family, w=wanted: lookup(f, w))  # type: ignore[misc]
+            if found is None:  # no netlink here: the whole table, from /proc
+                found = where(lambda f=family: read_table(f))
+            tables[(family, host)] = {k: v for k, v in found.items() if v is not None}
         for key, watched in list(self._gone.items()):
-            state = table.get((key[1], key[2]))
+            state = tables[(key[0], watched.host)].get((key[1], key[2]))
             if state is None or time.monotonic() - watched.closed_at > GONE_FOR:
                 del self._gone[key]
                 self._end(watched)
@@ -359,13 +363,16 @@ class KernelView:
                 emit(watched, {"state": state},
                      explain.state_lesson(state, was=was, open_socket=False))
 
-    def _namespaces(self) -> list[Callable[[Callable[[], Any]], Any]]:
-        """Where the tables are read: here, or each host in two-hosts mode (a closed
-        connection lives on in its own host's tables: socklab.hosts)."""
+    def _where(self, host: str | None) -> Callable[[Callable[[], Any]], Any] | None:
+        """Where a socket's tables are read: here (``host`` None), or inside its host
+        in two-hosts mode (a closed connection lives on in its own host's tables:
+        socklab.hosts); None when that host is gone."""
+        if host is None:
+            return lambda read: read()
         hosts = self.lab.hosts
         if hosts is None or not hosts.is_up:
-            return [lambda read: read()]
-        return [lambda read, side=side: hosts.run(side, read) for side in (SERVER, CLIENT)]
+            return None
+        return lambda read: hosts.run_on(host, read)
 
     def _end(self, watched: Watched) -> None:
         key = (watched.side, watched.conn)
@@ -375,9 +382,10 @@ class KernelView:
             del self._ended[next(iter(self._ended))]
 
     def _emit(self, watched: Watched, result: dict[str, Any], lesson: str | None) -> None:
-        extra = {} if watched.host is None else {"host": watched.host}  # its own, not the mode's
+        # The host the socket lives in (None: this machine), never the mode's now:
+        # two-hosts mode may have gone (the host with it) or come since it was made.
         self.lab.bus.emit(side=watched.side, conn=watched.conn, op="state",
-                          result=result, lesson=lesson, **extra)
+                          result=result, lesson=lesson, host=watched.host)
 
     # -- what tests and demos ask ---------------------------------------------------
 
