@@ -138,6 +138,11 @@ async def _fits(app: SocklabApp, pilot) -> None:
         if button.display and button.region.width:
             assert button.region.width >= len(str(button.label)), \
                 f"{button.id} cut: {button.label} in {button.region.width}"
+    shown = app.screen._compositor.visible_widgets
+    for note in app.query(".field-note"):  # "bytes per recv()" never reads "bytes per re"
+        if note.display and note in shown:
+            region, clip = shown[note]
+            assert clip.contains_region(region), f"{note.id} cut: {note.render()!s}"
 
 
 async def press(app: SocklabApp, panel: LessonPanel, action: Action, pilot=None) -> None:

@@ -57,13 +57,19 @@ class ClientPane(EndpointPane):
                         max_length=7, validators=[ParseValidator(parse_recv_size)],
                         tooltip="recv(n) / recvfrom(n): up to n bytes of the stream, or one "
                                 "datagram (a smaller buffer loses the rest)")
-            yield Label("bytes per recv()", classes="field-note")
+            yield Label("bytes per recv()", classes="field-note", id=self.wid("recv-note"))
         with Horizontal(classes="row"):
             yield Label("send", classes="field-label")
             yield Input("", placeholder=r"text to send, e.g. GET / HTTP/1.0\r\n\r\n",
                         compact=True, id=self.wid("message"), classes="field-message",
                         validators=[ParseValidator(decode_escapes)], valid_empty=True,
                         tooltip=r"what send() sends: \r \n \t \xNN escapes work")
+
+    def fit_fields(self) -> None:
+        """The recv field's note ("bytes per recv()") only where it fits whole: at 80
+        columns it read "bytes per re"; the field's tooltip says it too."""
+        note = self.query_one(f"#{self.wid('recv-note')}", Label)
+        note.display = not (self.size.width and self.size.width < self.NARROW)
 
     def press(self, call: str) -> bool:
         """A button's call, or one of `KEY_CALLS` (its key, the palette, a lesson)."""

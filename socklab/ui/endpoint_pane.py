@@ -464,3 +464,7 @@ class EndpointPane(VerticalScroll):
 
     def on_resize(self) -> None:
         self._highlight_next()
+        self.fit_fields()
+
+    def fit_fields(self) -> None:
+        """Fields that only fit a wide pane are hidden in a narrow one (a subclass's)."""
