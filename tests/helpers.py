@@ -294,10 +294,11 @@ def _pump(stream: Any, put: Callable[[str | None], None]) -> None:
         put(None)
 
 
-def start_cli(*args: str, dev: bool = False) -> Live:
-    """Start ``socklab ARGS`` in the background, reading its output live."""
+def start_cli(*args: str, dev: bool = False, prefix: Sequence[str] = ()) -> Live:
+    """Start ``socklab ARGS`` in the background, reading its output live
+    (``prefix``: the command it runs under, such as ``unshare --net``)."""
     proc = subprocess.Popen(
-        cli_command(*args, dev=dev), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        [*prefix, *cli_command(*args, dev=dev)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
         stdin=subprocess.DEVNULL, text=True, env=cli_env(), cwd=REPO,
     )
     lines: queue.Queue[str | None] = queue.Queue()
