@@ -95,6 +95,43 @@ def test_nothing_changes_nothing_is_said(lab: Lab, rec: Recorder) -> None:
         assert len(rec.views()) == before
 
 
+def test_a_reading_that_waited_for_the_lock_does_not_slow_the_timer(lab: Lab) -> None:
+    """The timer keeps to 1/20 of a core by the reading's own CPU time: a reading that
+    waited 0.5 s for the bus lock (or for a core, on a loaded machine) worked a few
+    milliseconds, and the next one comes after the interval, not 10 s later (its
+    wall time / 0.05: states were said seconds late under load)."""
+    import threading
+    import time
+
+    waits: list[float] = []
+
+    class Recorded(threading.Event):
+        def wait(self, timeout: float | None = None) -> bool:
+            waits.append(timeout if timeout is not None else -1.0)
+            return super().wait(timeout)
+
+    view = KernelView(lab, interval=0.05)
+    view._stop = Recorded()
+    view.start()
+    try:
+        _connected(lab)  # a TCP socket followed: the timer runs
+        for _ in range(int(LIMIT / 0.01)):
+            if len(waits) >= 2:
+                break
+            time.sleep(0.01)
+        with lab.bus.lock:  # the next reading waits for the lock
+            seen = len(waits)
+            time.sleep(0.5)
+        for _ in range(int(LIMIT / 0.01)):
+            if len(waits) >= seen + 2:
+                break
+            time.sleep(0.01)
+    finally:
+        view.stop()
+    assert len(waits) >= seen + 2, waits
+    assert max(waits[seen:seen + 2]) < 1.0, waits
+
+
 def test_the_timer_runs_only_while_a_tcp_socket_is_followed(lab: Lab, rec: Recorder) -> None:
     view = KernelView(lab, interval=0.01).start()
     assert running_view(lab) is view

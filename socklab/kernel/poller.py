@@ -17,8 +17,9 @@ It reads at two kinds of moment.  Right after each call that changes a state
 every sink saw the call and still under the bus lock: so the log says
 "close() → then the peer is in CLOSE_WAIT" right under the close.  And on a
 timer (20 Hz, slower if there are many sockets: it never takes more than 1/20
-of a core), for what changes by itself: a SYN sent again, the peer's FIN,
-TIME_WAIT ending.  A demo that must show a state waits for it (`wait_for`).
+of a core, by its own CPU time, so a loaded machine does not slow it), for what
+changes by itself: a SYN sent again, the peer's FIN, TIME_WAIT ending.  A demo
+that must show a state waits for it (`wait_for`).
 """
 
 from __future__ import annotations
@@ -144,7 +145,10 @@ class KernelView:
         lab with no TCP socket costs nothing), `_wake` starts it again."""
         wait = self.interval
         while not self._stop.wait(wait):
-            started = time.perf_counter()
+            # The reading's own CPU time, not the wall time: on a loaded machine a
+            # reading waits for a core (or for the bus lock) far longer than it
+            # works, and the timer backed off to seconds: states said late.
+            started = time.thread_time()
             due = time.monotonic() - self._tables_read >= self.table_interval
             try:
                 self.poll(tables=due)
@@ -154,7 +158,7 @@ class KernelView:
                 if not self._live and not self._gone:
                     self._thread = None
                     return
-            wait = max(self.interval, (time.perf_counter() - started) / MAX_SHARE)
+            wait = max(self.interval, (time.thread_time() - started) / MAX_SHARE)
         with self.lab.bus.lock:
             if self._thread is threading.current_thread():
                 self._thread = None
