@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import struct
 
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from socklab.capture.segments import PLAIN_BITS, parse, plain_fields
@@ -19,6 +19,8 @@ from socklab.capture.tcpanalysis import TcpAnalysis, ordinary
 
 @settings(max_examples=400, deadline=None)
 @given(st.binary(min_size=34, max_size=128), st.booleans())
+@example(bytes(34), True)  # a TCP header cut before its window: parse made up window 0
+@example(bytes(35), True)
 def test_plain_fields_read_what_parse_reads(raw: bytes, tcp: bool) -> None:
     """Any IPv4 frame (untrusted bytes): the fast read gives parse's fields, and
     gives them exactly when parse's segment is TCP with no flag but PSH/ACK."""

@@ -144,7 +144,7 @@ def parse_any(frame: bytes) -> Segment | None:
         sport, dport, size = _UDP.unpack_from(frame, offset)
         return Segment((src_host, sport), (dst_host, dport), (), 0, 0, max(0, size - 8),
                        ip_id=ip_id, proto="UDP")
-    if len(frame) < offset + 14:
+    if len(frame) < offset + 16:  # cut before the window: never a window made up
         return None
     sport, dport, seq, ack, data_off, bits = _TCP.unpack_from(frame, offset)
     length = payload - (data_off >> 4) * 4
