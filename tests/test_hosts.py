@@ -187,23 +187,31 @@ def test_without_root_one_line_says_how_to_run_it() -> None:
 
 
 
+def _server_closes_first(lab: Lab, view, host: str, before_close=None) -> None:  # noqa: ANN001
+    """server[1] and client[1] connected on ``host``; ``before_close`` run, then the
+    server closes first, the client after it: server[1] reaches TIME_WAIT."""
+    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
+    server = lab.server()
+    assert open_server(server, ServerPlan(host=host, port=0))
+    client = lab.client()
+    assert open_client(client, ClientPlan(host=host, port=server.local[1]))
+    conn, _ = server.accept()
+    assert conn is not None
+    if before_close is not None:
+        before_close()
+    conn.close()  # the server closes first: its side of the connection waits
+    assert client.recv(1024).eof
+    client.close()
+    assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+
+
 @needs_hosts
 def test_the_kernel_view_follows_time_wait_on_its_own_host(lab: Lab, rec: Recorder) -> None:
     from socklab.kernel.poller import KernelView
-    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
     mode.enable(lab)
     view = KernelView(lab).start()
     try:
-        server = lab.server()
-        assert open_server(server, ServerPlan(host=HOST_A.address, port=0))
-        client = lab.client()
-        assert open_client(client, ClientPlan(host=HOST_A.address, port=server.local[1]))
-        conn, _ = server.accept()
-        assert conn is not None
-        conn.close()  # the server closes first: its side of the connection waits on host A
-        assert client.recv(1024).eof
-        client.close()
-        assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+        _server_closes_first(lab, view, HOST_A.address)
     finally:
         view.stop()
     states = [(e.host, e.result["state"]) for e in rec.snapshot()
@@ -220,20 +228,10 @@ def test_a_state_after_the_hosts_are_gone_names_the_host_it_lived_on(
     lab's mode, gone by then: the oracle's "host" check, lessons latency and
     reliability replayed by --auto after a play by hand)."""
     from socklab.kernel.poller import KernelView
-    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
     mode.enable(lab)
     view = KernelView(lab).start()
     try:
-        server = lab.server()
-        assert open_server(server, ServerPlan(host=HOST_A.address, port=0))
-        client = lab.client()
-        assert open_client(client, ClientPlan(host=HOST_A.address, port=server.local[1]))
-        conn, _ = server.accept()
-        assert conn is not None
-        conn.close()
-        assert client.recv(1024).eof
-        client.close()
-        assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+        _server_closes_first(lab, view, HOST_A.address)
         lab.close_all()
         mode.disable(lab)
         assert view.wait_for("server", 1, "CLOSE", timeout=LIMIT)
@@ -252,20 +250,9 @@ def test_a_state_said_in_two_hosts_mode_of_a_socket_of_this_machine_names_no_hos
     alone, not found, and said CLOSE: a lie), and its lines name no host (the bus
     names one by the side for a line that does not say)."""
     from socklab.kernel.poller import KernelView
-    from socklab.scenarios import ClientPlan, ServerPlan, open_client, open_server
     view = KernelView(lab).start()
     try:
-        server = lab.server()
-        assert open_server(server, ServerPlan(host="127.0.0.1", port=0))
-        client = lab.client()
-        assert open_client(client, ClientPlan(host="127.0.0.1", port=server.local[1]))
-        conn, _ = server.accept()
-        assert conn is not None
-        mode.enable(lab)
-        conn.close()
-        assert client.recv(1024).eof
-        client.close()
-        assert view.wait_for("server", 1, "TIME_WAIT", timeout=LIMIT)
+        _server_closes_first(lab, view, "127.0.0.1", before_close=lambda: mode.enable(lab))
     finally:
         view.stop()
     states = [(e.side, e.host, e.result["state"]) for e in rec.snapshot()
