@@ -148,7 +148,10 @@ async def _fits(app: SocklabApp, pilot) -> None:
 async def press(app: SocklabApp, panel: LessonPanel, action: Action, pilot=None) -> None:
     """A learner's press of the button the step names, or of its key (and its wait to
     see it)."""
-    if action.side == "lab":  # Ctrl+R, F7, a Cable bar preset: what they run, awaited
+    if action.side == "lab" and action.call.startswith("cable-"):  # a Cable bar preset
+        assert await panel.controls.set_cable(action.call.removeprefix("cable-")), action
+        return
+    if action.side == "lab":  # Ctrl+R, F7, Apply: what they run, awaited
         await panel.controls.act(action.call)
         return
     mark = panel.mark(action.side)
